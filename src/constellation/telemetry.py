@@ -1,0 +1,111 @@
+"""Metric series: the platform's own measurements, kept in bounded ring buffers.
+
+The serverless pool records per-function durations, errors and instance counts here;
+anomaly detection and predictive scaling read the same series (by name) and may
+subscribe to new points. Series are keyed by ``name`` plus sorted labels, e.g.
+``function_duration_ms{function="resize"}``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+__all__ = ["MetricPoint", "MetricSeries", "Telemetry", "series_key"]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    timestamp: float
+    value: float
+
+
+def series_key(name: str, labels: Mapping[str, str] | None = None) -> str:
+    if not labels:
+        return name
+    inner = ",".join(f'{k}="{labels[k]}"' for k in sorted(labels))
+    return f"{name}{{{inner}}}"
+
+
+class MetricSeries:
+    """A bounded, append-only series of (timestamp, value) points."""
+
+    def __init__(self, name: str, labels: Mapping[str, str] | None = None, maxlen: int = 10_000):
+        self.name = name
+        self.labels = dict(labels or {})
+        self._points: deque[MetricPoint] = deque(maxlen=maxlen)
+
+    @property
+    def key(self) -> str:
+        return series_key(self.name, self.labels)
+
+    def append(self, value: float, timestamp: float) -> MetricPoint:
+        point = MetricPoint(float(timestamp), float(value))
+        self._points.append(point)
+        return point
+
+    def points(self, since: float | None = None) -> list[MetricPoint]:
+        pts = list(self._points)
+        return pts if since is None else [p for p in pts if p.timestamp >= since]
+
+    def last(self) -> MetricPoint | None:
+        return self._points[-1] if self._points else None
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+    def __iter__(self) -> Iterator[MetricPoint]:
+        return iter(list(self._points))
+
+
+Subscriber = Callable[[MetricSeries, MetricPoint], None]
+
+
+class Telemetry:
+    """A registry of metric series with subscribers notified on every new point."""
+
+    def __init__(self, maxlen: int = 10_000) -> None:
+        self._maxlen = maxlen
+        self._series: dict[str, MetricSeries] = {}
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+
+    def series(self, name: str, labels: Mapping[str, str] | None = None) -> MetricSeries:
+        key = series_key(name, labels)
+        with self._lock:
+            found = self._series.get(key)
+            if found is None:
+                found = self._series[key] = MetricSeries(name, labels, self._maxlen)
+            return found
+
+    def record(
+        self, name: str, value: float, timestamp: float, labels: Mapping[str, str] | None = None
+    ) -> MetricPoint:
+        series = self.series(name, labels)
+        point = series.append(value, timestamp)
+        for subscriber in tuple(self._subscribers):
+            subscriber(series, point)
+        return point
+
+    def find(self, name: str) -> list[MetricSeries]:
+        """Every series called ``name`` (any labels), or the one whose key is ``name``."""
+        with self._lock:
+            return [s for k, s in self._series.items() if s.name == name or k == name]
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._series)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(series, point)`` on every new point; returns an unsubscribe."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe

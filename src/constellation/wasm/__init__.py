@@ -1,0 +1,3 @@
+"""WASM instances: sandboxed WebAssembly (see issue "WASM instances"). Not built yet."""
+
+__all__: list[str] = []

@@ -1,0 +1,201 @@
+"""One instance's OS process, behind a thin wrapper with an idempotent ``close()``.
+
+Each instance is ``sys.executable`` running a tiny launcher (``-c``) that then runs the
+script with :func:`runpy.run_path` as ``__main__``, so the script sees the same
+``sys.argv``, ``sys.path[0]`` and ``__name__`` as under ``python script.py``. The
+launcher exists for one reason: the instance must not outlive the platform. It watches
+a pipe whose only writer is the platform (the :class:`Lifeline`); when the platform's
+process ends, however it ends, the pipe reaches end-of-file and the instance sends
+itself SIGTERM (then exits hard after a grace period). ``PR_SET_PDEATHSIG`` would tie
+the instance to the *thread* that started it, which is not what we want.
+
+Each process leads its own session (``start_new_session``): a Ctrl-C at the platform's
+terminal reaches the platform, which then stops the instances in order, and stopping an
+instance signals its whole process group, so children the script started go too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+__all__ = ["InstanceProcess", "Lifeline", "kill_orphan", "process_identity"]
+
+LIFELINE_ENV = "CONSTELLATION_LIFELINE_FD"
+_LAUNCHER = """\
+import os, signal, sys, threading, time
+def _lifeline(fd, grace):
+    try:
+        while os.read(fd, 64):
+            pass
+    except OSError:
+        pass
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(grace)
+    os._exit(137)
+_fd = os.environ.pop("{env}", None)
+if _fd is not None:
+    os.set_inheritable(int(_fd), False)
+    threading.Thread(target=_lifeline, args=(int(_fd), {grace}), daemon=True,
+                     name="constellation-lifeline").start()
+del sys.argv[0]
+sys.path[0] = os.path.dirname(sys.argv[0])
+import runpy, traceback
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except Exception as exc:  # print the traceback from the script's frames on, as python does
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != sys.argv[0]:
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
+    sys.exit(1)
+"""
+
+
+class Lifeline:
+    """A pipe held open by the platform; its read end is inherited by every instance."""
+
+    def __init__(self) -> None:
+        self.read_fd, self._write_fd = os.pipe()  # both close-on-exec by default
+
+    def close(self) -> None:
+        for attr in ("read_fd", "_write_fd"):
+            fd = getattr(self, attr)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(self, attr, -1)
+
+    def __enter__(self) -> Lifeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def process_identity(pid: int) -> str | None:
+    """The process's start time in clock ticks (Linux), to tell it from a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def kill_orphan(pid: int, identity: str | None) -> bool:
+    """SIGKILL the group of a process a previous platform left behind, if it is that one."""
+    if identity is None or process_identity(pid) != identity:
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+        return True
+    return False
+
+
+class InstanceProcess:
+    """A running script: started on construction, output appended to ``log_path``."""
+
+    def __init__(
+        self,
+        script: str,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str,
+        log_path: Path,
+        lifeline: Lifeline | None = None,
+        lifeline_grace_s: float = 5.0,
+    ) -> None:
+        launcher = _LAUNCHER.format(env=LIFELINE_ENV, grace=float(lifeline_grace_s))
+        full_env = dict(env)
+        pass_fds: tuple[int, ...] = ()
+        if lifeline is not None:
+            full_env[LIFELINE_ENV] = str(lifeline.read_fd)
+            pass_fds = (lifeline.read_fd,)
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            self._popen = subprocess.Popen(
+                [sys.executable, "-c", launcher, script, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=full_env,
+                start_new_session=True,
+                pass_fds=pass_fds,
+            )
+        finally:
+            os.close(log_fd)  # the child holds its own copy
+        self.pid: int = self._popen.pid
+        self.identity = process_identity(self.pid)
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """The exit code once the process has ended (negative: killed by that signal)."""
+        if self.returncode is not None:
+            return self.returncode
+        if hasattr(os, "waitid"):
+            # Look without reaping: while the leader is an unreaped zombie its pid (= the
+            # group id) cannot be reused, so killing strays in its group is safe.
+            try:
+                info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                pass  # reaped elsewhere; Popen knows the code
+            else:
+                if info is None:
+                    return None
+                self._signal_group(signal.SIGKILL)
+        code = self._popen.poll()
+        if code is not None:
+            self.returncode = code
+        return code
+
+    @property
+    def alive(self) -> bool:
+        return self.poll() is None
+
+    def _signal_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+
+    def terminate(self) -> None:
+        """Ask the process group to stop (SIGTERM); returns at once."""
+        if self.poll() is None:
+            self._signal_group(signal.SIGTERM)
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            self._signal_group(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait (real time) up to ``timeout`` seconds; the exit code, or None if still alive."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.002
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        return code
+
+    def close(self, grace_s: float = 5.0) -> int:
+        """SIGTERM, wait ``grace_s``, then SIGKILL. Idempotent; returns the exit code."""
+        self.terminate()
+        code = self.wait(grace_s)
+        if code is None:
+            self.kill()
+            code = self.wait()
+        assert code is not None
+        return code
+
+    def __enter__(self) -> InstanceProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

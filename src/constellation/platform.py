@@ -1,0 +1,176 @@
+"""Constellation: the composition root that wires the platform's parts together.
+
+One ``Constellation`` owns the settings, the SQLite store, the metric series, and, made
+on first use, the serverless service and the deployment manager. The module-level API
+(``constellation.deploy``, ``serverless.create_function``, ...) acts on a default
+instance created on first use under ``$CONSTELLATION_HOME``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import Settings, load_settings
+from .errors import ClosedError, NotFoundError
+from .store import Store
+from .telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from .deployments import DeploymentManager
+    from .serverless import ServerlessService
+
+__all__ = ["Constellation", "default_platform", "reset_default_platform"]
+
+
+class Constellation:
+    """The platform. Use as a context manager, or call :meth:`close` (idempotent)."""
+
+    def __init__(
+        self,
+        home: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
+        **overrides: Any,
+    ) -> None:
+        if settings is None:
+            if home is not None:
+                overrides["home"] = Path(home)
+            settings = load_settings(overrides)
+        self.settings = settings
+        self.clock = clock
+        self.store = Store(settings.db_path)
+        self.telemetry = Telemetry()
+        self._serverless: ServerlessService | None = None
+        self._deployments: DeploymentManager | None = None
+        self._lock = threading.RLock()
+        self._closed = False
+
+    @property
+    def serverless(self) -> ServerlessService:
+        """The functions service (a new one after ``serverless.shutdown()``)."""
+        with self._lock:
+            self._check_open()
+            service = self._serverless
+            if service is None or service.closed:
+                from .serverless import ServerlessService
+
+                service = self._serverless = ServerlessService(
+                    self.store, self.settings, telemetry=self.telemetry, clock=self.clock
+                )
+            return service
+
+    @property
+    def deployments(self) -> DeploymentManager:
+        """Long-running scripts as supervised instances."""
+        with self._lock:
+            self._check_open()
+            if self._deployments is None:
+                from .deployments import DeploymentManager
+
+                self._deployments = DeploymentManager(self.store, self.settings, clock=self.clock)
+                self._deployments.recover()
+            return self._deployments
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("this Constellation is closed")
+
+    # -- the seed's core API -----------------------------------------------------------
+    def deploy(self, name: str, spec: Mapping[str, Any] | None = None, /, **options: Any) -> Any:
+        return self.deployments.deploy(name, spec, **options)
+
+    def scale_up(self, name: str, instances: int = 1) -> Any:
+        return self.deployments.scale_up(name, instances)
+
+    def scale_down(self, name: str, instances: int = 1) -> Any:
+        return self.deployments.scale_down(name, instances)
+
+    def undeploy(self, name: str) -> None:
+        self.deployments.undeploy(name)
+
+    def create_cluster(self, spec: Mapping[str, Any] | None = None, /, **options: Any) -> Any:
+        return self.deployments.create_cluster(spec, **options)
+
+    def list_instances(self) -> list[dict[str, Any]]:
+        """Every instance: deployment processes and function workers, as rows."""
+        rows: list[dict[str, Any]] = []
+        if self._deployments is not None or self._has_deployments():
+            for d in self.deployments.list_instances():
+                rows.append({"id": d.id, "kind": "deployment", "owner": d.deployment,
+                             "status": d.status, "pid": d.pid, "uptime_s": d.uptime_s,
+                             "restarts": d.restarts})  # fmt: skip
+        if self._serverless is not None:
+            for f in self._serverless.list_instances():
+                rows.append({"id": f.id, "kind": "function", "owner": f.function_name,
+                             "status": f.status, "pid": f.pid, "uptime_s": f.uptime_s,
+                             "restarts": 0})  # fmt: skip
+        return rows
+
+    def _has_deployments(self) -> bool:
+        try:
+            row = self.store.query_one("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'deploy%'")
+        except Exception:
+            return False
+        return bool(row and row[0])
+
+    def restart_instance(self, instance_id: str) -> None:
+        """Restart a deployment instance or replace a function worker, by id."""
+        if instance_id.startswith("dep-"):
+            self.deployments.restart_instance(instance_id)
+            return
+        if self._serverless is not None and self._serverless.has_instance(instance_id):
+            self._serverless.restart_instance(instance_id)
+            return
+        raise NotFoundError("instance", instance_id)
+
+    def close(self) -> None:
+        """Stop every instance, flush the ledger, close the store. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            serverless, deployments = self._serverless, self._deployments
+        if serverless is not None:
+            serverless.shutdown()
+        if deployments is not None:
+            deployments.close()
+        self.store.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Constellation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_default: Constellation | None = None
+_default_lock = threading.Lock()
+
+
+def default_platform() -> Constellation:
+    """The process-wide platform behind the module-level API (made on first use)."""
+    global _default
+    with _default_lock:
+        if _default is None or _default.closed:
+            _default = Constellation()
+            atexit.register(_default.close)
+        return _default
+
+
+def reset_default_platform() -> None:
+    """Close the default platform; the next module-level call makes a new one."""
+    global _default
+    with _default_lock:
+        if _default is not None:
+            _default.close()
+            _default = None

@@ -1,0 +1,199 @@
+"""Serverless functions: register, deploy, invoke and bill Python functions.
+
+Contract:
+
+* A function is Python code (a file, a package or a directory of modules) plus a
+  handler ``def handler(event, context)`` whose return value must be JSON-serialisable.
+  Its code is copied into the platform's store under its content hash on create and on
+  every deploy; later edits of the source change nothing until the next deploy.
+* Handlers run in worker processes forked from a pre-imported zygote, never in the
+  platform's process. Each instance serves one invocation at a time; the memory limit
+  (RLIMIT_AS), timeout (the worker is killed) and concurrency limit are enforced per
+  invocation. A handler that raises, exits or crashes gives a result with a status and
+  an error; nothing else is affected.
+* ``invoke_sync`` returns an :class:`InvocationResult`; ``invoke_async`` commits the
+  invocation to SQLite and returns its request id, retries failures with backoff and
+  dead-letters what keeps failing.
+* Every invocation is in the ledger (SQLite); metrics and bills are computed from it.
+* Environment values are secrets: every listing, repr and API answer masks them.
+
+The module-level functions act on the default platform
+(:func:`constellation.platform.default_platform`); ``Constellation().serverless`` is an
+explicit :class:`ServerlessService` with the same methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._errors import InstanceStartError, ServerlessError
+from ._models import (
+    Billing,
+    FunctionInfo,
+    FunctionInstance,
+    FunctionMetrics,
+    Invocation,
+    InvocationResult,
+    ScalingPolicy,
+    ServerlessStats,
+)
+from ._service import ServerlessService
+
+__all__ = [
+    "Billing",
+    "FunctionInfo",
+    "FunctionInstance",
+    "FunctionMetrics",
+    "InstanceStartError",
+    "Invocation",
+    "InvocationResult",
+    "ScalingPolicy",
+    "ServerlessError",
+    "ServerlessService",
+    "ServerlessStats",
+    "create_function",
+    "delete_function",
+    "deploy_function",
+    "enable_cold_start_optimization",
+    "get_billing",
+    "get_function",
+    "get_function_metrics",
+    "get_invocation",
+    "get_logs",
+    "get_serverless_stats",
+    "init",
+    "invoke_async",
+    "invoke_sync",
+    "is_running",
+    "list_dead_letters",
+    "list_functions",
+    "list_instances",
+    "prewarm_function",
+    "redrive",
+    "set_concurrency",
+    "set_env_var",
+    "set_memory",
+    "set_scaling_policy",
+    "set_timeout",
+    "shutdown",
+    "unset_env_var",
+]
+
+
+def _service() -> ServerlessService:
+    from ..platform import default_platform
+
+    return default_platform().serverless
+
+
+def init() -> None:
+    """Start the function pool's background loops (optional: first use starts them)."""
+    _service().init()
+
+
+def is_running() -> bool:
+    from ..platform import _default
+
+    service = _default._serverless if _default is not None and not _default.closed else None
+    return service is not None and service.is_running()
+
+
+def shutdown() -> None:
+    """Stop every instance and loop of the default platform's functions service."""
+    from ..platform import _default
+
+    if _default is not None and not _default.closed and _default._serverless is not None:
+        _default._serverless.shutdown()
+
+
+def create_function(name: str, runtime: str = "python", handler: str = "handler",
+                    code: str | None = None, **options: Any) -> FunctionInfo:  # fmt: skip
+    return _service().create_function(name, runtime, handler, code, **options)
+
+
+def deploy_function(function: str) -> FunctionInfo:
+    return _service().deploy_function(function)
+
+
+def delete_function(function: str) -> None:
+    _service().delete_function(function)
+
+
+def get_function(function: str) -> FunctionInfo:
+    return _service().get_function(function)
+
+
+def list_functions() -> list[FunctionInfo]:
+    return _service().list_functions()
+
+
+def set_memory(function: str, memory_mb: int) -> FunctionInfo:
+    return _service().set_memory(function, memory_mb)
+
+
+def set_timeout(function: str, timeout_s: int) -> FunctionInfo:
+    return _service().set_timeout(function, timeout_s)
+
+
+def set_concurrency(function: str, concurrency: int) -> FunctionInfo:
+    return _service().set_concurrency(function, concurrency)
+
+
+def set_env_var(function: str, name: str, value: str) -> FunctionInfo:
+    return _service().set_env_var(function, name, value)
+
+
+def unset_env_var(function: str, name: str) -> FunctionInfo:
+    return _service().unset_env_var(function, name)
+
+
+def set_scaling_policy(function: str, policy: dict[str, Any] | None = None, **options: Any) -> FunctionInfo:
+    return _service().set_scaling_policy(function, policy, **options)
+
+
+def enable_cold_start_optimization(function: str, enabled: bool = True) -> FunctionInfo:
+    return _service().enable_cold_start_optimization(function, enabled)
+
+
+def prewarm_function(function: str, instances: int = 1) -> FunctionInfo:
+    return _service().prewarm_function(function, instances)
+
+
+def invoke_sync(function: str, input: Any = None, timeout: int | None = None) -> InvocationResult:
+    return _service().invoke_sync(function, input, timeout)
+
+
+def invoke_async(function: str, input: Any = None, *, max_retries: int | None = None) -> str:
+    return _service().invoke_async(function, input, max_retries=max_retries)
+
+
+def get_invocation(request_id: str) -> Invocation:
+    return _service().get_invocation(request_id)
+
+
+def list_dead_letters(function: str | None = None) -> list[Invocation]:
+    return _service().list_dead_letters(function)
+
+
+def redrive(request_id: str) -> Invocation:
+    return _service().redrive(request_id)
+
+
+def get_function_metrics(function: str) -> FunctionMetrics:
+    return _service().get_function_metrics(function)
+
+
+def get_billing(function: str, start: float | None = None, end: float | None = None) -> Billing:
+    return _service().get_billing(function, start, end)
+
+
+def get_logs(function: str, limit: int = 20) -> list[dict[str, Any]]:
+    return _service().get_logs(function, limit)
+
+
+def get_serverless_stats() -> ServerlessStats:
+    return _service().get_serverless_stats()
+
+
+def list_instances(function: str | None = None) -> list[FunctionInstance]:
+    return _service().list_instances(function)

@@ -1,0 +1,132 @@
+"""One warm worker process, seen from the platform: a thin wrapper with an idempotent close."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from ._protocol import _HEADER, ChannelClosed, recv_message
+from ._zygote_client import ExitRegistry, describe_exit
+
+__all__ = ["InstanceDied", "InstanceTimedOut", "WorkerInstance"]
+
+
+class InstanceTimedOut(Exception):
+    """The handler did not answer in time; the worker has been killed."""
+
+
+class InstanceDied(Exception):
+    """The worker process ended during an invocation; the message says how."""
+
+
+class WorkerInstance:
+    """A worker process serving one function, one invocation at a time."""
+
+    __slots__ = (
+        "_closed",
+        "_exits",
+        "_sock",
+        "created_at",
+        "function_id",
+        "generation",
+        "id",
+        "idle_since",
+        "init_ms",
+        "invocations",
+        "pid",
+    )
+
+    def __init__(
+        self,
+        instance_id: str,
+        function_id: str,
+        generation: int,
+        pid: int,
+        sock: socket.socket,
+        exits: ExitRegistry,
+        now: float,
+    ) -> None:
+        self.id = instance_id
+        self.function_id = function_id
+        self.generation = generation
+        self.pid = pid
+        self._sock = sock
+        self._exits = exits
+        self._closed = False
+        self.created_at = now
+        self.idle_since = now
+        self.init_ms = 0.0
+        self.invocations = 0
+
+    @staticmethod
+    def new_id() -> str:
+        return "fi-" + uuid.uuid4().hex[:12]
+
+    def wait_ready(self, timeout: float) -> dict[str, Any]:
+        """The worker's first message: ``{"ready": true, "init_ms"}`` or an error."""
+        self._sock.settimeout(timeout)
+        try:
+            message: dict[str, Any] = recv_message(self._sock)
+        except ChannelClosed:
+            message = {"ready": False, "error": self._death("while starting")}
+        except TimeoutError:
+            self.kill()
+            message = {"ready": False, "error": f"the instance did not start within {timeout:.0f} s"}
+        self.init_ms = float(message.get("init_ms", 0.0))
+        return message
+
+    def invoke(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send one request and wait for its reply, at most ``timeout`` seconds."""
+        return self.invoke_raw(orjson.dumps(request), timeout)
+
+    def invoke_raw(self, body: bytes, timeout: float) -> dict[str, Any]:
+        """Like :meth:`invoke` with the request already encoded as JSON."""
+        sock = self._sock
+        try:
+            sock.settimeout(timeout)
+            sock.sendall(_HEADER.pack(len(body)) + body)
+            reply: dict[str, Any] = recv_message(sock)
+        except TimeoutError:
+            self.kill()
+            raise InstanceTimedOut() from None
+        except (ChannelClosed, ConnectionError):
+            raise InstanceDied(self._death("during the invocation")) from None
+        self.invocations += 1
+        return reply
+
+    def _death(self, when: str) -> str:
+        self._closed = True
+        self._sock.close()
+        status = self._exits.wait(self.pid, timeout=2.0)
+        return f"{describe_exit(status)} {when}"
+
+    def kill(self) -> None:
+        """End the process now (SIGKILL) and close the socket."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.close()
+
+    def close(self) -> None:
+        """Close the socket; the worker sees EOF and exits. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._sock.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def idle_seconds(self, now: float) -> float:
+        return max(0.0, now - self.idle_since)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<WorkerInstance {self.id} pid={self.pid} {state} at {time.ctime(self.created_at)}>"

@@ -1,0 +1,136 @@
+"""Starting instances: the root zygote, per-function zygotes, and worker specs.
+
+Without cold-start optimisation a new instance is forked from the root zygote and
+imports the function's module itself. With it, the function gets its own zygote that
+imported the module once, and a new instance is a single fork of that zygote.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from ..config import Settings
+from ..errors import ClosedError, ValidationError
+from ._errors import InstanceStartError
+from ._instance import WorkerInstance
+from ._models import FunctionInfo
+from ._zygote_client import ExitRegistry, FunctionZygote, RootZygote
+
+__all__ = ["Launcher"]
+
+START_TIMEOUT_S = 60.0
+
+
+class Launcher:
+    def __init__(self, settings: Settings, clock: Any) -> None:
+        self._settings = settings
+        self._clock = clock
+        self.exits = ExitRegistry()
+        self._root: RootZygote | None = None
+        self._zygotes: dict[str, tuple[tuple[Any, ...], FunctionZygote]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _root_zygote(self) -> RootZygote:
+        with self._lock:
+            if self._closed:
+                raise ClosedError("the platform is shut down")
+            if self._root is None or self._root.closed:
+                self._root = RootZygote(self.exits)
+            return self._root
+
+    def spec(self, info: FunctionInfo, instance_id: str, check_only: bool = False) -> dict[str, Any]:
+        module, attr = info.entry.split(":")
+        return {
+            "function": info.name,
+            "version": info.version,
+            "memory_mb": info.memory_mb,
+            "instance_id": instance_id,
+            "code_root": str(self._settings.code_dir / info.code_hash),
+            "module": module,
+            "attr": attr,
+            "env": info.env,
+            "log_bytes": self._settings.log_capture_bytes,
+            "check_only": check_only,
+        }
+
+    def check_handler(self, info: FunctionInfo) -> None:
+        """Import the code in a throw-away worker; ValidationError if the handler is unusable."""
+        pid, sock = self._root_zygote().fork_worker(self.spec(info, "check", check_only=True))
+        probe = WorkerInstance("check", info.id, 0, pid, sock, self.exits, self._clock())
+        try:
+            ready = probe.wait_ready(START_TIMEOUT_S)
+        finally:
+            probe.close()
+        if not ready.get("ready"):
+            message = str(ready.get("error", "the code could not be loaded"))
+            field, _, detail = message.partition(": ")
+            if field in ("code", "handler") and detail:
+                raise ValidationError(field, detail)
+            raise ValidationError("code", message)
+
+    def launch(self, info: FunctionInfo, generation: int) -> WorkerInstance:
+        """Start one instance and wait until it is ready (a cold start)."""
+        started = time.perf_counter()
+        instance_id = WorkerInstance.new_id()
+        spec = self.spec(info, instance_id)
+        if info.cold_start_optimization:
+            pid, sock = self._fork_from_function_zygote(info, spec)
+        else:
+            pid, sock = self._root_zygote().fork_worker(spec)
+        instance = WorkerInstance(instance_id, info.id, generation, pid, sock, self.exits, self._clock())
+        ready = instance.wait_ready(START_TIMEOUT_S)
+        if not ready.get("ready"):
+            instance.close()
+            raise InstanceStartError(str(ready.get("error", "the instance failed to start")))
+        instance.init_ms = (time.perf_counter() - started) * 1000.0
+        return instance
+
+    def _fork_from_function_zygote(self, info: FunctionInfo, spec: dict[str, Any]) -> Any:
+        for _ in range(2):
+            zygote = self.function_zygote(info)
+            try:
+                return zygote.fork_worker(spec)
+            except (InstanceStartError, ClosedError):
+                self.drop_function_zygote(info.id)  # it died: make a new one
+        raise InstanceStartError(f"the zygote of function {info.name!r} keeps failing")
+
+    def function_zygote(self, info: FunctionInfo) -> FunctionZygote:
+        """The function's zygote, (re)made when its code, env or version changed."""
+        key = (info.code_hash, info.entry, info.version, tuple(sorted(info.env.items())))
+        with self._lock:
+            found = self._zygotes.get(info.id)
+            if found and found[0] == key and not found[1].closed:
+                return found[1]
+        spec = self.spec(info, "zygote")
+        zygote = self._root_zygote().fork_zygote(spec, START_TIMEOUT_S)
+        with self._lock:
+            old = self._zygotes.get(info.id)
+            self._zygotes[info.id] = (key, zygote)
+        if old:
+            old[1].close()
+        return zygote
+
+    def drop_function_zygote(self, function_id: str) -> None:
+        with self._lock:
+            found = self._zygotes.pop(function_id, None)
+        if found:
+            found[1].close()
+
+    def zygote_count(self) -> int:
+        with self._lock:
+            return len(self._zygotes) + (1 if self._root and not self._root.closed else 0)
+
+    def close(self) -> None:
+        """Stop every zygote. Idempotent."""
+        with self._lock:
+            self._closed = True
+            zygotes = [z for _, z in self._zygotes.values()]
+            self._zygotes.clear()
+            root, self._root = self._root, None
+        for zygote in zygotes:
+            zygote.close()
+        if root is not None:
+            root.close()

@@ -1,0 +1,197 @@
+"""A function's instances: idle ones ready to serve, busy ones serving, and the limit.
+
+One invocation per instance at a time (as in Lambda). ``acquire`` hands out the most
+recently used idle instance (warmest caches), starts a new one when the function is
+below its limit (a cold start, done outside the lock), or waits until ``deadline`` for
+one to free up and then raises :class:`Throttled`. Instances of an older
+*generation* (the code, memory or environment changed) are retired instead of reused.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import ClosedError
+from ._instance import WorkerInstance
+from ._models import FunctionInfo
+
+__all__ = ["FunctionPool", "PoolCounts", "Throttled"]
+
+Launcher = Callable[[FunctionInfo, int], WorkerInstance]
+
+
+class Throttled(Exception):
+    """No instance freed up before the deadline."""
+
+
+@dataclass(frozen=True)
+class PoolCounts:
+    idle: int
+    busy: int
+    starting: int
+
+    @property
+    def total(self) -> int:
+        return self.idle + self.busy + self.starting
+
+
+class FunctionPool:
+    def __init__(self, info: FunctionInfo, launcher: Launcher) -> None:
+        self.info = info
+        self._launch = launcher
+        self._cond = threading.Condition()
+        self._idle: list[WorkerInstance] = []
+        self._busy: set[WorkerInstance] = set()
+        self._starting = 0
+        self._generation = 0
+        self._closed = False
+
+    @property
+    def limit(self) -> int:
+        return min(self.info.concurrency, self.info.scaling_policy.max_instances)
+
+    @property
+    def warm_target(self) -> int:
+        return min(self.limit, max(self.info.scaling_policy.min_instances, self.info.prewarm_instances))
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def acquire(self, deadline: float) -> tuple[WorkerInstance, bool]:
+        """An instance for one invocation, and whether it was a cold start."""
+        stale: list[WorkerInstance] = []
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise ClosedError(f"function {self.info.name!r} is being removed")
+                while self._idle:
+                    instance = self._idle.pop()
+                    if instance.closed or instance.generation != self._generation:
+                        stale.append(instance)
+                        continue
+                    self._busy.add(instance)
+                    break
+                else:
+                    instance = None
+                if instance is not None:
+                    break
+                if len(self._busy) + self._starting < self.limit:
+                    self._starting += 1
+                    generation = self._generation
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise Throttled()
+                self._cond.wait(remaining)
+        for old in stale:
+            old.close()
+        if instance is not None:
+            return instance, False
+        return self._start(generation, busy=True), True
+
+    def _start(self, generation: int, busy: bool) -> WorkerInstance:
+        try:
+            instance = self._launch(self.info, generation)
+        except BaseException:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify()
+            raise
+        with self._cond:
+            self._starting -= 1
+            if busy:
+                self._busy.add(instance)
+            elif not self._closed and generation == self._generation:
+                self._idle.insert(0, instance)  # prewarmed: used after the warm ones
+            else:
+                instance.close()
+            self._cond.notify()
+        return instance
+
+    def release(self, instance: WorkerInstance, now: float, healthy: bool = True) -> None:
+        with self._cond:
+            self._busy.discard(instance)
+            keep = healthy and not self._closed and not instance.closed
+            keep = keep and instance.generation == self._generation
+            if keep:
+                instance.idle_since = now
+                self._idle.append(instance)
+            self._cond.notify()
+        if not keep:
+            instance.close()
+
+    def update(self, info: FunctionInfo, retire: bool) -> None:
+        """New settings; with ``retire`` the current instances are replaced by new ones."""
+        with self._cond:
+            self.info = info
+            retired: list[WorkerInstance] = []
+            if retire:
+                self._generation += 1
+                retired, self._idle = self._idle, []
+            self._cond.notify_all()
+        for instance in retired:
+            instance.close()
+
+    def fill(self, target: int | None = None) -> int:
+        """Start instances until ``target`` (default: the warm target) exist; returns how many."""
+        want = self.warm_target if target is None else min(target, self.limit)
+        started = 0
+        while True:
+            with self._cond:
+                if self._closed or len(self._idle) + len(self._busy) + self._starting >= want:
+                    return started
+                self._starting += 1
+                generation = self._generation
+            self._start(generation, busy=False)
+            started += 1
+
+    def reap(self, now: float) -> int:
+        """Close instances idle for longer than the policy allows, down to the warm target."""
+        idle_timeout = self.info.scaling_policy.idle_timeout_s
+        doomed: list[WorkerInstance] = []
+        with self._cond:
+            spare = len(self._idle) + len(self._busy) - self.warm_target
+            # self._idle is ordered oldest-used first.
+            while spare > 0 and self._idle and self._idle[0].idle_seconds(now) >= idle_timeout:
+                doomed.append(self._idle.pop(0))
+                spare -= 1
+        for instance in doomed:
+            instance.close()
+        return len(doomed)
+
+    def remove_instance(self, instance_id: str) -> WorkerInstance | None:
+        """Take an idle instance out (to restart it); busy ones are retired on release."""
+        with self._cond:
+            for instance in self._idle:
+                if instance.id == instance_id:
+                    self._idle.remove(instance)
+                    return instance
+            for instance in self._busy:
+                if instance.id == instance_id:
+                    instance.generation = -1  # not returned to the pool after this call
+                    return instance
+        return None
+
+    def instances(self) -> list[tuple[WorkerInstance, str]]:
+        with self._cond:
+            return [(i, "idle") for i in self._idle] + [(i, "busy") for i in self._busy]
+
+    def counts(self) -> PoolCounts:
+        with self._cond:
+            return PoolCounts(len(self._idle), len(self._busy), self._starting)
+
+    def close(self) -> None:
+        """Close every instance; busy ones are killed. Idempotent."""
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            busy, self._busy = list(self._busy), set()
+            self._cond.notify_all()
+        for instance in idle:
+            instance.close()
+        for instance in busy:
+            instance.kill()

@@ -1,0 +1,416 @@
+"""ServerlessService: the functions API (the seed's ``serverless.*``) on one platform.
+
+It ties the registry (what functions exist), the launcher (how instances start), one
+pool per function (which instances exist), the ledger (what every invocation did) and
+the async queue together. ``invoke_sync`` runs on the caller's thread end to end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from ..config import Settings
+from ..errors import ClosedError, NotFoundError, ValidationError
+from ..store import Store
+from ..telemetry import Telemetry
+from . import _validation as check
+from ._async import AsyncQueue
+from ._codestore import resolve_entry, snapshot_code
+from ._errors import InstanceStartError
+from ._instance import InstanceDied, InstanceTimedOut, WorkerInstance
+from ._launcher import Launcher
+from ._ledger import Ledger, billed_ms
+from ._models import FunctionInfo, FunctionInstance, Invocation, InvocationResult, ScalingPolicy
+from ._pool import FunctionPool, Throttled
+from ._queries import QueriesMixin
+from ._registry import FunctionRegistry
+
+__all__ = ["ServerlessService"]
+
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+class ServerlessService(QueriesMixin):
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        telemetry: Telemetry | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.telemetry = telemetry or Telemetry()
+        self._store = store
+        self.registry = FunctionRegistry(store)
+        self.ledger = Ledger(store, settings)
+        self.launcher = Launcher(settings, clock)
+        self.async_queue = AsyncQueue(store, settings, self._run_async, clock)
+        self._pools: dict[str, FunctionPool] = {}
+        self._lock = threading.Lock()
+        self._running = False
+        self._closed = False
+        self._stop = threading.Event()
+        self._housekeeper: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def init(self) -> None:
+        """Start the background loops (async dispatch, idle reaping, warm pools)."""
+        with self._lock:
+            if self._closed:
+                raise ClosedError("the serverless service is shut down")
+            if self._running:
+                return
+            self._running = True
+        self.async_queue.start()
+        for info in self.registry.list():
+            if info.status == "deployed":
+                self._pool(info)
+        self._housekeeper = threading.Thread(target=self._housekeep, name="serverless-housekeeping", daemon=True)
+        self._housekeeper.start()
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def shutdown(self) -> None:
+        """Stop every loop and instance; flush the ledger. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._running = False
+            pools, self._pools = list(self._pools.values()), {}
+        self._stop.set()
+        self.async_queue.close()
+        if self._housekeeper is not None:
+            self._housekeeper.join(timeout=10.0)
+        for pool in pools:
+            pool.close()
+        self.launcher.close()
+        self.ledger.close()
+
+    close = shutdown
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _housekeep(self) -> None:
+        last_reap = 0.0
+        while not self._stop.wait(1.0):
+            try:
+                for info in self.registry.refresh_if_changed():
+                    self._apply(info, retire=True)
+                if time.monotonic() - last_reap >= self.settings.reaper_interval_s:
+                    last_reap = time.monotonic()
+                    self.reap_idle()
+                for pool in list(self._pools.values()):
+                    pool.fill()
+            except (ClosedError, InstanceStartError):
+                continue
+
+    # -- functions -------------------------------------------------------------------
+    def create_function(
+        self,
+        name: str,
+        runtime: str = "python",
+        handler: str = "handler",
+        code: str | None = None,
+        *,
+        memory_mb: int | None = None,
+        timeout_s: int | None = None,
+        concurrency: int | None = None,
+        env: Mapping[str, str] | None = None,
+        scaling_policy: Mapping[str, Any] | None = None,
+        cold_start_optimization: bool = False,
+    ) -> FunctionInfo:
+        """Register a function; its code is copied into the store and its handler checked."""
+        s = self.settings
+        check.check_name(name)
+        check.check_runtime(runtime)
+        memory = check.check_memory(s.default_memory_mb if memory_mb is None else memory_mb)
+        timeout = check.check_timeout(s.default_timeout_s if timeout_s is None else timeout_s)
+        conc = check.check_concurrency(s.default_concurrency if concurrency is None else concurrency)
+        variables = check.check_env(env)
+        base = ScalingPolicy(idle_timeout_s=s.idle_timeout_s)
+        policy = ScalingPolicy.from_mapping(scaling_policy, base)
+        if code is None:
+            raise ValidationError("code", "required: the path of a .py file or a directory")
+        if self.registry.find(name) is not None:
+            raise ValidationError("name", f"a function called {name!r} already exists")
+        snapshot = snapshot_code(code, s.code_dir)
+        module, attr = resolve_entry(snapshot, handler)
+        now = self.clock()
+        info = FunctionInfo(
+            id="fn-" + uuid.uuid4().hex[:12], name=name, runtime=runtime, handler=handler,
+            source=str(code), code_hash=snapshot.code_hash, entry=f"{module}:{attr}",
+            memory_mb=memory, timeout_s=timeout, concurrency=conc, env=variables,
+            scaling_policy=policy, cold_start_optimization=bool(cold_start_optimization),
+            prewarm_instances=0, version=1, status="created", created_at=now, updated_at=now,
+        )  # fmt: skip
+        self._check_code(info, snapshot.root)
+        return self.registry.insert(info)
+
+    def _check_code(self, info: FunctionInfo, root: Any) -> None:
+        in_use = any(f.code_hash == info.code_hash for f in self.registry.list())
+        try:
+            self.launcher.check_handler(info)
+        except ValidationError:
+            if not in_use:  # nothing is left behind by a refused function
+                shutil.rmtree(root, ignore_errors=True)
+            raise
+
+    def deploy_function(self, function: str) -> FunctionInfo:
+        """Snapshot the current source, replace the instances, and warm the pool."""
+        info = self.registry.get(function)
+        snapshot = snapshot_code(info.source, self.settings.code_dir)
+        module, attr = resolve_entry(snapshot, info.handler)
+        entry = f"{module}:{attr}"
+        changed = snapshot.code_hash != info.code_hash or entry != info.entry
+        new = self._replace(info, code_hash=snapshot.code_hash, entry=entry, status="deployed",
+                            deployed_at=self.clock(), version=info.version + int(changed))
+        if changed:
+            self._check_code(new, snapshot.root)
+        self.registry.save(new)
+        self._apply(new, retire=changed)
+        self._ensure_started()
+        self._pool(new).fill()
+        return new
+
+    def _replace(self, info: FunctionInfo, **changes: Any) -> FunctionInfo:
+        return dataclasses.replace(info, updated_at=self.clock(), **changes)
+
+    def _update(self, function: str, retire: bool, **changes: Any) -> FunctionInfo:
+        info = self.registry.get(function)
+        new = self.registry.save(self._replace(info, **changes))
+        self._apply(new, retire=retire)
+        return new
+
+    def _apply(self, info: FunctionInfo, retire: bool) -> None:
+        with self._lock:
+            pool = self._pools.get(info.id)
+        if pool is not None:
+            pool.update(info, retire=retire)
+        if retire:
+            self.launcher.drop_function_zygote(info.id)
+
+    def set_memory(self, function: str, memory_mb: int) -> FunctionInfo:
+        return self._update(function, True, memory_mb=check.check_memory(memory_mb))
+
+    def set_timeout(self, function: str, timeout_s: int) -> FunctionInfo:
+        return self._update(function, False, timeout_s=check.check_timeout(timeout_s))
+
+    def set_concurrency(self, function: str, concurrency: int) -> FunctionInfo:
+        return self._update(function, False, concurrency=check.check_concurrency(concurrency))
+
+    def set_env_var(self, function: str, name: str, value: str) -> FunctionInfo:
+        variables = check.check_env({name: value})
+        info = self.registry.get(function)
+        return self._update(function, True, env={**info.env, **variables})
+
+    def unset_env_var(self, function: str, name: str) -> FunctionInfo:
+        info = self.registry.get(function)
+        if name not in info.env:
+            raise NotFoundError("environment variable", name)
+        return self._update(function, True, env={k: v for k, v in info.env.items() if k != name})
+
+    def set_scaling_policy(self, function: str, policy: Mapping[str, Any] | None = None, **options: Any) -> FunctionInfo:
+        info = self.registry.get(function)
+        merged = ScalingPolicy.from_mapping({**(policy or {}), **options}, info.scaling_policy)
+        return self._update(function, False, scaling_policy=merged)
+
+    def enable_cold_start_optimization(self, function: str, enabled: bool = True) -> FunctionInfo:
+        info = self._update(function, False, cold_start_optimization=bool(enabled))
+        if enabled and self._running and info.status == "deployed":
+            self.launcher.function_zygote(info)  # ready before the next cold start
+        return info
+
+    def prewarm_function(self, function: str, instances: int = 1) -> FunctionInfo:
+        """Keep ``instances`` idle instances ready (at most the function's limit)."""
+        if isinstance(instances, bool) or not isinstance(instances, int) or not 0 <= instances <= 10000:
+            raise ValidationError("instances", f"{instances!r} must be an integer 0-10000")
+        info = self._update(function, False, prewarm_instances=instances)
+        self._ensure_started()
+        self._pool(info).fill()
+        return info
+
+    def delete_function(self, function: str) -> None:
+        info = self.registry.get(function)
+        self.registry.delete(info.id)
+        with self._lock:
+            pool = self._pools.pop(info.id, None)
+        if pool is not None:
+            pool.close()
+        self.launcher.drop_function_zygote(info.id)
+
+    def get_function(self, function: str) -> FunctionInfo:
+        return self.registry.get(function)
+
+    def list_functions(self) -> list[FunctionInfo]:
+        return self.registry.list()
+
+    # -- instances -------------------------------------------------------------------
+    def _ensure_started(self) -> None:
+        if not self._running:
+            self.init()
+
+    def _pool(self, info: FunctionInfo) -> FunctionPool:
+        pool = self._pools.get(info.id)
+        if pool is None:
+            with self._lock:
+                if self._closed:
+                    raise ClosedError("the serverless service is shut down")
+                pool = self._pools.get(info.id)
+                if pool is None:
+                    pool = self._pools[info.id] = FunctionPool(info, self.launcher.launch)
+        return pool
+
+    def reap_idle(self, now: float | None = None) -> int:
+        """Scale idle instances down to the warm target (to zero by default)."""
+        moment = self.clock() if now is None else now
+        return sum(pool.reap(moment) for pool in list(self._pools.values()))
+
+    def list_instances(self, function: str | None = None) -> list[FunctionInstance]:
+        now = self.clock()
+        pools = [self._pools.get(self.registry.get(function).id)] if function else list(self._pools.values())
+        out = []
+        for pool in pools:
+            if pool is None:
+                continue
+            for inst, status in pool.instances():
+                out.append(FunctionInstance(inst.id, pool.info.id, pool.info.name, status, inst.pid,
+                                            inst.created_at, max(0.0, now - inst.created_at),
+                                            inst.invocations, pool.info.version))  # fmt: skip
+        return out
+
+    def has_instance(self, instance_id: str) -> bool:
+        return any(i.id == instance_id for i in self.list_instances())
+
+    def restart_instance(self, instance_id: str) -> None:
+        """Replace an instance with a fresh one (a busy one is replaced after its call)."""
+        for pool in list(self._pools.values()):
+            instance = pool.remove_instance(instance_id)
+            if instance is not None:
+                if instance.generation != -1:
+                    instance.close()
+                pool.fill(max(pool.warm_target, 1))
+                return
+        raise NotFoundError("instance", instance_id)
+
+    # -- invocation ------------------------------------------------------------------
+    def invoke_sync(self, function: str, input: Any = None, timeout: int | None = None,
+                    *, request_id: str | None = None, attempt: int = 1) -> InvocationResult:
+        """Run the handler once and wait for it. ``timeout`` in ms (default: the function's)."""
+        info = self.registry.get(function)
+        limit_ms = info.timeout_s * 1000
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 900_000:
+                raise ValidationError("timeout", f"{timeout!r} must be a number of milliseconds in (0, 900000]")
+            limit_ms = min(limit_ms, int(timeout))
+        rid = request_id or str(uuid.uuid4())
+        try:
+            request = orjson.dumps({"id": rid, "event": input, "timeout_ms": limit_ms, "attempt": attempt},
+                                   option=_JSON_OPTIONS)
+        except TypeError as exc:
+            raise ValidationError("input", f"the event is not JSON-serialisable: {exc}") from None
+        if not self._running:
+            self._ensure_started()
+        pool = self._pools.get(info.id) or self._pool(info)
+        started_at = self.clock()
+        t0 = time.monotonic()
+        try:
+            instance, cold = pool.acquire(t0 + limit_ms / 1000.0)
+        except Throttled:
+            return self._finish(info, rid, started_at, "throttled", None,
+                                f"throttled: function {info.name!r} is at its concurrency limit "
+                                f"({pool.limit}) and no instance freed up within {limit_ms} ms",
+                                "Throttled", (time.monotonic() - t0) * 1000.0)
+        except InstanceStartError as exc:
+            return self._finish(info, rid, started_at, "error", None, f"cold start failed: {exc}",
+                                "InitError", 0.0, cold=True, init_ms=(time.monotonic() - t0) * 1000.0)
+        return self._run_on(pool, instance, cold, info, rid, request, limit_ms, started_at)
+
+    def _run_on(self, pool: FunctionPool, instance: WorkerInstance, cold: bool, info: FunctionInfo,
+                rid: str, request: bytes, limit_ms: int, started_at: float) -> InvocationResult:
+        init_ms = instance.init_ms if cold else 0.0
+        t1 = time.monotonic()
+        try:
+            reply = instance.invoke_raw(request, limit_ms / 1000.0)
+        except InstanceTimedOut:
+            pool.release(instance, self.clock(), healthy=False)
+            return self._finish(info, rid, started_at, "timeout", None, f"timed out after {limit_ms} ms",
+                                "Timeout", float(limit_ms), cold, init_ms, instance.id)
+        except InstanceDied as exc:
+            pool.release(instance, self.clock(), healthy=False)
+            return self._finish(info, rid, started_at, "crashed", None, f"handler crashed: {exc}",
+                                "Crashed", (time.monotonic() - t1) * 1000.0, cold, init_ms, instance.id)
+        kind = reply.get("kind")
+        pool.release(instance, self.clock(), healthy=kind != "memory_limit")
+        if reply["ok"]:
+            status, error, error_type = "success", None, None
+        elif kind == "memory_limit":
+            status, error, error_type = "memory_limit", reply["error"], "MemoryLimitExceeded"
+        elif kind == "output":
+            status, error, error_type = "error", reply["error"], "OutputNotSerializable"
+        else:
+            status, error, error_type = "error", reply["error"], reply.get("type", "Error")
+        return self._finish(info, rid, started_at, status, reply.get("out"), error, error_type,
+                            reply.get("dur", 0.0), cold, init_ms, instance.id, reply.get("rss", 0.0),
+                            reply.get("logs", ""), reply.get("trace", ""))
+
+    def _finish(self, info: FunctionInfo, rid: str, started_at: float, status: str, output: Any,
+                error: str | None, error_type: str | None, duration_ms: float, cold: bool = False,
+                init_ms: float = 0.0, instance_id: str | None = None, rss: float = 0.0,
+                logs: str = "", trace: str = "") -> InvocationResult:
+        result = InvocationResult(rid, info.id, info.name, status, output, error, error_type,
+                                  duration_ms, 0, rss, info.memory_mb, cold, init_ms, started_at,
+                                  instance_id, logs, trace)  # fmt: skip
+        object.__setattr__(result, "billed_duration_ms", billed_ms(result))
+        self.ledger.append(result)
+        labels = {"function": info.name}
+        self.telemetry.record("function_duration_ms", duration_ms, started_at, labels)
+        self.telemetry.record("function_errors", 0.0 if status == "success" else 1.0, started_at, labels)
+        return result
+
+    def invoke_async(self, function: str, input: Any = None, *, max_retries: int | None = None) -> str:
+        """Queue an invocation durably; returns its request id at once."""
+        info = self.registry.get(function)
+        request_id = self.async_queue.submit(info.id, info.name, input, max_retries)
+        self._ensure_started()
+        return request_id
+
+    def _run_async(self, function_id: str, event: Any, request_id: str, attempt: int) -> InvocationResult:
+        try:
+            return self.invoke_sync(function_id, event, request_id=request_id, attempt=attempt)
+        except NotFoundError:
+            now = self.clock()
+            return InvocationResult(request_id, function_id, "?", "error", None,
+                                    f"function {function_id!r} no longer exists", "NotFound",
+                                    0.0, 0, 0.0, 0, False, 0.0, now)  # fmt: skip
+
+    def get_invocation(self, request_id: str) -> Invocation:
+        found = self.async_queue.get(request_id)
+        if found is not None:
+            return found
+        row = self.ledger.find(request_id)
+        if row is None:
+            raise NotFoundError("invocation", request_id)
+        state = "succeeded" if row["status"] == "success" else "failed"
+        return Invocation(request_id, row["function_id"], row["function_name"], state, 1, 1,
+                          row["started_at"], row["started_at"], None, None, row["error"])  # fmt: skip
+
+    def list_dead_letters(self, function: str | None = None) -> list[Invocation]:
+        fid = self.registry.get(function).id if function else None
+        return self.async_queue.dead_letters(fid)
+
+    def redrive(self, request_id: str) -> Invocation:
+        return self.async_queue.redrive(request_id)

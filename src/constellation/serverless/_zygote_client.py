@@ -1,0 +1,182 @@
+"""Platform-side handles on zygote processes (see ``_zygote`` for the other side)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+
+from ..errors import ClosedError
+from ._errors import InstanceStartError
+
+__all__ = ["ExitRegistry", "FunctionZygote", "RootZygote", "describe_exit"]
+
+_SIGNAL_NAMES = {
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGBUS: "bus error",
+    signal.SIGABRT: "abort",
+    signal.SIGFPE: "floating-point exception",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGKILL: "killed",
+}
+
+
+def describe_exit(status: int | None) -> str:
+    """Human words for a ``waitpid`` status (None when it never arrived)."""
+    if status is None:
+        return "the worker process exited"
+    code = os.waitstatus_to_exitcode(status)
+    if code >= 0:
+        return f"the worker process exited with code {code}"
+    sig = signal.Signals(-code)
+    meaning = _SIGNAL_NAMES.get(sig)
+    return f"the worker process was killed by signal {sig.name}" + (f" ({meaning})" if meaning else "")
+
+
+class ExitRegistry:
+    """Exit statuses reported by the zygotes, waited for by pid."""
+
+    def __init__(self, keep: int = 4096) -> None:
+        self._statuses: OrderedDict[int, int] = OrderedDict()
+        self._keep = keep
+        self._cond = threading.Condition()
+
+    def put(self, pid: int, status: int) -> None:
+        with self._cond:
+            self._statuses[pid] = status
+            while len(self._statuses) > self._keep:
+                self._statuses.popitem(last=False)
+            self._cond.notify_all()
+
+    def wait(self, pid: int, timeout: float) -> int | None:
+        with self._cond:
+            self._cond.wait_for(lambda: pid in self._statuses, timeout)
+            return self._statuses.pop(pid, None)
+
+
+class _ZygoteHandle:
+    """One zygote's control socket; fork requests are serialised by a lock."""
+
+    def __init__(self, ctrl: socket.socket, pid: int) -> None:
+        self.ctrl = ctrl
+        self.pid = pid
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def _request(self, op: str, spec: dict[str, Any]) -> tuple[int, socket.socket]:
+        kind = socket.SOCK_STREAM if op == "fork_worker" else socket.SOCK_SEQPACKET
+        ours, theirs = socket.socketpair(socket.AF_UNIX, kind)
+        try:
+            with self._lock:
+                if self.closed:
+                    raise ClosedError("zygote is closed")
+                socket.send_fds(self.ctrl, [orjson.dumps({"op": op, "spec": spec})], [theirs.fileno()])
+                reply = self.ctrl.recv(4096)
+        except OSError as exc:
+            ours.close()
+            raise InstanceStartError(f"zygote {self.pid} is gone: {exc}") from None
+        finally:
+            theirs.close()
+        if not reply:
+            ours.close()
+            self.closed = True
+            raise InstanceStartError(f"zygote {self.pid} exited")
+        return int(orjson.loads(reply)["pid"]), ours
+
+    def fork_worker(self, spec: dict[str, Any]) -> tuple[int, socket.socket]:
+        """A new worker process; returns its pid and the platform's end of its socket."""
+        return self._request("fork_worker", spec)
+
+    def fork_zygote(self, spec: dict[str, Any], timeout: float) -> FunctionZygote:
+        """A child zygote with the function's module imported (cold-start optimisation)."""
+        pid, ctrl = self._request("fork_zygote", spec)
+        ctrl.settimeout(timeout)
+        try:
+            ready = orjson.loads(ctrl.recv(1 << 16) or b'{"ready": false, "error": "exited"}')
+        except (TimeoutError, OSError) as exc:
+            ready = {"ready": False, "error": f"function zygote did not start: {exc}"}
+        ctrl.settimeout(None)
+        if not ready.get("ready"):
+            ctrl.close()
+            _kill(pid)
+            raise InstanceStartError(ready.get("error", "function zygote failed"))
+        return FunctionZygote(ctrl, pid, float(ready.get("init_ms", 0.0)))
+
+    def close(self) -> None:
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                self.ctrl.close()  # EOF: the zygote exits
+
+
+class FunctionZygote(_ZygoteHandle):
+    """A zygote that already imported one function's module."""
+
+    def __init__(self, ctrl: socket.socket, pid: int, init_ms: float) -> None:
+        super().__init__(ctrl, pid)
+        self.init_ms = init_ms
+
+    def close(self) -> None:
+        super().close()
+        _kill(self.pid)
+
+
+class RootZygote(_ZygoteHandle):
+    """The platform's zygote process, started with the worker runtime imported."""
+
+    def __init__(self, exits: ExitRegistry) -> None:
+        ctrl, child_ctrl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._events, child_events = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        fds = (child_ctrl.fileno(), child_events.fileno())
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "constellation.serverless._zygote", *map(str, fds)],
+            pass_fds=fds,
+            stdin=subprocess.DEVNULL,
+        )
+        child_ctrl.close()
+        child_events.close()
+        super().__init__(ctrl, self._process.pid)
+        self._exits = exits
+        self._reader = threading.Thread(target=self._read_events, name="zygote-events", daemon=True)
+        self._reader.start()
+
+    def _read_events(self) -> None:
+        while True:
+            try:
+                data = self._events.recv(4096)
+            except OSError:
+                return
+            if not data:
+                return
+            event = orjson.loads(data)
+            self._exits.put(event["pid"], event["status"])
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        super().close()
+        try:
+            self._process.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        try:
+            self._events.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._events.close()
+        self._reader.join(timeout=2.0)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

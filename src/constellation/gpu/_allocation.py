@@ -1,0 +1,98 @@
+"""An allocation, and the environment it hands to the instance that owns it.
+
+The environment is the whole contract between this package and whatever starts the
+instance (``platform.py``): set these variables on the process and the CUDA, ROCm or
+Level Zero runtime inside it sees only the GPUs (or the MIG slice) it was given.
+
+* NVIDIA: ``CUDA_VISIBLE_DEVICES`` and ``NVIDIA_VISIBLE_DEVICES`` (for containers) list
+  GPU UUIDs, or the MIG device UUID for a MIG slice (UUIDs survive re-enumeration,
+  indices do not). With MPS: ``CUDA_MPS_ACTIVE_THREAD_PERCENTAGE`` (the compute share)
+  and ``CUDA_MPS_PINNED_DEVICE_MEM_LIMIT`` (``0=4096M`` per visible device).
+* AMD: ``ROCR_VISIBLE_DEVICES`` names the physical devices; ``HIP_VISIBLE_DEVICES`` then
+  counts from 0 among those, since HIP applies its mask after ROCr's.
+* Intel: ``ZE_AFFINITY_MASK`` lists the Level Zero device indices.
+
+``CONSTELLATION_GPU_IDS`` lists the platform's ids (``nvidia:0``) for logging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ._allocator import Grant
+from ._model import Gpu
+from ._request import GpuRequest
+
+__all__ = ["Allocation", "build_env"]
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """GPUs granted to ``owner``. ``gpu_id`` is the first (the only one, usually)."""
+
+    owner: str
+    gpu_ids: tuple[str, ...]
+    uuids: tuple[str | None, ...]
+    request: GpuRequest
+    sharing: str  # exclusive, shared, mps, time_slice or mig
+    memory_mb: int  # reserved on each GPU (a MIG slice: its memory)
+    env: dict[str, str]
+    created_at: float
+    mig_device: str | None = None  # the MIG device's UUID (or key) for a MIG slice
+    mig_profile: str | None = None
+    pids: tuple[int, ...] = field(default=())
+
+    @property
+    def gpu_id(self) -> str:
+        return self.gpu_ids[0]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "owner": self.owner,
+            "gpu_id": self.gpu_id,
+            "gpu_ids": list(self.gpu_ids),
+            "uuids": list(self.uuids),
+            "sharing": self.sharing,
+            "memory_mb": self.memory_mb,
+            "mig_device": self.mig_device,
+            "mig_profile": self.mig_profile,
+            "env": dict(self.env),
+            "created_at": self.created_at,
+            "request": self.request.as_dict(),
+        }
+
+
+def mig_device_name(gpu: Gpu, grant: Grant) -> str:
+    """The MIG device as CUDA names it: its UUID, or the pre-R470 ``MIG-<GPU UUID>/<GI>/<CI>``
+    form when the tool (an old XML schema) did not report MIG UUIDs."""
+    assert grant.mig is not None
+    if grant.mig.uuid:
+        return grant.mig.uuid
+    return f"MIG-{gpu.uuid or gpu.index}/{grant.mig.gpu_instance_id}/0"
+
+
+def build_env(gpus: Sequence[Gpu], grant: Grant, request: GpuRequest) -> dict[str, str]:
+    env = {"CONSTELLATION_GPU_IDS": ",".join(g.id for g in gpus)}
+    vendor = gpus[0].vendor
+    if vendor == "nvidia":
+        if grant.mig is not None:
+            devices = mig_device_name(gpus[0], grant)
+        else:
+            devices = ",".join(g.uuid or str(g.index) for g in gpus)
+        env["CUDA_VISIBLE_DEVICES"] = devices
+        env["NVIDIA_VISIBLE_DEVICES"] = devices
+        if grant.mode == "mps":
+            if request.compute_share is not None:
+                env["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"] = str(request.compute_share)
+            if grant.memory_mb:
+                limits = ",".join(f"{i}={grant.memory_mb}M" for i in range(len(gpus)))
+                env["CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"] = limits
+    elif vendor == "amd":
+        # Indices, not rocm-smi's "Unique ID": ROCr wants "GPU-<hex>" and the tools
+        # print the id in other spellings; the enumeration order is the same.
+        env["ROCR_VISIBLE_DEVICES"] = ",".join(str(g.index) for g in gpus)
+        env["HIP_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(len(gpus)))
+    else:
+        env["ZE_AFFINITY_MASK"] = ",".join(str(g.index) for g in gpus)
+    return env

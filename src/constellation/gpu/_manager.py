@@ -1,0 +1,343 @@
+"""GpuManager: the inventory, the allocator and the persisted allocations, together.
+
+Every grant and release is written to the ``gpu_allocations`` table of the platform's
+:class:`~constellation.store.Store` inside the same lock that changes the allocator,
+so a restarted manager on the same store replays the same allocations onto the GPUs it
+discovers (matched by UUID, then by id). An allocation whose GPU is gone after a
+restart is kept and reported as orphaned until its owner deallocates it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import ConflictError, ValidationError
+from ..store import Store
+from ._allocation import Allocation, build_env, mig_device_name
+from ._allocator import Allocator, Grant, mig_key_of
+from ._discovery import Discovery
+from ._model import Gpu, MigDevice
+from ._request import GpuRequest
+
+__all__ = ["Explanation", "GpuManager"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS gpu_allocations (
+    owner TEXT PRIMARY KEY,
+    request TEXT NOT NULL,
+    gpus TEXT NOT NULL,
+    mig_device TEXT,
+    created_at REAL NOT NULL,
+    pids TEXT NOT NULL DEFAULT '[]'
+);
+"""
+
+
+class Explanation:
+    """Whether a request fits now, and the reasons when it does not. ``str()`` reads well."""
+
+    def __init__(self, fits: bool, reasons: list[str], gpu_ids: tuple[str, ...] = ()) -> None:
+        self.fits = fits
+        self.reasons = reasons
+        self.gpu_ids = gpu_ids
+
+    def __bool__(self) -> bool:
+        return self.fits
+
+    def __str__(self) -> str:
+        if self.fits:
+            return f"fits: would get {', '.join(self.gpu_ids)}"
+        return "does not fit: " + "; ".join(self.reasons)
+
+    def __repr__(self) -> str:
+        return f"Explanation({self!s})"
+
+
+RequestLike = GpuRequest | Mapping[str, Any] | None
+
+
+class GpuManager:
+    def __init__(
+        self,
+        store: Store | None = None,
+        discovery: Discovery | None = None,
+        *,
+        placement: str = "binpack",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store if store is not None else Store(":memory:")
+        self._own_store = store is None
+        self.store.ensure_schema("gpu_allocations", SCHEMA)
+        self.discovery = discovery if discovery is not None else Discovery()
+        self._placement = placement
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._allocator: Allocator | None = None
+        self._grants: dict[str, tuple[Grant, Allocation]] = {}
+        self.orphaned: dict[str, str] = {}  # owner -> why it could not be replayed
+        Allocator([], placement)  # validates ``placement`` now, not on first use
+        self._closed = False
+
+    # -- inventory ----------------------------------------------------------------
+    def discover(self, refresh: bool = False) -> list[Gpu]:
+        with self._lock:
+            if refresh or not self.discovery.discovered:
+                self.discovery.discover()
+                self._rebuild()
+            elif self._allocator is None:
+                self._rebuild()
+            return list(self.discovery.gpus)
+
+    def _alloc(self) -> Allocator:
+        if self._allocator is None:
+            self.discover()
+        assert self._allocator is not None
+        return self._allocator
+
+    def _rebuild(self) -> None:
+        """A fresh allocator over the current inventory, with every stored grant replayed."""
+        allocator = Allocator(self.discovery.gpus, self._placement)
+        self._grants, self.orphaned = {}, {}
+        for row in self.store.query("SELECT * FROM gpu_allocations ORDER BY created_at, owner"):
+            request = GpuRequest.from_value(json.loads(row["request"]))
+            keys: list[str] = json.loads(row["gpus"])
+            positions = [self._position(allocator, k) for k in keys]
+            if any(p is None for p in positions):
+                self.orphaned[row["owner"]] = f"GPU {keys} not in the inventory"
+                continue
+            pos = tuple(p for p in positions if p is not None)
+            mig = (
+                self._mig(allocator.gpus[pos[0]], row["mig_device"]) if row["mig_device"] else None
+            )
+            if row["mig_device"] and mig is None:
+                self.orphaned[row["owner"]] = f"MIG device {row['mig_device']} not found"
+                continue
+            grant = self._grant_for(allocator, pos, request, mig)
+            allocator.apply(grant)
+            self._grants[row["owner"]] = (
+                grant,
+                self._allocation(
+                    row["owner"],
+                    allocator,
+                    grant,
+                    request,
+                    row["created_at"],
+                    tuple(json.loads(row["pids"])),
+                ),
+            )
+        self._allocator = allocator
+
+    @staticmethod
+    def _position(allocator: Allocator, key: str) -> int | None:
+        for i, gpu in enumerate(allocator.gpus):
+            if key in (gpu.uuid, gpu.id):
+                return i
+        return None
+
+    @staticmethod
+    def _mig(gpu: Gpu, key: str) -> MigDevice | None:
+        for device in gpu.mig_devices:
+            if key in (device.uuid, mig_key_of(gpu, device)):
+                return device
+        return None
+
+    @staticmethod
+    def _grant_for(
+        allocator: Allocator, pos: tuple[int, ...], request: GpuRequest, mig: MigDevice | None
+    ) -> Grant:
+        if mig is not None:
+            return Grant(pos, mig.memory_mb or 0, "mig", mig=mig)
+        mode = request.sharing_mode
+        return Grant(
+            pos,
+            request.memory_mb or 0,
+            mode,
+            request.compute_share or 0,
+            request.replicas if mode == "time_slice" else 0,
+        )
+
+    def _allocation(
+        self,
+        owner: str,
+        allocator: Allocator,
+        grant: Grant,
+        request: GpuRequest,
+        created_at: float,
+        pids: tuple[int, ...] = (),
+    ) -> Allocation:
+        gpus = [allocator.gpus[p] for p in grant.positions]
+        return Allocation(
+            owner=owner,
+            gpu_ids=tuple(g.id for g in gpus),
+            uuids=tuple(g.uuid for g in gpus),
+            request=request,
+            sharing=grant.mode,
+            memory_mb=grant.memory_mb,
+            env=build_env(gpus, grant, request),
+            created_at=created_at,
+            mig_device=mig_device_name(gpus[0], grant) if grant.mig else None,
+            mig_profile=grant.mig.profile if grant.mig else None,
+            pids=pids,
+        )
+
+    # -- deciding -----------------------------------------------------------------
+    def can_allocate(self, request: RequestLike = None, **kwargs: Any) -> bool:
+        req = GpuRequest.from_value(request, **kwargs)
+        with self._lock:
+            return self._alloc().plan(req) is not None
+
+    def explain(self, request: RequestLike = None, **kwargs: Any) -> Explanation:
+        req = GpuRequest.from_value(request, **kwargs)
+        with self._lock:
+            allocator = self._alloc()
+            grant = allocator.plan(req)
+            if grant is not None:
+                return Explanation(True, [], tuple(allocator.gpus[p].id for p in grant.positions))
+            reasons = allocator.explain(req)
+            if not allocator.gpus:
+                reasons = [f"no GPUs were discovered ({self.discovery.why_none()})"]
+            return Explanation(False, reasons)
+
+    # -- granting -----------------------------------------------------------------
+    def allocate(self, owner: str, request: RequestLike = None, **kwargs: Any) -> Allocation | None:
+        """Grant GPUs to ``owner``; None when nothing fits (``explain`` says why)."""
+        _check_owner(owner)
+        req = GpuRequest.from_value(request, **kwargs)
+        with self._lock:
+            self._check_open()
+            allocator = self._alloc()
+            if owner in self._grants or owner in self.orphaned:
+                raise ConflictError(f"owner {owner!r} already holds a GPU allocation")
+            grant = allocator.plan(req)
+            if grant is None:
+                return None
+            allocation = self._allocation(owner, allocator, grant, req, self._clock())
+            keys = [allocator.gpus[p].uuid or allocator.gpus[p].id for p in grant.positions]
+            first = allocator.gpus[grant.positions[0]]
+            mig_key = mig_key_of(first, grant.mig) if grant.mig is not None else None
+            self.store.execute(
+                "INSERT INTO gpu_allocations (owner, request, gpus, mig_device, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    owner,
+                    json.dumps(req.as_dict()),
+                    json.dumps(keys),
+                    mig_key,
+                    allocation.created_at,
+                ),
+            )
+            allocator.apply(grant)  # after the write: a failed write leaves nothing granted
+            self._grants[owner] = (grant, allocation)
+            return allocation
+
+    def deallocate(self, owner: str) -> bool:
+        """Give ``owner``'s GPUs back; False when it held none."""
+        with self._lock:
+            self._check_open()
+            allocator = self._alloc()
+            found = self._grants.get(owner)
+            if found is None and owner not in self.orphaned:
+                return False
+            self.store.execute("DELETE FROM gpu_allocations WHERE owner = ?", (owner,))
+            if found is not None:
+                allocator.release(found[0])
+                del self._grants[owner]
+            self.orphaned.pop(owner, None)
+            return True
+
+    def get_allocation(self, owner: str) -> Allocation | None:
+        with self._lock:
+            self._alloc()
+            found = self._grants.get(owner)
+            return found[1] if found else None
+
+    def allocations(self) -> list[Allocation]:
+        with self._lock:
+            self._alloc()
+            return [a for _, a in self._grants.values()]
+
+    def attach_process(self, owner: str, pid: int) -> None:
+        """Record that ``pid`` runs for ``owner`` (per-allocation usage comes from it)."""
+        with self._lock:
+            self._alloc()
+            found = self._grants.get(owner)
+            if found is None:
+                raise ValidationError("owner", f"{owner!r} holds no GPU allocation")
+            grant, allocation = found
+            pids = tuple(sorted({*allocation.pids, int(pid)}))
+            self.store.execute(
+                "UPDATE gpu_allocations SET pids = ? WHERE owner = ?", (json.dumps(pids), owner)
+            )
+            self._grants[owner] = (grant, _with_pids(allocation, pids))
+
+    def committed(self) -> dict[str, int]:
+        """Memory committed per GPU id (for stats and the CLI)."""
+        with self._lock:
+            allocator = self._alloc()
+            return {g.id: int(allocator.committed[i]) for i, g in enumerate(allocator.gpus)}
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            allocator = self._alloc()
+            gpus = allocator.gpus
+            vendors: dict[str, int] = {}
+            for gpu in gpus:
+                vendors[gpu.vendor] = vendors.get(gpu.vendor, 0) + 1
+            return {
+                "gpus": len(gpus),
+                "by_vendor": vendors,
+                "memory_total_mb": int(allocator.total.sum()),
+                "memory_committed_mb": int(allocator.committed.sum()),
+                "allocations": len(self._grants),
+                "orphaned": dict(self.orphaned),
+                "placement": self._placement,
+                "backends": [
+                    {
+                        "backend": r.backend,
+                        "status": r.status,
+                        "detail": r.detail,
+                        "gpus": r.gpus,
+                        "seconds": round(r.seconds, 6),
+                    }
+                    for r in self.discovery.reports
+                ],
+                "why_none": None if gpus else self.discovery.why_none(),
+            }
+
+    def _check_open(self) -> None:
+        if self._closed:
+            from ..errors import ClosedError
+
+            raise ClosedError("the GPU manager is closed")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.discovery.close()
+            if self._own_store:
+                self.store.close()
+
+    def __enter__(self) -> GpuManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _with_pids(allocation: Allocation, pids: tuple[int, ...]) -> Allocation:
+    from dataclasses import replace
+
+    return replace(allocation, pids=pids)
+
+
+def _check_owner(owner: object) -> None:
+    if not isinstance(owner, str) or not owner.strip() or len(owner) > 200:
+        raise ValidationError(
+            "owner", f"{owner!r} is not allowed; expected a non-empty name of <= 200 characters"
+        )

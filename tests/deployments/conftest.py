@@ -132,9 +132,7 @@ def store(settings: Settings) -> Iterator[Store]:
 
 
 @pytest.fixture
-def make_manager(
-    store: Store, settings: Settings
-) -> Iterator[Callable[..., DeploymentManager]]:
+def make_manager(store: Store, settings: Settings) -> Iterator[Callable[..., DeploymentManager]]:
     """Build managers on the test's store; every one is closed at the end."""
     made: list[DeploymentManager] = []
 

@@ -98,7 +98,9 @@ def test_secrets_are_masked_in_repr_listing_and_logs(
         assert "s3cr3t-value" not in text
 
 
-def test_output_goes_to_the_instance_log(manager: DeploymentManager, scripts: Path, settings) -> None:
+def test_output_goes_to_the_instance_log(
+    manager: DeploymentManager, scripts: Path, settings
+) -> None:
     manager.deploy("logged", script=str(scripts / "sleeper.py"))
     [info] = manager.list_instances("logged")
     log = Path(info.log_path)
@@ -128,9 +130,7 @@ def test_undeploy_stops_processes_and_forgets(manager: DeploymentManager, script
     assert Path(infos[0].log_path).exists()  # logs are kept
 
 
-def test_same_spec_again_changes_nothing_running(
-    manager: DeploymentManager, scripts: Path
-) -> None:
+def test_same_spec_again_changes_nothing_running(manager: DeploymentManager, scripts: Path) -> None:
     spec = {"script": str(scripts / "sleeper.py"), "instances": 2}
     manager.deploy("same", spec)
     before = [(i.id, i.pid) for i in manager.list_instances("same")]
@@ -186,9 +186,7 @@ def _poll_list(manager: DeploymentManager, name: str):
     return manager.list_instances(name)
 
 
-def test_log_rotation_bounds_the_file(
-    make_manager, clock: FakeClock, scripts: Path
-) -> None:
+def test_log_rotation_bounds_the_file(make_manager, clock: FakeClock, scripts: Path) -> None:
     manager = make_manager(clock=clock, supervise=False, log_max_bytes=1000)
     manager.deploy("chatty", script=str(scripts / "chatty.py"))
     [info] = manager.list_instances("chatty")

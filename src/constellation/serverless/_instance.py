@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from ._protocol import _HEADER, ChannelClosed, recv_message
+from .._runtime.protocol import _HEADER, ChannelClosed, recv_message
 from ._zygote_client import ExitRegistry, describe_exit
 
 __all__ = ["InstanceDied", "InstanceTimedOut", "WorkerInstance"]

@@ -23,7 +23,7 @@ from ..store import Store
 from ..telemetry import Telemetry
 from . import _validation as check
 from ._async import AsyncQueue
-from ._codestore import resolve_entry, snapshot_code
+from ._codestore import CodeSnapshot, resolve_entry, snapshot_code
 from ._errors import InstanceStartError
 from ._instance import InstanceDied, InstanceTimedOut, WorkerInstance
 from ._launcher import Launcher
@@ -148,38 +148,48 @@ class ServerlessService(QueriesMixin):
         if self.registry.find(name) is not None:
             raise ValidationError("name", f"a function called {name!r} already exists")
         snapshot = snapshot_code(code, s.code_dir)
-        module, attr = resolve_entry(snapshot, handler)
+        entry = self._entry(snapshot, handler)
         now = self.clock()
         info = FunctionInfo(
             id="fn-" + uuid.uuid4().hex[:12], name=name, runtime=runtime, handler=handler,
-            source=str(code), code_hash=snapshot.code_hash, entry=f"{module}:{attr}",
+            source=str(code), code_hash=snapshot.code_hash, entry=entry,
             memory_mb=memory, timeout_s=timeout, concurrency=conc, env=variables,
             scaling_policy=policy, cold_start_optimization=bool(cold_start_optimization),
             prewarm_instances=0, version=1, status="created", created_at=now, updated_at=now,
         )  # fmt: skip
-        self._check_code(info, snapshot.root)
+        self._check_code(info)
         return self.registry.insert(info)
 
-    def _check_code(self, info: FunctionInfo, root: Any) -> None:
-        in_use = any(f.code_hash == info.code_hash for f in self.registry.list())
+    def _entry(self, snapshot: CodeSnapshot, handler: str) -> str:
+        try:
+            module, attr = resolve_entry(snapshot, handler)
+        except ValidationError:
+            self._discard_unused(snapshot.code_hash)
+            raise
+        return f"{module}:{attr}"
+
+    def _check_code(self, info: FunctionInfo) -> None:
         try:
             self.launcher.check_handler(info)
         except ValidationError:
-            if not in_use:  # nothing is left behind by a refused function
-                shutil.rmtree(root, ignore_errors=True)
+            self._discard_unused(info.code_hash)
             raise
+
+    def _discard_unused(self, code_hash: str) -> None:
+        """A refused function leaves no code behind (unless another function uses it)."""
+        if not any(f.code_hash == code_hash for f in self.registry.list()):
+            shutil.rmtree(self.settings.code_dir / code_hash, ignore_errors=True)
 
     def deploy_function(self, function: str) -> FunctionInfo:
         """Snapshot the current source, replace the instances, and warm the pool."""
         info = self.registry.get(function)
         snapshot = snapshot_code(info.source, self.settings.code_dir)
-        module, attr = resolve_entry(snapshot, info.handler)
-        entry = f"{module}:{attr}"
+        entry = self._entry(snapshot, info.handler)
         changed = snapshot.code_hash != info.code_hash or entry != info.entry
         new = self._replace(info, code_hash=snapshot.code_hash, entry=entry, status="deployed",
                             deployed_at=self.clock(), version=info.version + int(changed))
         if changed:
-            self._check_code(new, snapshot.root)
+            self._check_code(new)
         self.registry.save(new)
         self._apply(new, retire=changed)
         self._ensure_started()

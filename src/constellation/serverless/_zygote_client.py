@@ -136,7 +136,7 @@ class RootZygote(_ZygoteHandle):
         self._events, child_events = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         fds = (child_ctrl.fileno(), child_events.fileno())
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "constellation.serverless._zygote", *map(str, fds)],
+            [sys.executable, "-m", "constellation._runtime.zygote", *map(str, fds)],
             pass_fds=fds,
             stdin=subprocess.DEVNULL,
         )

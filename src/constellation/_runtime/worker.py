@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from ._protocol import ChannelClosed, recv_message, send_message, send_raw
+from .protocol import ChannelClosed, recv_message, send_message, send_raw
 
 __all__ = ["Context", "load_handler", "run_worker"]
 

@@ -1,6 +1,6 @@
 """The zygote: a pre-imported Python process that forks instances on request.
 
-Started once per platform (``python -m constellation.serverless._zygote CTRL EVENTS``)
+Started once per platform (``python -m constellation._runtime.zygote CTRL EVENTS``)
 with the worker runtime already imported, so a new instance costs one ``fork`` instead
 of a Python start-up. A zygote can also fork a *function zygote*: a child that imports
 one function's module first, so that function's instances start with it loaded
@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from ._worker import load_handler, prepare_process, run_worker
+from .worker import load_handler, prepare_process, run_worker
 
 __all__ = ["main"]
 

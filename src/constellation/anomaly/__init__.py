@@ -1,3 +1,112 @@
-"""Anomaly detection: streaming detectors and rules (see issue "Anomaly detection"). Not built yet."""
+"""Anomaly detection: streaming detectors and rules over metrics, with remediation callbacks.
 
-__all__: list[str] = []
+Contract
+--------
+* **Detectors** share one streaming interface (river's): ``score_one(x, t=None)`` says
+  how unusual ``x`` is without learning it; ``learn_one(x, t=None)`` learns it. Each is
+  O(1) or O(log window) per value (the isolation forest: amortised retraining). The
+  decision is separate: :class:`ThresholdFilter` flags ``score > threshold`` and keeps
+  flagged values out of the state (up to ``max_protected`` in a row).
+* **Methods** for :func:`create_detector` (``sensitivity`` in brackets): ``zscore``
+  (k standard deviations), ``iqr`` (k x IQR beyond the quartile), ``mad``
+  (k x 1.4826 MAD), ``moving_average`` (k deviations of the EWMA forecast error),
+  ``isolation_forest`` (k deviations of the isolation score), ``threshold`` (the upper
+  limit), ``rate_change``, ``pattern`` (same hour of the day or week), ``correlation``
+  (``paired_with`` another metric) and ``ensemble`` (the NAB-tuned default detector).
+* **Registry**: :class:`AnomalyRegistry` (or the module functions on a default one):
+  ``detect`` returns the new or continuing :class:`Anomaly` (truthy) or None; a
+  continuing anomaly updates one record and auto-resolves after ``auto_resolve_after``
+  normal points; rules (glob patterns) set severity; ``on_detect`` callbacks get new
+  anomalies at or above a severity. With a :class:`~constellation.store.Store`,
+  anomalies persist in table ``anomaly_events``. Time comes from an injected clock.
+* **Bad input** (NaN or infinite values, out-of-order or repeated timestamps, unknown
+  method, sensitivity <= 0, unknown option) raises
+  :class:`~constellation.errors.ValidationError` naming the field and what is allowed,
+  and changes nothing. A constant series scores 0 (no division by zero, no alarm).
+* **NAB**: :func:`score_series`, :func:`best_threshold` and friends re-implement the
+  Numenta Anomaly Benchmark scorer (checked digit for digit against NAB's files).
+"""
+
+from ._api import (
+    create_detector,
+    create_rule,
+    destroy_detector,
+    detect,
+    get_active,
+    get_registry,
+    get_stats,
+    init,
+    is_running,
+    on_detect,
+    record,
+    resolve,
+    set_registry,
+    shutdown,
+    watch_telemetry,
+)
+from ._base import AnomalyError, Baseline, Detector, ThresholdFilter
+from ._contextual import Correlation, Pattern, RateChange
+from ._ensemble import Ensemble
+from ._iforest import IsolationForest
+from ._methods import METHODS
+from ._nab_corpus import CostMatrix, NabSeries, load_nab_corpus, load_nab_profiles
+from ._nab_scoring import (
+    SeriesScore,
+    best_threshold,
+    normalized_score,
+    null_score,
+    score_corpus,
+    score_series,
+)
+from ._records import ANOMALY_TYPES, SEVERITIES, Anomaly, Rule
+from ._registry import AnomalyRegistry, MetricDetector
+from ._statistical import IQR, MAD, MovingAverage, Threshold, ZScore
+
+__all__ = [
+    "ANOMALY_TYPES",
+    "IQR",
+    "MAD",
+    "METHODS",
+    "SEVERITIES",
+    "Anomaly",
+    "AnomalyError",
+    "AnomalyRegistry",
+    "Baseline",
+    "Correlation",
+    "CostMatrix",
+    "Detector",
+    "Ensemble",
+    "IsolationForest",
+    "MetricDetector",
+    "MovingAverage",
+    "NabSeries",
+    "Pattern",
+    "RateChange",
+    "Rule",
+    "SeriesScore",
+    "Threshold",
+    "ThresholdFilter",
+    "ZScore",
+    "best_threshold",
+    "create_detector",
+    "create_rule",
+    "destroy_detector",
+    "detect",
+    "get_active",
+    "get_registry",
+    "get_stats",
+    "init",
+    "is_running",
+    "load_nab_corpus",
+    "load_nab_profiles",
+    "normalized_score",
+    "null_score",
+    "on_detect",
+    "record",
+    "resolve",
+    "score_corpus",
+    "score_series",
+    "set_registry",
+    "shutdown",
+    "watch_telemetry",
+]

@@ -91,6 +91,8 @@ class Detector(abc.ABC):
     method: str = ""
     #: points needed before scores mean anything (scores are 0 until then)
     warmup: int = 0
+    #: whether a ThresholdFilter should keep anomalous values out of the state
+    protect: bool = True
 
     def __init__(self) -> None:
         self.n_seen = 0

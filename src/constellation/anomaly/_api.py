@@ -1,0 +1,182 @@
+"""The seed's module-level API over a default registry, and the telemetry hook.
+
+``anomaly.create_detector(...)``, ``anomaly.detect(...)`` and the rest act on a default
+:class:`AnomalyRegistry` created on first use (in memory, wall clock). The platform
+installs its own with :func:`set_registry` (built with its store and clock) and feeds it
+from its telemetry with :func:`watch_telemetry`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ConstellationError
+from ..telemetry import MetricPoint, MetricSeries, Telemetry
+from ._records import Anomaly, Rule
+from ._registry import AnomalyRegistry, MetricDetector
+
+__all__ = [
+    "create_detector",
+    "create_rule",
+    "destroy_detector",
+    "detect",
+    "get_active",
+    "get_registry",
+    "get_stats",
+    "init",
+    "is_running",
+    "on_detect",
+    "record",
+    "resolve",
+    "set_registry",
+    "shutdown",
+    "watch_telemetry",
+]
+
+log = logging.getLogger("constellation.anomaly")
+
+_default: AnomalyRegistry | None = None
+_default_lock = threading.Lock()
+
+
+def get_registry() -> AnomalyRegistry:
+    """The default registry (created on first use: in memory, wall clock)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = AnomalyRegistry()
+        return _default
+
+
+def set_registry(registry: AnomalyRegistry | None) -> AnomalyRegistry | None:
+    """Install ``registry`` as the default (None: a fresh one on next use); returns the old."""
+    global _default
+    with _default_lock:
+        previous, _default = _default, registry
+    return previous
+
+
+def create_detector(
+    metric: str, method: str = "zscore", sensitivity: float | None = None, **options: Any
+) -> MetricDetector:
+    return get_registry().create_detector(metric, method, sensitivity, **options)
+
+
+def create_rule(
+    name: str,
+    pattern: str,
+    threshold: float = 0.0,
+    severity: str = "warning",
+    type: str | None = None,
+) -> Rule:
+    return get_registry().create_rule(name, pattern, threshold, severity, type)
+
+
+def detect(
+    detector: MetricDetector | str,
+    value: float,
+    timestamp: float | None = None,
+    instance_id: str | None = None,
+    paired_value: float | None = None,
+) -> Anomaly | None:
+    return get_registry().detect(detector, value, timestamp, instance_id, paired_value)
+
+
+def get_active(metric: str | None = None, severity: str | None = None) -> list[Anomaly]:
+    return get_registry().get_active(metric, severity)
+
+
+def resolve(anomaly_id: str) -> Anomaly:
+    return get_registry().resolve(anomaly_id)
+
+
+def record(
+    metric_name: str,
+    detected_value: float,
+    expected_value: float | None = None,
+    severity: str = "warning",
+    type: str = "statistical",
+    instance_id: str | None = None,
+    **extra: Any,
+) -> Anomaly:
+    return get_registry().record(
+        metric_name, detected_value, expected_value, severity, type, instance_id, **extra
+    )
+
+
+def get_stats() -> dict[str, Any]:
+    return get_registry().get_stats()
+
+
+def on_detect(
+    callback: Callable[[Anomaly], None], severity: str | None = None
+) -> Callable[[], None]:
+    return get_registry().on_detect(callback, severity)
+
+
+def destroy_detector(detector: MetricDetector | str) -> None:
+    get_registry().destroy_detector(detector)
+
+
+def init() -> None:
+    get_registry().init()
+
+
+def is_running() -> bool:
+    return get_registry().is_running()
+
+
+def shutdown() -> None:
+    """Stop the default registry's loop (a later call starts a fresh default registry)."""
+    registry = set_registry(None)
+    if registry is not None:
+        registry.shutdown()
+
+
+def watch_telemetry(
+    telemetry: Telemetry,
+    registry: AnomalyRegistry | None = None,
+    auto: list[tuple[str, str, float | None]] | None = None,
+    instance_label: str = "instance",
+) -> Callable[[], None]:
+    """Feed every new telemetry point to the detectors on its series; returns an unsubscribe.
+
+    A point of series ``name{labels}`` goes to each detector whose metric is the series
+    key (``function_duration_ms{function="resize"}``) or, when none is, its bare name.
+    ``auto`` lists ``(glob, method, sensitivity)``: the first point of a new series whose
+    name matches gets its own detector (keyed by the series key), which is how every
+    function gets default detectors on duration and error rate. The ``instance_label``
+    label, when present, becomes the anomaly's instance id. Bad points are logged and
+    dropped: the producer of the metric is never interrupted.
+    """
+    reg = registry if registry is not None else get_registry()
+    rules = list(auto or [])
+    created: set[str] = set()
+    lock = threading.Lock()
+
+    def on_point(series: MetricSeries, point: MetricPoint) -> None:
+        key = series.key
+        targets = [d for d in reg.detectors() if d.metric == key]
+        if not targets:
+            targets = [d for d in reg.detectors() if d.metric == series.name]
+        if not targets and rules:
+            with lock:
+                if key not in created:
+                    created.add(key)
+                    for pattern, method, sensitivity in rules:
+                        if fnmatch.fnmatchcase(series.name, pattern):
+                            targets.append(reg.create_detector(key, method, sensitivity))
+        instance = series.labels.get(instance_label)
+        for handle in targets:
+            if handle.method == "correlation":
+                continue  # needs a pair: call detect(..., paired_value=...) directly
+            try:
+                reg.detect(handle, point.value, point.timestamp, instance)
+            except ConstellationError as exc:
+                log.warning("anomaly: dropped a point of %s: %s", key, exc)
+
+    return telemetry.subscribe(on_point)

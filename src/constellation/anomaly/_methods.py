@@ -1,0 +1,114 @@
+"""The detection methods by name: constructors, default sensitivities and anomaly types.
+
+:func:`build` turns ``create_detector(metric, method, sensitivity, **options)`` into a
+detector wrapped in its :class:`ThresholdFilter`, validating everything first so bad
+input raises :class:`ValidationError` and creates nothing.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ValidationError
+from ._base import Detector, ThresholdFilter, check_positive
+from ._contextual import Correlation, Pattern, RateChange
+from ._ensemble import Ensemble
+from ._iforest import IsolationForest
+from ._statistical import IQR, MAD, MovingAverage, Threshold, ZScore
+
+__all__ = ["METHODS", "Method", "build_filter", "build_pair", "method_info"]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A detection method: its class, default sensitivity and the anomaly type it finds."""
+
+    cls: Callable[..., Any]
+    default_sensitivity: float | None
+    anomaly_type: str
+    meaning: str
+
+
+METHODS: Mapping[str, Method] = {
+    "zscore": Method(ZScore, 3.0, "statistical", "k standard deviations from the mean"),
+    "iqr": Method(IQR, 1.5, "statistical", "k x IQR beyond the nearer quartile"),
+    "mad": Method(MAD, 3.5, "statistical", "k x 1.4826 MAD from the median"),
+    "moving_average": Method(
+        MovingAverage, 3.0, "statistical", "k deviations of the EWMA forecast error"
+    ),
+    "isolation_forest": Method(
+        IsolationForest, 3.0, "statistical", "k deviations of the isolation score"
+    ),
+    "ensemble": Method(
+        Ensemble,
+        Ensemble.DEFAULT_SENSITIVITY,
+        "statistical",
+        "the calibrated ensemble score (see docs)",
+    ),
+    "threshold": Method(Threshold, None, "threshold", "the upper limit itself"),
+    "rate_change": Method(RateChange, 4.0, "rate_change", "k robust deviations of the change"),
+    "pattern": Method(Pattern, 3.0, "pattern", "k deviations from the same hour's usual value"),
+    "correlation": Method(
+        Correlation, 3.0, "correlation", "k residual deviations from the fitted relation"
+    ),
+}
+
+
+def method_info(method: object) -> Method:
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValidationError.choice("method", method, sorted(METHODS))
+    return METHODS[method]
+
+
+def _check_options(cls: Callable[..., Any], options: Mapping[str, Any], skip: set[str]) -> None:
+    accepted = [name for name in inspect.signature(cls).parameters if name not in skip]
+    for key in options:
+        if key not in accepted:
+            allowed = ", ".join(accepted) or "none"
+            raise ValidationError(key, f"unknown option for this method; accepted: {allowed}")
+
+
+def _construct(cls: Callable[..., Any], options: Mapping[str, Any]) -> Any:
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            raise
+        raise ValidationError("options", str(exc)) from None
+
+
+def resolve_sensitivity(method: str, sensitivity: object, options: Mapping[str, Any]) -> float:
+    info = method_info(method)
+    if sensitivity is None:
+        if info.default_sensitivity is None:
+            if "upper" in options or "lower" in options:
+                return 0.0  # threshold with explicit limits: any excess is anomalous
+            raise ValidationError("sensitivity", "the threshold method needs a limit, e.g. 0.05")
+        return info.default_sensitivity
+    return check_positive("sensitivity", sensitivity)
+
+
+def build_filter(
+    method: str, sensitivity: float, options: Mapping[str, Any]
+) -> tuple[ThresholdFilter, float]:
+    """The detector for ``method`` in its filter; returns (filter, the filter's threshold)."""
+    info = method_info(method)
+    if method == "threshold":
+        _check_options(Threshold, options, set())
+        limits = dict(options)
+        if sensitivity and "upper" not in limits:
+            limits["upper"] = sensitivity
+        detector: Detector = _construct(Threshold, limits)
+        return ThresholdFilter(detector, 0.0, protect=False), 0.0
+    _check_options(info.cls, options, set())
+    detector = _construct(info.cls, options)
+    return ThresholdFilter(detector, sensitivity, protect=detector.protect), sensitivity
+
+
+def build_pair(options: Mapping[str, Any]) -> Correlation:
+    _check_options(Correlation, options, set())
+    built: Correlation = _construct(Correlation, options)
+    return built

@@ -1,0 +1,144 @@
+"""Anomalies kept in the platform's SQLite store (table ``anomaly_events``).
+
+The registry writes an anomaly when it opens, at most once per ``flush_interval_s``
+while it continues (one row per anomaly, updated in place), and when it resolves. On
+start it reloads the anomalies that were still open, so a restart does not forget them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from ..store import Store
+from ._records import Anomaly
+
+__all__ = ["AnomalyTable"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS anomaly_events (
+    id             TEXT PRIMARY KEY,
+    metric_name    TEXT NOT NULL,
+    type           TEXT NOT NULL,
+    detected_value REAL NOT NULL,
+    expected_value REAL,
+    expected_low   REAL,
+    expected_high  REAL,
+    confidence     REAL NOT NULL,
+    severity       TEXT NOT NULL,
+    recommendation TEXT NOT NULL,
+    instance_id    TEXT,
+    detected_at    REAL NOT NULL,
+    last_seen_at   REAL NOT NULL,
+    resolved_at    REAL,
+    score          REAL NOT NULL,
+    points         INTEGER NOT NULL,
+    detector_id    TEXT,
+    method         TEXT,
+    details        TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS anomaly_events_open ON anomaly_events (resolved_at);
+CREATE INDEX IF NOT EXISTS anomaly_events_metric ON anomaly_events (metric_name, detected_at);
+"""
+
+_COLUMNS = (
+    "id",
+    "metric_name",
+    "type",
+    "detected_value",
+    "expected_value",
+    "expected_low",
+    "expected_high",
+    "confidence",
+    "severity",
+    "recommendation",
+    "instance_id",
+    "detected_at",
+    "last_seen_at",
+    "resolved_at",
+    "score",
+    "points",
+    "detector_id",
+    "method",
+    "details",
+)
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    # SQLite stores inf but JSON exports of it break; keep an open range as NULL.
+    if value is None or value in (float("inf"), float("-inf")):
+        return None
+    return value
+
+
+class AnomalyTable:
+    """Reads and writes :class:`Anomaly` rows through a shared :class:`Store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.ensure_schema("anomaly", _SCHEMA)
+
+    def save(self, anomaly: Anomaly) -> None:
+        """Insert or update one anomaly (its id is the key)."""
+        row = (
+            anomaly.id,
+            anomaly.metric_name,
+            anomaly.type,
+            anomaly.detected_value,
+            _finite_or_none(anomaly.expected_value),
+            _finite_or_none(anomaly.expected_low),
+            _finite_or_none(anomaly.expected_high),
+            anomaly.confidence,
+            anomaly.severity,
+            anomaly.recommendation,
+            anomaly.instance_id,
+            anomaly.detected_at,
+            anomaly.last_seen_at,
+            anomaly.resolved_at,
+            anomaly.score,
+            anomaly.points,
+            anomaly.detector_id,
+            anomaly.method,
+            json.dumps(anomaly.details, sort_keys=True),
+        )
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "id")
+        self.store.execute(
+            f"INSERT INTO anomaly_events ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
+            f"ON CONFLICT(id) DO UPDATE SET {updates}",
+            row,
+        )
+
+    def open_anomalies(self) -> list[Anomaly]:
+        rows = self.store.query(
+            "SELECT * FROM anomaly_events WHERE resolved_at IS NULL ORDER BY detected_at"
+        )
+        return [_from_row(r) for r in rows]
+
+    def history(
+        self, metric_name: str | None = None, since: float | None = None, limit: int = 100
+    ) -> list[Anomaly]:
+        """Stored anomalies, newest first, optionally for one metric and after ``since``."""
+        clauses, params = [], []
+        if metric_name is not None:
+            clauses.append("metric_name = ?")
+            params.append(metric_name)
+        if since is not None:
+            clauses.append("detected_at >= ?")
+            params.append(since)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.store.query(
+            f"SELECT * FROM anomaly_events {where} ORDER BY detected_at DESC LIMIT ?",
+            (*params, int(limit)),
+        )
+        return [_from_row(r) for r in rows]
+
+    def count(self) -> int:
+        row = self.store.query_one("SELECT COUNT(*) AS n FROM anomaly_events")
+        return int(row["n"]) if row is not None else 0
+
+
+def _from_row(row: sqlite3.Row) -> Anomaly:
+    values = {c: row[c] for c in _COLUMNS}
+    values["details"] = json.loads(values["details"] or "{}")
+    return Anomaly(**values)

@@ -1,0 +1,223 @@
+"""A fake ``pynvml`` (nvidia-ml-py) that answers from an nvidia_gpu_exporter capture.
+
+Only the calls the NVML backend makes exist. Readings come from the capture's
+``--query-gpu`` CSV (memory, utilisation, temperature, power, compute capability, MIG
+mode), ``-L`` (MIG profiles and UUIDs), the default ``nvidia-smi`` table (each MIG
+device's GPU instance id and memory) and ``--query-compute-apps`` (processes). Like real
+NVML it answers in bytes and milliwatts, raises ``NVMLError_NotSupported`` for a reading
+the capture says is ``[N/A]`` (utilisation under MIG), and ``NVMLError_LibraryNotFound``
+from ``nvmlInit`` when no capture is configured (``FAKE_PYNVML_CAPTURE``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+NVML_TEMPERATURE_GPU = 0
+NVML_DEVICE_MIG_DISABLE = 0
+NVML_DEVICE_MIG_ENABLE = 1
+_MIB = 1024 * 1024
+
+
+class NVMLError(Exception):
+    pass
+
+
+class NVMLError_LibraryNotFound(NVMLError):  # noqa: N801 (pynvml's names)
+    pass
+
+
+class NVMLError_NotSupported(NVMLError):  # noqa: N801
+    pass
+
+
+class NVMLError_NotFound(NVMLError):  # noqa: N801
+    pass
+
+
+class NVMLError_Uninitialized(NVMLError):  # noqa: N801
+    pass
+
+
+@dataclass
+class _Device:
+    row: dict[str, str]
+    migs: list[_Device] = field(default_factory=list)
+    name: str = ""
+    uuid: str = ""
+    memory_total: int = 0
+    memory_used: int = 0
+    gpu_instance_id: int | None = None
+    processes: list[SimpleNamespace] = field(default_factory=list)
+
+
+_devices: list[_Device] | None = None
+calls: dict[str, int] = {}
+
+
+def _sections(text: str, state: str) -> dict[str, str]:
+    lines = text.split("\n")
+    marks = [i for i in range(len(lines) - 3) if lines[i].startswith("####") and lines[i + 2].startswith("# $ ")]
+    found: dict[str, str] = {}
+    for n, i in enumerate(marks):
+        end = marks[n + 1] if n + 1 < len(marks) else len(lines)
+        if lines[i + 1][2:].split(" :: ")[0].strip() in (state, "capabilities"):
+            found.setdefault(lines[i + 2][4:].strip().split("=")[0], "\n".join(lines[i + 4 : end]))
+    return found
+
+
+def _rows(body: str) -> list[dict[str, str]]:
+    rows = list(csv.reader(io.StringIO(body.strip()), skipinitialspace=True))
+    header = [re.sub(r"\s*\[.*\]$", "", h.strip()) for h in rows[0]]
+    return [dict(zip(header, (v.strip() for v in row), strict=True)) for row in rows[1:] if row]
+
+
+def _mib(value: str) -> int:
+    return int(value.split()[0])
+
+
+def _load() -> list[_Device]:
+    raw = os.environ.get("FAKE_PYNVML_CAPTURE")
+    if not raw:
+        raise NVMLError_LibraryNotFound("NVML Shared Library Not Found")
+    sections = _sections(Path(raw).read_text(errors="replace"), os.environ.get("FAKE_GPU_STATE", "idle"))
+    devices = []
+    for row in _rows(sections["nvidia-smi --query-gpu"]):
+        d = _Device(row, name=row["name"], uuid=row["uuid"])
+        d.memory_total, d.memory_used = _mib(row["memory.total"]) * _MIB, _mib(row["memory.used"]) * _MIB
+        devices.append(d)
+    apps = sections.get("nvidia-smi --query-compute-apps")
+    for app in _rows(apps) if apps and apps.strip() else []:
+        for d in devices:
+            if d.uuid == app["gpu_uuid"]:
+                d.processes.append(SimpleNamespace(pid=int(app["pid"]), usedGpuMemory=_mib(app["used_gpu_memory"]) * _MIB))
+    # MIG devices: profile and UUID from -L, GPU instance and memory from the default table.
+    table = re.findall(r"\|\s+(\d+)\s+(\d+)\s+\d+\s+(\d+)\s+\|\s+(\d+)MiB /\s*(\d+)MiB", sections.get("nvidia-smi", ""))
+    current = None
+    for line in sections.get("nvidia-smi -L", "").splitlines():
+        if m := re.match(r"GPU (\d+): .* \(UUID: ([^)]+)\)", line):
+            current = devices[int(m.group(1))]
+        elif (m := re.match(r"\s+MIG (\S+)\s+Device\s+(\d+): \(UUID: ([^)]+)\)", line)) and current:
+            gpu_index = devices.index(current)
+            entry = next((t for t in table if int(t[0]) == gpu_index and int(t[2]) == int(m.group(2))), None)
+            mig = _Device({}, name=f"{current.name} MIG {m.group(1)}", uuid=m.group(3))
+            if entry is not None:
+                mig.gpu_instance_id = int(entry[1])
+                mig.memory_used, mig.memory_total = int(entry[3]) * _MIB, int(entry[4]) * _MIB
+            current.migs.append(mig)
+    return devices
+
+
+def _dev(handle: Any) -> _Device:
+    if _devices is None:
+        raise NVMLError_Uninitialized("Uninitialized")
+    calls["device"] = calls.get("device", 0) + 1
+    return handle
+
+
+def nvmlInit() -> None:
+    global _devices
+    _devices = _load()
+
+
+def nvmlShutdown() -> None:
+    global _devices
+    if _devices is None:
+        raise NVMLError_Uninitialized("Uninitialized")
+    _devices = None
+    calls["shutdown"] = calls.get("shutdown", 0) + 1
+
+
+def nvmlSystemGetDriverVersion() -> str:
+    return _devices[0].row["driver_version"] if _devices else ""
+
+
+def nvmlDeviceGetCount() -> int:
+    if _devices is None:
+        raise NVMLError_Uninitialized("Uninitialized")
+    return len(_devices)
+
+
+def nvmlDeviceGetHandleByIndex(index: int) -> _Device:
+    if _devices is None:
+        raise NVMLError_Uninitialized("Uninitialized")
+    return _devices[index]
+
+
+def nvmlDeviceGetName(handle: Any) -> str:
+    return _dev(handle).name
+
+
+def nvmlDeviceGetUUID(handle: Any) -> str:
+    return _dev(handle).uuid
+
+
+def nvmlDeviceGetMemoryInfo(handle: Any) -> SimpleNamespace:
+    d = _dev(handle)
+    return SimpleNamespace(total=d.memory_total, used=d.memory_used, free=d.memory_total - d.memory_used)
+
+
+def _reading(handle: Any, key: str) -> str:
+    value = _dev(handle).row.get(key, "[N/A]")
+    if value.startswith("["):
+        raise NVMLError_NotSupported("Not Supported")
+    return value
+
+
+def nvmlDeviceGetUtilizationRates(handle: Any) -> SimpleNamespace:
+    return SimpleNamespace(gpu=int(_reading(handle, "utilization.gpu").split()[0]), memory=0)
+
+
+def nvmlDeviceGetTemperature(handle: Any, sensor: int) -> int:
+    return int(_reading(handle, "temperature.gpu"))
+
+
+def nvmlDeviceGetPowerUsage(handle: Any) -> int:
+    return round(float(_reading(handle, "power.draw").split()[0]) * 1000)
+
+
+def nvmlDeviceGetEnforcedPowerLimit(handle: Any) -> int:
+    return round(float(_reading(handle, "enforced.power.limit").split()[0]) * 1000)
+
+
+def nvmlDeviceGetCudaComputeCapability(handle: Any) -> tuple[int, int]:
+    major, minor = _reading(handle, "compute_cap").split(".")
+    return int(major), int(minor)
+
+
+def nvmlDeviceGetMigMode(handle: Any) -> tuple[int, int]:
+    mode = _reading(handle, "mig.mode.current")
+    return (NVML_DEVICE_MIG_ENABLE if mode == "Enabled" else NVML_DEVICE_MIG_DISABLE,) * 2
+
+
+def nvmlDeviceGetMaxMigDeviceCount(handle: Any) -> int:
+    return 7
+
+
+def nvmlDeviceGetMigDeviceHandleByIndex(handle: Any, index: int) -> _Device:
+    migs = _dev(handle).migs
+    if index >= len(migs):
+        raise NVMLError_NotFound("Not Found")
+    return migs[index]
+
+
+def nvmlDeviceGetGpuInstanceId(handle: Any) -> int:
+    gi = _dev(handle).gpu_instance_id
+    if gi is None:
+        raise NVMLError_NotSupported("Not Supported")
+    return gi
+
+
+def nvmlDeviceGetPciInfo(handle: Any) -> SimpleNamespace:
+    return SimpleNamespace(busId=_dev(handle).row["pci.bus_id"].encode())
+
+
+def nvmlDeviceGetComputeRunningProcesses(handle: Any) -> list[SimpleNamespace]:
+    return list(_dev(handle).processes)

@@ -203,3 +203,20 @@ def test_log_rotation_bounds_the_file(make_manager, clock: FakeClock, scripts: P
 def _poll_and_read(manager: DeploymentManager, log: Path) -> str:
     manager.poll()
     return log.read_text()
+
+
+def test_redeploying_a_fix_replaces_crash_looping_instances_at_once(
+    manual: DeploymentManager, scripts: Path
+) -> None:
+    manual.deploy("broken", script=str(scripts / "crasher.py"), instances=2)
+
+    def all_in_backoff() -> bool:
+        manual.poll()
+        return {i.status for i in manual.list_instances("broken")} == {"backoff"}
+
+    wait_until(all_in_backoff)
+    old = {i.id for i in manual.list_instances("broken")}
+    manual.deploy("broken", script=str(scripts / "sleeper.py"), instances=2)
+    infos = manual.list_instances("broken")
+    assert len(infos) == 2 and not {i.id for i in infos} & old
+    assert all(i.pid and pid_alive(i.pid) for i in infos)

@@ -164,12 +164,18 @@ class Runtime:
         for index in range(desired):
             if index not in current and index not in old:
                 current[index] = self.spawn(state, index, now)
+        # Rolling step. An old instance that is not alive (crash-looping, stopped) serves
+        # nothing, so it is replaced at once; a live one only once its successor runs.
         rolling_busy = False
         for index, olds in sorted(old.items()):
             new = current.get(index)
+            serving = any(inst.alive for inst in olds)
+            if new is None and not serving:
+                current[index] = self.spawn(state, index, now)
+                new = current[index]
             if new is None:
                 continue
-            if new.status(now, self.start_grace_s) in ("running", "stopped"):
+            if not serving or new.status(now, self.start_grace_s) in ("running", "stopped"):
                 retired += [self.retire(state, inst) for inst in olds if not inst.busy]
             else:
                 rolling_busy = True  # wait for this one before replacing the next

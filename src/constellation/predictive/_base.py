@@ -20,7 +20,9 @@ from scipy.stats import norm
 
 from ._errors import FitError
 
-__all__ = ["FloatArray", "Model", "ModelForecast", "normal_bounds", "sse_guard"]
+__all__ = [
+    "FloatArray", "Model", "ModelForecast", "approx_nbytes", "normal_bounds", "sse_guard"
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -46,6 +48,25 @@ def normal_bounds(
 def sse_guard(value: float) -> float:
     """Optimizers need a finite objective: map NaN/inf (an exploding filter) to a big one."""
     return value if np.isfinite(value) else 1e300
+
+
+def approx_nbytes(obj: object, seen: set[int] | None = None, depth: int = 0) -> int:
+    """Bytes of the numpy arrays reachable from ``obj`` (attributes, lists, dicts), once each."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth > 6:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return int(obj.nbytes)
+    if isinstance(obj, dict):
+        items: list[object] = list(obj.values())
+    elif isinstance(obj, list | tuple):
+        items = list(obj)
+    elif hasattr(obj, "__dict__"):
+        items = list(vars(obj).values())
+    else:
+        return 0
+    return sum(approx_nbytes(item, seen, depth + 1) for item in items)
 
 
 class Model(ABC):
@@ -94,6 +115,16 @@ class Model(ABC):
     @abstractmethod
     def forecast(self, h: int) -> FloatArray:
         """Point forecasts for steps 1..h."""
+
+    def tail_needed(self) -> tuple[int, int]:
+        """(observations, residuals) that ``forecast`` reads from the end; default none."""
+        return 0, 0
+
+    def compact(self) -> None:
+        """Drop the history that forecasting no longer needs (a predictor keeps models)."""
+        keep_obs, keep_res = self.tail_needed()
+        self.last = self.last[self.last.size - keep_obs :].copy()
+        self.residuals = self.residuals[self.residuals.size - keep_res :].copy()
 
     def sigma(self, h: int) -> FloatArray:
         """Std of the k-step error, k = 1..h. Default: random-walk growth sqrt(k)."""

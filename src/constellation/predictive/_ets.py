@@ -1,7 +1,7 @@
 """Exponential smoothing: simple, Holt (optionally damped), Holt-Winters.
 
 Parameters minimise the sum of squared one-step errors (the Gaussian likelihood of
-the additive-error model) with L-BFGS-B inside the usual admissible region:
+the additive-error model) with SLSQP inside the usual admissible region:
 ``0 < alpha < 1``, ``0 < beta < alpha``, ``0 < gamma < 1 - alpha``, ``0.8 <= phi <= 0.98``
 (reparameterised as fractions so plain box bounds suffice). Initial states come from
 the first cycles (the classical heuristic) rather than being optimised. The
@@ -136,13 +136,17 @@ class ExponentialSmoothing(Model):
         tail = y[-window:]
         if self.params is None:
 
+            # Scaled to be O(1) so the optimiser's absolute tolerance means the same
+            # thing for every series.
+            scale = tail.size * max(float(np.var(np.diff(tail))), 1e-12 * (1 + tail[-1] ** 2))
+
             def sse(p: FloatArray) -> float:
                 yhat, _ = self._one_step(p, tail)
-                return sse_guard(float(np.sum((tail - yhat) ** 2)))
+                return sse_guard(float(np.sum((tail - yhat) ** 2)) / scale)
 
             res = minimize(
-                sse, self._start(), method="L-BFGS-B", bounds=self._bounds(),
-                options={"ftol": 1e-8},
+                sse, self._start(), method="SLSQP", bounds=self._bounds(),
+                options={"ftol": 1e-7, "maxiter": 100},
             )
             self.params = np.asarray(res.x)
         yhat, spec = self._one_step(self.params, y)
@@ -212,6 +216,11 @@ class AutoETS(Model):
                 raise FitError("ets: no exponential-smoothing variant could be fitted")
             self.best = min(fitted, key=lambda f: f.aicc)
         self.residuals = self.best.residuals
+
+    def compact(self) -> None:
+        super().compact()
+        if self.best is not None:
+            self.best.compact()
 
     def refit(self, y: FloatArray) -> AutoETS:
         twin = AutoETS()

@@ -67,14 +67,13 @@ class LinearTrend(Model):
         self.residuals = y - (self.intercept + self.slope * t)
         self._tmean = float(t.mean())
         self._sxx = float(np.sum((t - self._tmean) ** 2))
+        self._s2 = float(np.sum(self.residuals**2) / max(y.size - 2, 1))
 
     def forecast(self, h: int) -> FloatArray:
         t = self.n + np.arange(h, dtype=np.float64)
         return self.intercept + self.slope * t
 
     def sigma(self, h: int) -> FloatArray:
-        n = self.n
-        s2 = float(np.sum(self.residuals**2) / max(n - 2, 1))
-        t = n + np.arange(h, dtype=np.float64)
-        lever = 1.0 + 1.0 / n + (t - self._tmean) ** 2 / max(self._sxx, 1e-12)
-        return np.sqrt(s2 * lever)
+        t = self.n + np.arange(h, dtype=np.float64)
+        lever = 1.0 + 1.0 / self.n + (t - self._tmean) ** 2 / max(self._sxx, 1e-12)
+        return np.sqrt(self._s2 * lever)

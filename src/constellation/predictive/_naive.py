@@ -69,6 +69,9 @@ class SeasonalNaive(Model):
         self.m = m
         self.residuals = y[m:] - y[:-m] if y.size > m else np.zeros(1)
 
+    def tail_needed(self) -> tuple[int, int]:
+        return self.m, 0
+
     def forecast(self, h: int) -> FloatArray:
         cycle = self.last[-self.m :]
         return np.resize(cycle, h).astype(np.float64)

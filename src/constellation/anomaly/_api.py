@@ -63,6 +63,7 @@ def set_registry(registry: AnomalyRegistry | None) -> AnomalyRegistry | None:
 def create_detector(
     metric: str, method: str = "zscore", sensitivity: float | None = None, **options: Any
 ) -> MetricDetector:
+    """A detector on ``metric`` (``method`` and ``sensitivity`` positional as in the seed)."""
     return get_registry().create_detector(metric, method, sensitivity, **options)
 
 
@@ -73,6 +74,7 @@ def create_rule(
     severity: str = "warning",
     type: str | None = None,
 ) -> Rule:
+    """Severity ``severity`` for anomalies on metrics matching the glob ``pattern``."""
     return get_registry().create_rule(name, pattern, threshold, severity, type)
 
 
@@ -83,14 +85,17 @@ def detect(
     instance_id: str | None = None,
     paired_value: float | None = None,
 ) -> Anomaly | None:
+    """Score one value; the (new or continuing) anomaly, or None when normal."""
     return get_registry().detect(detector, value, timestamp, instance_id, paired_value)
 
 
 def get_active(metric: str | None = None, severity: str | None = None) -> list[Anomaly]:
+    """The open anomalies, oldest first (optionally one metric glob, a severity floor)."""
     return get_registry().get_active(metric, severity)
 
 
 def resolve(anomaly_id: str) -> Anomaly:
+    """Close an anomaly by id."""
     return get_registry().resolve(anomaly_id)
 
 
@@ -103,30 +108,36 @@ def record(
     instance_id: str | None = None,
     **extra: Any,
 ) -> Anomaly:
+    """Record an anomaly found elsewhere (a health check, a log scan)."""
     return get_registry().record(
         metric_name, detected_value, expected_value, severity, type, instance_id, **extra
     )
 
 
 def get_stats() -> dict[str, Any]:
+    """Counts of detectors, rules, points and anomalies of the default registry."""
     return get_registry().get_stats()
 
 
 def on_detect(
     callback: Callable[[Anomaly], None], severity: str | None = None
 ) -> Callable[[], None]:
+    """Call ``callback(anomaly)`` for new anomalies at or above ``severity``."""
     return get_registry().on_detect(callback, severity)
 
 
 def destroy_detector(detector: MetricDetector | str) -> None:
+    """Forget a detector (its open anomalies stay until resolved)."""
     get_registry().destroy_detector(detector)
 
 
 def init() -> None:
+    """Start the default registry's baseline refresh loop (optional)."""
     get_registry().init()
 
 
 def is_running() -> bool:
+    """Whether the default registry's loop runs."""
     return get_registry().is_running()
 
 

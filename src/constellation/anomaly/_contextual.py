@@ -14,7 +14,7 @@ import math
 
 from ..errors import ValidationError
 from ._base import Baseline, Detector, deviation_score
-from ._statistical import _check_alpha, _check_window
+from ._statistical import _check_alpha, _check_window, _robust_sigma
 from ._windows import EwmMoments, RollingMoments, SortedWindow
 
 __all__ = ["Correlation", "Pattern", "RateChange"]
@@ -32,26 +32,30 @@ class RateChange(Detector):
         super().__init__()
         self.warmup = warmup
         self._changes = SortedWindow(_check_window(window) or 500)
+        self._moments = RollingMoments(self._changes.window)
         self._last: float | None = None
+
+    def _sigma(self) -> float:
+        # Mostly identical changes give a MAD of 0: fall back to their std.
+        return _robust_sigma(_MAD_TO_SIGMA * self._changes.mad(), self._moments.std)
 
     def learn_one(self, x: float, t: float | None = None) -> None:
         if self._last is not None:
             self._changes.add(x - self._last)
+            self._moments.add(x - self._last)
         self._last = x
         self.n_seen += 1
 
     def score_one(self, x: float, t: float | None = None) -> float:
         if self._last is None or len(self._changes) == 0:
             return 0.0
-        change = x - self._last
-        scale = _MAD_TO_SIGMA * self._changes.mad()
-        return deviation_score(change, self._changes.median, scale)
+        return deviation_score(x - self._last, self._changes.median, self._sigma())
 
     def baseline(self, sensitivity: float) -> Baseline | None:
         if self._last is None or len(self._changes) == 0:
             return None
         centre = self._last + self._changes.median
-        spread = sensitivity * _MAD_TO_SIGMA * self._changes.mad()
+        spread = sensitivity * self._sigma()
         return Baseline(centre, centre - spread, centre + spread)
 
 

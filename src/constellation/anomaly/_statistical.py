@@ -20,7 +20,7 @@ from ..errors import ValidationError
 from ._base import MAX_SCORE, Baseline, Detector, check_finite, deviation_score
 from ._windows import EwmMoments, RollingMoments, SortedWindow
 
-__all__ = ["IQR", "MAD", "MovingAverage", "Threshold", "ZScore"]
+__all__ = ["IQR", "MAD", "MovingAverage", "Threshold", "ZScore", "_robust_sigma"]
 
 _MAD_TO_SIGMA = 1.4826
 _IQR_TO_SIGMA = 1.349  # the IQR of a normal distribution, in sigmas
@@ -39,6 +39,12 @@ def _check_alpha(alpha: float) -> float:
     if not 0 < check_finite("alpha", alpha) <= 1:
         raise ValidationError("alpha", f"{alpha!r} is out of range; expected 0 < alpha <= 1")
     return float(alpha)
+
+
+def _robust_sigma(robust: float, std: float) -> float:
+    """A robust spread (MAD, IQR), or the std where the robust one collapsed to (almost) 0
+    because most values are identical (a spread of rounding noise would flag everything)."""
+    return robust if robust >= 1e-3 * std else std
 
 
 class ZScore(Detector):
@@ -131,10 +137,17 @@ class IQR(Detector):
         super().__init__()
         self.warmup = warmup
         self._window = SortedWindow(_check_window(window) or 1000)
+        self._moments = RollingMoments(self._window.window)
 
     def learn_one(self, x: float, t: float | None = None) -> None:
         self._window.add(x)
+        self._moments.add(x)
         self.n_seen += 1
+
+    def _iqr(self) -> float:
+        # Mostly identical values give an IQR of 0: fall back to the std's equivalent.
+        q1, q3 = self._window.quantile(0.25), self._window.quantile(0.75)
+        return _robust_sigma(q3 - q1, _IQR_TO_SIGMA * self._moments.std)
 
     def score_one(self, x: float, t: float | None = None) -> float:
         if self.n_seen == 0:
@@ -143,7 +156,7 @@ class IQR(Detector):
         if q1 <= x <= q3:
             return 0.0
         edge = q3 if x > q3 else q1
-        return deviation_score(x, edge, q3 - q1)
+        return deviation_score(x, edge, self._iqr())
 
     def confidence(self, score: float) -> float:
         # k IQRs beyond Q3 is 0.6745 + 1.349 k sigmas for normal data.
@@ -153,7 +166,7 @@ class IQR(Detector):
         if self.n_seen == 0:
             return None
         q1, q3 = self._window.quantile(0.25), self._window.quantile(0.75)
-        fence = sensitivity * (q3 - q1)
+        fence = sensitivity * self._iqr()
         return Baseline(self._window.median, q1 - fence, q3 + fence)
 
 
@@ -166,20 +179,26 @@ class MAD(Detector):
         super().__init__()
         self.warmup = warmup
         self._window = SortedWindow(_check_window(window) or 1000)
+        self._moments = RollingMoments(self._window.window)
 
     def learn_one(self, x: float, t: float | None = None) -> None:
         self._window.add(x)
+        self._moments.add(x)
         self.n_seen += 1
+
+    def _sigma(self) -> float:
+        # More than half the values identical gives a MAD of 0: fall back to the std.
+        return _robust_sigma(_MAD_TO_SIGMA * self._window.mad(), self._moments.std)
 
     def score_one(self, x: float, t: float | None = None) -> float:
         if self.n_seen == 0:
             return 0.0
-        return deviation_score(x, self._window.median, _MAD_TO_SIGMA * self._window.mad())
+        return deviation_score(x, self._window.median, self._sigma())
 
     def baseline(self, sensitivity: float) -> Baseline | None:
         if self.n_seen == 0:
             return None
-        median, spread = self._window.median, sensitivity * _MAD_TO_SIGMA * self._window.mad()
+        median, spread = self._window.median, sensitivity * self._sigma()
         return Baseline(median, median - spread, median + spread)
 
 

@@ -96,7 +96,11 @@ def all_profile_names() -> list[str]:
     names: set[str] = set()
     for table in MIG_TABLES.values():
         names.update(table)
-    return sorted(names, key=lambda n: (int(n.split("g.")[0]), n))
+    def order(name: str) -> tuple[int, int, str]:  # 1g.5gb < 1g.10gb < 2g.10gb
+        slices, _, rest = name.partition("g.")
+        return int(slices), int(rest.split("gb")[0]), name
+
+    return sorted(names, key=order)
 
 
 def mig_table_for(

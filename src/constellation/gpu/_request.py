@@ -91,7 +91,11 @@ class GpuRequest:
                 "compute_share", "exclusive=True cannot be combined with compute_share (MPS)"
             )
         if sharing is None:
-            sharing = "exclusive" if self.exclusive else "mps" if self.compute_share else "shared"
+            # No memory named and no MPS share: the whole GPU is what was asked for.
+            if self.exclusive or (self.memory_mb is None and self.compute_share is None):
+                sharing = "exclusive"
+            else:
+                sharing = "mps" if self.compute_share else "shared"
         if self.compute_share is not None and sharing != "mps":
             raise ValidationError("compute_share", f"needs sharing='mps', not {sharing!r}")
         return sharing

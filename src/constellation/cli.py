@@ -1,8 +1,402 @@
-"""The ``constellation`` command line."""
+"""The ``constellation`` command line.
+
+``constellation run`` runs the platform in the foreground. The other commands work on
+the same state (SQLite under ``$CONSTELLATION_HOME``): they run no background loops of
+their own, and reach a running platform through its control tables where they need it
+(``instances list|restart``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
+
+from .errors import ConstellationError
+from .platform import Constellation
+
+console = Console()
+
+
+@contextmanager
+def _platform(background: bool = False) -> Iterator[Constellation]:
+    try:
+        with Constellation(background=background) as platform:
+            yield platform
+    except ConstellationError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("-" if v is None else str(v) for v in row))
+    console.print(table)
 
 
 @click.group()
+@click.version_option(package_name="constellation")
 def main() -> None:
     """Constellation: serverless functions, WASM, GPUs, predictive scaling, anomaly detection."""
+
+
+@main.command()
+def run() -> None:
+    """Run the platform in the foreground until Ctrl-C (embedded defaults)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with _platform(background=True) as platform:
+        platform.start()
+        stats = platform.serverless.get_serverless_stats()
+        console.print(f"Constellation running (home: {platform.settings.home})")
+        console.print(
+            f"  functions: {stats.functions}, deployments: {len(platform.deployments.list_deployments())}"
+        )
+        console.print("  async invocations are dispatched here; Ctrl-C stops the platform")
+        stop.wait()
+        console.print("stopping: flushing the ledger and ending every instance")
+
+
+# -- functions -------------------------------------------------------------------------
+@main.group()
+def functions() -> None:
+    """Create, deploy, invoke and inspect serverless functions."""
+
+
+def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--env")
+        env[name] = value
+    return env
+
+
+@functions.command("create")
+@click.argument("name")
+@click.option("--code", required=True, help="A .py file or a directory (package or modules).")
+@click.option(
+    "--handler", default="handler", show_default=True, help="'function' or 'module.function'."
+)
+@click.option("--runtime", default="python", show_default=True)
+@click.option("--memory", "memory_mb", type=int, help="MB, 128-10240 (default 128).")
+@click.option("--timeout", "timeout_s", type=int, help="Seconds, 1-900 (default 30).")
+@click.option("--concurrency", type=int, help="Most invocations at once (default 10).")
+@click.option(
+    "--env", "env", multiple=True, help="NAME=VALUE (repeatable; values are kept secret)."
+)
+@click.option(
+    "--cold-start-optimization",
+    is_flag=True,
+    help="Fork instances from a zygote with the module loaded.",
+)
+def functions_create(
+    name: str,
+    code: str,
+    handler: str,
+    runtime: str,
+    memory_mb: int | None,
+    timeout_s: int | None,
+    concurrency: int | None,
+    env: tuple[str, ...],
+    cold_start_optimization: bool,
+) -> None:
+    """Register a function (its code is copied into the platform's store)."""
+    with _platform() as p:
+        f = p.serverless.create_function(
+            name,
+            runtime,
+            handler,
+            code,
+            memory_mb=memory_mb,
+            timeout_s=timeout_s,
+            concurrency=concurrency,
+            env=_parse_env(env),
+            cold_start_optimization=cold_start_optimization,
+        )
+        console.print(f"created {f.name} ({f.id}), code {f.code_hash[:12]}")
+
+
+@functions.command("deploy")
+@click.argument("name")
+def functions_deploy(name: str) -> None:
+    """Snapshot the function's current source and mark it deployed."""
+    with _platform() as p:
+        f = p.serverless.deploy_function(name)
+        console.print(f"deployed {f.name} version {f.version} (code {f.code_hash[:12]})")
+
+
+@functions.command("set")
+@click.argument("name")
+@click.option("--memory", "memory_mb", type=int, help="MB, 128-10240.")
+@click.option("--timeout", "timeout_s", type=int, help="Seconds, 1-900.")
+@click.option("--concurrency", type=int)
+@click.option("--env", "env", multiple=True, help="NAME=VALUE (repeatable).")
+@click.option("--prewarm", type=int, help="Idle instances to keep ready.")
+@click.option("--cold-start-optimization/--no-cold-start-optimization", default=None)
+def functions_set(
+    name: str,
+    memory_mb: int | None,
+    timeout_s: int | None,
+    concurrency: int | None,
+    env: tuple[str, ...],
+    prewarm: int | None,
+    cold_start_optimization: bool | None,
+) -> None:
+    """Change a function's settings (a running platform applies them within a second)."""
+    from .serverless import _validation as check
+
+    with _platform() as p:
+        s = p.serverless
+        s.get_function(name)
+        try:  # every value is checked before any is applied
+            variables = check.check_env(_parse_env(env))
+            _ = memory_mb is None or check.check_memory(memory_mb)
+            _ = timeout_s is None or check.check_timeout(timeout_s)
+            _ = concurrency is None or check.check_concurrency(concurrency)
+        except ConstellationError as exc:
+            raise click.ClickException(str(exc)) from None
+        if memory_mb is not None:
+            s.set_memory(name, memory_mb)
+        if timeout_s is not None:
+            s.set_timeout(name, timeout_s)
+        if concurrency is not None:
+            s.set_concurrency(name, concurrency)
+        for key, value in variables.items():
+            s.set_env_var(name, key, value)
+        if prewarm is not None:
+            s.prewarm_function(name, prewarm)
+        if cold_start_optimization is not None:
+            s.enable_cold_start_optimization(name, cold_start_optimization)
+        console.print(repr(s.get_function(name)))
+
+
+@functions.command("invoke")
+@click.argument("name")
+@click.option("--data", "-d", default="null", help="The event, as JSON.")
+@click.option("--async", "is_async", is_flag=True, help="Queue it; a running platform executes it.")
+@click.option("--timeout", type=int, help="Milliseconds.")
+def functions_invoke(name: str, data: str, is_async: bool, timeout: int | None) -> None:
+    """Invoke a function and print its result as JSON."""
+    try:
+        event = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from None
+    with _platform() as p:
+        if is_async:
+            request_id = p.serverless.invoke_async(name, event)
+            console.print(
+                f"queued {request_id} (a running platform, `constellation run`, executes it)"
+            )
+            return
+        result = p.serverless.invoke_sync(name, event, timeout)
+    click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    if not result.ok:
+        sys.exit(1)
+
+
+@functions.command("list")
+def functions_list() -> None:
+    """Every function with its settings (environment values masked)."""
+    with _platform() as p:
+        rows = [
+            [
+                f.name,
+                f.id,
+                f.runtime,
+                f.handler,
+                f.memory_mb,
+                f.timeout_s,
+                f.concurrency,
+                f.status,
+                f.version,
+                ", ".join(f"{k}=****" for k in f.env) or "-",
+            ]
+            for f in p.serverless.list_functions()
+        ]
+    _table(
+        "functions",
+        [
+            "name",
+            "id",
+            "runtime",
+            "handler",
+            "MB",
+            "timeout s",
+            "concurrency",
+            "status",
+            "version",
+            "env",
+        ],
+        rows,
+    )
+
+
+@functions.command("delete")
+@click.argument("name")
+def functions_delete(name: str) -> None:
+    with _platform() as p:
+        p.serverless.delete_function(name)
+    console.print(f"deleted {name}")
+
+
+@functions.command("metrics")
+@click.argument("name")
+def functions_metrics(name: str) -> None:
+    """Invocation counts, durations and cold starts (from the ledger)."""
+    with _platform() as p:
+        m = p.serverless.get_function_metrics(name)
+    _table(
+        f"metrics of {name}",
+        ["metric", "value"],
+        [[k, round(v, 3) if isinstance(v, float) else v] for k, v in m.to_dict().items()],
+    )
+
+
+@functions.command("billing")
+@click.argument("name")
+@click.option("--hours", type=float, default=24.0, show_default=True, help="Bill the last N hours.")
+@click.option("--all", "everything", is_flag=True, help="Bill all time.")
+def functions_billing(name: str, hours: float, everything: bool) -> None:
+    """Requests, billed compute time, GB-seconds and cost."""
+    now = time.time()
+    with _platform() as p:
+        b = p.serverless.get_billing(
+            name, 0.0 if everything else now - hours * 3600, now if not everything else math.inf
+        )
+    _table(
+        f"billing of {name}",
+        ["item", "value"],
+        [
+            ["invocations", b.invocation_count],
+            ["compute time ms", b.compute_time_ms],
+            ["GB-seconds", f"{b.memory_gb_seconds:.6f}"],
+            ["request cost USD", f"{b.request_cost_usd:.8f}"],
+            ["compute cost USD", f"{b.compute_cost_usd:.8f}"],
+            ["estimated cost USD", f"{b.estimated_cost_usd:.8f}"],
+        ],
+    )
+
+
+@functions.command("dlq")
+@click.argument("name", required=False)
+@click.option("--redrive", "redrive", help="Queue this dead invocation again.")
+def functions_dlq(name: str | None, redrive: str | None) -> None:
+    """Dead-lettered async invocations (failed after every retry)."""
+    with _platform() as p:
+        if redrive:
+            inv = p.serverless.redrive(redrive)
+            console.print(f"requeued {inv.request_id}")
+            return
+        rows = [
+            [d.request_id, d.function_name, d.attempts, _when(d.updated_at), d.error]
+            for d in p.serverless.list_dead_letters(name)
+        ]
+    _table("dead letters", ["request id", "function", "attempts", "last try (UTC)", "error"], rows)
+
+
+@functions.command("logs")
+@click.argument("name")
+@click.option("--limit", default=20, show_default=True)
+def functions_logs(name: str, limit: int) -> None:
+    """What the handler printed, per invocation."""
+    with _platform() as p:
+        entries = p.serverless.get_logs(name, limit)
+    for entry in entries:
+        console.print(f"[bold]{_when(entry['started_at'])} {entry['request_id']}[/bold]")
+        click.echo(entry["logs"].rstrip("\n"))
+
+
+@functions.command("invocation")
+@click.argument("request_id")
+def functions_invocation(request_id: str) -> None:
+    """The state and result of one invocation."""
+    with _platform() as p:
+        inv = p.serverless.get_invocation(request_id)
+    click.echo(json.dumps(inv.to_dict(), indent=2, default=str))
+
+
+# -- instances -------------------------------------------------------------------------
+@main.group()
+def instances() -> None:
+    """Instances of a running platform (`constellation run`)."""
+
+
+@instances.command("list")
+def instances_list() -> None:
+    with _platform() as p:
+        rows = p.control.published()
+    if not rows:
+        console.print(
+            "no running platform has published instances (start one with `constellation run`)"
+        )
+        return
+    _table(
+        "instances",
+        ["id", "kind", "of", "status", "pid", "uptime s", "restarts"],
+        [
+            [
+                r["id"],
+                r["kind"],
+                r["owner"],
+                r["status"],
+                r["pid"],
+                f"{r['uptime_s']:.0f}",
+                r["restarts"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@instances.command("restart")
+@click.argument("instance_id")
+def instances_restart(instance_id: str) -> None:
+    with _platform() as p:
+        request = p.control.request("restart_instance", instance_id)
+        answer = p.control.wait_answer(request, timeout=10.0)
+    if answer is None:
+        raise click.ClickException(
+            "no running platform answered within 10 s (is `constellation run` up?)"
+        )
+    if answer.startswith("error"):
+        raise click.ClickException(answer)
+    console.print(f"{instance_id}: {answer}")
+
+
+def _mount_capability_commands() -> None:
+    from .gpu._cli import cli as gpu_cli
+
+    main.add_command(gpu_cli)
+    try:
+        from .wasm._cli import cli as wasm_cli
+    except ImportError:  # the WASM package may not ship its CLI yet
+        return
+    main.add_command(wasm_cli)
+
+
+_mount_capability_commands()
+
+if __name__ == "__main__":
+    main()
+
+__all__ = ["main"]

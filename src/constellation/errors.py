@@ -50,7 +50,9 @@ class ValidationError(ConstellationError, ValueError):
         return cls(field, f"{value!r} is not allowed; expected one of {options}")
 
     @classmethod
-    def range(cls, field: str, value: object, low: float, high: float, unit: str = "") -> ValidationError:
+    def range(
+        cls, field: str, value: object, low: float, high: float, unit: str = ""
+    ) -> ValidationError:
         suffix = f" {unit}" if unit else ""
         return cls(field, f"{value!r} is out of range; expected {low}-{high}{suffix}")
 

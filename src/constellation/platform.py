@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._control import ControlTables
 from .config import Settings, load_settings
 from .errors import ClosedError, NotFoundError
 from .store import Store
@@ -36,6 +37,7 @@ class Constellation:
         *,
         settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
+        background: bool = True,
         **overrides: Any,
     ) -> None:
         if settings is None:
@@ -46,10 +48,14 @@ class Constellation:
         self.clock = clock
         self.store = Store(settings.db_path)
         self.telemetry = Telemetry()
+        self.background = background
+        self.control = ControlTables(self.store)
         self._serverless: ServerlessService | None = None
         self._deployments: DeploymentManager | None = None
         self._lock = threading.RLock()
         self._closed = False
+        self._stop = threading.Event()
+        self._control_thread: threading.Thread | None = None
 
     @property
     def serverless(self) -> ServerlessService:
@@ -61,7 +67,11 @@ class Constellation:
                 from .serverless import ServerlessService
 
                 service = self._serverless = ServerlessService(
-                    self.store, self.settings, telemetry=self.telemetry, clock=self.clock
+                    self.store,
+                    self.settings,
+                    telemetry=self.telemetry,
+                    clock=self.clock,
+                    background=self.background,
                 )
             return service
 
@@ -73,8 +83,11 @@ class Constellation:
             if self._deployments is None:
                 from .deployments import DeploymentManager
 
-                self._deployments = DeploymentManager(self.store, self.settings, clock=self.clock)
-                self._deployments.recover()
+                self._deployments = DeploymentManager(
+                    self.store, self.settings, clock=self.clock, supervise=self.background
+                )
+                if self.background:
+                    self._deployments.recover()
             return self._deployments
 
     def _check_open(self) -> None:
@@ -102,19 +115,37 @@ class Constellation:
         rows: list[dict[str, Any]] = []
         if self._deployments is not None or self._has_deployments():
             for d in self.deployments.list_instances():
-                rows.append({"id": d.id, "kind": "deployment", "owner": d.deployment,
-                             "status": d.status, "pid": d.pid, "uptime_s": d.uptime_s,
-                             "restarts": d.restarts})  # fmt: skip
+                rows.append(
+                    {
+                        "id": d.id,
+                        "kind": "deployment",
+                        "owner": d.deployment,
+                        "status": d.status,
+                        "pid": d.pid,
+                        "uptime_s": d.uptime_s,
+                        "restarts": d.restarts,
+                    }
+                )
         if self._serverless is not None:
             for f in self._serverless.list_instances():
-                rows.append({"id": f.id, "kind": "function", "owner": f.function_name,
-                             "status": f.status, "pid": f.pid, "uptime_s": f.uptime_s,
-                             "restarts": 0})  # fmt: skip
+                rows.append(
+                    {
+                        "id": f.id,
+                        "kind": "function",
+                        "owner": f.function_name,
+                        "status": f.status,
+                        "pid": f.pid,
+                        "uptime_s": f.uptime_s,
+                        "restarts": 0,
+                    }
+                )
         return rows
 
     def _has_deployments(self) -> bool:
         try:
-            row = self.store.query_one("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'deploy%'")
+            row = self.store.query_one(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'deploy%'"
+            )
         except Exception:
             return False
         return bool(row and row[0])
@@ -129,6 +160,36 @@ class Constellation:
             return
         raise NotFoundError("instance", instance_id)
 
+    def start(self) -> None:
+        """Start everything a server runs: functions' loops, deployments, the control loop."""
+        self.serverless.init()
+        _ = self.deployments
+        if self._control_thread is None:
+            self._control_thread = threading.Thread(
+                target=self._control_loop, name="control", daemon=True
+            )
+            self._control_thread.start()
+
+    def _control_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.run_control_once()
+            except ClosedError:
+                return
+
+    def run_control_once(self) -> None:
+        """Publish the instance list and carry out requests left by other processes."""
+        for request in self.control.pending():
+            if request["action"] != "restart_instance":
+                self.control.answer(request["id"], f"error: unknown action {request['action']!r}")
+                continue
+            try:
+                self.restart_instance(request["target"])
+                self.control.answer(request["id"], "restarted")
+            except NotFoundError as exc:
+                self.control.answer(request["id"], f"error: {exc}")
+        self.control.publish(self.list_instances())
+
     def close(self) -> None:
         """Stop every instance, flush the ledger, close the store. Idempotent."""
         with self._lock:
@@ -136,6 +197,10 @@ class Constellation:
                 return
             self._closed = True
             serverless, deployments = self._serverless, self._deployments
+        self._stop.set()
+        if self._control_thread is not None:
+            self._control_thread.join(timeout=5.0)
+            self.control.withdraw()
         if serverless is not None:
             serverless.shutdown()
         if deployments is not None:

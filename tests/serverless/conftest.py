@@ -28,7 +28,11 @@ class FakeClock:
 
 
 def make_platform(home: Path, clock: FakeClock | None = None, **overrides: object) -> Constellation:
-    settings = {"ledger_flush_interval_s": 0.05, "async_retry_base_s": 0.05, "reaper_interval_s": 3600.0}
+    settings = {
+        "ledger_flush_interval_s": 0.05,
+        "async_retry_base_s": 0.05,
+        "reaper_interval_s": 3600.0,
+    }
     settings.update(overrides)
     if clock is not None:
         return Constellation(home, clock=clock, **settings)

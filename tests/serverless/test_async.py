@@ -16,7 +16,9 @@ from constellation.serverless import Invocation, ServerlessService
 from .conftest import HANDLERS, make_platform
 
 
-def _wait_for(sls: ServerlessService, request_id: str, states: tuple[str, ...], limit: float = 30.0) -> Invocation:
+def _wait_for(
+    sls: ServerlessService, request_id: str, states: tuple[str, ...], limit: float = 30.0
+) -> Invocation:
     deadline = time.monotonic() + limit
     while True:
         invocation = sls.get_invocation(request_id)
@@ -29,7 +31,9 @@ def test_async_invocation_is_committed_before_its_id_is_returned(sls: Serverless
     f = sls.create_function("later", "python", "echo", HANDLERS)
     request_id = sls.invoke_async(f.id, {"x": 1})
     with sqlite3.connect(sls.settings.db_path) as other:
-        row = other.execute("SELECT function_id FROM async_invocations WHERE request_id = ?", (request_id,)).fetchone()
+        row = other.execute(
+            "SELECT function_id FROM async_invocations WHERE request_id = ?", (request_id,)
+        ).fetchone()
     assert row == (f.id,)
     done = _wait_for(sls, request_id, ("succeeded",))
     assert done.state == "succeeded" and done.attempts == 1
@@ -41,10 +45,15 @@ def test_failures_are_retried_with_the_same_request_id(sls: ServerlessService) -
     request_id = sls.invoke_async(f.id, {})
     done = _wait_for(sls, request_id, ("succeeded", "dead"))
     assert done.state == "succeeded" and done.attempts == 3
-    assert done.result is not None and done.result.output == {"attempt": 3, "request_id": request_id}
+    assert done.result is not None and done.result.output == {
+        "attempt": 3,
+        "request_id": request_id,
+    }
 
 
-def test_exhausted_retries_go_to_the_dead_letter_list_and_can_be_redriven(sls: ServerlessService) -> None:
+def test_exhausted_retries_go_to_the_dead_letter_list_and_can_be_redriven(
+    sls: ServerlessService,
+) -> None:
     f = sls.create_function("hopeless", "python", "always_fail", HANDLERS)
     request_id = sls.invoke_async(f.id, {"order": 1})
     dead = _wait_for(sls, request_id, ("dead",))
@@ -76,8 +85,11 @@ time.sleep(60)
 
 def test_accepted_invocation_survives_a_platform_crash(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_CRASHING_PLATFORM), str(home), HANDLERS],
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(_CRASHING_PLATFORM), str(home), HANDLERS],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         request_id = proc.stdout.readline().strip()
@@ -85,8 +97,9 @@ def test_accepted_invocation_survives_a_platform_crash(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # wait until the dead-to-be platform is running it
             with sqlite3.connect(db) as conn:
-                state = conn.execute("SELECT state FROM async_invocations WHERE request_id = ?",
-                                     (request_id,)).fetchone()  # fmt: skip
+                state = conn.execute(
+                    "SELECT state FROM async_invocations WHERE request_id = ?", (request_id,)
+                ).fetchone()
             if state == ("running",):
                 break
             time.sleep(0.05)
@@ -110,4 +123,8 @@ def test_sync_invocations_can_be_looked_up_by_request_id(sls: ServerlessService)
     f = sls.create_function("lookup", "python", "fail", HANDLERS)
     result = sls.invoke_sync(f.id, 1)
     found = sls.get_invocation(result.request_id)
-    assert (found.state, found.function_id, found.error) == ("failed", f.id, "ValueError: bad order 1")
+    assert (found.state, found.function_id, found.error) == (
+        "failed",
+        f.id,
+        "ValueError: bad order 1",
+    )

@@ -24,7 +24,10 @@ def test_bill_matches_a_hand_calculation(tmp_path: Path) -> None:
         assert bill.compute_time_ms == late.billed_duration_ms == expected_ms
 
         bill = sls.get_billing(f.id, start=0, end=clock.now + 1)
-        by_hand = [math.ceil(r.duration_ms + (r.init_duration_ms if r.cold_start else 0)) for r in [*results, late]]
+        by_hand = [
+            math.ceil(r.duration_ms + (r.init_duration_ms if r.cold_start else 0))
+            for r in [*results, late]
+        ]
         assert results[0].cold_start and results[0].billed_duration_ms == by_hand[0]
         assert bill.invocation_count == 4
         assert bill.compute_time_ms == sum(by_hand)
@@ -36,7 +39,9 @@ def test_bill_matches_a_hand_calculation(tmp_path: Path) -> None:
 
 
 def test_pricing_comes_from_settings(tmp_path: Path) -> None:
-    with make_platform(tmp_path / "home", price_per_gb_second=1.0, price_per_million_requests=1_000_000.0) as p:
+    with make_platform(
+        tmp_path / "home", price_per_gb_second=1.0, price_per_million_requests=1_000_000.0
+    ) as p:
         f = p.serverless.create_function("pricey", "python", "noop", HANDLERS, memory_mb=1024)
         r = p.serverless.invoke_sync(f.id)
         bill = p.serverless.get_billing(f.id, 0, math.inf)
@@ -50,7 +55,12 @@ def test_metrics_count_each_outcome(sls: ServerlessService) -> None:
     sls.invoke_sync(ok.id, {"seconds": 5})  # timeout
     sls.invoke_sync(ok.id, "not a dict")  # TypeError in the handler
     m = sls.get_function_metrics(ok.id)
-    assert (m.total_invocations, m.successful_invocations, m.failed_invocations, m.timeouts) == (6, 4, 2, 1)
+    assert (m.total_invocations, m.successful_invocations, m.failed_invocations, m.timeouts) == (
+        6,
+        4,
+        2,
+        1,
+    )
     assert m.cold_starts == 2  # the first call, and the one after the timeout killed the worker
     assert m.average_cold_start_ms > 0
     assert m.p50_duration_ms <= m.p95_duration_ms <= m.p99_duration_ms

@@ -30,10 +30,19 @@ def test_set_memory_timeout_concurrency_env_and_policy(sls: ServerlessService) -
     assert sls.set_concurrency(f.id, 100).concurrency == 100
     assert sls.set_env_var(f.id, "DB_HOST", "db.example.com").env == {"DB_HOST": "db.example.com"}
     policy = sls.set_scaling_policy(
-        f.id, {"min_instances": 0, "max_instances": 50, "target_concurrency": 80,
-               "enable_predictive_scaling": True},
-    ).scaling_policy  # fmt: skip
-    assert (policy.max_instances, policy.target_concurrency, policy.enable_predictive_scaling) == (50, 80, True)
+        f.id,
+        {
+            "min_instances": 0,
+            "max_instances": 50,
+            "target_concurrency": 80,
+            "enable_predictive_scaling": True,
+        },
+    ).scaling_policy
+    assert (policy.max_instances, policy.target_concurrency, policy.enable_predictive_scaling) == (
+        50,
+        80,
+        True,
+    )
     result = sls.invoke_sync(f.id, {"names": ["DB_HOST", "HOME_NOT_SET_X"]})
     assert result.output == {"DB_HOST": "db.example.com", "HOME_NOT_SET_X": None}
 
@@ -46,7 +55,9 @@ def test_env_values_are_masked_everywhere(sls: ServerlessService) -> None:
     assert "hunter2" not in repr(sls.list_functions())
 
 
-def test_edit_after_deploy_changes_nothing_until_next_deploy(sls: ServerlessService, tmp_path: Path) -> None:
+def test_edit_after_deploy_changes_nothing_until_next_deploy(
+    sls: ServerlessService, tmp_path: Path
+) -> None:
     source = tmp_path / "greet.py"
     source.write_text("def handle(event, context):\n    return 'v1'\n")
     f = sls.create_function("greet", "python", "handle", str(source))
@@ -59,9 +70,13 @@ def test_edit_after_deploy_changes_nothing_until_next_deploy(sls: ServerlessServ
 
 
 def test_package_directory_with_its_own_modules(sls: ServerlessService) -> None:
-    f = sls.create_function("orders", "python", "handlers.handle_order", str(FIXTURES / "orders_pkg"))
+    f = sls.create_function(
+        "orders", "python", "handlers.handle_order", str(FIXTURES / "orders_pkg")
+    )
     assert sls.invoke_sync(f.id, {"order_id": 12345, "amount": 100.0}).output == {
-        "order_id": 12345, "total": 120.0}  # fmt: skip
+        "order_id": 12345,
+        "total": 120.0,
+    }
     g = sls.create_function("orders-root", "python", "handle_order", str(FIXTURES / "orders_pkg"))
     assert sls.invoke_sync(g.id, {"order_id": 1, "amount": 10.0}).output["total"] == 12.0
 
@@ -70,7 +85,7 @@ def test_delete_function(sls: ServerlessService) -> None:
     f = sls.create_function("doomed", "python", "noop", HANDLERS)
     sls.invoke_sync(f.id)
     sls.delete_function(f.id)
-    with pytest.raises(NotFoundError, match="doomed|fn-"):
+    with pytest.raises(NotFoundError, match=r"doomed|fn-"):
         sls.get_function(f.id)
     assert sls.list_instances() == []
     with pytest.raises(NotFoundError):
@@ -100,7 +115,12 @@ def test_delete_function(sls: ServerlessService) -> None:
 def test_bad_input_names_the_field_and_creates_nothing(
     sls: ServerlessService, kwargs: dict[str, object], field: str, words: str
 ) -> None:
-    args: dict[str, object] = {"name": "valid-name", "runtime": "python", "handler": "echo", "code": HANDLERS}
+    args: dict[str, object] = {
+        "name": "valid-name",
+        "runtime": "python",
+        "handler": "echo",
+        "code": HANDLERS,
+    }
     args.update(kwargs)
     name, runtime, handler, code = (args.pop(k) for k in ("name", "runtime", "handler", "code"))
     with pytest.raises(ValidationError) as info:
@@ -109,7 +129,9 @@ def test_bad_input_names_the_field_and_creates_nothing(
     assert words in str(info.value)
     assert sls.list_functions() == []
     code_dir = sls.settings.code_dir
-    assert not code_dir.exists() or [p for p in code_dir.iterdir() if not p.name.startswith(".")] == []
+    assert (
+        not code_dir.exists() or [p for p in code_dir.iterdir() if not p.name.startswith(".")] == []
+    )
 
 
 def test_code_that_fails_to_import_is_refused(sls: ServerlessService, tmp_path: Path) -> None:

@@ -31,7 +31,9 @@ def test_handler_runs_in_a_worker_process_not_the_platform(sls: ServerlessServic
     f = sls.create_function("where", "python", "count", HANDLERS)
     result = sls.invoke_sync(f.id)
     assert result.output["pid"] != os.getpid()
-    assert "handlers" not in {m.split(".")[-1] for m in __import__("sys").modules if m == "handlers"}
+    assert "handlers" not in {
+        m.split(".")[-1] for m in __import__("sys").modules if m == "handlers"
+    }
 
 
 def test_handler_exception_is_an_error_result(sls: ServerlessService) -> None:

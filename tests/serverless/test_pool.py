@@ -10,7 +10,9 @@ from constellation.serverless import InvocationResult, ServerlessService
 from .conftest import HANDLERS, FakeClock, make_platform
 
 
-def _parallel(sls: ServerlessService, fid: str, events: list[object], timeout: int | None = None) -> list[InvocationResult]:
+def _parallel(
+    sls: ServerlessService, fid: str, events: list[object], timeout: int | None = None
+) -> list[InvocationResult]:
     results: list[InvocationResult] = []
     lock = threading.Lock()
 
@@ -47,7 +49,11 @@ def test_over_the_limit_waits_then_is_throttled(sls: ServerlessService) -> None:
     assert throttled.status == "throttled"
     assert "concurrency limit (1)" in str(throttled.error) and "300 ms" in str(throttled.error)
     metrics = sls.get_function_metrics(f.id)
-    assert (metrics.throttles, metrics.successful_invocations, metrics.total_invocations) == (1, 2, 2)
+    assert (metrics.throttles, metrics.successful_invocations, metrics.total_invocations) == (
+        1,
+        2,
+        2,
+    )
 
 
 def test_waiting_invocation_gets_the_freed_instance(sls: ServerlessService) -> None:
@@ -66,7 +72,9 @@ def test_prewarm_keeps_idle_instances_ready(sls: ServerlessService) -> None:
     assert not result.cold_start
 
 
-def test_cold_start_optimisation_forks_from_a_zygote_with_the_module_loaded(sls: ServerlessService) -> None:
+def test_cold_start_optimisation_forks_from_a_zygote_with_the_module_loaded(
+    sls: ServerlessService,
+) -> None:
     f = sls.create_function("fast", "python", "count", HANDLERS)
     sls.deploy_function(f.id)
     sls.enable_cold_start_optimization(f.id)
@@ -107,8 +115,13 @@ def test_idle_period_and_minimum_come_from_the_scaling_policy(tmp_path: Path) ->
     clock = FakeClock()
     with make_platform(tmp_path / "home", clock) as platform:
         sls = platform.serverless
-        f = sls.create_function("kept", "python", "noop", HANDLERS,
-                                scaling_policy={"min_instances": 1, "idle_timeout_s": 10})  # fmt: skip
+        f = sls.create_function(
+            "kept",
+            "python",
+            "noop",
+            HANDLERS,
+            scaling_policy={"min_instances": 1, "idle_timeout_s": 10},
+        )
         sls.deploy_function(f.id)
         assert len(sls.list_instances("kept")) == 1
         _parallel(sls, f.id, [None, None, None])

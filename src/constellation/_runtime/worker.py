@@ -124,7 +124,7 @@ def load_handler(spec: dict[str, Any]) -> Callable[..., Any]:
     if not callable(handler):
         kind = type(handler).__name__
         raise ValueError(f"handler: {spec['module']}.{spec['attr']} is a {kind}, not callable")
-    return handler  # type: ignore[no-any-return]
+    return handler
 
 
 def _limit_memory(memory_mb: int) -> None:
@@ -168,7 +168,7 @@ def _serve(sock: socket.socket, spec: dict[str, Any], handler: Callable[..., Any
         context = Context(spec, request["id"], request["timeout_ms"], request.get("attempt", 1))
         os.write(clear_refs, b"5")  # reset the peak-RSS mark: memory_used_mb is this call's peak
         capture.reset()
-        sys.stdout = sys.stderr = capture  # type: ignore[assignment]
+        sys.stdout = sys.stderr = capture
         fatal = False
         start = perf()
         try:
@@ -177,7 +177,11 @@ def _serve(sock: socket.socket, spec: dict[str, Any], handler: Callable[..., Any
         except MemoryError:
             fatal = True
             limit = spec["memory_mb"]
-            reply = {"ok": False, "kind": "memory_limit", "error": f"memory limit of {limit} MB exceeded"}
+            reply = {
+                "ok": False,
+                "kind": "memory_limit",
+                "error": f"memory limit of {limit} MB exceeded",
+            }
         except BaseException as exc:  # the handler's failure is the caller's result, not ours
             reply = _error_reply(exc)
         duration = (perf() - start) * 1000.0
@@ -193,8 +197,14 @@ def _serve(sock: socket.socket, spec: dict[str, Any], handler: Callable[..., Any
             body = orjson.dumps(reply, option=_JSON_OPTIONS, default=repr)
         except MemoryError:
             fatal = True
-            body = orjson.dumps({"ok": False, "kind": "memory_limit", "dur": duration,
-                                 "error": f"memory limit of {spec['memory_mb']} MB exceeded"})
+            body = orjson.dumps(
+                {
+                    "ok": False,
+                    "kind": "memory_limit",
+                    "dur": duration,
+                    "error": f"memory limit of {spec['memory_mb']} MB exceeded",
+                }
+            )
         try:
             send_raw(sock, body)
         except OSError:
@@ -205,8 +215,18 @@ def _serve(sock: socket.socket, spec: dict[str, Any], handler: Callable[..., Any
 
 def _error_reply(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, SystemExit):
-        return {"ok": False, "kind": "error", "type": "SystemExit",
-                "error": f"handler called sys.exit({exc.code!r})", "trace": ""}
+        return {
+            "ok": False,
+            "kind": "error",
+            "type": "SystemExit",
+            "error": f"handler called sys.exit({exc.code!r})",
+            "trace": "",
+        }
     trace = "".join(traceback.format_exception(exc.__class__, exc, exc.__traceback__, limit=-8))
-    return {"ok": False, "kind": "error", "type": type(exc).__name__,
-            "error": f"{type(exc).__name__}: {exc}", "trace": trace[-8000:]}
+    return {
+        "ok": False,
+        "kind": "error",
+        "type": type(exc).__name__,
+        "error": f"{type(exc).__name__}: {exc}",
+        "trace": trace[-8000:],
+    }

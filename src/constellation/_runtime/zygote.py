@@ -105,7 +105,9 @@ class _Zygote:
         self.ctrl.close()
 
 
-def _run_function_zygote(ctrl: socket.socket, events: socket.socket, spec: dict[str, Any]) -> NoReturn:
+def _run_function_zygote(
+    ctrl: socket.socket, events: socket.socket, spec: dict[str, Any]
+) -> NoReturn:
     started = time.perf_counter()
     try:
         prepare_process(spec)

@@ -106,8 +106,13 @@ def shutdown() -> None:
         _default._serverless.shutdown()
 
 
-def create_function(name: str, runtime: str = "python", handler: str = "handler",
-                    code: str | None = None, **options: Any) -> FunctionInfo:  # fmt: skip
+def create_function(
+    name: str,
+    runtime: str = "python",
+    handler: str = "handler",
+    code: str | None = None,
+    **options: Any,
+) -> FunctionInfo:
     return _service().create_function(name, runtime, handler, code, **options)
 
 
@@ -147,7 +152,9 @@ def unset_env_var(function: str, name: str) -> FunctionInfo:
     return _service().unset_env_var(function, name)
 
 
-def set_scaling_policy(function: str, policy: dict[str, Any] | None = None, **options: Any) -> FunctionInfo:
+def set_scaling_policy(
+    function: str, policy: dict[str, Any] | None = None, **options: Any
+) -> FunctionInfo:
     return _service().set_scaling_policy(function, policy, **options)
 
 

@@ -66,10 +66,18 @@ def _row_to_invocation(row: Any) -> Invocation:
         data = json.loads(row["result"])
         result = InvocationResult(**data)
     return Invocation(
-        row["request_id"], row["function_id"], row["function_name"], row["state"], row["attempts"],
-        row["max_attempts"], row["created_at"], row["updated_at"], row["next_attempt_at"], result,
+        row["request_id"],
+        row["function_id"],
+        row["function_name"],
+        row["state"],
+        row["attempts"],
+        row["max_attempts"],
+        row["created_at"],
+        row["updated_at"],
+        row["next_attempt_at"],
+        result,
         row["error"],
-    )  # fmt: skip
+    )
 
 
 class AsyncQueue:
@@ -84,7 +92,9 @@ class AsyncQueue:
         self._threads: list[threading.Thread] = []
         self._closed = False
 
-    def submit(self, function_id: str, function_name: str, event: Any, max_retries: int | None = None) -> str:
+    def submit(
+        self, function_id: str, function_name: str, event: Any, max_retries: int | None = None
+    ) -> str:
         try:
             payload = orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS).decode()
         except TypeError as exc:
@@ -154,7 +164,9 @@ class AsyncQueue:
         self._record(row["request_id"], row["attempts"], row["max_attempts"], result)
         return True
 
-    def _record(self, request_id: str, attempts: int, max_attempts: int, result: InvocationResult) -> None:
+    def _record(
+        self, request_id: str, attempts: int, max_attempts: int, result: InvocationResult
+    ) -> None:
         now = self._clock()
         payload = orjson.dumps(result.to_dict(), default=repr).decode()
         if result.ok:
@@ -171,7 +183,9 @@ class AsyncQueue:
         )
 
     def get(self, request_id: str) -> Invocation | None:
-        row = self._store.query_one("SELECT * FROM async_invocations WHERE request_id = ?", (request_id,))
+        row = self._store.query_one(
+            "SELECT * FROM async_invocations WHERE request_id = ?", (request_id,)
+        )
         return _row_to_invocation(row) if row else None
 
     def dead_letters(self, function_id: str | None = None) -> list[Invocation]:
@@ -179,7 +193,9 @@ class AsyncQueue:
         params: tuple[Any, ...] = ()
         if function_id:
             sql, params = sql + " AND function_id = ?", (function_id,)
-        return [_row_to_invocation(r) for r in self._store.query(sql + " ORDER BY updated_at", params)]
+        return [
+            _row_to_invocation(r) for r in self._store.query(sql + " ORDER BY updated_at", params)
+        ]
 
     def redrive(self, request_id: str) -> Invocation:
         """Queue a dead invocation again, with a fresh set of attempts."""

@@ -48,13 +48,16 @@ def snapshot_code(source: str | os.PathLike[str], code_dir: Path) -> CodeSnapsho
     """Copy ``source`` into ``code_dir`` under its content hash (a no-op when present)."""
     path = Path(source).expanduser()
     if not path.exists():
-        raise ValidationError("code", f"{str(source)!r} does not exist; give a .py file or a directory")
+        raise ValidationError(
+            "code", f"{str(source)!r} does not exist; give a .py file or a directory"
+        )
     path = path.resolve()
     digest = hashlib.sha256()
     if path.is_file():
         if path.suffix != ".py":
             raise ValidationError("code", f"{str(source)!r} is not a .py file or a directory")
-        kind, base, files = "file", path.stem, [path]
+        kind, files = "file", [path]
+        base: str | None = path.stem
         digest.update(f"file\0{path.name}\0".encode())
         digest.update(path.read_bytes())
     else:
@@ -65,7 +68,9 @@ def snapshot_code(source: str | os.PathLike[str], code_dir: Path) -> CodeSnapsho
         kind = "package" if is_package else "modules"
         base = path.name if is_package else None
         if is_package and not path.name.isidentifier():
-            raise ValidationError("code", f"package directory name {path.name!r} is not a Python identifier")
+            raise ValidationError(
+                "code", f"package directory name {path.name!r} is not a Python identifier"
+            )
         digest.update(f"{kind}\0{path.name if is_package else ''}\0".encode())
         for f in files:
             digest.update(str(f.relative_to(path)).encode() + b"\0")
@@ -100,12 +105,15 @@ def resolve_entry(code: CodeSnapshot, handler: str) -> tuple[str, str]:
     """The module to import and the attribute to call, for ``handler`` in ``code``."""
     parts = handler.split(".")
     if not handler or not all(p.isidentifier() for p in parts):
-        raise ValidationError("handler", f"{handler!r} is not a dotted Python name like 'handle' or 'module.handle'")
+        raise ValidationError(
+            "handler", f"{handler!r} is not a dotted Python name like 'handle' or 'module.handle'"
+        )
     module, attr = ".".join(parts[:-1]), parts[-1]
     if code.kind == "file":
         if module and module != code.base_module:
             raise ValidationError(
-                "handler", f"{handler!r}: the code is {code.base_module}.py; use {attr!r} or '{code.base_module}.{attr}'"
+                "handler",
+                f"{handler!r}: the code is {code.base_module}.py; use {attr!r} or '{code.base_module}.{attr}'",
             )
         return str(code.base_module), attr
     if code.kind == "package":
@@ -114,5 +122,7 @@ def resolve_entry(code: CodeSnapshot, handler: str) -> tuple[str, str]:
             return base, attr
         return (module if module.startswith(base + ".") else f"{base}.{module}"), attr
     if not module:
-        raise ValidationError("handler", f"{handler!r}: the code is a directory of modules; give 'module.function'")
+        raise ValidationError(
+            "handler", f"{handler!r}: the code is a directory of modules; give 'module.function'"
+        )
     return module, attr

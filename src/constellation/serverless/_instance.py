@@ -77,7 +77,10 @@ class WorkerInstance:
             message = {"ready": False, "error": self._death("while starting")}
         except TimeoutError:
             self.kill()
-            message = {"ready": False, "error": f"the instance did not start within {timeout:.0f} s"}
+            message = {
+                "ready": False,
+                "error": f"the instance did not start within {timeout:.0f} s",
+            }
         self.init_ms = float(message.get("init_ms", 0.0))
         return message
 

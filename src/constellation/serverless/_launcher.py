@@ -41,7 +41,13 @@ class Launcher:
                 self._root = RootZygote(self.exits)
             return self._root
 
-    def spec(self, info: FunctionInfo, instance_id: str, check_only: bool = False) -> dict[str, Any]:
+    def start(self) -> None:
+        """Start the root zygote now, so the first cold start does not pay for it."""
+        self._root_zygote()
+
+    def spec(
+        self, info: FunctionInfo, instance_id: str, check_only: bool = False
+    ) -> dict[str, Any]:
         module, attr = info.entry.split(":")
         return {
             "function": info.name,
@@ -80,7 +86,9 @@ class Launcher:
             pid, sock = self._fork_from_function_zygote(info, spec)
         else:
             pid, sock = self._root_zygote().fork_worker(spec)
-        instance = WorkerInstance(instance_id, info.id, generation, pid, sock, self.exits, self._clock())
+        instance = WorkerInstance(
+            instance_id, info.id, generation, pid, sock, self.exits, self._clock()
+        )
         ready = instance.wait_ready(START_TIMEOUT_S)
         if not ready.get("ready"):
             instance.close()

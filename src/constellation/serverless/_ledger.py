@@ -53,7 +53,9 @@ def billed_ms(result: InvocationResult) -> int:
     """Billed duration: run time plus a cold start's init time, rounded up to 1 ms."""
     if result.status == "throttled":
         return 0
-    return max(1, math.ceil(result.duration_ms + (result.init_duration_ms if result.cold_start else 0.0)))
+    return max(
+        1, math.ceil(result.duration_ms + (result.init_duration_ms if result.cold_start else 0.0))
+    )
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -79,11 +81,20 @@ class Ledger:
 
     def append(self, result: InvocationResult) -> None:
         row = (
-            result.request_id, result.function_id, result.function_name, result.started_at,
-            result.duration_ms, result.billed_duration_ms, result.init_duration_ms,
-            result.memory_limit_mb, result.memory_used_mb, result.status, int(result.cold_start),
-            result.instance_id, (result.error or None) and result.error[:2000],
-        )  # fmt: skip
+            result.request_id,
+            result.function_id,
+            result.function_name,
+            result.started_at,
+            result.duration_ms,
+            result.billed_duration_ms,
+            result.init_duration_ms,
+            result.memory_limit_mb,
+            result.memory_used_mb,
+            result.status,
+            int(result.cold_start),
+            result.instance_id,
+            (result.error or None) and result.error[:2000],
+        )
         with self._lock:
             self._pending.append(row)
             if result.logs:
@@ -169,14 +180,23 @@ class Ledger:
         request_cost = row["n"] * self._settings.price_per_million_requests / 1_000_000
         compute_cost = gb_seconds * self._settings.price_per_gb_second
         return Billing(
-            function_id, function_name, start, end, row["n"], int(row["ms"]), gb_seconds,
-            request_cost, compute_cost, request_cost + compute_cost,
-        )  # fmt: skip
+            function_id,
+            function_name,
+            start,
+            end,
+            row["n"],
+            int(row["ms"]),
+            gb_seconds,
+            request_cost,
+            compute_cost,
+            request_cost + compute_cost,
+        )
 
     def find(self, request_id: str) -> dict[str, Any] | None:
         self.flush()
         row = self._store.query_one(
-            "SELECT * FROM ledger WHERE request_id = ? ORDER BY started_at DESC LIMIT 1", (request_id,)
+            "SELECT * FROM ledger WHERE request_id = ? ORDER BY started_at DESC LIMIT 1",
+            (request_id,),
         )
         return dict(row) if row else None
 

@@ -43,7 +43,9 @@ class ScalingPolicy:
         for name in ("min_instances", "max_instances"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10000:
-                raise ValidationError(f"scaling_policy.{name}", f"{value!r} must be an integer 0-10000")
+                raise ValidationError(
+                    f"scaling_policy.{name}", f"{value!r} must be an integer 0-10000"
+                )
         if self.max_instances < 1:
             raise ValidationError("scaling_policy.max_instances", "must be at least 1")
         if self.min_instances > self.max_instances:
@@ -53,24 +55,35 @@ class ScalingPolicy:
             )
         tc = self.target_concurrency
         if isinstance(tc, bool) or not isinstance(tc, int | float) or not 0 < tc <= 10000:
-            raise ValidationError("scaling_policy.target_concurrency", f"{tc!r} must be a number in (0, 10000]")
+            raise ValidationError(
+                "scaling_policy.target_concurrency", f"{tc!r} must be a number in (0, 10000]"
+            )
         if not isinstance(self.enable_predictive_scaling, bool):
-            raise ValidationError("scaling_policy.enable_predictive_scaling", "must be true or false")
+            raise ValidationError(
+                "scaling_policy.enable_predictive_scaling", "must be true or false"
+            )
         idle = self.idle_timeout_s
         if isinstance(idle, bool) or not isinstance(idle, int | float) or idle < 0:
-            raise ValidationError("scaling_policy.idle_timeout_s", f"{idle!r} must be a number of seconds >= 0")
+            raise ValidationError(
+                "scaling_policy.idle_timeout_s", f"{idle!r} must be a number of seconds >= 0"
+            )
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any] | None, base: ScalingPolicy | None = None) -> ScalingPolicy:
+    def from_mapping(
+        cls, data: Mapping[str, Any] | None, base: ScalingPolicy | None = None
+    ) -> ScalingPolicy:
         if data is None:
             return base or cls()
         if not isinstance(data, Mapping):
-            raise ValidationError("scaling_policy", f"expected a mapping, got {type(data).__name__}")
+            raise ValidationError(
+                "scaling_policy", f"expected a mapping, got {type(data).__name__}"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValidationError(
-                "scaling_policy", f"unknown option {unknown[0]!r}; allowed: {', '.join(sorted(known))}"
+                "scaling_policy",
+                f"unknown option {unknown[0]!r}; allowed: {', '.join(sorted(known))}",
             )
         return dataclasses.replace(base or cls(), **dict(data))
 
@@ -209,7 +222,9 @@ class FunctionMetrics:
 
     @property
     def success_rate(self) -> float:
-        return self.successful_invocations / self.total_invocations if self.total_invocations else 0.0
+        return (
+            self.successful_invocations / self.total_invocations if self.total_invocations else 0.0
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

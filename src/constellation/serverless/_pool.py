@@ -55,7 +55,9 @@ class FunctionPool:
 
     @property
     def warm_target(self) -> int:
-        return min(self.limit, max(self.info.scaling_policy.min_instances, self.info.prewarm_instances))
+        return min(
+            self.limit, max(self.info.scaling_policy.min_instances, self.info.prewarm_instances)
+        )
 
     @property
     def generation(self) -> int:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ValidationError
 from ._ledger import percentile
 from ._models import Billing, FunctionMetrics, ServerlessStats
 
 if TYPE_CHECKING:
-    from ._service import ServerlessService
+    from ..config import Settings
+    from ..store import Store
+    from ._async import AsyncQueue
+    from ._ledger import Ledger
+    from ._pool import FunctionPool
+    from ._registry import FunctionRegistry
 
 __all__ = ["QueriesMixin"]
 
@@ -17,7 +23,18 @@ _FAILED = ("error", "timeout", "memory_limit", "crashed")
 
 
 class QueriesMixin:
-    def get_function_metrics(self: ServerlessService, function: str) -> FunctionMetrics:
+    """Reports over the ledger, mixed into ServerlessService (which sets these attributes)."""
+
+    registry: FunctionRegistry
+    ledger: Ledger
+    async_queue: AsyncQueue
+    settings: Settings
+    clock: Callable[[], float]
+    _pools: dict[str, FunctionPool]
+    _store: Store
+    _running: bool
+
+    def get_function_metrics(self, function: str) -> FunctionMetrics:
         info = self.registry.get(function)
         counts = self.ledger.counts(info.id)
         by_status: dict[str, int] = counts["by_status"]
@@ -46,23 +63,21 @@ class QueriesMixin:
         )
 
     def get_billing(
-        self: ServerlessService, function: str, start: float | None = None, end: float | None = None
+        self, function: str, start: float | None = None, end: float | None = None
     ) -> Billing:
         """The bill for invocations started in [start, end] (default: the last 24 hours)."""
         info = self.registry.get(function)
         stop = self.clock() if end is None else float(end)
         begin = stop - 86400.0 if start is None else float(start)
         if begin > stop:
-            from ..errors import ValidationError
-
             raise ValidationError("start", f"{begin} is after end ({stop})")
         return self.ledger.billing(info.id, info.name, begin, stop)
 
-    def get_logs(self: ServerlessService, function: str, limit: int = 20) -> list[dict[str, Any]]:
+    def get_logs(self, function: str, limit: int = 20) -> list[dict[str, Any]]:
         """What the handler printed, per invocation, newest last."""
         return self.ledger.logs(self.registry.get(function).id, limit)
 
-    def get_serverless_stats(self: ServerlessService) -> ServerlessStats:
+    def get_serverless_stats(self) -> ServerlessStats:
         functions = self.registry.list()
         counts = self.ledger.counts()
         by_status: dict[str, int] = counts["by_status"]
@@ -77,7 +92,10 @@ class QueriesMixin:
             "SELECT COALESCE(SUM(billed_ms * memory_mb), 0) FROM ledger WHERE status != 'throttled'"
         )
         gb_seconds = (row[0] if row else 0) / 1024.0 / 1000.0
-        cost = ran * self.settings.price_per_million_requests / 1e6 + gb_seconds * self.settings.price_per_gb_second
+        cost = (
+            ran * self.settings.price_per_million_requests / 1e6
+            + gb_seconds * self.settings.price_per_gb_second
+        )
         return ServerlessStats(
             running=self._running,
             functions=len(functions),
@@ -93,4 +111,3 @@ class QueriesMixin:
             compute_time_ms=int(billed_ms),
             estimated_cost_usd=cost,
         )
-

@@ -42,10 +42,26 @@ CREATE TABLE IF NOT EXISTS functions (
 """
 
 _COLUMNS = (
-    "id", "name", "runtime", "handler", "source", "code_hash", "entry", "memory_mb", "timeout_s",
-    "concurrency", "env", "scaling_policy", "cold_start_optimization", "prewarm_instances",
-    "version", "status", "created_at", "updated_at", "deployed_at",
-)  # fmt: skip
+    "id",
+    "name",
+    "runtime",
+    "handler",
+    "source",
+    "code_hash",
+    "entry",
+    "memory_mb",
+    "timeout_s",
+    "concurrency",
+    "env",
+    "scaling_policy",
+    "cold_start_optimization",
+    "prewarm_instances",
+    "version",
+    "status",
+    "created_at",
+    "updated_at",
+    "deployed_at",
+)
 
 
 def _to_row(info: FunctionInfo) -> tuple[Any, ...]:
@@ -123,7 +139,10 @@ class FunctionRegistry:
         with self._lock:
             if self._store.query_one("SELECT 1 FROM functions WHERE name = ?", (info.name,)):
                 raise ConflictError(f"name: a function called {info.name!r} already exists")
-            self._store.execute(f"INSERT INTO functions ({','.join(_COLUMNS)}) VALUES ({placeholders})", _to_row(info))
+            self._store.execute(
+                f"INSERT INTO functions ({','.join(_COLUMNS)}) VALUES ({placeholders})",
+                _to_row(info),
+            )
             self._by_id[info.id] = info
             self._by_name[info.name] = info.id
         return info
@@ -132,7 +151,9 @@ class FunctionRegistry:
         sets = ",".join(f"{c} = ?" for c in _COLUMNS[1:])
         with self._lock:
             row = _to_row(info)
-            if not self._store.execute(f"UPDATE functions SET {sets} WHERE id = ?", (*row[1:], info.id)):
+            if not self._store.execute(
+                f"UPDATE functions SET {sets} WHERE id = ?", (*row[1:], info.id)
+            ):
                 raise NotFoundError("function", info.id)
             self._by_id[info.id] = info
         return info

@@ -46,8 +46,10 @@ class ServerlessService(QueriesMixin):
         *,
         telemetry: Telemetry | None = None,
         clock: Callable[[], float] = time.time,
+        background: bool = True,
     ) -> None:
         self.settings = settings
+        self.background = background
         self.clock = clock
         self.telemetry = telemetry or Telemetry()
         self._store = store
@@ -71,11 +73,14 @@ class ServerlessService(QueriesMixin):
             if self._running:
                 return
             self._running = True
+        self.launcher.start()
         self.async_queue.start()
         for info in self.registry.list():
             if info.status == "deployed":
                 self._pool(info)
-        self._housekeeper = threading.Thread(target=self._housekeep, name="serverless-housekeeping", daemon=True)
+        self._housekeeper = threading.Thread(
+            target=self._housekeep, name="serverless-housekeeping", daemon=True
+        )
         self._housekeeper.start()
 
     def is_running(self) -> bool:
@@ -108,8 +113,10 @@ class ServerlessService(QueriesMixin):
         last_reap = 0.0
         while not self._stop.wait(1.0):
             try:
-                for info in self.registry.refresh_if_changed():
+                for info in self.registry.refresh_if_changed():  # changed by another process
                     self._apply(info, retire=True)
+                    if info.status == "deployed":
+                        self._pool(info)
                 if time.monotonic() - last_reap >= self.settings.reaper_interval_s:
                     last_reap = time.monotonic()
                     self.reap_idle()
@@ -139,7 +146,9 @@ class ServerlessService(QueriesMixin):
         check.check_runtime(runtime)
         memory = check.check_memory(s.default_memory_mb if memory_mb is None else memory_mb)
         timeout = check.check_timeout(s.default_timeout_s if timeout_s is None else timeout_s)
-        conc = check.check_concurrency(s.default_concurrency if concurrency is None else concurrency)
+        conc = check.check_concurrency(
+            s.default_concurrency if concurrency is None else concurrency
+        )
         variables = check.check_env(env)
         base = ScalingPolicy(idle_timeout_s=s.idle_timeout_s)
         policy = ScalingPolicy.from_mapping(scaling_policy, base)
@@ -151,12 +160,25 @@ class ServerlessService(QueriesMixin):
         entry = self._entry(snapshot, handler)
         now = self.clock()
         info = FunctionInfo(
-            id="fn-" + uuid.uuid4().hex[:12], name=name, runtime=runtime, handler=handler,
-            source=str(code), code_hash=snapshot.code_hash, entry=entry,
-            memory_mb=memory, timeout_s=timeout, concurrency=conc, env=variables,
-            scaling_policy=policy, cold_start_optimization=bool(cold_start_optimization),
-            prewarm_instances=0, version=1, status="created", created_at=now, updated_at=now,
-        )  # fmt: skip
+            id="fn-" + uuid.uuid4().hex[:12],
+            name=name,
+            runtime=runtime,
+            handler=handler,
+            source=str(code),
+            code_hash=snapshot.code_hash,
+            entry=entry,
+            memory_mb=memory,
+            timeout_s=timeout,
+            concurrency=conc,
+            env=variables,
+            scaling_policy=policy,
+            cold_start_optimization=bool(cold_start_optimization),
+            prewarm_instances=0,
+            version=1,
+            status="created",
+            created_at=now,
+            updated_at=now,
+        )
         self._check_code(info)
         return self.registry.insert(info)
 
@@ -186,14 +208,19 @@ class ServerlessService(QueriesMixin):
         snapshot = snapshot_code(info.source, self.settings.code_dir)
         entry = self._entry(snapshot, info.handler)
         changed = snapshot.code_hash != info.code_hash or entry != info.entry
-        new = self._replace(info, code_hash=snapshot.code_hash, entry=entry, status="deployed",
-                            deployed_at=self.clock(), version=info.version + int(changed))
+        new = self._replace(
+            info,
+            code_hash=snapshot.code_hash,
+            entry=entry,
+            status="deployed",
+            deployed_at=self.clock(),
+            version=info.version + int(changed),
+        )
         if changed:
             self._check_code(new)
         self.registry.save(new)
         self._apply(new, retire=changed)
-        self._ensure_started()
-        self._pool(new).fill()
+        self._warm(new)
         return new
 
     def _replace(self, info: FunctionInfo, **changes: Any) -> FunctionInfo:
@@ -233,7 +260,9 @@ class ServerlessService(QueriesMixin):
             raise NotFoundError("environment variable", name)
         return self._update(function, True, env={k: v for k, v in info.env.items() if k != name})
 
-    def set_scaling_policy(self, function: str, policy: Mapping[str, Any] | None = None, **options: Any) -> FunctionInfo:
+    def set_scaling_policy(
+        self, function: str, policy: Mapping[str, Any] | None = None, **options: Any
+    ) -> FunctionInfo:
         info = self.registry.get(function)
         merged = ScalingPolicy.from_mapping({**(policy or {}), **options}, info.scaling_policy)
         return self._update(function, False, scaling_policy=merged)
@@ -246,12 +275,21 @@ class ServerlessService(QueriesMixin):
 
     def prewarm_function(self, function: str, instances: int = 1) -> FunctionInfo:
         """Keep ``instances`` idle instances ready (at most the function's limit)."""
-        if isinstance(instances, bool) or not isinstance(instances, int) or not 0 <= instances <= 10000:
+        if (
+            isinstance(instances, bool)
+            or not isinstance(instances, int)
+            or not 0 <= instances <= 10000
+        ):
             raise ValidationError("instances", f"{instances!r} must be an integer 0-10000")
         info = self._update(function, False, prewarm_instances=instances)
-        self._ensure_started()
-        self._pool(info).fill()
+        self._warm(info)
         return info
+
+    def _warm(self, info: FunctionInfo) -> None:
+        """Fill the warm pool now (only where this process runs the platform's loops)."""
+        if self.background:
+            self._ensure_started()
+            self._pool(info).fill()
 
     def delete_function(self, function: str) -> None:
         info = self.registry.get(function)
@@ -270,7 +308,8 @@ class ServerlessService(QueriesMixin):
 
     # -- instances -------------------------------------------------------------------
     def _ensure_started(self) -> None:
-        if not self._running:
+        # Without background loops (the CLI), nothing starts behind the caller's back.
+        if not self._running and self.background:
             self.init()
 
     def _pool(self, info: FunctionInfo) -> FunctionPool:
@@ -291,15 +330,29 @@ class ServerlessService(QueriesMixin):
 
     def list_instances(self, function: str | None = None) -> list[FunctionInstance]:
         now = self.clock()
-        pools = [self._pools.get(self.registry.get(function).id)] if function else list(self._pools.values())
+        pools = (
+            [self._pools.get(self.registry.get(function).id)]
+            if function
+            else list(self._pools.values())
+        )
         out = []
         for pool in pools:
             if pool is None:
                 continue
             for inst, status in pool.instances():
-                out.append(FunctionInstance(inst.id, pool.info.id, pool.info.name, status, inst.pid,
-                                            inst.created_at, max(0.0, now - inst.created_at),
-                                            inst.invocations, pool.info.version))  # fmt: skip
+                out.append(
+                    FunctionInstance(
+                        inst.id,
+                        pool.info.id,
+                        pool.info.name,
+                        status,
+                        inst.pid,
+                        inst.created_at,
+                        max(0.0, now - inst.created_at),
+                        inst.invocations,
+                        pool.info.version,
+                    )
+                )
         return out
 
     def has_instance(self, instance_id: str) -> bool:
@@ -317,19 +370,34 @@ class ServerlessService(QueriesMixin):
         raise NotFoundError("instance", instance_id)
 
     # -- invocation ------------------------------------------------------------------
-    def invoke_sync(self, function: str, input: Any = None, timeout: int | None = None,
-                    *, request_id: str | None = None, attempt: int = 1) -> InvocationResult:
+    def invoke_sync(
+        self,
+        function: str,
+        input: Any = None,
+        timeout: int | None = None,
+        *,
+        request_id: str | None = None,
+        attempt: int = 1,
+    ) -> InvocationResult:
         """Run the handler once and wait for it. ``timeout`` in ms (default: the function's)."""
         info = self.registry.get(function)
         limit_ms = info.timeout_s * 1000
         if timeout is not None:
-            if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 900_000:
-                raise ValidationError("timeout", f"{timeout!r} must be a number of milliseconds in (0, 900000]")
+            if (
+                isinstance(timeout, bool)
+                or not isinstance(timeout, int | float)
+                or not 0 < timeout <= 900_000
+            ):
+                raise ValidationError(
+                    "timeout", f"{timeout!r} must be a number of milliseconds in (0, 900000]"
+                )
             limit_ms = min(limit_ms, int(timeout))
         rid = request_id or str(uuid.uuid4())
         try:
-            request = orjson.dumps({"id": rid, "event": input, "timeout_ms": limit_ms, "attempt": attempt},
-                                   option=_JSON_OPTIONS)
+            request = orjson.dumps(
+                {"id": rid, "event": input, "timeout_ms": limit_ms, "attempt": attempt},
+                option=_JSON_OPTIONS,
+            )
         except TypeError as exc:
             raise ValidationError("input", f"the event is not JSON-serialisable: {exc}") from None
         if not self._running:
@@ -340,29 +408,77 @@ class ServerlessService(QueriesMixin):
         try:
             instance, cold = pool.acquire(t0 + limit_ms / 1000.0)
         except Throttled:
-            return self._finish(info, rid, started_at, "throttled", None,
-                                f"throttled: function {info.name!r} is at its concurrency limit "
-                                f"({pool.limit}) and no instance freed up within {limit_ms} ms",
-                                "Throttled", (time.monotonic() - t0) * 1000.0)
+            return self._finish(
+                info,
+                rid,
+                started_at,
+                "throttled",
+                None,
+                f"throttled: function {info.name!r} is at its concurrency limit "
+                f"({pool.limit}) and no instance freed up within {limit_ms} ms",
+                "Throttled",
+                (time.monotonic() - t0) * 1000.0,
+            )
         except InstanceStartError as exc:
-            return self._finish(info, rid, started_at, "error", None, f"cold start failed: {exc}",
-                                "InitError", 0.0, cold=True, init_ms=(time.monotonic() - t0) * 1000.0)
+            return self._finish(
+                info,
+                rid,
+                started_at,
+                "error",
+                None,
+                f"cold start failed: {exc}",
+                "InitError",
+                0.0,
+                cold=True,
+                init_ms=(time.monotonic() - t0) * 1000.0,
+            )
         return self._run_on(pool, instance, cold, info, rid, request, limit_ms, started_at)
 
-    def _run_on(self, pool: FunctionPool, instance: WorkerInstance, cold: bool, info: FunctionInfo,
-                rid: str, request: bytes, limit_ms: int, started_at: float) -> InvocationResult:
+    def _run_on(
+        self,
+        pool: FunctionPool,
+        instance: WorkerInstance,
+        cold: bool,
+        info: FunctionInfo,
+        rid: str,
+        request: bytes,
+        limit_ms: int,
+        started_at: float,
+    ) -> InvocationResult:
         init_ms = instance.init_ms if cold else 0.0
         t1 = time.monotonic()
         try:
             reply = instance.invoke_raw(request, limit_ms / 1000.0)
         except InstanceTimedOut:
             pool.release(instance, self.clock(), healthy=False)
-            return self._finish(info, rid, started_at, "timeout", None, f"timed out after {limit_ms} ms",
-                                "Timeout", float(limit_ms), cold, init_ms, instance.id)
+            return self._finish(
+                info,
+                rid,
+                started_at,
+                "timeout",
+                None,
+                f"timed out after {limit_ms} ms",
+                "Timeout",
+                float(limit_ms),
+                cold,
+                init_ms,
+                instance.id,
+            )
         except InstanceDied as exc:
             pool.release(instance, self.clock(), healthy=False)
-            return self._finish(info, rid, started_at, "crashed", None, f"handler crashed: {exc}",
-                                "Crashed", (time.monotonic() - t1) * 1000.0, cold, init_ms, instance.id)
+            return self._finish(
+                info,
+                rid,
+                started_at,
+                "crashed",
+                None,
+                f"handler crashed: {exc}",
+                "Crashed",
+                (time.monotonic() - t1) * 1000.0,
+                cold,
+                init_ms,
+                instance.id,
+            )
         kind = reply.get("kind")
         pool.release(instance, self.clock(), healthy=kind != "memory_limit")
         if reply["ok"]:
@@ -373,39 +489,100 @@ class ServerlessService(QueriesMixin):
             status, error, error_type = "error", reply["error"], "OutputNotSerializable"
         else:
             status, error, error_type = "error", reply["error"], reply.get("type", "Error")
-        return self._finish(info, rid, started_at, status, reply.get("out"), error, error_type,
-                            reply.get("dur", 0.0), cold, init_ms, instance.id, reply.get("rss", 0.0),
-                            reply.get("logs", ""), reply.get("trace", ""))
+        return self._finish(
+            info,
+            rid,
+            started_at,
+            status,
+            reply.get("out"),
+            error,
+            error_type,
+            reply.get("dur", 0.0),
+            cold,
+            init_ms,
+            instance.id,
+            reply.get("rss", 0.0),
+            reply.get("logs", ""),
+            reply.get("trace", ""),
+        )
 
-    def _finish(self, info: FunctionInfo, rid: str, started_at: float, status: str, output: Any,
-                error: str | None, error_type: str | None, duration_ms: float, cold: bool = False,
-                init_ms: float = 0.0, instance_id: str | None = None, rss: float = 0.0,
-                logs: str = "", trace: str = "") -> InvocationResult:
-        result = InvocationResult(rid, info.id, info.name, status, output, error, error_type,
-                                  duration_ms, 0, rss, info.memory_mb, cold, init_ms, started_at,
-                                  instance_id, logs, trace)  # fmt: skip
+    def _finish(
+        self,
+        info: FunctionInfo,
+        rid: str,
+        started_at: float,
+        status: str,
+        output: Any,
+        error: str | None,
+        error_type: str | None,
+        duration_ms: float,
+        cold: bool = False,
+        init_ms: float = 0.0,
+        instance_id: str | None = None,
+        rss: float = 0.0,
+        logs: str = "",
+        trace: str = "",
+    ) -> InvocationResult:
+        result = InvocationResult(
+            rid,
+            info.id,
+            info.name,
+            status,
+            output,
+            error,
+            error_type,
+            duration_ms,
+            0,
+            rss,
+            info.memory_mb,
+            cold,
+            init_ms,
+            started_at,
+            instance_id,
+            logs,
+            trace,
+        )
         object.__setattr__(result, "billed_duration_ms", billed_ms(result))
         self.ledger.append(result)
         labels = {"function": info.name}
         self.telemetry.record("function_duration_ms", duration_ms, started_at, labels)
-        self.telemetry.record("function_errors", 0.0 if status == "success" else 1.0, started_at, labels)
+        self.telemetry.record(
+            "function_errors", 0.0 if status == "success" else 1.0, started_at, labels
+        )
         return result
 
-    def invoke_async(self, function: str, input: Any = None, *, max_retries: int | None = None) -> str:
+    def invoke_async(
+        self, function: str, input: Any = None, *, max_retries: int | None = None
+    ) -> str:
         """Queue an invocation durably; returns its request id at once."""
         info = self.registry.get(function)
         request_id = self.async_queue.submit(info.id, info.name, input, max_retries)
         self._ensure_started()
         return request_id
 
-    def _run_async(self, function_id: str, event: Any, request_id: str, attempt: int) -> InvocationResult:
+    def _run_async(
+        self, function_id: str, event: Any, request_id: str, attempt: int
+    ) -> InvocationResult:
         try:
             return self.invoke_sync(function_id, event, request_id=request_id, attempt=attempt)
         except NotFoundError:
             now = self.clock()
-            return InvocationResult(request_id, function_id, "?", "error", None,
-                                    f"function {function_id!r} no longer exists", "NotFound",
-                                    0.0, 0, 0.0, 0, False, 0.0, now)  # fmt: skip
+            return InvocationResult(
+                request_id,
+                function_id,
+                "?",
+                "error",
+                None,
+                f"function {function_id!r} no longer exists",
+                "NotFound",
+                0.0,
+                0,
+                0.0,
+                0,
+                False,
+                0.0,
+                now,
+            )
 
     def get_invocation(self, request_id: str) -> Invocation:
         found = self.async_queue.get(request_id)
@@ -415,8 +592,19 @@ class ServerlessService(QueriesMixin):
         if row is None:
             raise NotFoundError("invocation", request_id)
         state = "succeeded" if row["status"] == "success" else "failed"
-        return Invocation(request_id, row["function_id"], row["function_name"], state, 1, 1,
-                          row["started_at"], row["started_at"], None, None, row["error"])  # fmt: skip
+        return Invocation(
+            request_id,
+            row["function_id"],
+            row["function_name"],
+            state,
+            1,
+            1,
+            row["started_at"],
+            row["started_at"],
+            None,
+            None,
+            row["error"],
+        )
 
     def list_dead_letters(self, function: str | None = None) -> list[Invocation]:
         fid = self.registry.get(function).id if function else None

@@ -39,11 +39,13 @@ def check_name(name: Any, field: str = "name") -> str:
 def check_runtime(runtime: Any) -> str:
     if runtime == "rads":
         raise ValidationError(
-            "runtime", "'rads' is not supported: the RADS language is out of scope; use 'python' or 'wasm'"
+            "runtime",
+            "'rads' is not supported: the RADS language is out of scope; use 'python' or 'wasm'",
         )
     if runtime == "wasm":
         raise ValidationError(
-            "runtime", "'wasm' functions are not available yet (WASM runtime support is pending); use 'python'"
+            "runtime",
+            "'wasm' functions are not available yet (WASM runtime support is pending); use 'python'",
         )
     if runtime not in RUNTIMES:
         raise ValidationError.choice("runtime", runtime, RUNTIMES)
@@ -52,7 +54,9 @@ def check_runtime(runtime: Any) -> str:
 
 def _check_int(field: str, value: Any, low: int, high: int, unit: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(field, f"{value!r} is not an integer; expected {low}-{high} {unit}".rstrip())
+        raise ValidationError(
+            field, f"{value!r} is not an integer; expected {low}-{high} {unit}".rstrip()
+        )
     if not low <= value <= high:
         raise ValidationError.range(field, value, low, high, unit)
     return value
@@ -73,7 +77,8 @@ def check_concurrency(value: Any) -> int:
 def check_env_name(name: Any) -> str:
     if not isinstance(name, str) or not _ENV_NAME.match(name):
         raise ValidationError(
-            "env", f"{name!r} is not a valid variable name: letters, digits and '_', not starting with a digit"
+            "env",
+            f"{name!r} is not a valid variable name: letters, digits and '_', not starting with a digit",
         )
     return name
 
@@ -82,11 +87,15 @@ def check_env(env: Any) -> dict[str, str]:
     if env is None:
         return {}
     if not isinstance(env, Mapping):
-        raise ValidationError("env", f"expected a mapping of names to strings, got {type(env).__name__}")
+        raise ValidationError(
+            "env", f"expected a mapping of names to strings, got {type(env).__name__}"
+        )
     out: dict[str, str] = {}
     for key, value in env.items():
         check_env_name(key)
         if not isinstance(value, str):
-            raise ValidationError("env", f"the value of {key!r} must be a string, got {type(value).__name__}")
+            raise ValidationError(
+                "env", f"the value of {key!r} must be a string, got {type(value).__name__}"
+            )
         out[key] = value
     return out

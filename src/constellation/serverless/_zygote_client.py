@@ -37,7 +37,9 @@ def describe_exit(status: int | None) -> str:
         return f"the worker process exited with code {code}"
     sig = signal.Signals(-code)
     meaning = _SIGNAL_NAMES.get(sig)
-    return f"the worker process was killed by signal {sig.name}" + (f" ({meaning})" if meaning else "")
+    return f"the worker process was killed by signal {sig.name}" + (
+        f" ({meaning})" if meaning else ""
+    )
 
 
 class ExitRegistry:
@@ -77,7 +79,9 @@ class _ZygoteHandle:
             with self._lock:
                 if self.closed:
                     raise ClosedError("zygote is closed")
-                socket.send_fds(self.ctrl, [orjson.dumps({"op": op, "spec": spec})], [theirs.fileno()])
+                socket.send_fds(
+                    self.ctrl, [orjson.dumps({"op": op, "spec": spec})], [theirs.fileno()]
+                )
                 reply = self.ctrl.recv(4096)
         except OSError as exc:
             ours.close()

@@ -1,0 +1,70 @@
+"""The public names of constellation.serverless and of the core package are frozen here."""
+
+from __future__ import annotations
+
+import constellation
+from constellation import serverless
+
+SERVERLESS = {
+    "Billing",
+    "FunctionInfo",
+    "FunctionInstance",
+    "FunctionMetrics",
+    "InstanceStartError",
+    "Invocation",
+    "InvocationResult",
+    "ScalingPolicy",
+    "ServerlessError",
+    "ServerlessService",
+    "ServerlessStats",
+    "create_function",
+    "delete_function",
+    "deploy_function",
+    "enable_cold_start_optimization",
+    "get_billing",
+    "get_function",
+    "get_function_metrics",
+    "get_invocation",
+    "get_logs",
+    "get_serverless_stats",
+    "init",
+    "invoke_async",
+    "invoke_sync",
+    "is_running",
+    "list_dead_letters",
+    "list_functions",
+    "list_instances",
+    "prewarm_function",
+    "redrive",
+    "set_concurrency",
+    "set_env_var",
+    "set_memory",
+    "set_scaling_policy",
+    "set_timeout",
+    "shutdown",
+    "unset_env_var",
+}
+
+CORE = {
+    "Constellation",
+    "__version__",
+    "create_cluster",
+    "deploy",
+    "list_instances",
+    "restart_instance",
+    "scale_down",
+    "scale_up",
+    "undeploy",
+}
+
+
+def test_serverless_public_names() -> None:
+    assert set(serverless.__all__) == SERVERLESS
+    for name in serverless.__all__:
+        assert getattr(serverless, name) is not None
+
+
+def test_core_public_names() -> None:
+    assert set(constellation.__all__) == CORE
+    for name in constellation.__all__:
+        assert getattr(constellation, name) is not None

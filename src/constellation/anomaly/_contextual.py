@@ -28,7 +28,7 @@ class RateChange(Detector):
 
     method = "rate_change"
 
-    def __init__(self, window: int = 500, warmup: int = 10) -> None:
+    def __init__(self, window: int = 500, warmup: int = 30) -> None:
         super().__init__()
         self.warmup = warmup
         self._changes = SortedWindow(_check_window(window) or 500)

@@ -56,7 +56,7 @@ class ZScore(Detector):
     method = "zscore"
 
     def __init__(
-        self, window: int | None = 1000, alpha: float | None = None, warmup: int = 10
+        self, window: int | None = 1000, alpha: float | None = None, warmup: int = 30
     ) -> None:
         super().__init__()
         self.warmup = warmup
@@ -88,7 +88,7 @@ class MovingAverage(Detector):
 
     method = "moving_average"
 
-    def __init__(self, alpha: float = 0.1, beta: float = 0.01, warmup: int = 10) -> None:
+    def __init__(self, alpha: float = 0.1, beta: float = 0.01, warmup: int = 30) -> None:
         super().__init__()
         self.alpha = _check_alpha(alpha)
         self.beta = float(beta) if beta == 0 else _check_alpha(beta)
@@ -133,7 +133,7 @@ class IQR(Detector):
 
     method = "iqr"
 
-    def __init__(self, window: int = 1000, warmup: int = 10) -> None:
+    def __init__(self, window: int = 1000, warmup: int = 30) -> None:
         super().__init__()
         self.warmup = warmup
         self._window = SortedWindow(_check_window(window) or 1000)
@@ -175,7 +175,7 @@ class MAD(Detector):
 
     method = "mad"
 
-    def __init__(self, window: int = 1000, warmup: int = 10) -> None:
+    def __init__(self, window: int = 1000, warmup: int = 30) -> None:
         super().__init__()
         self.warmup = warmup
         self._window = SortedWindow(_check_window(window) or 1000)

@@ -1,0 +1,45 @@
+"""Fixtures for the anomaly tests: a controllable clock and fresh registries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from constellation import anomaly
+from constellation.anomaly import AnomalyRegistry
+
+
+class FakeClock:
+    """A clock the test moves by hand (unix seconds)."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def registry(clock: FakeClock) -> Iterator[AnomalyRegistry]:
+    reg = AnomalyRegistry(clock=clock)
+    yield reg
+    reg.shutdown()
+
+
+@pytest.fixture
+def default_registry(clock: FakeClock) -> Iterator[AnomalyRegistry]:
+    """Installs a fresh registry as the module-level default, restored afterwards."""
+    reg = AnomalyRegistry(clock=clock)
+    previous = anomaly.set_registry(reg)
+    yield reg
+    anomaly.set_registry(previous)
+    reg.shutdown()

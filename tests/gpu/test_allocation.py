@@ -10,7 +10,12 @@ from constellation.store import Store
 
 from .conftest import AMD_SMI_GPU_DATA, H100_MIG, ROCM, XML, XPU, backends
 
-SEED_REQUEST = {"gpu_count": 1, "memory_mb": 4096, "exclusive": False, "min_compute_capability": 7.0}
+SEED_REQUEST = {
+    "gpu_count": 1,
+    "memory_mb": 4096,
+    "exclusive": False,
+    "min_compute_capability": 7.0,
+}
 
 
 def test_seed_gpu_checks_on_a_capture(manager_for) -> None:

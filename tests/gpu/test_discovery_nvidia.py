@@ -16,7 +16,11 @@ def by_backend(discovery: Discovery) -> dict[str, str]:
 def test_xml_a100_with_mig_devices(fakes: Fakes, discovery: Discovery) -> None:
     fakes.serve("nvidia-smi", XML / "a100-sxm4-v12.xml")
     [gpu] = discovery.discover()
-    assert (gpu.id, gpu.name, gpu.backend) == ("nvidia:0", "NVIDIA A100-SXM4-80GB", "nvidia-smi (xml)")
+    assert (gpu.id, gpu.name, gpu.backend) == (
+        "nvidia:0",
+        "NVIDIA A100-SXM4-80GB",
+        "nvidia-smi (xml)",
+    )
     assert (gpu.memory_total, gpu.memory_used, gpu.memory_free) == (81920, 50, 80999)
     assert gpu.utilization is None  # the XML says N/A under MIG
     assert (gpu.temperature, gpu.power_draw, gpu.power_limit) == (27.0, 67.03, 500.0)
@@ -32,7 +36,9 @@ def test_xml_a100_with_mig_devices(fakes: Fakes, discovery: Discovery) -> None:
     assert by_backend(discovery)["nvidia-smi"] == "ok"
 
 
-def test_xml_v13_two_gpus_keep_their_order_and_processes(fakes: Fakes, discovery: Discovery) -> None:
+def test_xml_v13_two_gpus_keep_their_order_and_processes(
+    fakes: Fakes, discovery: Discovery
+) -> None:
     fakes.serve("nvidia-smi", XML / "dual_a5000-v13.xml")
     gpus = discovery.discover()
     assert [g.id for g in gpus] == ["nvidia:0", "nvidia:1"]
@@ -56,7 +62,10 @@ def test_xml_processes_and_cut_down_schema(fakes: Fakes, discovery: Discovery) -
     fakes.serve("nvidia-smi", XML / "gtx-1070-ti.xml")
     [gtx] = discovery.discover()
     assert (gtx.name, gtx.memory_total, gtx.power_draw, gtx.power_limit) == (
-        "GeForce GTX 1070 Ti", 4096, None, None
+        "GeForce GTX 1070 Ti",
+        4096,
+        None,
+        None,
     )
 
 
@@ -66,7 +75,11 @@ def test_csv_fallback_when_xml_is_not_answered(fakes: Fakes, discovery: Discover
     assert gpu.backend == "nvidia-smi (csv)"
     report = next(r for r in discovery.reports if r.backend == "nvidia-smi")
     assert "fell back to csv" in report.detail
-    assert (gpu.name, gpu.memory_total, gpu.compute_capability) == ("NVIDIA H100 80GB HBM3", 81559, 9.0)
+    assert (gpu.name, gpu.memory_total, gpu.compute_capability) == (
+        "NVIDIA H100 80GB HBM3",
+        81559,
+        9.0,
+    )
     assert gpu.utilization is None  # [N/A] under MIG
     assert [(m.profile, m.memory_mb, m.uuid) for m in gpu.mig_devices] == [
         ("3g.40gb", 40448, "MIG-00000000-0000-0000-0000-000000000000"),
@@ -78,7 +91,11 @@ def test_csv_fallback_when_xml_is_not_answered(fakes: Fakes, discovery: Discover
 
 @pytest.mark.parametrize(
     ("capture", "state", "util", "pids"),
-    [(L40S, "load", 9.0, [20037, 20038]), (H100_MIG, "load", None, [21180, 21181, 21198]), (L40S, "idle", 100.0, [])],
+    [
+        (L40S, "load", 9.0, [20037, 20038]),
+        (H100_MIG, "load", None, [21180, 21181, 21198]),
+        (L40S, "idle", 100.0, []),
+    ],
 )
 def test_csv_states(fakes: Fakes, discovery: Discovery, capture, state, util, pids) -> None:
     fakes.serve("nvidia-smi", capture)

@@ -17,7 +17,10 @@ def test_rocm_smi_mi100(fakes: Fakes, discovery: Discovery) -> None:
     assert first.name == "Arcturus GL-XL [Instinct MI100]"
     assert (first.memory_total, first.memory_used) == (32752, 6)  # 34342961152 B, 6750208 B
     assert (first.utilization, first.temperature, first.power_draw, first.power_limit) == (
-        0.0, 53.0, 36.0, 290.0
+        0.0,
+        53.0,
+        36.0,
+        290.0,
     )
     assert first.uuid == "0x79ccd55167a2124a"
     assert first.pci_bus_id == "0000:83:00.0"
@@ -47,13 +50,24 @@ def test_amd_smi_both_json_shapes(fakes: Fakes, discovery: Discovery, capture) -
     assert [g.id for g in gpus] == ["amd:0", "amd:1"]
     g = gpus[0]
     assert (g.name, g.memory_total, g.memory_used, g.memory_free) == (
-        "AMD Radeon AI PRO R9700", 32624, 29777, 2847
+        "AMD Radeon AI PRO R9700",
+        32624,
+        29777,
+        2847,
     )
-    assert (g.utilization, g.temperature, g.power_draw, g.power_limit) == (100.0, 79.0, 103.0, 300.0)
+    assert (g.utilization, g.temperature, g.power_draw, g.power_limit) == (
+        100.0,
+        79.0,
+        103.0,
+        300.0,
+    )
     assert g.pci_bus_id == "0000:03:00.0"
     # process --json reports bytes: 21008920000 B is 20035.6 MiB, kept as 20035
     assert [(p.pid, p.memory_mb) for p in g.processes] == [
-        (213534, 0), (213890, 0), (213952, 20035), (213953, 19553)
+        (213534, 0),
+        (213890, 0),
+        (213952, 20035),
+        (213953, 19553),
     ]
     statuses = {r.backend: r.status for r in discovery.reports}
     assert statuses["rocm-smi"] == "skipped"
@@ -63,7 +77,9 @@ def test_xpu_smi_from_the_user_guide(fakes: Fakes, discovery: Discovery) -> None
     fakes.serve("xpu-smi", XPU)
     [gpu] = discovery.discover()
     assert (gpu.id, gpu.name, gpu.uuid) == (
-        "intel:0", "Intel(R) Graphics [0x020a]", "00000000-0000-0000-0000-020a00008086"
+        "intel:0",
+        "Intel(R) Graphics [0x020a]",
+        "00000000-0000-0000-0000-020a00008086",
     )
     assert (gpu.memory_total, gpu.memory_used, gpu.memory_free) == (32768, 24, 32744)
     assert (gpu.utilization, gpu.temperature, gpu.power_draw) == (0.0, 41.0, 15.0)

@@ -18,12 +18,18 @@ def test_nvml_reads_mig_devices_and_says_none_for_mig_utilization(fakes: Fakes) 
     with NvmlBackend() as nvml:
         [gpu] = nvml.discover()
     assert (gpu.id, gpu.backend, gpu.memory_total, gpu.compute_capability) == (
-        "nvidia:0", "nvml", 81559, 9.0
+        "nvidia:0",
+        "nvml",
+        81559,
+        9.0,
     )
     assert gpu.utilization is None
     assert (gpu.temperature, gpu.power_draw, gpu.power_limit) == (42.0, 71.15, 700.0)
     assert [(m.profile, m.memory_mb, m.gpu_instance_id) for m in gpu.mig_devices] == [
-        ("3g.40gb", 40448, 2), ("2g.20gb", 20096, 3), ("1g.10gb", 9984, 9), ("1g.10gb", 9984, 10)
+        ("3g.40gb", 40448, 2),
+        ("2g.20gb", 20096, 3),
+        ("1g.10gb", 9984, 9),
+        ("1g.10gb", 9984, 10),
     ]
     assert gpu.pci_bus_id == "00000000:00:09.0"
 
@@ -39,12 +45,25 @@ def test_nvml_and_nvidia_smi_agree(fakes: Fakes, capture, state) -> None:
     with NvmlBackend() as nvml:
         [a] = nvml.discover()
     [b] = NvidiaSmiBackend().discover()
-    for field in ("uuid", "name", "memory_total", "memory_used", "utilization", "temperature",
-                  "compute_capability", "mig_enabled", "pci_bus_id"):
+    for field in (
+        "uuid",
+        "name",
+        "memory_total",
+        "memory_used",
+        "utilization",
+        "temperature",
+        "compute_capability",
+        "mig_enabled",
+        "pci_bus_id",
+    ):
         assert getattr(a, field) == getattr(b, field), field
     assert a.power_draw == pytest.approx(b.power_draw)
-    assert [(m.uuid, m.profile) for m in a.mig_devices] == [(m.uuid, m.profile) for m in b.mig_devices]
-    assert [(p.pid, p.memory_mb) for p in a.processes] == [(p.pid, p.memory_mb) for p in b.processes]
+    assert [(m.uuid, m.profile) for m in a.mig_devices] == [
+        (m.uuid, m.profile) for m in b.mig_devices
+    ]
+    assert [(p.pid, p.memory_mb) for p in a.processes] == [
+        (p.pid, p.memory_mb) for p in b.processes
+    ]
 
 
 def test_nvml_answering_skips_nvidia_smi(fakes: Fakes) -> None:
@@ -63,7 +82,12 @@ def test_sample_is_cheap_and_fresh(fakes: Fakes) -> None:
     with NvmlBackend() as nvml:
         assert nvml.device_count == 1
         reading = nvml.sample(0)
-    assert reading == {"utilization": 9.0, "memory_used": 1235.0, "temperature": 54.0, "power_draw": 110.23}
+    assert reading == {
+        "utilization": 9.0,
+        "memory_used": 1235.0,
+        "temperature": 54.0,
+        "power_draw": 110.23,
+    }
 
 
 def test_close_is_idempotent_and_shuts_nvml_down_once(fakes: Fakes) -> None:

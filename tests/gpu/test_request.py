@@ -14,15 +14,39 @@ from constellation.gpu import GpuRequest
         ({"memory_mb": 0}, "memory_mb", "0 must be > 0"),
         ({"memory_mb": -5}, "memory_mb", "-5 must be > 0"),
         ({"gpu_count": 0}, "gpu_count", "out of range; expected 1-1024"),
-        ({"mig_profile": "9g.1tb"}, "mig_profile", "'9g.1tb' is not allowed; expected one of '1g.5gb'"),
-        ({"compute_share": 0, "memory_mb": 1}, "compute_share", "out of range; expected 1-100 percent"),
-        ({"compute_share": 101, "memory_mb": 1}, "compute_share", "out of range; expected 1-100 percent"),
-        ({"exclusive": True, "sharing": "mps"}, "exclusive", "cannot be combined with sharing='mps'"),
+        (
+            {"mig_profile": "9g.1tb"},
+            "mig_profile",
+            "'9g.1tb' is not allowed; expected one of '1g.5gb'",
+        ),
+        (
+            {"compute_share": 0, "memory_mb": 1},
+            "compute_share",
+            "out of range; expected 1-100 percent",
+        ),
+        (
+            {"compute_share": 101, "memory_mb": 1},
+            "compute_share",
+            "out of range; expected 1-100 percent",
+        ),
+        (
+            {"exclusive": True, "sharing": "mps"},
+            "exclusive",
+            "cannot be combined with sharing='mps'",
+        ),
         ({"exclusive": True, "compute_share": 50}, "compute_share", "cannot be combined"),
         ({"vendor": "matrox"}, "vendor", "expected one of 'nvidia', 'amd', 'intel'"),
-        ({"sharing": "fair"}, "sharing", "expected one of 'exclusive', 'shared', 'mps', 'time_slice'"),
+        (
+            {"sharing": "fair"},
+            "sharing",
+            "expected one of 'exclusive', 'shared', 'mps', 'time_slice'",
+        ),
         ({"sharing": "shared"}, "memory_mb", "is required with sharing='shared'"),
-        ({"compute_share": 30, "sharing": "shared", "memory_mb": 1}, "compute_share", "needs sharing='mps'"),
+        (
+            {"compute_share": 30, "sharing": "shared", "memory_mb": 1},
+            "compute_share",
+            "needs sharing='mps'",
+        ),
         ({"mig_profile": "1g.10gb", "gpu_count": 2}, "gpu_count", "a MIG request is for 1 slice"),
         ({"mig_profile": "1g.10gb", "vendor": "amd"}, "mig_profile", "MIG is NVIDIA-only"),
         ({"min_compute_capability": "seven"}, "min_compute_capability", "expected a number"),
@@ -43,5 +67,9 @@ def test_sharing_defaults() -> None:
     assert GpuRequest(compute_share=25, memory_mb=1).sharing == "mps"
     assert GpuRequest(sharing="time_slice", replicas=8).replicas == 8
     assert GpuRequest(vendor="CUDA").vendor == "nvidia"
-    assert GpuRequest.from_value({"gpu_count": 1, "memory_mb": 4096, "exclusive": False,
-                                  "min_compute_capability": 7.0}).memory_mb == 4096
+    assert (
+        GpuRequest.from_value(
+            {"gpu_count": 1, "memory_mb": 4096, "exclusive": False, "min_compute_capability": 7.0}
+        ).memory_mb
+        == 4096
+    )

@@ -96,6 +96,7 @@ def all_profile_names() -> list[str]:
     names: set[str] = set()
     for table in MIG_TABLES.values():
         names.update(table)
+
     def order(name: str) -> tuple[int, int, str]:  # 1g.5gb < 1g.10gb < 2g.10gb
         slices, _, rest = name.partition("g.")
         return int(slices), int(rest.split("gb")[0]), name

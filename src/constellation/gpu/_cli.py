@@ -70,7 +70,9 @@ def _table(gpus: list[Gpu], committed: dict[str, int] | None = None) -> str:
             row.append(str(committed.get(g.id, 0)))
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
 
 
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -96,7 +98,8 @@ def ls_command(simulate: Path | None, as_json: bool) -> None:
     with _manager(simulate) as manager:
         gpus = manager.discover()
         if as_json:
-            click.echo(json.dumps({"gpus": [g.as_dict() for g in gpus], **manager.stats()}, indent=2))
+            payload = {"devices": [g.as_dict() for g in gpus], "stats": manager.stats()}
+            click.echo(json.dumps(payload, indent=2))
             return
         if not gpus:
             click.echo("No GPUs found. Backends tried:")
@@ -109,7 +112,9 @@ def ls_command(simulate: Path | None, as_json: bool) -> None:
 @cli.command("watch")
 @_simulate
 @click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(min=0.05))
-@click.option("--count", default=0, type=click.IntRange(min=0), help="Stop after N samples (0: never).")
+@click.option(
+    "--count", default=0, type=click.IntRange(min=0), help="Stop after N samples (0: never)."
+)
 @_guard
 def watch_command(simulate: Path | None, interval: float, count: int) -> None:
     """Print fresh readings every INTERVAL seconds."""
@@ -183,9 +188,13 @@ def mig_group() -> None:
 @click.argument("gpu_id")
 @click.argument("profiles", nargs=-1, required=True)
 @_simulate
-@click.option("--apply", "apply_", is_flag=True, help="Run the commands (destroys existing instances).")
+@click.option(
+    "--apply", "apply_", is_flag=True, help="Run the commands (destroys existing instances)."
+)
 @_guard
-def mig_plan_command(gpu_id: str, profiles: tuple[str, ...], simulate: Path | None, apply_: bool) -> None:
+def mig_plan_command(
+    gpu_id: str, profiles: tuple[str, ...], simulate: Path | None, apply_: bool
+) -> None:
     """Print the nvidia-smi commands that create PROFILES on GPU_ID (run them with --apply)."""
     discovery = _discovery(simulate)
     discovery.discover()

@@ -70,7 +70,9 @@ def nvidia_smi(capture: Path, args: list[str]) -> str:
     for prefix in ("--query-gpu=", "--query-compute-apps="):
         if args and args[0].startswith(prefix) and "--format=csv" in args:
             wanted = args[0][len(prefix) :].split(",")
-            body = next((b for c, b in sections.items() if c.startswith(f"nvidia-smi {prefix}")), None)
+            body = next(
+                (b for c, b in sections.items() if c.startswith(f"nvidia-smi {prefix}")), None
+            )
             if body is None:
                 _fail("nvidia-smi", args)
             return _project(body, wanted)

@@ -30,19 +30,19 @@ class NVMLError(Exception):
     pass
 
 
-class NVMLError_LibraryNotFound(NVMLError):  # noqa: N801 (pynvml's names)
+class NVMLError_LibraryNotFound(NVMLError):
     pass
 
 
-class NVMLError_NotSupported(NVMLError):  # noqa: N801
+class NVMLError_NotSupported(NVMLError):
     pass
 
 
-class NVMLError_NotFound(NVMLError):  # noqa: N801
+class NVMLError_NotFound(NVMLError):
     pass
 
 
-class NVMLError_Uninitialized(NVMLError):  # noqa: N801
+class NVMLError_Uninitialized(NVMLError):
     pass
 
 
@@ -64,7 +64,11 @@ calls: dict[str, int] = {}
 
 def _sections(text: str, state: str) -> dict[str, str]:
     lines = text.split("\n")
-    marks = [i for i in range(len(lines) - 3) if lines[i].startswith("####") and lines[i + 2].startswith("# $ ")]
+    marks = [
+        i
+        for i in range(len(lines) - 3)
+        if lines[i].startswith("####") and lines[i + 2].startswith("# $ ")
+    ]
     found: dict[str, str] = {}
     for n, i in enumerate(marks):
         end = marks[n + 1] if n + 1 < len(marks) else len(lines)
@@ -87,26 +91,40 @@ def _load() -> list[_Device]:
     raw = os.environ.get("FAKE_PYNVML_CAPTURE")
     if not raw:
         raise NVMLError_LibraryNotFound("NVML Shared Library Not Found")
-    sections = _sections(Path(raw).read_text(errors="replace"), os.environ.get("FAKE_GPU_STATE", "idle"))
+    sections = _sections(
+        Path(raw).read_text(errors="replace"), os.environ.get("FAKE_GPU_STATE", "idle")
+    )
     devices = []
     for row in _rows(sections["nvidia-smi --query-gpu"]):
         d = _Device(row, name=row["name"], uuid=row["uuid"])
-        d.memory_total, d.memory_used = _mib(row["memory.total"]) * _MIB, _mib(row["memory.used"]) * _MIB
+        d.memory_total, d.memory_used = (
+            _mib(row["memory.total"]) * _MIB,
+            _mib(row["memory.used"]) * _MIB,
+        )
         devices.append(d)
     apps = sections.get("nvidia-smi --query-compute-apps")
     for app in _rows(apps) if apps and apps.strip() else []:
         for d in devices:
             if d.uuid == app["gpu_uuid"]:
-                d.processes.append(SimpleNamespace(pid=int(app["pid"]), usedGpuMemory=_mib(app["used_gpu_memory"]) * _MIB))
+                d.processes.append(
+                    SimpleNamespace(
+                        pid=int(app["pid"]), usedGpuMemory=_mib(app["used_gpu_memory"]) * _MIB
+                    )
+                )
     # MIG devices: profile and UUID from -L, GPU instance and memory from the default table.
-    table = re.findall(r"\|\s+(\d+)\s+(\d+)\s+\d+\s+(\d+)\s+\|\s+(\d+)MiB /\s*(\d+)MiB", sections.get("nvidia-smi", ""))
+    table = re.findall(
+        r"\|\s+(\d+)\s+(\d+)\s+\d+\s+(\d+)\s+\|\s+(\d+)MiB /\s*(\d+)MiB",
+        sections.get("nvidia-smi", ""),
+    )
     current = None
     for line in sections.get("nvidia-smi -L", "").splitlines():
         if m := re.match(r"GPU (\d+): .* \(UUID: ([^)]+)\)", line):
             current = devices[int(m.group(1))]
         elif (m := re.match(r"\s+MIG (\S+)\s+Device\s+(\d+): \(UUID: ([^)]+)\)", line)) and current:
             gpu_index = devices.index(current)
-            entry = next((t for t in table if int(t[0]) == gpu_index and int(t[2]) == int(m.group(2))), None)
+            entry = next(
+                (t for t in table if int(t[0]) == gpu_index and int(t[2]) == int(m.group(2))), None
+            )
             mig = _Device({}, name=f"{current.name} MIG {m.group(1)}", uuid=m.group(3))
             if entry is not None:
                 mig.gpu_instance_id = int(entry[1])
@@ -161,7 +179,9 @@ def nvmlDeviceGetUUID(handle: Any) -> str:
 
 def nvmlDeviceGetMemoryInfo(handle: Any) -> SimpleNamespace:
     d = _dev(handle)
-    return SimpleNamespace(total=d.memory_total, used=d.memory_used, free=d.memory_total - d.memory_used)
+    return SimpleNamespace(
+        total=d.memory_total, used=d.memory_used, free=d.memory_total - d.memory_used
+    )
 
 
 def _reading(handle: Any, key: str) -> str:

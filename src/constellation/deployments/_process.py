@@ -1,8 +1,9 @@
 """One instance's OS process, behind a thin wrapper with an idempotent ``close()``.
 
 Each instance is ``sys.executable`` running a tiny launcher (``-c``) that then runs the
-script with :func:`runpy.run_path` as ``__main__``, so the script sees the same
-``sys.argv``, ``sys.path[0]`` and ``__name__`` as under ``python script.py``. The
+script in the ``__main__`` namespace, so the script sees the same ``sys.argv``,
+``sys.path[0]``, ``__name__`` and ``__file__`` as under ``python script.py``. The
+launcher imports nothing that Python's start-up has not imported already. The
 launcher exists for one reason: the instance must not outlive the platform. It watches
 a pipe whose only writer is the platform (the :class:`Lifeline`); when the platform's
 process ends, however it ends, the pipe reaches end-of-file and the instance sends
@@ -29,32 +30,39 @@ __all__ = ["InstanceProcess", "Lifeline", "kill_orphan", "process_identity"]
 
 LIFELINE_ENV = "CONSTELLATION_LIFELINE_FD"
 _LAUNCHER = """\
-import os, signal, sys, threading, time
-def _lifeline(fd, grace):
+import os, sys, _thread
+def _lifeline(fd, grace, os=os):  # bound now: __main__'s globals are the script's soon
     try:
         while os.read(fd, 64):
             pass
     except OSError:
         pass
-    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), 15)  # SIGTERM: the script's handlers run, or it ends
+    import time
     time.sleep(grace)
     os._exit(137)
+def _run(script, main, builtins, sys=sys):
+    with open(script, "rb") as fh:
+        code = compile(fh.read(), script, "exec")
+    main.clear()  # run in __main__'s namespace, as `python script.py` does
+    main.update(__name__="__main__", __file__=script, __builtins__=builtins, __doc__=None,
+                __loader__=None, __spec__=None, __package__=None, __cached__=None)
+    try:
+        exec(code, main)
+    except Exception as exc:  # the traceback from the script's frames on, as python prints it
+        import traceback
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != script:
+            tb = tb.tb_next
+        traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
+        sys.exit(1)
 _fd = os.environ.pop("{env}", None)
 if _fd is not None:
     os.set_inheritable(int(_fd), False)
-    threading.Thread(target=_lifeline, args=(int(_fd), {grace}), daemon=True,
-                     name="constellation-lifeline").start()
+    _thread.start_new_thread(_lifeline, (int(_fd), {grace}))
 del sys.argv[0]
 sys.path[0] = os.path.dirname(sys.argv[0])
-import runpy, traceback
-try:
-    runpy.run_path(sys.argv[0], run_name="__main__")
-except Exception as exc:  # print the traceback from the script's frames on, as python does
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename != sys.argv[0]:
-        tb = tb.tb_next
-    traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
-    sys.exit(1)
+_run(sys.argv[0], globals(), __builtins__)
 """
 
 
@@ -176,7 +184,7 @@ class InstanceProcess:
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait (real time) up to ``timeout`` seconds; the exit code, or None if still alive."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.002
+        delay = 0.0005  # as Popen.wait: short first, up to 50 ms
         while (code := self.poll()) is None:
             if deadline is not None and time.monotonic() >= deadline:
                 return None

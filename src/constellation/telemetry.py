@@ -83,9 +83,12 @@ class Telemetry:
     def record(
         self, name: str, value: float, timestamp: float, labels: Mapping[str, str] | None = None
     ) -> MetricPoint:
-        series = self.series(name, labels)
+        return self.publish(self.series(name, labels), value, timestamp)
+
+    def publish(self, series: MetricSeries, value: float, timestamp: float) -> MetricPoint:
+        """Append to a series obtained from :meth:`series` (the hot path keeps it)."""
         point = series.append(value, timestamp)
-        for subscriber in tuple(self._subscribers):
+        for subscriber in self._subscribers:
             subscriber(series, point)
         return point
 
@@ -100,12 +103,11 @@ class Telemetry:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(series, point)`` on every new point; returns an unsubscribe."""
-        with self._lock:
-            self._subscribers.append(callback)
+        with self._lock:  # copy-on-write: publish() iterates without a lock
+            self._subscribers = [*self._subscribers, callback]
 
         def unsubscribe() -> None:
             with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
+                self._subscribers = [s for s in self._subscribers if s is not callback]
 
         return unsubscribe

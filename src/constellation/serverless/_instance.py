@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import struct
 import time
 import uuid
 from typing import Any
@@ -15,6 +16,8 @@ from .._runtime.protocol import _HEADER, ChannelClosed, recv_message
 from ._zygote_client import ExitRegistry, describe_exit
 
 __all__ = ["InstanceDied", "InstanceTimedOut", "WorkerInstance"]
+
+_TIMEVAL = struct.Struct("@ll")
 
 
 class InstanceTimedOut(Exception):
@@ -32,6 +35,7 @@ class WorkerInstance:
         "_closed",
         "_exits",
         "_sock",
+        "_timeout",
         "created_at",
         "function_id",
         "generation",
@@ -59,6 +63,7 @@ class WorkerInstance:
         self._sock = sock
         self._exits = exits
         self._closed = False
+        self._timeout = -1.0
         self.created_at = now
         self.idle_since = now
         self.init_ms = 0.0
@@ -73,6 +78,7 @@ class WorkerInstance:
         self._sock.settimeout(timeout)
         try:
             message: dict[str, Any] = recv_message(self._sock)
+            self._sock.settimeout(None)  # blocking from now on: invoke_raw uses SO_RCVTIMEO
         except ChannelClosed:
             message = {"ready": False, "error": self._death("while starting")}
         except TimeoutError:
@@ -91,11 +97,19 @@ class WorkerInstance:
     def invoke_raw(self, body: bytes, timeout: float) -> dict[str, Any]:
         """Like :meth:`invoke` with the request already encoded as JSON."""
         sock = self._sock
+        if timeout != self._timeout:
+            # A kernel receive timeout on a blocking socket: no poll() or fcntl() per call.
+            seconds = int(timeout)
+            sock.setsockopt(
+                socket.SOL_SOCKET,
+                socket.SO_RCVTIMEO,
+                _TIMEVAL.pack(seconds, int((timeout - seconds) * 1e6)),
+            )
+            self._timeout = timeout
         try:
-            sock.settimeout(timeout)
             sock.sendall(_HEADER.pack(len(body)) + body)
             reply: dict[str, Any] = recv_message(sock)
-        except TimeoutError:
+        except BlockingIOError:  # SO_RCVTIMEO expired
             self.kill()
             raise InstanceTimedOut() from None
         except (ChannelClosed, ConnectionError):

@@ -130,7 +130,7 @@ class FunctionInfo:
         return data
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InvocationResult:
     """What one invocation did. ``status`` is one of: success, error, timeout,
     memory_limit, crashed, throttled."""

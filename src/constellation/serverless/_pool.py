@@ -42,7 +42,7 @@ class FunctionPool:
     def __init__(self, info: FunctionInfo, launcher: Launcher) -> None:
         self.info = info
         self._launch = launcher
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._idle: list[WorkerInstance] = []
         self._busy: set[WorkerInstance] = set()
         self._starting = 0

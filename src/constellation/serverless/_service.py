@@ -8,6 +8,7 @@ the async queue together. ``invoke_sync`` runs on the caller's thread end to end
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import shutil
 import threading
 import time
@@ -20,7 +21,7 @@ import orjson
 from ..config import Settings
 from ..errors import ClosedError, NotFoundError, ValidationError
 from ..store import Store
-from ..telemetry import Telemetry
+from ..telemetry import MetricSeries, Telemetry
 from . import _validation as check
 from ._async import AsyncQueue
 from ._codestore import CodeSnapshot, resolve_entry, snapshot_code
@@ -58,6 +59,9 @@ class ServerlessService(QueriesMixin):
         self.launcher = Launcher(settings, clock)
         self.async_queue = AsyncQueue(store, settings, self._run_async, clock)
         self._pools: dict[str, FunctionPool] = {}
+        self._series: dict[str, tuple[MetricSeries, MetricSeries]] = {}
+        self._rid_prefix = uuid.uuid4().hex[:16]
+        self._rid_counter = itertools.count(1)
         self._lock = threading.Lock()
         self._running = False
         self._closed = False
@@ -392,7 +396,7 @@ class ServerlessService(QueriesMixin):
                     "timeout", f"{timeout!r} must be a number of milliseconds in (0, 900000]"
                 )
             limit_ms = min(limit_ms, int(timeout))
-        rid = request_id or str(uuid.uuid4())
+        rid = request_id or self._new_request_id()
         try:
             request = orjson.dumps(
                 {"id": rid, "event": input, "timeout_ms": limit_ms, "attempt": attempt},
@@ -433,6 +437,10 @@ class ServerlessService(QueriesMixin):
                 init_ms=(time.monotonic() - t0) * 1000.0,
             )
         return self._run_on(pool, instance, cold, info, rid, request, limit_ms, started_at)
+
+    def _new_request_id(self) -> str:
+        # A random per-process prefix and a counter: unique, and cheaper than uuid4().
+        return f"{self._rid_prefix}-{next(self._rid_counter):010x}"
 
     def _run_on(
         self,
@@ -542,13 +550,17 @@ class ServerlessService(QueriesMixin):
             logs,
             trace,
         )
-        object.__setattr__(result, "billed_duration_ms", billed_ms(result))
+        result.billed_duration_ms = billed_ms(result)
         self.ledger.append(result)
-        labels = {"function": info.name}
-        self.telemetry.record("function_duration_ms", duration_ms, started_at, labels)
-        self.telemetry.record(
-            "function_errors", 0.0 if status == "success" else 1.0, started_at, labels
-        )
+        series = self._series.get(info.id)
+        if series is None or series[0].labels["function"] != info.name:
+            labels = {"function": info.name}
+            series = self._series[info.id] = (
+                self.telemetry.series("function_duration_ms", labels),
+                self.telemetry.series("function_errors", labels),
+            )
+        self.telemetry.publish(series[0], duration_ms, started_at)
+        self.telemetry.publish(series[1], 0.0 if status == "success" else 1.0, started_at)
         return result
 
     def invoke_async(

@@ -40,6 +40,7 @@ def test_manager_public_methods() -> None:
         "log_path",
         "poll",
         "recover",
+        "restart_deployment",
         "restart_instance",
         "scale",
         "scale_down",

@@ -166,3 +166,21 @@ def test_missing_script_at_restart_is_reported(
     info = manual.list_instances("vanish")[0]
     assert info.status == "backoff" and info.pid is None
     assert info.last_error is not None and "script not found" in info.last_error
+
+
+def test_restart_deployment_replaces_every_instance_rolling(
+    manual: DeploymentManager, clock: FakeClock, scripts: Path
+) -> None:
+    manual.deploy("svc", script=str(scripts / "sleeper.py"), instances=2)
+    old = manual.list_instances("svc")
+    manual.restart_deployment("svc")
+    assert len(manual.list_instances("svc")) == 3  # one successor started beside the old two
+    for _ in range(2):
+        clock.advance(1.5)
+        manual.poll()
+    infos = manual.list_instances("svc")
+    assert [i.index for i in infos] == [0, 1]
+    assert not {i.id for i in infos} & {i.id for i in old}
+    wait_until(lambda: not any(pid_alive(i.pid) for i in old if i.pid))
+    with pytest.raises(NotFoundError):
+        manual.restart_deployment("ghost")

@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 
+from constellation.config import Settings
 from constellation.deployments import (
     DeploymentManager,
     DeploymentNotFoundError,
     DeploymentValidationError,
 )
 from constellation.errors import NotFoundError, ValidationError
+from constellation.store import Store
 
 SLEEPER = "{scripts}/sleeper.py"
 
@@ -192,3 +194,21 @@ def test_scaling_an_unknown_deployment_raises_not_found(manual: DeploymentManage
         with pytest.raises(DeploymentNotFoundError) as err:
             call("ghost", 1)
         assert isinstance(err.value, NotFoundError)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("poll_interval_s", 0, "must be > 0"),
+        ("stop_timeout_s", -1, "must be >= 0"),
+        ("start_grace_s", "1", "not a number"),
+        ("stable_after_s", -0.5, "must be >= 0"),
+        ("log_max_bytes", 0, "must be > 0"),
+    ],
+)
+def test_bad_manager_options_are_refused(
+    store: Store, settings: Settings, option: str, value: Any, message: str
+) -> None:
+    with pytest.raises(DeploymentValidationError) as err:
+        DeploymentManager(store, settings, **{option: value})
+    assert err.value.field == option and message in err.value.message

@@ -34,19 +34,18 @@ from ._models import Cluster, Deployment, InstanceInfo
 from ._persist import DeploymentTables
 from ._process import kill_orphan
 from ._runtime import DeploymentState, Runtime
-from ._spec import MAX_INSTANCES, DeploymentSpec, check_name, parse_deployment
+from ._spec import (
+    MAX_INSTANCES,
+    DeploymentSpec,
+    check_count,
+    check_manager_options,
+    check_name,
+    parse_deployment,
+)
 
 __all__ = ["DeploymentManager"]
 
 logger = logging.getLogger("constellation.deployments")
-
-
-def _count(field: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise DeploymentValidationError(field, f"{value!r} is not an integer; expected >= 0")
-    if not 0 <= value <= MAX_INSTANCES:
-        raise DeploymentValidationError.range(field, value, 0, MAX_INSTANCES)
-    return value
 
 
 class DeploymentManager:
@@ -65,6 +64,13 @@ class DeploymentManager:
         stable_after_s: float = 60.0,
         log_max_bytes: int = 1 << 20,
     ) -> None:
+        check_manager_options(
+            poll_interval_s=poll_interval_s,
+            stop_timeout_s=stop_timeout_s,
+            start_grace_s=start_grace_s,
+            stable_after_s=stable_after_s,
+            log_max_bytes=log_max_bytes,
+        )
         self._clock = clock
         self._supervise = supervise
         self._poll_interval_s = poll_interval_s
@@ -179,12 +185,12 @@ class DeploymentManager:
 
     def scale(self, name: str, instances: int) -> Deployment:
         """Set the number of instances (0-1024); extra ones are stopped, highest index first."""
-        count = _count("instances", instances)
+        count = check_count("instances", instances)
         return self._rescale(name, lambda _current: count)
 
     def scale_up(self, name: str, instances: int = 1) -> Deployment:
         """Add ``instances`` instances."""
-        n = _count("instances", instances)
+        n = check_count("instances", instances)
 
         def grow(current: int) -> int:
             if current + n > MAX_INSTANCES:
@@ -199,7 +205,7 @@ class DeploymentManager:
 
     def scale_down(self, name: str, instances: int = 1) -> Deployment:
         """Remove ``instances`` instances (never below 0), highest index first."""
-        n = _count("instances", instances)
+        n = check_count("instances", instances)
         return self._rescale(name, lambda current: max(0, current - n))
 
     def _rescale(self, name: str, new_count: Callable[[int], int]) -> Deployment:
@@ -212,6 +218,22 @@ class DeploymentManager:
             state.updated_at = now
             self._tables.save_deployment(name, state.spec, state.generation, state.created_at, now)
             logger.info("scale %s to %d instances", name, count)
+            retired = self._rt.reconcile(state, now)
+            self._ensure_supervisor()
+        self._rt.await_stopped(retired)
+        return self.get_deployment(name)
+
+    def restart_deployment(self, name: str) -> Deployment:
+        """Rolling restart: each instance is replaced by a new one (new id), one index at a
+        time, each old one stopped once its successor runs (the seed's ``restart_service``)."""
+        with self._lock:
+            self._check_open()
+            state = self._state(name)
+            now = self._clock()
+            state.generation += 1
+            state.updated_at = now
+            self._tables.save_deployment(name, state.spec, state.generation, state.created_at, now)
+            logger.info("rolling restart of %s (generation %d)", name, state.generation)
             retired = self._rt.reconcile(state, now)
             self._ensure_supervisor()
         self._rt.await_stopped(retired)

@@ -25,6 +25,8 @@ __all__ = [
     "RESTART_POLICIES",
     "ClusterSpec",
     "DeploymentSpec",
+    "check_count",
+    "check_manager_options",
     "check_name",
     "merge_options",
     "parse_cluster",
@@ -272,3 +274,23 @@ def parse_cluster(spec: Mapping[str, Any] | None, options: Mapping[str, Any]) ->
     if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
         raise _invalid("description", f"expected a string of at most {MAX_DESCRIPTION} characters")
     return ClusterSpec(name=name, description=description, **flags)
+
+
+def check_count(field: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DeploymentValidationError(field, f"{value!r} is not an integer; expected >= 0")
+    if not 0 <= value <= MAX_INSTANCES:
+        raise DeploymentValidationError.range(field, value, 0, MAX_INSTANCES)
+    return value
+
+
+def check_manager_options(**options: float) -> None:
+    """The manager's own tuning knobs: numbers, positive where zero makes no sense."""
+    for field, value in options.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DeploymentValidationError(field, f"{value!r} is not a number")
+        positive = field in ("poll_interval_s", "log_max_bytes")
+        if value < 0 or (positive and value == 0):
+            raise DeploymentValidationError(
+                field, f"{value!r} must be {'> 0' if positive else '>= 0'}"
+            )

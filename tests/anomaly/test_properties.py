@@ -23,7 +23,7 @@ finite = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_infin
 streams = st.lists(finite, min_size=0, max_size=120)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(values=streams)
 def test_no_detector_crashes_on_a_finite_stream(values: list[float]) -> None:
     detectors = [
@@ -57,7 +57,7 @@ integers = st.lists(st.integers(min_value=-10_000, max_value=10_000), min_size=1
         lambda: IQR(warmup=1, window=15),
     ],
 )
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(values=integers, shift=st.integers(min_value=-(10**6), max_value=10**6))
 def test_scores_are_unchanged_by_adding_a_constant(make, values: list[int], shift: int) -> None:
     plain, shifted = make(), make()

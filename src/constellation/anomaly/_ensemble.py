@@ -17,7 +17,7 @@ three signals, each O(1) per value:
    raises one alarm at its onset instead of hundreds.
 
 The score is in [0, 1 + tiebreak]; ``sensitivity`` is the threshold on it. The default,
-0.6, is near the threshold that the NAB sweep finds best for the standard profile.
+0.75, is near the threshold that the NAB sweep finds best for the standard profile.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class Ensemble(Detector):
     """Context novelty + z-score tie-break + one alarm per event (see the module doc)."""
 
     method = "ensemble"
-    DEFAULT_SENSITIVITY = 0.6
+    DEFAULT_SENSITIVITY = 0.75
     #: novelty must learn every value, including anomalous ones (see ThresholdFilter)
     protect = False
 
@@ -64,7 +64,7 @@ class Ensemble(Detector):
         self,
         bins: int = 30,
         context: int = 3,
-        gate: int = 200,
+        gate: int = 150,
         window: int = 1000,
         tiebreak: float = 0.1,
         warmup: int = 20,

@@ -1,0 +1,34 @@
+"""The seed's examples run and print the seed's report lines."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "iguana"
+
+
+def test_serverless_example_prints_the_seed_report(tmp_path: Path) -> None:
+    env = {**os.environ, "CONSTELLATION_HOME": str(tmp_path / "home")}
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "serverless_functions.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    for line in (
+        "✅ Function deployed!",
+        "Result: {'order_id': 12345, 'status': 'accepted', 'total': 107.99",
+        "Metrics:",
+        "  Total invocations: 1",
+        "  Success rate: 100.0%",
+        "  Cold starts: 0",
+        "Billing (last 24h):",
+        "  Invocations: 1",
+        "  Estimated cost: $",
+    ):
+        assert line in out, out

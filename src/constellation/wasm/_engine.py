@@ -1,0 +1,184 @@
+"""Wasmtime engines, the on-disk cache of precompiled modules, and the epoch ticker.
+
+One :class:`EngineHandle` per distinct :class:`EngineSettings`. Modules compiled for an
+engine are cached on disk as ``<cache_dir>/<sha256>-<settings key>.cwasm`` (the key covers
+the wasmtime version and every setting that changes generated code) and loaded back with
+``Module.deserialize_file``, which maps the file instead of compiling again.
+
+Timeouts use epoch interruption: while a call with a timeout runs, a ticker thread bumps
+the engine's epoch every ``tick_ms``; the store's deadline is a number of ticks. The thread
+sleeps (no wake-ups) while no timed call is running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import wasmtime
+
+from ._errors import WasmValidationError
+
+__all__ = ["EngineHandle", "EngineSettings", "EpochTicker", "wasmtime_version"]
+
+_OPT_LEVELS = ("none", "speed", "speed_and_size")
+
+
+def wasmtime_version() -> str:
+    from importlib.metadata import version
+
+    return version("wasmtime")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Settings that change generated code; instances of one engine share compiled code.
+
+    ``metering`` turns fuel on (gas limits and ``get_gas_used``); without it, gas calls
+    are refused. Epoch interruption (timeouts) is always on: it costs a check per loop
+    back-edge and keeps every instance interruptible.
+    """
+
+    metering: bool = True
+    opt_level: str = "speed"
+    max_wasm_stack: int = 512 * 1024
+
+    def __post_init__(self) -> None:
+        if self.opt_level not in _OPT_LEVELS:
+            raise WasmValidationError.choice("opt_level", self.opt_level, _OPT_LEVELS)
+        if isinstance(self.max_wasm_stack, bool) or not isinstance(self.max_wasm_stack, int):
+            raise WasmValidationError("max_wasm_stack", "expected an integer number of bytes")
+        if not 64 * 1024 <= self.max_wasm_stack <= 64 * 1024 * 1024:
+            raise WasmValidationError.range(
+                "max_wasm_stack", self.max_wasm_stack, 64 * 1024, 64 * 1024 * 1024, "bytes"
+            )
+
+    def key(self) -> str:
+        text = repr(sorted(asdict(self).items())) + wasmtime_version()
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class EpochTicker:
+    """Bumps an engine's epoch every ``tick_ms`` while at least one timed call runs."""
+
+    def __init__(self, engine: wasmtime.Engine, tick_ms: float = 2.0) -> None:
+        self.tick_ms = tick_ms
+        self._engine = engine
+        self._active = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def ticks_for(self, timeout_ms: float) -> int:
+        # +1: the first tick may come at once after the deadline is set.
+        return max(1, int(-(-timeout_ms // self.tick_ms))) + 1
+
+    def __enter__(self) -> EpochTicker:
+        with self._cond:
+            self._active += 1
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="wasm-epoch-ticker", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._active -= 1
+
+    def _run(self) -> None:
+        delay = self.tick_ms / 1000.0
+        while True:
+            with self._cond:
+                while self._active == 0 and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                self._cond.wait(delay)
+            self._engine.increment_epoch()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+
+
+class EngineHandle:
+    """A wasmtime Engine for one set of settings, with its compile cache and ticker."""
+
+    def __init__(self, settings: EngineSettings, cache_dir: Path | None) -> None:
+        config = wasmtime.Config()
+        config.consume_fuel = settings.metering
+        config.epoch_interruption = True
+        config.cranelift_opt_level = settings.opt_level
+        config.max_wasm_stack = settings.max_wasm_stack
+        self.settings = settings
+        self.engine = wasmtime.Engine(config)
+        self.cache_dir = cache_dir
+        self.ticker = EpochTicker(self.engine)
+        # One linker per engine: WASI imports resolve against each store's own WASI context.
+        self.linker = wasmtime.Linker(self.engine)
+        self.linker.define_wasi()
+        self._compiled: dict[str, wasmtime.Module] = {}
+        self._lock = threading.Lock()
+        self.cache_hits = 0
+        self.compiles = 0
+
+    def cache_path(self, digest: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / f"{digest}-{self.settings.key()}.cwasm"
+
+    def has_precompiled(self, digest: str) -> bool:
+        path = self.cache_path(digest)
+        return digest in self._compiled or (path is not None and path.is_file())
+
+    def module(self, digest: str, wasm: bytes, *, aot_only: bool = False) -> wasmtime.Module:
+        """The compiled module: from memory, else from the disk cache, else compiled now.
+
+        With ``aot_only`` it never compiles; the caller checks :meth:`has_precompiled`.
+        """
+        with self._lock:
+            cached = self._compiled.get(digest)
+            if cached is not None:
+                return cached
+            path = self.cache_path(digest)
+            module = None
+            if path is not None and path.is_file():
+                try:
+                    module = wasmtime.Module.deserialize_file(self.engine, str(path))
+                    self.cache_hits += 1
+                except wasmtime.WasmtimeError:
+                    module = None  # stale or foreign artefact: compile again below
+            if module is None:
+                if aot_only:
+                    raise LookupError(digest)
+                module = wasmtime.Module(self.engine, wasm)
+                self.compiles += 1
+                if path is not None:
+                    _write_atomic(path, bytes(module.serialize()))
+            self._compiled[digest] = module
+            return module
+
+    def forget(self, digest: str) -> None:
+        with self._lock:
+            self._compiled.pop(digest, None)
+
+    def close(self) -> None:
+        self.ticker.close()
+        with self._lock:
+            self._compiled.clear()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

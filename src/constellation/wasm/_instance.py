@@ -1,0 +1,314 @@
+"""Instances on wasmtime: limits, gas (fuel), timeouts (epochs), typed calls, WASI.
+
+Gas is wasmtime fuel. With no per-call ``max_instructions`` the store's fuel is set once
+to what is left of the gas limit and ``gas_used`` is read from it when asked, so a call
+costs no extra round trips; with ``max_instructions`` each call gets
+``min(max_instructions, gas left)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import wasmtime
+
+from ._base import WasmInstance
+from ._binary import HIDDEN_PREFIX
+from ._engine import EngineHandle
+from ._errors import WasmStateError, WasmTrap, WasmValidationError
+from ._fastcall import FastFunc, GuestExit, trap_from_error
+from ._limits import MAX_FUEL, ResourceLimits
+from ._module import WasmModule
+from ._values import NUMERIC_TYPES, check_params
+from ._wasi import WasiCapture, WasiOptions, WasiResult
+
+__all__ = ["WasmtimeInstance"]
+
+_NO_DEADLINE = 2**62  # epoch ticks: never reached
+
+
+class WasmtimeInstance(WasmInstance):
+    runtime = "wasmtime"
+
+    def __init__(
+        self,
+        module: WasmModule,
+        handle: EngineHandle,
+        compiled: wasmtime.Module,
+        *,
+        limits: ResourceLimits | None = None,
+        gas_limit: int | None = None,
+        wasi: WasiOptions | None = None,
+        instance_id: str | None = None,
+        runtime: str = "wasmtime",
+    ) -> None:
+        super().__init__(module, instance_id)
+        self.runtime = runtime
+        self.handle = handle
+        self.metering = handle.settings.metering
+        self.limits = limits or ResourceLimits()
+        self.gas_limit = gas_limit
+        self._store: wasmtime.Store | None = wasmtime.Store(handle.engine)
+        self._capture: WasiCapture | None = None
+        store = self._store
+        store.set_epoch_deadline(_NO_DEADLINE)
+        self._committed = 0  # gas used before the current fuel window
+        self._fuel_base = 0  # fuel put into the store at the start of the window
+        self._apply_store_limits()
+        self._refuel()
+        if module.uses_wasi or wasi is not None:
+            config, self._capture = (wasi or WasiOptions()).configure()
+            store.set_wasi(config)
+        try:
+            self._instance = handle.linker.instantiate(store, compiled)
+        except wasmtime.Trap as exc:
+            self._close_store()
+            raise trap_from_error(exc, self.id) from None
+        except wasmtime.WasmtimeError as exc:
+            self._close_store()
+            raise _instantiation_error(exc, self.limits) from None
+        self._context = store._context()
+        self._exports = self._instance.exports(store)
+        self._funcs: dict[str, FastFunc] = {}
+        self._memory: wasmtime.Memory | None = None
+        name = module.layout.memory_export or (
+            f"{HIDDEN_PREFIX}memory" if module.layout.has_memory else None
+        )
+        if name is not None:
+            mem = self._exports[name]
+            assert isinstance(mem, wasmtime.Memory)
+            self._memory = mem
+
+    # -- calls ---------------------------------------------------------------------
+    def _fast(self, name: str) -> FastFunc:
+        fast = self._funcs.get(name)
+        if fast is None:
+            info = self.module.function(name)
+            bad = [t for t in (*info.params, *info.results) if t not in NUMERIC_TYPES]
+            if bad:
+                raise WasmValidationError(
+                    "function",
+                    f"{name} uses {bad[0]} values; only i32, i64, f32, f64 are supported",
+                )
+            func = self._exports[name]
+            assert isinstance(func, wasmtime.Func)
+            fast = self._funcs[name] = FastFunc(func, info.params, info.results)
+        return fast
+
+    def call(self, name: str, params: Sequence[object] | None = None) -> list[Any]:
+        with self._lock:
+            self._check_usable()
+            fast = self._fast(name)
+            values = check_params(name, fast.params, params)
+            return fast.typed(self._invoke(fast, values))
+
+    def call_raw(self, name: str, *values: int | float) -> list[int | float]:
+        """Plain-number fast path (values are checked the same way); results untyped."""
+        with self._lock:
+            self._check_usable()
+            fast = self._fast(name)
+            return self._invoke(fast, check_params(name, fast.params, values))
+
+    def _invoke(self, fast: FastFunc, values: list[int | float]) -> list[int | float]:
+        per_call = self.metering and self.limits.max_instructions is not None
+        if per_call:
+            self._refuel()
+        timeout = self.limits.timeout_ms
+        try:
+            if timeout is None:
+                return fast.call(self._context, values, self.id)
+            ticker = self.handle.ticker
+            assert self._store is not None
+            self._store.set_epoch_deadline(ticker.ticks_for(timeout))
+            with ticker:
+                return fast.call(self._context, values, self.id)
+        except WasmTrap as trap:
+            self.trap = self._explain(trap)
+            raise self.trap from None
+
+    def _explain(self, trap: WasmTrap) -> WasmTrap:
+        if trap.code == "out_of_gas":
+            if self.gas_limit is not None and self._gas_used() >= self.gas_limit:
+                why = f"gas limit of {self.gas_limit} used up"
+            else:
+                why = f"max_instructions of {self.limits.max_instructions} per call reached"
+            return WasmTrap("out_of_gas", why, self.id)
+        if trap.code == "timeout":
+            return WasmTrap("timeout", f"timeout_ms of {self.limits.timeout_ms} passed", self.id)
+        return trap
+
+    def run_command(self, entry: str = "_start") -> WasiResult:
+        """Run a WASI command's entry point; the exit code comes back, never an exception."""
+        with self._lock:
+            self._check_usable()
+            fast = self._fast(entry)
+            code = 0
+            try:
+                self._invoke(fast, [])
+            except GuestExit as exc:
+                code = exc.code
+            cap = self._capture
+            out, err = (cap.out, cap.err) if cap else (None, None)
+            return WasiResult(
+                exit_code=code,
+                stdout=out.take() if out else b"",
+                stderr=err.take() if err else b"",
+                gas_used=self._gas_used() if self.metering else None,
+                stdout_truncated=bool(out and out.truncated),
+                stderr_truncated=bool(err and err.truncated),
+            )
+
+    # -- limits and gas --------------------------------------------------------------
+    def _apply_store_limits(self) -> None:
+        assert self._store is not None
+        lim = self.limits
+        self._store.set_limits(
+            memory_size=-1 if lim.max_memory is None else lim.max_memory,
+            table_elements=-1 if lim.max_table_elements is None else lim.max_table_elements,
+        )
+
+    def _refuel(self) -> None:
+        """Start a new fuel window: min(per-call cap, gas left)."""
+        if not self.metering:
+            return
+        assert self._store is not None
+        self._committed = self._gas_used()
+        fuel = MAX_FUEL
+        if self.limits.max_instructions is not None:
+            fuel = self.limits.max_instructions
+        if self.gas_limit is not None:
+            fuel = min(fuel, max(self.gas_limit - self._committed, 0))
+        self._store.set_fuel(fuel)
+        self._fuel_base = fuel
+
+    def _gas_used(self) -> int:
+        if not self.metering or self._store is None:
+            return self._committed
+        return self._committed + self._fuel_base - self._store.get_fuel()
+
+    @property
+    def gas_used(self) -> int:
+        with self._lock:
+            self._require_metering("get_gas_used")
+            return self._gas_used()
+
+    def _require_metering(self, what: str) -> None:
+        if not self.metering:
+            raise WasmStateError(
+                f"{what}: instance {self.id} runs without metering; create it with metering=True"
+            )
+
+    def set_gas_limit(self, gas: int | None) -> None:
+        if gas is not None and (isinstance(gas, bool) or not isinstance(gas, int)):
+            raise WasmValidationError("gas", f"{gas!r} is not an integer")
+        if gas is not None and not 1 <= gas <= MAX_FUEL:
+            raise WasmValidationError.range("gas", gas, 1, MAX_FUEL)
+        with self._lock:
+            self._require_metering("set_gas_limit")
+            self.gas_limit = gas
+            self._refuel()
+
+    def set_limits(self, limits: ResourceLimits) -> None:
+        with self._lock:
+            if limits.max_memory is not None and self.memory_size > limits.max_memory:
+                raise WasmValidationError(
+                    "max_memory",
+                    f"{limits.max_memory} is below the instance's current memory of "
+                    f"{self.memory_size} bytes (memory cannot shrink)",
+                )
+            if limits.max_instructions is not None:
+                self._require_metering("max_instructions")
+            self.limits = limits
+            self._apply_store_limits()
+            self._refuel()
+            if limits.timeout_ms is None and self._store is not None:
+                self._store.set_epoch_deadline(_NO_DEADLINE)
+
+    # -- state for snapshots ----------------------------------------------------------
+    @property
+    def memory_size(self) -> int:
+        if self._memory is None or self._store is None:
+            return 0
+        return self._memory.data_len(self._store)
+
+    def memory_array(self) -> np.ndarray:
+        """A zero-copy uint8 view of linear memory; invalid after the memory grows."""
+        assert self._memory is not None and self._store is not None
+        size = self._memory.data_len(self._store)
+        if size == 0:
+            return np.zeros(0, dtype=np.uint8)
+        ptr = self._memory.data_ptr(self._store)
+        return np.ctypeslib.as_array(ptr, shape=(size,))
+
+    def grow_memory_to(self, size: int) -> None:
+        assert self._memory is not None and self._store is not None
+        current = self._memory.data_len(self._store)
+        if size > current:
+            self._memory.grow(self._store, (size - current) // 65536)
+
+    def global_values(self) -> dict[int, tuple[str, int | float]]:
+        assert self._store is not None
+        out: dict[int, tuple[str, int | float]] = {}
+        for index, vtype, mutable in self.module.layout.globals:
+            name = self._global_name(index, vtype, mutable)
+            if name is not None:
+                glob = self._exports[name]
+                assert isinstance(glob, wasmtime.Global)
+                out[index] = (vtype, glob.value(self._store))
+        return out
+
+    def set_global_values(self, values: dict[int, tuple[str, int | float]]) -> None:
+        assert self._store is not None
+        for index, (vtype, value) in values.items():
+            glob = self._exports[self._global_name(index, vtype, True) or ""]
+            assert isinstance(glob, wasmtime.Global)
+            glob.set_value(self._store, getattr(wasmtime.Val, vtype)(value))
+
+    def _global_name(self, index: int, vtype: str, mutable: bool) -> str | None:
+        if not mutable or vtype not in NUMERIC_TYPES:
+            return None
+        return self.module.layout.exported_globals.get(index, f"{HIDDEN_PREFIX}global_{index}")
+
+    def gas_state(self) -> tuple[int, int | None]:
+        return (self._gas_used() if self.metering else 0), self.gas_limit
+
+    def set_gas_state(self, used: int, limit: int | None) -> None:
+        self.gas_limit = limit
+        self._committed, self._fuel_base = used, 0
+        if self.metering and self._store is not None:
+            self._store.set_fuel(0)
+        self._refuel()
+
+    def clear_trap(self) -> None:
+        self.trap = None
+
+    # -- release ----------------------------------------------------------------------
+    def _close_store(self) -> None:
+        if self._capture is not None:
+            self._capture.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _release(self) -> None:
+        self._funcs.clear()
+        self._memory = None
+        self._close_store()
+
+
+def _instantiation_error(exc: wasmtime.WasmtimeError, limits: ResourceLimits) -> Exception:
+    text = " ".join(str(exc).split())
+    if "unknown import" in text:
+        return WasmValidationError("module", f"{text}: the host does not provide this import")
+    if "memory" in text and limits.max_memory is not None:
+        return WasmValidationError(
+            "max_memory", f"{limits.max_memory} bytes is too small to instantiate: {text}"
+        )
+    if "table" in text and limits.max_table_elements is not None:
+        return WasmValidationError(
+            "max_table_elements",
+            f"{limits.max_table_elements} is too small to instantiate: {text}",
+        )
+    return WasmStateError(f"instantiation failed: {text}")

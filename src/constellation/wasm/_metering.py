@@ -1,0 +1,201 @@
+"""Gas metering by rewriting a module, for runtimes without fuel (wasm3).
+
+The rewritten module carries its own counter: a mutable i64 global exported as
+``__cst_gas`` holds the gas *left*, and an appended function ``$gas(cost)`` subtracts
+from it and executes ``unreachable`` once it goes negative. A call to ``$gas`` is put at
+the start of every function body and of every loop body, charging the number of
+instructions up to the next charge point (so straight-line code is charged when entered
+and every loop iteration pays for its body). The function and the global are appended at
+the end of their index spaces, so no existing index changes.
+
+It can also cap memory 0's maximum size (``cap_memory``), which is how ``max_memory`` is
+enforced on a runtime without a store limiter.
+"""
+
+from __future__ import annotations
+
+from ._binary import FormatError, _leb, _Reader, _sections
+
+__all__ = ["GAS_EXPORT", "cap_memory", "meter"]
+
+GAS_EXPORT = "__cst_gas"
+_BLOCK_VALTYPES = {0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F}
+_MEMARG = range(0x28, 0x3F)
+_ONE_INDEX = {0x0C, 0x0D, 0x10, 0x12, 0x14, 0x15, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26,
+              0x3F, 0x40, 0xD2, 0xD4, 0xD6}  # fmt: skip
+_TWO_INDEX = {0x11, 0x13}
+_FC_TWO = {8, 10, 12, 14}
+_FC_ONE = {9, 11, 13, 15, 16, 17}
+
+
+def _sleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = value & 0x7F
+        value >>= 7
+        done = (value == 0 and not b & 0x40) or (value == -1 and b & 0x40)
+        out.append(b if done else b | 0x80)
+        if done:
+            return bytes(out)
+
+
+def _skip_immediates(r: _Reader, op: int) -> None:
+    if op in (0x02, 0x03, 0x04):
+        if r.data[r.pos] in _BLOCK_VALTYPES:
+            r.pos += 1
+        else:
+            r.s64()
+    elif op in _ONE_INDEX:
+        r.u32()
+    elif op in _TWO_INDEX:
+        r.u32()
+        r.u32()
+    elif op == 0x0E:
+        for _ in range(r.u32() + 1):
+            r.u32()
+    elif op == 0x1C:
+        for _ in range(r.u32()):
+            r.valtype()
+    elif op in _MEMARG:
+        if r.u32() & 0x40:
+            r.u32()
+        r.u32()
+    elif op in (0x41, 0x42, 0xD0):
+        r.s64()
+    elif op == 0x43:
+        r.take(4)
+    elif op == 0x44:
+        r.take(8)
+    elif op == 0xFC:
+        sub = r.u32()
+        for _ in range(2 if sub in _FC_TWO else 1 if sub in _FC_ONE else 0):
+            r.u32()
+    elif op in (0x06, 0x07, 0x08, 0x09, 0x18, 0x19, 0x1F, 0xFB, 0xFD, 0xFE):
+        raise FormatError(f"opcode 0x{op:02x} (SIMD, threads, GC or exceptions) is not metered")
+
+
+def _meter_body(body: bytes, gas_func: int) -> bytes:
+    r = _Reader(body)
+    for _ in range(r.u32()):  # local declarations
+        r.u32()
+        r.valtype()
+    points = [r.pos]
+    counts = [0]
+    while r.pos < len(body):
+        op = r.byte()
+        _skip_immediates(r, op)
+        counts[-1] += 1
+        if op == 0x03:
+            points.append(r.pos)
+            counts.append(0)
+    out = bytearray()
+    prev = 0
+    for point, count in zip(points, counts, strict=True):
+        out += body[prev:point]
+        out += b"\x41" + _sleb(max(count, 1)) + b"\x10" + _leb(gas_func)
+        prev = point
+    out += body[prev:]
+    return bytes(out)
+
+
+def meter(wasm: bytes) -> bytes:
+    """Return ``wasm`` with the gas counter and charge points added (see module doc)."""
+    secs = _sections(wasm)
+    n_types = n_func_imports = n_global_imports = n_funcs = n_globals = 0
+    for sid, _h, start, end in secs:
+        r = _Reader(wasm, start, end)
+        if sid == 1:
+            n_types = r.u32()
+        elif sid == 2:
+            for _ in range(r.u32()):
+                r.name()
+                r.name()
+                kind = r.byte()
+                if kind == 0:
+                    r.u32()
+                    n_func_imports += 1
+                elif kind == 1:
+                    r.valtype()
+                    r.limits()
+                elif kind == 2:
+                    r.limits()
+                elif kind == 3:
+                    r.valtype()
+                    r.byte()
+                    n_global_imports += 1
+                else:
+                    raise FormatError(f"import kind {kind}")
+        elif sid == 3:
+            n_funcs = r.u32()
+        elif sid == 6:
+            n_globals = r.u32()
+    gas_func = n_func_imports + n_funcs
+    gas_global = n_global_imports + n_globals
+    g = _leb(gas_global)
+    gas_code = (b"\x00\x23" + g + b"\x20\x00\xad\x7d\x24" + g + b"\x23" + g
+                + b"\x42\x00\x53\x04\x40\x00\x0b\x0b")  # fmt: skip
+    name = GAS_EXPORT.encode()
+    additions = {
+        1: (b"\x60\x01\x7f\x00", n_types),  # type (i32) -> ()
+        3: (_leb(n_types), n_funcs),
+        6: (b"\x7e\x01\x42\x00\x0b", n_globals),  # (mut i64) (i64.const 0)
+        7: (_leb(len(name)) + name + b"\x03" + g, None),
+        10: (_leb(len(gas_code)) + gas_code, None),
+    }
+    order = [1, 3, 6, 7, 10]
+    out = bytearray(wasm[:8])
+    present = {sid for sid, *_ in secs}
+
+    def emit(sid: int, body: bytes) -> None:
+        out.extend(bytes([sid]) + _leb(len(body)) + body)
+
+    def new_section(sid: int) -> None:
+        extra = additions[sid][0]
+        emit(sid, _leb(1) + extra)
+
+    rank = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 5.5, 6: 6, 7: 7, 8: 8, 9: 9, 12: 9.5, 10: 10, 11: 11}
+    for sid, header, start, end in secs:
+        for missing in order:  # sections we must create go before the first later one
+            if missing not in present and sid != 0 and rank[missing] < rank.get(sid, 0):
+                new_section(missing)
+                present.add(missing)
+        if sid not in additions:
+            out += wasm[header:end]
+            continue
+        r = _Reader(wasm, start, end)
+        count = r.u32()
+        if sid == 10:
+            items = bytearray()
+            for _ in range(count):
+                size = r.u32()
+                body = _meter_body(wasm[r.pos : r.pos + size], gas_func)
+                r.pos += size
+                items += _leb(len(body)) + body
+            emit(10, _leb(count + 1) + bytes(items) + additions[10][0])
+        else:
+            emit(sid, _leb(count + 1) + wasm[r.pos : end] + additions[sid][0])
+    for missing in order:
+        if missing not in present:
+            new_section(missing)
+    return bytes(out)
+
+
+def cap_memory(wasm: bytes, max_bytes: int) -> bytes:
+    """Lower memory 0's maximum to ``max_bytes`` (whole 64 KiB pages); error if below min."""
+    max_pages = max_bytes // 65536
+    out = bytearray(wasm[:8])
+    for sid, header, start, end in _sections(wasm):
+        if sid != 5:
+            out += wasm[header:end]
+            continue
+        r = _Reader(wasm, start, end)
+        count = r.u32()
+        flags = r.byte()
+        low = r.u32()
+        high = r.u32() if flags & 1 else None
+        if low > max_pages:
+            raise ValueError(f"the module needs {low * 65536} bytes of memory at start")
+        high = max_pages if high is None else min(high, max_pages)
+        body = _leb(count) + bytes([flags | 1]) + _leb(low) + _leb(high) + wasm[r.pos : end]
+        out += bytes([5]) + _leb(len(body)) + body
+    return bytes(out)

@@ -24,8 +24,8 @@ Contract:
   ``create_instance(..., from_snapshot=name)`` starts pre-initialised.
 * Bad input raises :class:`WasmValidationError` naming the field and changes nothing.
 * ``init()``, ``is_running()``, ``is_available()``, ``shutdown()``: the seed's lifecycle.
-  :class:`WasmHost` is the same API on an explicit object; :func:`invoke` runs one
-  JSON-in/JSON-out invocation (the serverless runtime's entry point).
+  :class:`WasmHost` is the same API on an explicit object; :class:`WasmHandler` runs
+  JSON-in/JSON-out invocations of a module (the serverless runtime's entry point).
 """
 
 from ._api import (
@@ -62,6 +62,7 @@ from ._errors import (
     WasmTrap,
     WasmValidationError,
 )
+from ._handler import InvocationResult, WasmHandler
 from ._host import WasmHost
 from ._limits import ResourceLimits
 from ._module import ExportInfo, ImportInfo, WasmModule
@@ -77,6 +78,7 @@ __all__ = [
     "ExportInfo",
     "ImportInfo",
     "InvalidModuleError",
+    "InvocationResult",
     "ResourceLimits",
     "RuntimeInfo",
     "RuntimeUnavailableError",
@@ -85,6 +87,7 @@ __all__ = [
     "WasiResult",
     "WasmClosedError",
     "WasmError",
+    "WasmHandler",
     "WasmHost",
     "WasmInstance",
     "WasmModule",

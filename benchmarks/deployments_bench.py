@@ -81,14 +81,17 @@ def bench_crash_gap(home: Path, script: Path, restarts: int) -> tuple[float, flo
 def bench_restart(manager: DeploymentManager, script: Path, rounds: int) -> tuple[float, float]:
     manager.deploy("bench-restart", script=str(script))
     iid = manager.list_instances("bench-restart")[0].id
+    # Each round waits 0.3 s first, so the process has started up (as a real one would have).
     ours = []
     for _ in range(rounds):
+        time.sleep(0.3)
         t0 = time.perf_counter()
         manager.restart_instance(iid)
         ours.append(time.perf_counter() - t0)
     peer = []
     proc = subprocess.Popen([sys.executable, str(script)], start_new_session=True)
     for _ in range(rounds):
+        time.sleep(0.3)
         t0 = time.perf_counter()
         proc.terminate()
         proc.wait()

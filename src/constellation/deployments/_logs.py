@@ -26,15 +26,23 @@ class InstanceLog:
     def __init__(self, directory: Path, instance_id: str, max_bytes: int) -> None:
         self.path = directory / f"{instance_id}.log"
         self.max_bytes = max_bytes
+        self._prepared = False
 
     def prepare(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Create the folder (once per object; again if it was removed meanwhile)."""
+        if not self._prepared or not self.path.parent.is_dir():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._prepared = True
 
     def mark(self, message: str) -> None:
         """Append one platform line (start, exit, restart) between the script's output."""
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self.prepare()
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except FileNotFoundError:
+            self.prepare()
+            fd = os.open(self.path, flags, 0o600)
         try:
             os.write(fd, f"--- constellation {stamp} {message}\n".encode())
         finally:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -183,6 +184,20 @@ class InstanceProcess:
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait (real time) up to ``timeout`` seconds; the exit code, or None if still alive."""
+        code = self.poll()
+        if code is not None or timeout == 0:
+            return code
+        if hasattr(os, "pidfd_open"):  # Linux: sleep until the exit itself, no polling
+            try:
+                pidfd = os.pidfd_open(self.pid)
+            except OSError:
+                pass
+            else:
+                try:
+                    select.select([pidfd], [], [], timeout)
+                finally:
+                    os.close(pidfd)
+                return self.poll()
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.0005  # as Popen.wait: short first, up to 50 ms
         while (code := self.poll()) is None:

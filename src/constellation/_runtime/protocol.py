@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ChannelClosed", "recv_message", "send_message"]
+__all__ = ["ChannelClosed", "Receiver", "recv_message", "send_message", "send_raw"]
 
 _HEADER = struct.Struct("<I")
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -41,26 +41,49 @@ def send_raw(sock: socket.socket, body: bytes) -> None:
     sock.sendall(_HEADER.pack(len(body)) + body)
 
 
+class Receiver:
+    """Reads framed messages from one socket into a reused buffer (no allocation per call)."""
+
+    __slots__ = ("_buf", "_view", "sock")
+
+    def __init__(self, sock: socket.socket, size: int = 16384) -> None:
+        self.sock = sock
+        self._buf = bytearray(size)
+        self._view = memoryview(self._buf)
+
+    def recv(self) -> Any:
+        """Read one message; raises :class:`ChannelClosed` on EOF.
+
+        Socket timeouts propagate (``TimeoutError``, or ``BlockingIOError`` when the
+        socket is blocking with ``SO_RCVTIMEO`` set).
+        """
+        sock, view = self.sock, self._view
+        got = sock.recv_into(view)
+        if not got:
+            raise ChannelClosed("peer closed the channel")
+        while got < 4:
+            more = sock.recv_into(view[got:])
+            if not more:
+                raise ChannelClosed("peer closed the channel mid-message")
+            got += more
+        (size,) = _HEADER.unpack_from(view)
+        if size > MAX_MESSAGE:
+            raise ChannelClosed(f"message of {size} bytes exceeds the {MAX_MESSAGE} byte limit")
+        end = 4 + size
+        if got >= end:
+            return orjson.loads(view[4:end])
+        if end > len(self._buf):  # a large message: read it into its own buffer
+            big = bytearray(end)
+            big[:got] = view[:got]
+            view = memoryview(big)
+        while got < end:
+            more = sock.recv_into(view[got:end])
+            if not more:
+                raise ChannelClosed("peer closed the channel mid-message")
+            got += more
+        return orjson.loads(view[4:end])
+
+
 def recv_message(sock: socket.socket) -> Any:
-    """Read one message; raises :class:`ChannelClosed` on EOF, socket.timeout on timeout."""
-    chunk = sock.recv(65536)
-    if not chunk:
-        raise ChannelClosed("peer closed the channel")
-    while len(chunk) < 4:
-        more = sock.recv(65536)
-        if not more:
-            raise ChannelClosed("peer closed the channel mid-message")
-        chunk += more
-    (size,) = _HEADER.unpack_from(chunk)
-    if size > MAX_MESSAGE:
-        raise ChannelClosed(f"message of {size} bytes exceeds the {MAX_MESSAGE} byte limit")
-    end = 4 + size
-    if len(chunk) >= end:
-        return orjson.loads(memoryview(chunk)[4:end])
-    buf = bytearray(chunk)
-    while len(buf) < end:
-        more = sock.recv(min(end - len(buf), 1 << 20))
-        if not more:
-            raise ChannelClosed("peer closed the channel mid-message")
-        buf += more
-    return orjson.loads(memoryview(buf)[4:end])
+    """Read one message from ``sock`` (allocating: use a :class:`Receiver` on hot paths)."""
+    return Receiver(sock, 4096).recv()

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from .protocol import ChannelClosed, recv_message, send_message, send_raw
+from .protocol import ChannelClosed, Receiver, send_message, send_raw
 
 __all__ = ["Context", "load_handler", "run_worker"]
 
@@ -160,9 +160,10 @@ def _serve(sock: socket.socket, spec: dict[str, Any], handler: Callable[..., Any
     perf = time.perf_counter
     getrusage = resource.getrusage
     self_usage = resource.RUSAGE_SELF
+    receiver = Receiver(sock)
     while True:
         try:
-            request = recv_message(sock)
+            request = receiver.recv()
         except (ChannelClosed, OSError):
             os._exit(0)
         context = Context(spec, request["id"], request["timeout_ms"], request.get("attempt", 1))

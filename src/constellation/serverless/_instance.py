@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from .._runtime.protocol import _HEADER, ChannelClosed, recv_message
+from .._runtime.protocol import _HEADER, ChannelClosed, Receiver
 from ._zygote_client import ExitRegistry, describe_exit
 
 __all__ = ["InstanceDied", "InstanceTimedOut", "WorkerInstance"]
@@ -34,6 +34,7 @@ class WorkerInstance:
     __slots__ = (
         "_closed",
         "_exits",
+        "_receiver",
         "_sock",
         "_timeout",
         "created_at",
@@ -61,6 +62,7 @@ class WorkerInstance:
         self.generation = generation
         self.pid = pid
         self._sock = sock
+        self._receiver = Receiver(sock)
         self._exits = exits
         self._closed = False
         self._timeout = -1.0
@@ -77,7 +79,7 @@ class WorkerInstance:
         """The worker's first message: ``{"ready": true, "init_ms"}`` or an error."""
         self._sock.settimeout(timeout)
         try:
-            message: dict[str, Any] = recv_message(self._sock)
+            message: dict[str, Any] = self._receiver.recv()
             self._sock.settimeout(None)  # blocking from now on: invoke_raw uses SO_RCVTIMEO
         except ChannelClosed:
             message = {"ready": False, "error": self._death("while starting")}
@@ -108,7 +110,7 @@ class WorkerInstance:
             self._timeout = timeout
         try:
             sock.sendall(_HEADER.pack(len(body)) + body)
-            reply: dict[str, Any] = recv_message(sock)
+            reply: dict[str, Any] = self._receiver.recv()
         except BlockingIOError:  # SO_RCVTIMEO expired
             self.kill()
             raise InstanceTimedOut() from None

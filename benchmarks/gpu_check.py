@@ -31,10 +31,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from constellation.gpu import Discovery, GpuManager, GpuMonitor, StaticBackend
+from constellation.gpu._backend import Tool
 from constellation.gpu._model import BackendError, Gpu
 from constellation.gpu._nvidia_smi import APPS_FIELDS, QUERY_FIELDS, NvidiaSmiBackend, parse_xml
 from constellation.gpu._nvml import NvmlBackend
-from constellation.gpu._tool import Tool
 from constellation.telemetry import Telemetry
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -43,3 +43,29 @@ def test_module_level_seed_flow(fakes, tmp_home: Path) -> None:
         gpu.shutdown()
         gpu.shutdown()
     assert not gpu.is_running()
+
+
+def test_the_seed_example_runs_on_a_capture(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(root / "examples" / "iguana" / "gpu_support.py"),
+            "--simulate",
+            str(XML / "tesla-t4.xml"),
+            "--samples",
+            "1",
+        ],
+        env={**os.environ, "CONSTELLATION_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Found 1 GPU(s)\nGPU nvidia:0: Tesla T4\n  Memory: 15360 MB" in result.stdout
+    assert "✅ GPU allocated: GPU nvidia:0" in result.stdout
+    assert "CUDA_VISIBLE_DEVICES=GPU-d37e67a5-91dd-3774-a5cb-99096249601a" in result.stdout

@@ -29,12 +29,12 @@ from typing import Any
 from ..config import load_settings
 from ..store import Store
 from ..telemetry import Telemetry
-from ._allocation import Allocation
+from ._allocation import Allocation, Explanation
+from ._backend import StaticBackend
 from ._capture import load_capture
-from ._catalog import MIG_TABLES, MigProfile
-from ._discovery import Discovery, StaticBackend
-from ._manager import Explanation, GpuManager
-from ._mig import apply_layout, plan_layout
+from ._catalog import MIG_TABLES, MigProfile, apply_layout, plan_layout
+from ._discovery import Discovery
+from ._manager import GpuManager
 from ._model import (
     BackendError,
     BackendReport,

@@ -1,4 +1,4 @@
-"""An allocation, and the environment it hands to the instance that owns it.
+"""An allocation, the environment it hands to its instance, and why a request does not fit.
 
 The environment is the whole contract between this package and whatever starts the
 instance (``platform.py``): set these variables on the process and the CUDA, ROCm or
@@ -24,7 +24,7 @@ from ._allocator import Grant
 from ._model import Gpu
 from ._request import GpuRequest
 
-__all__ = ["Allocation", "build_env"]
+__all__ = ["Allocation", "Explanation", "build_env", "mig_device_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,26 @@ class Allocation:
             "created_at": self.created_at,
             "request": self.request.as_dict(),
         }
+
+
+class Explanation:
+    """Whether a request fits now, and the reasons when it does not. ``str()`` reads well."""
+
+    def __init__(self, fits: bool, reasons: list[str], gpu_ids: tuple[str, ...] = ()) -> None:
+        self.fits = fits
+        self.reasons = reasons
+        self.gpu_ids = gpu_ids
+
+    def __bool__(self) -> bool:
+        return self.fits
+
+    def __str__(self) -> str:
+        if self.fits:
+            return f"fits: would get {', '.join(self.gpu_ids)}"
+        return "does not fit: " + "; ".join(self.reasons)
+
+    def __repr__(self) -> str:
+        return f"Explanation({self!s})"
 
 
 def mig_device_name(gpu: Gpu, grant: Grant) -> str:

@@ -16,8 +16,8 @@ import json
 import re
 from typing import Any
 
+from ._backend import DEFAULT_TIMEOUT_S, Tool
 from ._model import BackendError, Gpu, GpuProcess, ParseError, integer, number
-from ._tool import DEFAULT_TIMEOUT_S, Tool
 
 __all__ = ["AmdSmiBackend", "RocmSmiBackend", "parse_amd_smi", "parse_rocm_smi"]
 

@@ -1,4 +1,4 @@
-"""Known facts about GPU models: MIG profile tables and CUDA compute capabilities.
+"""Known facts about GPU models (MIG profile tables, CUDA compute capabilities), and MIG plans.
 
 The MIG tables follow NVIDIA's MIG User Guide ("Supported MIG Profiles") for A100
 40 GB, A100 80 GB, H100 80 GB and H200 141 GB: each profile's compute slices (the
@@ -10,20 +10,36 @@ devices actually discovered.
 
 ``nvidia-smi -q -x`` does not print compute capability, so the XML backend looks it up
 here by product name (NVML and ``--query-gpu=compute_cap`` report it directly).
+
+Planning a MIG layout: :func:`plan_layout` checks a wished-for list of profiles against the GPU's profile table
+(each profile's most instances per GPU, 7 compute slices and 8 memory slices in all)
+and returns the commands, in order: enable MIG mode if it is off, destroy the compute
+and GPU instances there now, create the new GPU instances with their default compute
+instances (``-cgi ... -C``). Nothing runs unless :func:`apply_layout` is called (the CLI's
+``--apply``), since destroying instances kills whatever runs on them. NVIDIA also
+constrains *where* each instance may sit; a layout that passes these checks can still
+be refused by the driver, whose message is then reported as is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+from ..errors import ValidationError
+from ._backend import run_tool
+from ._model import Gpu
 
 __all__ = [
     "MIG_TABLES",
     "MigProfile",
     "all_profile_names",
+    "apply_layout",
     "compute_capability_for",
     "infer_profile",
     "mig_table_for",
+    "plan_layout",
 ]
 
 
@@ -182,3 +198,54 @@ def compute_capability_for(name: str) -> float | None:
         if fragment in upper:
             return capability
     return None
+
+
+Command = list[str]
+
+
+def plan_layout(gpu: Gpu, profiles: Sequence[str]) -> list[Command]:
+    if gpu.vendor != "nvidia":
+        raise ValidationError("gpu", f"{gpu.id} is {gpu.vendor}; MIG is NVIDIA-only")
+    found = mig_table_for(gpu.name, gpu.memory_total)
+    if found is None:
+        known = ", ".join(MIG_TABLES)
+        raise ValidationError(
+            "gpu", f"{gpu.id} ({gpu.name}) has no known MIG table; known: {known}"
+        )
+    model, table = found
+    if not profiles:
+        raise ValidationError("profiles", "name at least one MIG profile")
+    for name in profiles:
+        if name not in table:
+            raise ValidationError.choice("profiles", name, list(table))
+    for name, count in Counter(profiles).items():
+        most = table[name].max_instances
+        if count > most:
+            raise ValidationError(
+                "profiles", f"{count} x {name} is more than {model} allows ({most} per GPU)"
+            )
+    compute = sum(table[p].compute_slices for p in profiles)
+    memory = sum(table[p].memory_slices for p in profiles)
+    if compute > 7:
+        raise ValidationError("profiles", f"the layout needs {compute} compute slices; a GPU has 7")
+    if memory > 8:
+        raise ValidationError("profiles", f"the layout needs {memory} memory slices; a GPU has 8")
+    index = str(gpu.index)
+    commands: list[Command] = []
+    if not gpu.mig_enabled:
+        commands.append(["nvidia-smi", "-i", index, "-mig", "1"])
+    if gpu.mig_devices:
+        commands.append(["nvidia-smi", "mig", "-i", index, "-dci"])
+        commands.append(["nvidia-smi", "mig", "-i", index, "-dgi"])
+    commands.append(["nvidia-smi", "mig", "-i", index, "-cgi", ",".join(profiles), "-C"])
+    return commands
+
+
+def apply_layout(
+    commands: Sequence[Command],
+    *,
+    timeout: float = 60.0,
+    run: Callable[[str, Sequence[str], float], str] = run_tool,
+) -> list[str]:
+    """Run the planned commands in order, stopping at the first failure (which raises)."""
+    return [run("nvidia-smi mig", command, timeout) for command in commands]

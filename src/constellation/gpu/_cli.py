@@ -18,10 +18,11 @@ import click
 from ..config import load_settings
 from ..errors import ConstellationError
 from ..store import Store
+from ._backend import StaticBackend
 from ._capture import load_capture
-from ._discovery import Discovery, StaticBackend
+from ._catalog import apply_layout, plan_layout
+from ._discovery import Discovery
 from ._manager import GpuManager
-from ._mig import apply_layout, plan_layout
 from ._model import Gpu
 
 __all__ = ["cli"]

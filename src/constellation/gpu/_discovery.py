@@ -13,43 +13,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from ._amd import AmdSmiBackend, RocmSmiBackend
+from ._backend import DEFAULT_TIMEOUT_S, Backend, StaticBackend
 from ._intel import XpuSmiBackend
 from ._model import BackendError, BackendReport, Gpu, UnknownGpu
 from ._nvidia_smi import NvidiaSmiBackend
 from ._nvml import NvmlBackend
-from ._tool import DEFAULT_TIMEOUT_S
 
 __all__ = ["Backend", "Discovery", "StaticBackend", "default_backends"]
-
-
-class Backend(Protocol):
-    name: str
-    vendor: str
-    notes: list[str]
-
-    def discover(self) -> list[Gpu]: ...
-
-    def close(self) -> None: ...
-
-
-class StaticBackend:
-    """A fixed list of GPUs (a capture loaded with ``--simulate``, or a test inventory)."""
-
-    vendor = "any"
-
-    def __init__(self, gpus: Sequence[Gpu], name: str = "simulated") -> None:
-        self.name = name
-        self.gpus = list(gpus)
-        self.notes: list[str] = []
-
-    def discover(self) -> list[Gpu]:
-        return list(self.gpus)
-
-    def close(self) -> None:
-        """Nothing to release."""
 
 
 def default_backends(timeout: float = DEFAULT_TIMEOUT_S) -> list[Backend]:

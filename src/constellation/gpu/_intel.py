@@ -18,8 +18,8 @@ import json
 import re
 from collections.abc import Callable
 
+from ._backend import DEFAULT_TIMEOUT_S, Tool
 from ._model import BackendError, Gpu, ParseError, integer, number
-from ._tool import DEFAULT_TIMEOUT_S, Tool
 
 __all__ = [
     "XpuSmiBackend",

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import ConflictError, ValidationError
 from ..store import Store
-from ._allocation import Allocation, build_env, mig_device_name
+from ._allocation import Allocation, Explanation, build_env, mig_device_name
 from ._allocator import Allocator, Grant, mig_key_of
 from ._discovery import Discovery
 from ._model import Gpu, MigDevice
@@ -35,26 +35,6 @@ CREATE TABLE IF NOT EXISTS gpu_allocations (
     pids TEXT NOT NULL DEFAULT '[]'
 );
 """
-
-
-class Explanation:
-    """Whether a request fits now, and the reasons when it does not. ``str()`` reads well."""
-
-    def __init__(self, fits: bool, reasons: list[str], gpu_ids: tuple[str, ...] = ()) -> None:
-        self.fits = fits
-        self.reasons = reasons
-        self.gpu_ids = gpu_ids
-
-    def __bool__(self) -> bool:
-        return self.fits
-
-    def __str__(self) -> str:
-        if self.fits:
-            return f"fits: would get {', '.join(self.gpu_ids)}"
-        return "does not fit: " + "; ".join(self.reasons)
-
-    def __repr__(self) -> str:
-        return f"Explanation({self!s})"
 
 
 RequestLike = GpuRequest | Mapping[str, Any] | None

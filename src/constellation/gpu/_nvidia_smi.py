@@ -15,6 +15,7 @@ import io
 import re
 import xml.etree.ElementTree as ET
 
+from ._backend import DEFAULT_TIMEOUT_S, Tool
 from ._catalog import compute_capability_for, infer_profile
 from ._model import (
     BackendError,
@@ -26,7 +27,6 @@ from ._model import (
     integer,
     number,
 )
-from ._tool import DEFAULT_TIMEOUT_S, Tool
 
 __all__ = ["NvidiaSmiBackend", "parse_csv", "parse_list", "parse_xml"]
 

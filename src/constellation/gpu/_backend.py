@@ -1,4 +1,9 @@
-"""Running a vendor tool (``nvidia-smi``, ``rocm-smi``, ``amd-smi``, ``xpu-smi``) safely.
+"""The discovery backend interface, and running a vendor tool safely.
+
+A backend has a ``name``, the ``vendor`` it finds, ``notes`` about its last run, and
+``discover() -> list[Gpu]`` raising a :class:`BackendError` subclass when it cannot
+answer; ``close()`` releases what it holds. :class:`StaticBackend` serves a fixed list
+(a capture, under ``--simulate``).
 
 One function, :func:`run_tool`, is the only place the package starts a process. It
 finds the tool on ``PATH`` (so tests can put fakes first), runs it without a shell,
@@ -15,13 +20,41 @@ import signal
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from ._model import ToolFailed, ToolMissing, ToolTimeout
+from ._model import Gpu, ToolFailed, ToolMissing, ToolTimeout
 
-__all__ = ["DEFAULT_TIMEOUT_S", "Tool", "run_tool"]
+__all__ = ["DEFAULT_TIMEOUT_S", "Backend", "StaticBackend", "Tool", "run_tool"]
 
 DEFAULT_TIMEOUT_S = 5.0
 _STDERR_KEEP = 400
+
+
+class Backend(Protocol):
+    name: str
+    vendor: str
+    notes: list[str]
+
+    def discover(self) -> list[Gpu]: ...
+
+    def close(self) -> None: ...
+
+
+class StaticBackend:
+    """A fixed list of GPUs (a capture loaded with ``--simulate``, or a test inventory)."""
+
+    vendor = "any"
+
+    def __init__(self, gpus: Sequence[Gpu], name: str = "simulated") -> None:
+        self.name = name
+        self.gpus = list(gpus)
+        self.notes: list[str] = []
+
+    def discover(self) -> list[Gpu]:
+        return list(self.gpus)
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ Each figure is printed beside a peer measured in the same run, on the same machi
 - crash restart gap: an instance that exits at once, restarted by the supervisor with a
   zero backoff; the time between two starts, against a bare ``while True:
   subprocess.run([python, script])`` loop (python start-up included in both).
-- restart_instance: stop (SIGTERM) and start, against bare Popen + terminate + wait.
+- restart_instance: stop (SIGTERM) and start, against bare terminate + wait + Popen
+  (rounds alternate between the two).
 - supervisor CPU: the platform process's CPU time per second with N idle instances.
 """
 
@@ -81,16 +82,14 @@ def bench_crash_gap(home: Path, script: Path, restarts: int) -> tuple[float, flo
 def bench_restart(manager: DeploymentManager, script: Path, rounds: int) -> tuple[float, float]:
     manager.deploy("bench-restart", script=str(script))
     iid = manager.list_instances("bench-restart")[0].id
-    # Each round waits 0.3 s first, so the process has started up (as a real one would have).
-    ours = []
+    proc = subprocess.Popen([sys.executable, str(script)], start_new_session=True)
+    # Rounds alternate ours and the peer, each after 0.3 s so the process has started up.
+    ours, peer = [], []
     for _ in range(rounds):
         time.sleep(0.3)
         t0 = time.perf_counter()
         manager.restart_instance(iid)
         ours.append(time.perf_counter() - t0)
-    peer = []
-    proc = subprocess.Popen([sys.executable, str(script)], start_new_session=True)
-    for _ in range(rounds):
         time.sleep(0.3)
         t0 = time.perf_counter()
         proc.terminate()
@@ -130,9 +129,9 @@ def main() -> None:
                 f"supervisor CPU with {args.instances} idle instances (poll 0.1 s): "
                 f"{cpu * 100:.2f}% of one core"
             )
-            ours, peer = bench_restart(manager, idle, 10)
+            ours, peer = bench_restart(manager, idle, 20)
             print(
-                f"restart_instance (median of 10): {ours * 1e3:.1f} ms; "
+                f"restart_instance (median of 20): {ours * 1e3:.1f} ms; "
                 f"bare terminate+wait+Popen {peer * 1e3:.1f} ms; ratio {ours / peer:.2f}"
             )
         ours, peer = bench_crash_gap(home, stamp, args.restarts)

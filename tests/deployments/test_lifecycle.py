@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -141,23 +140,26 @@ def test_instances_die_with_a_killed_platform(tmp_path: Path, scripts: Path) -> 
     wait_until(lambda: not any(pid_alive(p) for p in pids))
 
 
-def test_recover_kills_what_a_crashed_platform_left(
-    tmp_path: Path,
+@pytest.mark.parametrize("action", ["recover", "undeploy"])
+def test_what_a_crashed_platform_left_is_killed(
+    action: str,
     scripts: Path,
     make_manager: Callable[..., DeploymentManager],
     settings: Settings,
 ) -> None:
     # Instances that ignore SIGTERM outlive the platform for the lifeline's grace (60 s).
-    home = settings.home
-    platform, pids = _start_platform(home, scripts / "stubborn.py", 60.0)
+    platform, pids = _start_platform(settings.home, scripts / "stubborn.py", 60.0)
     wait_until(lambda: len(list(scripts.glob("*.ready"))) == 2)
     platform.send_signal(signal.SIGKILL)
     platform.wait()
     assert all(pid_alive(p) for p in pids)
 
     manager = make_manager()
-    manager.recover()
+    if action == "recover":
+        manager.recover()
+    else:
+        manager.undeploy("orphans")
     wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=5.0)
-    infos = manager.list_instances("orphans")
-    assert len(infos) == 2 and all(i.pid and pid_alive(i.pid) for i in infos)
-    assert os.getpid() not in pids
+    infos = manager.list_instances() if action == "undeploy" else manager.list_instances("orphans")
+    assert len(infos) == (2 if action == "recover" else 0)
+    assert all(i.pid and pid_alive(i.pid) and i.pid not in pids for i in infos)

@@ -32,7 +32,6 @@ from ._errors import (
 )
 from ._models import Cluster, Deployment, InstanceInfo
 from ._persist import DeploymentTables
-from ._process import kill_orphan
 from ._runtime import DeploymentState, Runtime
 from ._spec import (
     MAX_INSTANCES,
@@ -362,11 +361,8 @@ class DeploymentManager:
             now = self._clock()
             for state in self._rt.states.values():
                 for inst in state.instances:
-                    if inst.orphan is not None and kill_orphan(*inst.orphan):
-                        logger.warning("killed pid %s left by a previous platform", inst.orphan[0])
-                    inst.orphan = None
                     if not inst.alive and not inst.busy and inst.state != "backoff":
-                        self._rt.start(state, inst, now)
+                        self._rt.start(state, inst, now)  # kills a left-behind process first
                 self._rt.reconcile(state, now)
             self._ensure_supervisor()
 

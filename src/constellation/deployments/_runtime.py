@@ -27,7 +27,7 @@ from constellation.config import Settings
 from ._instance import Backoff, Instance
 from ._logs import InstanceLog
 from ._persist import DeploymentTables
-from ._process import InstanceProcess, Lifeline
+from ._process import InstanceProcess, Lifeline, kill_orphan
 from ._spec import DeploymentSpec
 
 __all__ = ["DeploymentState", "Runtime"]
@@ -72,6 +72,7 @@ class Runtime:
         self.by_id: dict[str, Instance] = {}
         self.terminating: list[tuple[InstanceProcess, float]] = []  # (process, kill at)
         self.lifeline = Lifeline()
+        self._next_rotation_check = 0.0
 
     def save_instance(self, inst: Instance) -> None:
         proc = inst.proc
@@ -120,7 +121,16 @@ class Runtime:
             env["CUDA_VISIBLE_DEVICES"] = state.spec.gpu
         return env
 
+    def _kill_orphan(self, inst: Instance) -> None:
+        """Before an instance's first start (or removal) since a platform restart, end the
+        process a crashed platform may have left running for it: it must never run twice."""
+        if inst.orphan is not None:
+            if kill_orphan(*inst.orphan):
+                logger.warning("killed pid %s left by a previous platform", inst.orphan[0])
+            inst.orphan = None
+
     def start(self, state: DeploymentState, inst: Instance, now: float) -> None:
+        self._kill_orphan(inst)
         inst.start(state.spec, self.env(state, inst), self.lifeline, now, self.stop_timeout_s)
         self.save_instance(inst)
         if inst.proc is not None:
@@ -137,6 +147,7 @@ class Runtime:
 
     def retire(self, state: DeploymentState, inst: Instance) -> InstanceProcess | None:
         """Remove an instance; its process gets SIGTERM and is killed after the grace."""
+        self._kill_orphan(inst)
         state.instances.remove(inst)
         self.by_id.pop(inst.id, None)
         self.tables.delete_instance(inst.id)
@@ -211,22 +222,28 @@ class Runtime:
             for inst in list(state.instances):
                 if inst.busy:
                     continue
-                if inst.check_exit(state.spec.restart_policy, now):
-                    what = inst.last_error or "exited with code 0"
-                    logger.info("deployment %s: instance %s %s", state.name, inst.id, what)
+                self._check_exit(state, inst, now)
                 if inst.due(now):
                     inst.restarts += 1
                     self.start(state, inst, now)
-                inst.log.rotate_if_needed()
             self.reconcile(state, now)
         self.sweep_terminating()
+        if time.monotonic() >= self._next_rotation_check:  # a stat per log: once a second
+            self._next_rotation_check = time.monotonic() + 1.0
+            for inst in self.by_id.values():
+                inst.log.rotate_if_needed()
+
+    def _check_exit(self, state: DeploymentState, inst: Instance, now: float) -> None:
+        if inst.check_exit(state.spec.restart_policy, now):
+            what = inst.last_error or "exited with code 0"
+            logger.info("deployment %s: instance %s %s", state.name, inst.id, what)
 
     def reap(self, now: float) -> None:
         """Notice exits now, so a listing never shows a dead process as running."""
         for state in self.states.values():
             for inst in state.instances:
                 if not inst.busy:
-                    inst.check_exit(state.spec.restart_policy, now)
+                    self._check_exit(state, inst, now)
 
     def detach_all(self) -> list[InstanceProcess]:
         """Every process, taken from its instance (records stay), plus those stopping."""

@@ -1,0 +1,187 @@
+"""Queue, event-stream and custom-event triggers: messages in, function invocations out.
+
+Contract:
+
+* ``validate_trigger(spec)`` checks a ``queue``, ``stream`` or ``event`` trigger spec and
+  returns it normalised (every default filled in), or raises
+  :class:`~constellation.errors.ValidationError` naming the field and what is allowed.
+  It is idempotent: a normalised spec validates to itself.
+* ``start_trigger(spec, invoke, store=..., settings=...)`` starts consuming and returns a
+  :class:`TriggerRunner`. Each message (or event) is delivered by calling
+  ``invoke(event)``; a result whose ``ok`` is false (or an exception) is a failed delivery.
+  Delivery is **at least once**: a message is acked only after ``invoke`` succeeded; a
+  failed one is delivered again after ``retry_delay_s``; one whose consumer died is
+  delivered again after ``visibility_timeout_s``; after ``max_deliveries`` it goes to the
+  dead-letter queue. At most ``max_in_flight`` deliveries run at once per runner, fetched
+  ``batch_size`` at a time. Event streams are delivered in order, one at a time.
+  ``TriggerRunner.close()`` is idempotent and stops consuming without losing messages.
+* Brokers: ``sqlite`` (the embedded default: a durable queue in the platform's store),
+  ``redis`` (Redis Streams with a consumer group, XAUTOCLAIM, a dead-letter stream) and
+  ``nats`` (JetStream durable pull consumers, nak with delay, a dead-letter subject).
+* ``publish(queue, message)`` puts a JSON-serialisable message on a queue of any broker
+  and returns its id. ``emit(event_type, payload)`` sends a CloudEvents-shaped envelope
+  to every event trigger whose glob matches and returns how many it was queued for.
+* Without ``store``/``settings``, ``publish`` (sqlite), ``emit`` and ``start_trigger``
+  use the process's default platform (:func:`constellation.platform.default_platform`).
+
+What the function receives: for queues and streams ``{"type", "broker", "queue" |
+"stream" | "subject", "message_id", "delivery_count", "published_at", "body"}`` where
+``body`` is the published message; for events the CloudEvents envelope itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ValidationError
+from ._errors import BrokerError, BrokerUnavailableError, TriggerError
+from ._events import EventSource, emit_event, make_event
+from ._runner import Source, TriggerRunner, TriggerStats
+from ._spec import QUEUE_BROKERS, broker_url, check_queue_name, validate_trigger
+from ._sqlite import SqliteQueueSource, sqlite_peek, sqlite_publish
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..store import Store
+
+__all__ = [
+    "BrokerError",
+    "BrokerUnavailableError",
+    "TriggerError",
+    "TriggerRunner",
+    "TriggerStats",
+    "emit",
+    "make_event",
+    "peek",
+    "publish",
+    "start_trigger",
+    "validate_trigger",
+]
+
+
+def _default_store(store: Store | None) -> Store:
+    if store is not None:
+        return store
+    from ..platform import default_platform
+
+    return default_platform().store
+
+
+def start_trigger(
+    spec: dict[str, Any],
+    invoke: Callable[[Any], Any],
+    *,
+    store: Store | None = None,
+    settings: Settings | None = None,
+    clock: Callable[[], float] = time.time,
+) -> TriggerRunner:
+    """Validate ``spec``, connect to its broker and start delivering to ``invoke``.
+
+    Raises ValidationError for a bad spec and BrokerUnavailableError when Redis or NATS
+    cannot be reached; nothing is left running then. ``settings`` is accepted for the
+    platform's wiring; broker URLs come from the spec or ``$CONSTELLATION_REDIS_URL`` /
+    ``$CONSTELLATION_NATS_URL``.
+    """
+    del settings  # nothing in Settings applies to triggers yet
+    spec = validate_trigger(spec)
+    source: Source
+    if spec["type"] == "event":
+        source = EventSource(spec, _default_store(store), clock)
+    elif spec["broker"] == "sqlite":
+        source = SqliteQueueSource(
+            _default_store(store),
+            spec["queue"],
+            spec["dead_letter"],
+            spec["visibility_timeout_s"],
+            clock,
+        )
+    elif spec["broker"] == "redis":
+        from ._redis import RedisQueueSource, RedisStreamSource
+
+        source = RedisQueueSource(spec) if spec["type"] == "queue" else RedisStreamSource(spec)
+    else:
+        from ._nats import NatsQueueSource, NatsStreamSource
+
+        source = NatsQueueSource(spec) if spec["type"] == "queue" else NatsStreamSource(spec)
+    runner = TriggerRunner(spec, invoke, source, ordered=spec["type"] == "stream")
+    try:
+        return runner.start()
+    except BaseException:
+        source.close()
+        raise
+
+
+def _check_publish(queue: str, broker: str, url: str | None) -> None:
+    if broker not in QUEUE_BROKERS:
+        raise ValidationError.choice("broker", broker, QUEUE_BROKERS)
+    check_queue_name("queue", queue, broker)
+    if broker == "sqlite" and url is not None:
+        raise ValidationError("url", "the sqlite queue lives in the platform's store; omit url")
+
+
+def publish(
+    queue: str,
+    message: Any,
+    *,
+    broker: str = "sqlite",
+    url: str | None = None,
+    store: Store | None = None,
+    settings: Settings | None = None,
+    clock: Callable[[], float] = time.time,
+) -> str:
+    """Put ``message`` (JSON-serialisable) on ``queue``; returns the message id.
+
+    sqlite: committed to the store before this returns. redis: ``XADD`` to the stream
+    key ``queue``. nats: published to the subject ``queue`` with a JetStream ack (a
+    work-queue stream is created for it on first use).
+    """
+    del settings
+    _check_publish(queue, broker, url)
+    if broker == "sqlite":
+        return sqlite_publish(_default_store(store), queue, message, clock)
+    if broker == "redis":
+        from ._redis import redis_publish
+
+        return redis_publish(broker_url("redis", url), queue, message)
+    from ._nats import nats_publish
+
+    return nats_publish(broker_url("nats", url), queue, message)
+
+
+def emit(
+    event_type: str,
+    payload: Any,
+    *,
+    source: str = "constellation",
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """Send a CloudEvents-shaped event to every matching event trigger; returns how many."""
+    return emit_event(_default_store(store), event_type, payload, source, clock)
+
+
+def peek(
+    queue: str,
+    *,
+    broker: str = "sqlite",
+    url: str | None = None,
+    store: Store | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The messages waiting in ``queue`` (a dead-letter queue too), oldest first, unclaimed.
+
+    Each is ``{"id", "body", "deliveries", "error"}`` (``error``: why it was
+    dead-lettered). sqlite and redis only; JetStream has its own tools (``nats stream``).
+    """
+    _check_publish(queue, broker, url)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10000:
+        raise ValidationError("limit", f"{limit!r} must be an integer 1-10000")
+    if broker == "sqlite":
+        return sqlite_peek(_default_store(store), queue, limit)
+    if broker == "redis":
+        from ._redis import redis_peek
+
+        return redis_peek(broker_url("redis", url), queue, limit)
+    raise ValidationError.choice("broker", broker, ("sqlite", "redis"))

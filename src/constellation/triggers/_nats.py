@@ -1,0 +1,291 @@
+"""NATS JetStream: queue triggers and subject subscriptions, driven from threads.
+
+nats-py is asyncio; each :class:`NatsConnection` runs its own event loop in a daemon
+thread and the runner's threads call into it with :meth:`NatsConnection.run`.
+
+Queues: a queue is a subject held by a work-queue stream (found by subject, or created
+as ``CQ_<subject>``); the runners of a queue trigger share one durable pull consumer
+(``group``) with explicit acks and ``ack_wait = visibility_timeout_s``. Failure naks with
+``retry_delay_s`` as the delay; after ``max_deliveries`` the message is published to the
+dead-letter subject (its own work-queue stream) with ``Constellation-Error``,
+``Constellation-Origin-Seq`` and ``Constellation-Deliveries`` headers, then acked. The
+server's own ``max_deliver`` is left unlimited so that no message is dropped unseen.
+
+Subject subscriptions (event streams): a durable pull consumer per ``name`` (ephemeral
+without one) with the start position as its deliver policy, consumed in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import re
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+import orjson
+from nats.js import api
+
+from ..errors import ClosedError
+from ._errors import BrokerError, BrokerUnavailableError
+from ._runner import Delivery, Source
+from ._sqlite import encode
+
+__all__ = ["NatsConnection", "NatsQueueSource", "NatsStreamSource", "nats_publish"]
+
+T = TypeVar("T")
+_TIMEOUT_S = 10.0
+
+
+class NatsConnection:
+    """A NATS connection with its own asyncio loop thread. ``close()`` is idempotent."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="nats", daemon=True)
+        self._thread.start()
+        self._streams: dict[tuple[str, str], str] = {}
+        self._closed = False
+        try:
+            self.nc = self.run(
+                nats.connect(
+                    url, connect_timeout=2, allow_reconnect=True, max_reconnect_attempts=-1
+                )
+            )
+        except Exception as exc:
+            self._stop_loop()
+            raise BrokerUnavailableError("nats", url, exc) from None
+        self.js = self.nc.jetstream(timeout=5.0)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = _TIMEOUT_S) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    async def ensure_stream(self, subject: str, work_queue: bool, name: str | None = None) -> str:
+        """The stream holding ``subject``: the named one, the one found, or a new one."""
+        key = (subject, name or "")
+        found = self._streams.get(key)
+        if found:
+            return found
+        if name is None:
+            try:
+                name = await self.js.find_stream_name_by_subject(subject)
+            except nats.js.errors.NotFoundError:
+                prefix = "CQ_" if work_queue else "CS_"
+                name = prefix + re.sub(r"[^A-Za-z0-9_-]", "_", subject.replace(">", "all"))
+                retention = api.RetentionPolicy.WORK_QUEUE if work_queue else None
+                await self._call(
+                    self.js.add_stream(name=name, subjects=[subject], retention=retention)
+                )
+        self._streams[key] = name
+        return name
+
+    async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            return await coro
+        except nats.js.errors.APIError as exc:
+            raise BrokerError(f"JetStream refused the request: {exc}") from None
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5.0)
+        self._loop.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.run(self.nc.close(), timeout=5.0)
+        except Exception:
+            pass
+        self._stop_loop()
+
+
+_publishers: dict[str, NatsConnection] = {}
+_publishers_lock = threading.Lock()
+
+
+def shared_connection(url: str) -> NatsConnection:
+    """The process's connection for publishing to ``url`` (closed by ``close_shared``)."""
+    with _publishers_lock:
+        conn = _publishers.get(url)
+        if conn is None or conn.nc.is_closed:
+            conn = _publishers[url] = NatsConnection(url)
+        return conn
+
+
+def close_shared() -> None:
+    with _publishers_lock:
+        conns = list(_publishers.values())
+        _publishers.clear()
+    for conn in conns:
+        conn.close()
+
+
+def nats_publish(url: str, subject: str, message: Any) -> str:
+    """Publish to a JetStream subject (its stream made on first use); returns ``stream:seq``."""
+    data = encode(message).encode()
+    conn = shared_connection(url)
+
+    async def go() -> str:
+        stream = await conn.ensure_stream(subject, work_queue=True)
+        ack = await conn._call(conn.js.publish(subject, data, stream=stream))
+        return f"{ack.stream}:{ack.seq}"
+
+    return conn.run(go())
+
+
+def _decode(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return data.decode(errors="replace")
+
+
+class NatsDelivery(Delivery):
+    __slots__ = ("_msg", "_source")
+
+    def __init__(self, source: _NatsSource, msg: Any, event: Any) -> None:
+        meta = msg.metadata
+        super().__init__(f"{meta.stream}:{meta.sequence.stream}", meta.num_delivered, event)
+        self._source = source
+        self._msg = msg
+
+    def ack(self) -> None:
+        self._source.conn.run(self._msg.ack())
+
+    def nak(self, delay_s: float) -> None:
+        self._source.conn.run(self._msg.nak(delay=delay_s or None))
+
+    def dead_letter(self, reason: str) -> None:
+        source, msg = self._source, self._msg
+        headers = {
+            "Constellation-Error": " ".join(reason.split())[:1000],
+            "Constellation-Origin-Seq": self.message_id,
+            "Constellation-Deliveries": str(self.deliveries),
+        }
+
+        async def go() -> None:
+            stream = await source.conn.ensure_stream(source.dead_letter, work_queue=True)
+            await source.conn._call(
+                source.conn.js.publish(source.dead_letter, msg.data, stream=stream, headers=headers)
+            )
+            await msg.ack()
+
+        source.conn.run(go())
+
+
+class _NatsSource(Source):
+    kind = "queue"
+
+    def __init__(self, spec: dict[str, Any], subject: str, dead_letter: str) -> None:
+        self.spec = spec
+        self.subject = subject
+        self.dead_letter = dead_letter
+        self._conn: NatsConnection | None = None
+        self._sub: Any = None
+
+    @property
+    def conn(self) -> NatsConnection:
+        if self._conn is None:
+            raise ClosedError(f"the NATS consumer of {self.subject!r} is closed")
+        return self._conn
+
+    def _consumer_config(self) -> api.ConsumerConfig:
+        return api.ConsumerConfig(
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=float(self.spec["visibility_timeout_s"]),
+            max_deliver=-1,
+        )
+
+    def fetch(self, limit: int, wait_s: float) -> list[Delivery]:
+        async def go() -> list[Any]:
+            try:
+                return list(await self._sub.fetch(batch=limit, timeout=wait_s))
+            except (TimeoutError, nats.errors.TimeoutError):
+                return []
+
+        msgs = self.conn.run(go(), timeout=wait_s + _TIMEOUT_S)
+        return [NatsDelivery(self, m, self._event(m)) for m in msgs]
+
+    def _event(self, msg: Any) -> dict[str, Any]:
+        meta = msg.metadata
+        return {
+            "type": self.kind,
+            "broker": "nats",
+            self.kind: msg.subject if self.kind == "subject" else self.subject,
+            "message_id": f"{meta.stream}:{meta.sequence.stream}",
+            "delivery_count": meta.num_delivered,
+            "published_at": meta.timestamp.timestamp() if meta.timestamp else None,
+            "body": _decode(msg.data),
+        }
+
+    def _subscribe(self, stream_name: str | None, work_queue: bool, durable: str | None) -> None:
+        conn = self._conn = NatsConnection(self.spec["url"])
+
+        async def go() -> Any:
+            stream = await conn.ensure_stream(self.subject, work_queue, stream_name)
+            return await conn._call(
+                conn.js.pull_subscribe(
+                    self.subject, durable=durable, stream=stream, config=self._consumer_config()
+                )
+            )
+
+        try:
+            self._sub = conn.run(go())
+        except BaseException:
+            conn.close()
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                conn.run(self._sub.unsubscribe(), timeout=5.0)
+            except Exception:
+                pass
+            conn.close()
+
+
+class NatsQueueSource(_NatsSource):
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__(spec, spec["queue"], spec["dead_letter"])
+
+    def start(self) -> None:
+        self._subscribe(None, work_queue=True, durable=self.spec["group"])
+
+
+class NatsStreamSource(_NatsSource):
+    """In-order consumption of a subject from a start position."""
+
+    kind = "subject"
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        # "dlq." first: "orders.dlq" would match a subscription to "orders.*" itself.
+        tokens = [
+            "any" if t == "*" else "all" if t == ">" else t for t in spec["subject"].split(".")
+        ]
+        super().__init__(spec, spec["subject"], "dlq." + ".".join(tokens))
+
+    def _consumer_config(self) -> api.ConsumerConfig:
+        config = super()._consumer_config()
+        config.max_ack_pending = int(self.spec["batch_size"])
+        start = self.spec["start"]
+        if start == "latest":
+            config.deliver_policy = api.DeliverPolicy.NEW
+        elif start == "earliest":
+            config.deliver_policy = api.DeliverPolicy.ALL
+        else:
+            config.deliver_policy = api.DeliverPolicy.BY_START_TIME
+            config.opt_start_time = datetime.datetime.fromtimestamp(float(start), datetime.UTC)
+        if self.spec["name"] is None:
+            config.inactive_threshold = 60.0  # an ephemeral subscription's consumer goes away
+        return config
+
+    def start(self) -> None:
+        self._subscribe(self.spec["stream"], work_queue=False, durable=self.spec["name"])

@@ -1,0 +1,283 @@
+"""TriggerRunner: one consuming loop shared by every broker.
+
+A broker plugs in as a :class:`Source` that fetches :class:`Delivery` objects (each knows
+how to ack, nak or dead-letter itself). The runner owns the policy, identical for all:
+
+* it fetches at most ``min(batch_size, free slots)`` messages, so never more than
+  ``max_in_flight`` deliveries are running, and nothing fetched waits unstarted;
+* each delivery calls ``invoke(event)``; ``result.ok`` acks it. A failure (or an
+  exception from ``invoke``) naks it with ``retry_delay_s``, or dead-letters it once it
+  has been delivered ``max_deliveries`` times. A message that comes back with more
+  deliveries than that (its consumer died mid-way, again and again) is dead-lettered
+  without another call;
+* ordered runners (event streams) deliver one message at a time in stream order and
+  retry a failed one in place, so a later message never overtakes it.
+
+``close()`` stops fetching, waits for in-flight deliveries to finish and be acked
+(up to ``timeout``; what is still running then is redelivered after its visibility
+timeout), then closes the source. It is idempotent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+__all__ = ["Delivery", "Invoke", "Source", "TriggerRunner", "TriggerStats"]
+
+log = logging.getLogger("constellation.triggers")
+
+Invoke = Callable[[Any], Any]  # returns an InvocationResult (anything with .ok and .error)
+
+
+class Delivery(ABC):
+    """One delivery of one message: the event to invoke with, and how to settle it."""
+
+    __slots__ = ("deliveries", "event", "message_id")
+
+    def __init__(self, message_id: str, deliveries: int, event: Any) -> None:
+        self.message_id = message_id
+        self.deliveries = deliveries  # including this one
+        self.event = event
+
+    @abstractmethod
+    def ack(self) -> None:
+        """The message was processed: it is never delivered again."""
+
+    @abstractmethod
+    def nak(self, delay_s: float) -> None:
+        """Deliver the message again, no sooner than ``delay_s`` from now."""
+
+    @abstractmethod
+    def dead_letter(self, reason: str) -> None:
+        """Move the message to the dead-letter queue with ``reason``; remove it here."""
+
+
+class Source(ABC):
+    """Where deliveries come from (a queue, a stream, an event subscription)."""
+
+    def start(self) -> None:  # noqa: B027 - optional hook
+        """Connect and create what the consumer needs (group, durable, subscription)."""
+
+    @abstractmethod
+    def fetch(self, limit: int, wait_s: float) -> list[Delivery]:
+        """Up to ``limit`` deliveries, waiting up to ``wait_s`` for the first one."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. Idempotent."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TriggerStats:
+    """Counters of one runner since it started."""
+
+    delivered: int
+    succeeded: int
+    failed: int
+    dead_lettered: int
+    in_flight: int
+    last_error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class TriggerRunner:
+    """Consumes one trigger's source and calls ``invoke`` per message. Use ``close()``."""
+
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        invoke: Invoke,
+        source: Source,
+        *,
+        ordered: bool = False,
+        poll_s: float = 0.25,
+    ) -> None:
+        self.spec = spec
+        self._invoke = invoke
+        self._source = source
+        self._ordered = ordered
+        self._poll_s = poll_s
+        self._max_in_flight = 1 if ordered else int(spec["max_in_flight"])
+        self._batch = int(spec["batch_size"])
+        self._max_deliveries = int(spec["max_deliveries"])
+        self._retry_delay = float(spec["retry_delay_s"])
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._counts = {"delivered": 0, "succeeded": 0, "failed": 0, "dead_lettered": 0}
+        self._last_error: str | None = None
+        self._stop = threading.Event()
+        self._closed = False
+        self._pool = (
+            None
+            if ordered
+            else ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="trigger-deliver")
+        )
+        self._thread = threading.Thread(target=self._loop, name="trigger-fetch", daemon=True)
+
+    def start(self) -> TriggerRunner:
+        self._source.start()
+        self._thread.start()
+        return self
+
+    # -- the loop --------------------------------------------------------------------
+    def _loop(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            with self._cond:
+                while self._in_flight >= self._max_in_flight and not self._stop.is_set():
+                    self._cond.wait(self._poll_s)
+                free = self._max_in_flight - self._in_flight
+            if self._stop.is_set():
+                return
+            try:
+                batch = self._source.fetch(min(self._batch, free), self._poll_s)
+                failures = 0
+            except Exception as exc:  # a broker hiccup must not end the trigger
+                if self._stop.is_set():
+                    return
+                failures += 1
+                self._note_error(f"fetch failed: {exc!r}")
+                log.warning("trigger %s: fetch failed: %r", self.describe(), exc)
+                self._stop.wait(min(5.0, 0.1 * 2**failures))
+                continue
+            for delivery in batch:
+                self._dispatch(delivery)
+
+    def _dispatch(self, delivery: Delivery) -> None:
+        if delivery.deliveries > self._max_deliveries:
+            self._settle(
+                delivery.dead_letter,
+                f"delivered {delivery.deliveries - 1} times without success "
+                f"(max_deliveries {self._max_deliveries})",
+            )
+            self._count("dead_lettered")
+            return
+        with self._cond:
+            self._in_flight += 1
+        if self._pool is None:
+            self._deliver_in_order(delivery)
+        else:
+            self._pool.submit(self._deliver, delivery)
+
+    def _call(self, delivery: Delivery) -> str | None:
+        """Invoke once; None on success, else the error."""
+        self._count("delivered")
+        try:
+            result = self._invoke(delivery.event)
+        except Exception as exc:
+            return f"invoke raised {exc!r}"
+        if getattr(result, "ok", False):
+            self._count("succeeded")
+            return None
+        return str(getattr(result, "error", None) or getattr(result, "status", "failed"))
+
+    def _deliver(self, delivery: Delivery) -> None:
+        try:
+            error = self._call(delivery)
+            if error is None:
+                self._settle(delivery.ack)
+            else:
+                self._failed(delivery, error)
+        finally:
+            self._done()
+
+    def _deliver_in_order(self, delivery: Delivery) -> None:
+        try:
+            attempt = delivery.deliveries
+            while True:
+                error = self._call(delivery)
+                if error is None:
+                    self._settle(delivery.ack)
+                    return
+                self._count("failed")
+                self._note_error(error)
+                if attempt >= self._max_deliveries:
+                    self._dead(delivery, error)
+                    return
+                if self._stop.wait(self._retry_delay):
+                    self._settle(delivery.nak, 0.0)  # closing: give it back for next time
+                    return
+                attempt += 1
+        finally:
+            self._done()
+
+    def _failed(self, delivery: Delivery, error: str) -> None:
+        self._count("failed")
+        self._note_error(error)
+        if delivery.deliveries >= self._max_deliveries:
+            self._dead(delivery, error)
+        else:
+            self._settle(delivery.nak, self._retry_delay)
+
+    def _dead(self, delivery: Delivery, error: str) -> None:
+        reason = f"failed {self._max_deliveries} deliveries; last error: {error}"
+        self._settle(delivery.dead_letter, reason)
+        self._count("dead_lettered")
+
+    def _settle(self, action: Callable[..., None], *args: Any) -> None:
+        try:
+            action(*args)
+        except Exception as exc:  # the broker redelivers what was not settled
+            self._note_error(f"{action.__name__} failed: {exc!r}")
+            log.warning("trigger %s: %s failed: %r", self.describe(), action.__name__, exc)
+
+    def _done(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def _count(self, name: str) -> None:
+        with self._cond:
+            self._counts[name] += 1
+
+    def _note_error(self, error: str) -> None:
+        self._last_error = error
+
+    # -- public ----------------------------------------------------------------------
+    def describe(self) -> str:
+        spec = self.spec
+        target = spec.get("queue") or spec.get("subject") or spec.get("stream")
+        return f"{spec['type']}:{spec.get('broker', 'sqlite')}:{target or spec.get('event_type')}"
+
+    def stats(self) -> TriggerStats:
+        with self._cond:
+            return TriggerStats(
+                **self._counts, in_flight=self._in_flight, last_error=self._last_error
+            )
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop fetching; let in-flight deliveries finish (up to ``timeout``). Idempotent."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._stop.set()
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        with self._cond:
+            self._cond.wait_for(lambda: self._in_flight == 0, timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+        self._source.close()
+
+    def __enter__(self) -> TriggerRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "running"
+        return f"<TriggerRunner {self.describe()} {state}>"

@@ -197,3 +197,20 @@ def test_bad_input_changes_nothing(manager_for) -> None:
         manager.allocate("a", memory_mb=1)
     assert manager.stats() == before
     assert manager.deallocate("nobody") is False
+
+
+def test_two_processes_sharing_the_store_do_not_double_book(fakes, tmp_path) -> None:
+    fakes.serve("nvidia-smi", XML / "tesla-t4.xml")
+    path = tmp_path / "shared.db"
+    with Store(path) as server_store, Store(path) as cli_store:  # two connections, as two processes
+        server = GpuManager(server_store, Discovery(backends()))
+        cli = GpuManager(cli_store, Discovery(backends()))
+        assert server.can_allocate(exclusive=True) and cli.can_allocate(exclusive=True)
+        assert cli.allocate("from-cli", exclusive=True) is not None
+        assert server.allocate("from-server", exclusive=True) is None  # sees the CLI's grant
+        assert "taken in a mode that excludes 'exclusive'" in str(server.explain(exclusive=True))
+        with pytest.raises(ConflictError):
+            server.allocate("from-cli", memory_mb=1)
+        assert server.deallocate("from-cli")
+        assert cli.get_allocation("from-cli") is None
+        assert cli.allocate("again", exclusive=True) is not None

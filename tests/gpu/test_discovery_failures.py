@@ -103,3 +103,20 @@ def test_unknown_gpu_id(fakes: Fakes, discovery: Discovery) -> None:
         discovery.get("nvidia:7")
     assert isinstance(caught.value, NotFoundError)
     assert str(caught.value) == "gpu 'nvidia:7' not found"
+
+
+def test_output_of_an_unseen_shape_is_a_parse_error(
+    fakes: Fakes, discovery: Discovery, tmp_path: Path
+) -> None:
+    folder = tmp_path / "amd"
+    folder.mkdir()
+    (folder / "metric.json").write_text('{"gpu_data": [{"gpu": 0}]}')
+    (folder / "process.json").write_text(
+        '[{"gpu": 0, "process_list": [{"process_info": {"name": "x"}}]}]'
+    )
+    fakes.serve("amd-smi", folder)  # a process without its pid
+    fakes.serve("xpu-smi", XPU)
+    assert [g.id for g in discovery.discover()] == ["intel:0"]
+    report = next(r for r in discovery.reports if r.backend == "amd-smi")
+    assert report.status == "parse_error"
+    assert report.detail == "unexpected output: KeyError: 'pid'"

@@ -74,7 +74,10 @@ def load_capture(path: str | Path, state: str = "idle") -> list[Gpu]:
     if stripped.startswith("<?xml") or stripped.startswith("<nvidia_smi_log"):
         return parse_xml(text)
     if stripped.startswith("{") or stripped.startswith("["):
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ParseError("capture", f"{path.name} is not JSON: {exc}") from None
         if isinstance(data, dict) and any(k.startswith("card") for k in data):
             return parse_rocm_smi(text)
         return parse_amd_smi(text)

@@ -78,6 +78,13 @@ class Discovery:
                         )
                     )
                     continue
+                except (LookupError, TypeError, ValueError, AttributeError) as exc:
+                    # Output of a shape the parser never saw (a key gone, a list where an
+                    # object was): that backend failed to parse; the others still answer.
+                    detail = f"unexpected output: {type(exc).__name__}: {exc}"
+                    elapsed = self._clock() - start
+                    reports.append(BackendReport(backend.name, "parse_error", detail, 0, elapsed))
+                    continue
                 elapsed = self._clock() - start
                 notes = "; ".join(backend.notes)
                 if gpus:

@@ -58,6 +58,7 @@ class GpuManager:
         self._lock = threading.RLock()
         self._allocator: Allocator | None = None
         self._grants: dict[str, tuple[Grant, Allocation]] = {}
+        self._version = -1
         self.orphaned: dict[str, str] = {}  # owner -> why it could not be replayed
         Allocator([], placement)  # validates ``placement`` now, not on first use
         self._closed = False
@@ -73,13 +74,22 @@ class GpuManager:
             return list(self.discovery.gpus)
 
     def _alloc(self) -> Allocator:
+        """The allocator, in step with the store (another process may have written to it)."""
         if self._allocator is None:
             self.discover()
+        elif self._data_version() != self._version:
+            self._rebuild()
         assert self._allocator is not None
         return self._allocator
 
+    def _data_version(self) -> int:
+        # SQLite bumps it when *another* connection commits: a CLI or a second server.
+        row = self.store.query_one("PRAGMA data_version")
+        return int(row[0]) if row is not None else 0
+
     def _rebuild(self) -> None:
         """A fresh allocator over the current inventory, with every stored grant replayed."""
+        self._version = self._data_version()
         allocator = Allocator(self.discovery.gpus, self._placement)
         self._grants, self.orphaned = {}, {}
         for row in self.store.query("SELECT * FROM gpu_allocations ORDER BY created_at, owner"):
@@ -189,28 +199,32 @@ class GpuManager:
         req = GpuRequest.from_value(request, **kwargs)
         with self._lock:
             self._check_open()
-            allocator = self._alloc()
-            if owner in self._grants or owner in self.orphaned:
-                raise ConflictError(f"owner {owner!r} already holds a GPU allocation")
-            grant = allocator.plan(req)
-            if grant is None:
-                return None
-            allocation = self._allocation(owner, allocator, grant, req, self._clock())
-            keys = [allocator.gpus[p].uuid or allocator.gpus[p].id for p in grant.positions]
-            first = allocator.gpus[grant.positions[0]]
-            mig_key = mig_key_of(first, grant.mig) if grant.mig is not None else None
-            self.store.execute(
-                "INSERT INTO gpu_allocations (owner, request, gpus, mig_device, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (
-                    owner,
-                    json.dumps(req.as_dict()),
-                    json.dumps(keys),
-                    mig_key,
-                    allocation.created_at,
-                ),
-            )
-            allocator.apply(grant)  # after the write: a failed write leaves nothing granted
+            self._alloc()  # discovery runs before the write lock is taken, not inside it
+            # One write transaction from decision to INSERT: two processes sharing the store
+            # take turns, and each decides on the other's committed grants.
+            with self.store.transaction() as conn:
+                allocator = self._alloc()
+                if owner in self._grants or owner in self.orphaned:
+                    raise ConflictError(f"owner {owner!r} already holds a GPU allocation")
+                grant = allocator.plan(req)
+                if grant is None:
+                    return None
+                allocation = self._allocation(owner, allocator, grant, req, self._clock())
+                keys = [allocator.gpus[p].uuid or allocator.gpus[p].id for p in grant.positions]
+                first = allocator.gpus[grant.positions[0]]
+                mig_key = mig_key_of(first, grant.mig) if grant.mig is not None else None
+                conn.execute(
+                    "INSERT INTO gpu_allocations (owner, request, gpus, mig_device, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        owner,
+                        json.dumps(req.as_dict()),
+                        json.dumps(keys),
+                        mig_key,
+                        allocation.created_at,
+                    ),
+                )
+            allocator.apply(grant)  # after the commit: a failed write leaves nothing granted
             self._grants[owner] = (grant, allocation)
             return allocation
 
@@ -218,11 +232,13 @@ class GpuManager:
         """Give ``owner``'s GPUs back; False when it held none."""
         with self._lock:
             self._check_open()
-            allocator = self._alloc()
-            found = self._grants.get(owner)
-            if found is None and owner not in self.orphaned:
-                return False
-            self.store.execute("DELETE FROM gpu_allocations WHERE owner = ?", (owner,))
+            self._alloc()
+            with self.store.transaction() as conn:
+                allocator = self._alloc()
+                found = self._grants.get(owner)
+                if found is None and owner not in self.orphaned:
+                    return False
+                conn.execute("DELETE FROM gpu_allocations WHERE owner = ?", (owner,))
             if found is not None:
                 allocator.release(found[0])
                 del self._grants[owner]

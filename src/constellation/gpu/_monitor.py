@@ -80,9 +80,10 @@ class GpuMonitor:
         nvml = next(
             (b for b in self.manager.discovery.backends if isinstance(b, NvmlBackend)), None
         )
+        fresh = not self.manager.discovery.discovered
         gpus = self.manager.discover()
-        if any(g.backend != "nvml" for g in gpus) or nvml is None:
-            gpus = self.manager.discovery.discover()  # tools give fresh readings per run
+        if not fresh and (nvml is None or any(g.backend != "nvml" for g in gpus)):
+            gpus = self.manager.discovery.discover()  # the tools give fresh readings per run
         samples = []
         for gpu in gpus:
             if gpu.backend == "nvml" and nvml is not None:
@@ -166,13 +167,14 @@ def _from_gpu(gpu: Gpu, timestamp: float) -> GpuSample:
 
 def read_gpu(manager: GpuManager, gpu_id: object, now: float | None = None) -> GpuSample:
     """A fresh reading of one GPU: NVML when it answered, else a rediscovery."""
-    gpu = manager.discovery.get(gpu_id) if manager.discovery.discovered else None
-    if gpu is None:
-        manager.discover()
-        gpu = manager.discovery.get(gpu_id)
+    fresh = not manager.discovery.discovered
+    manager.discover()
+    gpu = manager.discovery.get(gpu_id)
     timestamp = time.time() if now is None else now
     nvml = next((b for b in manager.discovery.backends if isinstance(b, NvmlBackend)), None)
     if gpu.backend == "nvml" and nvml is not None:
         return GpuSample(gpu.id, timestamp, **nvml.sample(gpu.index))
-    manager.discovery.discover()
-    return _from_gpu(manager.discovery.get(gpu_id), timestamp)
+    if not fresh:  # a discovery that just ran is fresh enough
+        manager.discovery.discover()
+        gpu = manager.discovery.get(gpu_id)
+    return _from_gpu(gpu, timestamp)

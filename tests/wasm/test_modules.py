@@ -17,7 +17,9 @@ from constellation.wasm import (
     WasmValidationError,
 )
 
-ADD_WAT = '(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
+ADD_WAT = (
+    '(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
+)
 
 
 def test_the_id_is_the_sha256_of_the_binary_whatever_the_source(
@@ -65,7 +67,9 @@ def test_imports_are_listed_with_signatures(host: WasmHost) -> None:
 
 def test_v128_signatures_are_described_without_touching_wasmtime_types(host: WasmHost) -> None:
     # wasmtime's C type API aborts the process on v128; our own parser describes it.
-    m = host.load_module('(module (func (export "h") (param v128 externref) (result v128) local.get 0))')
+    m = host.load_module(
+        '(module (func (export "h") (param v128 externref) (result v128) local.get 0))'
+    )
     assert m.exports[0].signature == "(v128, externref) -> (v128)"
     inst = host.create_instance(m.id)
     with pytest.raises(WasmValidationError, match="only i32, i64, f32, f64"):
@@ -79,7 +83,7 @@ def test_v128_signatures_are_described_without_touching_wasmtime_types(host: Was
         (b"\0asm\x02\0\0\0", "unknown binary version"),
         (b"ELF\x7f", "neither a wasm binary"),
         ("(module (func (result i32)))", "type mismatch"),
-        ("(module (func (export \"f\") i32.add2))", "invalid WAT"),
+        ('(module (func (export "f") i32.add2))', "invalid WAT"),
     ],
 )
 def test_malformed_modules_give_the_reason(host: WasmHost, source: object, reason: str) -> None:
@@ -90,7 +94,7 @@ def test_malformed_modules_give_the_reason(host: WasmHost, source: object, reaso
 
 
 def test_bad_sources_name_the_field(host: WasmHost, tmp_path: Path) -> None:
-    with pytest.raises(WasmValidationError, match="path: .* is not a file"):
+    with pytest.raises(WasmValidationError, match=r"path: .* is not a file"):
         host.load_module(tmp_path / "missing.wasm")
     with pytest.raises(WasmValidationError, match="module: int is not a path"):
         host.load_module(42)

@@ -52,7 +52,14 @@ class GuestExit(Exception):
 
 
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else "trap"
+    """The cause ("wasm `unreachable` instruction executed"), not the backtrace header."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("wasm trap:"):
+            return line.removeprefix("wasm trap:").strip()
+    if "Caused by:" in lines:
+        return " ".join(lines[lines.index("Caused by:") + 1 :])
+    return lines[0] if lines else "trap"
 
 
 def trap_from_wasmtime(trap: wasmtime.Trap, instance_id: str | None) -> WasmTrap:

@@ -326,6 +326,30 @@ def functions_logs(name: str, limit: int) -> None:
         click.echo(entry["logs"].rstrip("\n"))
 
 
+@functions.command("scaling")
+@click.argument("name")
+@click.option("--limit", default=20, show_default=True)
+def functions_scaling(name: str, limit: int) -> None:
+    """The autoscaler's recent decisions, with the inputs that decided them."""
+    with _platform() as p:
+        rows = p.serverless.get_scaling_decisions(name, limit)
+    _table(
+        f"scaling of {name}",
+        ["at (UTC)", "current", "desired", "stable", "panic", "reason"],
+        [
+            [
+                _when(r["at"]),
+                r["current"],
+                r["desired"],
+                f"{r['stable_concurrency']:.2f}",
+                f"{r['panic_concurrency']:.2f}",
+                r["reason"],
+            ]
+            for r in rows
+        ],
+    )
+
+
 @functions.command("invocation")
 @click.argument("request_id")
 def functions_invocation(request_id: str) -> None:

@@ -16,6 +16,10 @@ Contract:
   dead-letters what keeps failing.
 * Every invocation is in the ledger (SQLite); metrics and bills are computed from it.
 * Environment values are secrets: every listing, repr and API answer masks them.
+* ``add_trigger`` attaches an ``http`` route (served by ``constellation serve``), a
+  ``timer`` (cron, macro or ``rate()``; fired by the running platform) or a ``queue``,
+  ``stream`` or ``event`` trigger (run by :mod:`constellation.triggers`). A function's
+  triggers are removed with it.
 
 The module-level functions act on the default platform
 (:func:`constellation.platform.default_platform`); ``Constellation().serverless`` is an
@@ -38,6 +42,7 @@ from ._models import (
     ServerlessStats,
 )
 from ._service import ServerlessService
+from ._triggers import Trigger
 
 __all__ = [
     "Billing",
@@ -51,6 +56,8 @@ __all__ = [
     "ServerlessError",
     "ServerlessService",
     "ServerlessStats",
+    "Trigger",
+    "add_trigger",
     "create_function",
     "delete_function",
     "deploy_function",
@@ -68,8 +75,10 @@ __all__ = [
     "list_dead_letters",
     "list_functions",
     "list_instances",
+    "list_triggers",
     "prewarm_function",
     "redrive",
+    "remove_trigger",
     "set_concurrency",
     "set_env_var",
     "set_memory",
@@ -204,3 +213,15 @@ def get_serverless_stats() -> ServerlessStats:
 
 def list_instances(function: str | None = None) -> list[FunctionInstance]:
     return _service().list_instances(function)
+
+
+def add_trigger(function: str, spec: dict[str, Any]) -> Trigger:
+    return _service().add_trigger(function, spec)
+
+
+def remove_trigger(trigger_id: str) -> Trigger:
+    return _service().remove_trigger(trigger_id)
+
+
+def list_triggers(function: str | None = None) -> list[Trigger]:
+    return _service().list_triggers(function)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ClosedError
+from ._concurrency import ConcurrencyMeter
 from ._instance import WorkerInstance
 from ._models import FunctionInfo
 
@@ -39,9 +40,14 @@ class PoolCounts:
 
 
 class FunctionPool:
-    def __init__(self, info: FunctionInfo, launcher: Launcher) -> None:
+    def __init__(
+        self, info: FunctionInfo, launcher: Launcher, clock: Callable[[], float] = time.time
+    ) -> None:
         self.info = info
         self._launch = launcher
+        self._clock = clock
+        self.meter = ConcurrencyMeter(clock())
+        self.autoscale_target = 0  # set by the autoscaler; reaping keeps at least this many
         self._cond = threading.Condition(threading.Lock())
         self._idle: list[WorkerInstance] = []
         self._busy: set[WorkerInstance] = set()
@@ -91,9 +97,14 @@ class FunctionPool:
                 self._cond.wait(remaining)
         for old in stale:
             old.close()
+        self.meter.change(+1, self._clock())
         if instance is not None:
             return instance, False
-        return self._start(generation, busy=True), True
+        try:
+            return self._start(generation, busy=True), True
+        except BaseException:
+            self.meter.change(-1, self._clock())
+            raise
 
     def _start(self, generation: int, busy: bool) -> WorkerInstance:
         try:
@@ -115,6 +126,7 @@ class FunctionPool:
         return instance
 
     def release(self, instance: WorkerInstance, now: float, healthy: bool = True) -> None:
+        self.meter.change(-1, now)
         with self._cond:
             self._busy.discard(instance)
             keep = healthy and not self._closed and not instance.closed
@@ -156,7 +168,8 @@ class FunctionPool:
         idle_timeout = self.info.scaling_policy.idle_timeout_s
         doomed: list[WorkerInstance] = []
         with self._cond:
-            spare = len(self._idle) + len(self._busy) - self.warm_target
+            keep = max(self.warm_target, min(self.autoscale_target, self.limit))
+            spare = len(self._idle) + len(self._busy) - keep
             # self._idle is ordered oldest-used first.
             while spare > 0 and self._idle and self._idle[0].idle_seconds(now) >= idle_timeout:
                 doomed.append(self._idle.pop(0))

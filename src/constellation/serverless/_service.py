@@ -33,6 +33,9 @@ from ._models import FunctionInfo, FunctionInstance, Invocation, InvocationResul
 from ._pool import FunctionPool, Throttled
 from ._queries import QueriesMixin
 from ._registry import FunctionRegistry
+from ._scaler import Autoscaler
+from ._timers import TimerScheduler
+from ._triggers import Trigger, TriggerRegistry, TriggerRunners
 
 __all__ = ["ServerlessService"]
 
@@ -58,6 +61,7 @@ class ServerlessService(QueriesMixin):
         self.ledger = Ledger(store, settings)
         self.launcher = Launcher(settings, clock)
         self.async_queue = AsyncQueue(store, settings, self._run_async, clock)
+        self.autoscaler = Autoscaler(self)
         self._pools: dict[str, FunctionPool] = {}
         self._series: dict[str, tuple[MetricSeries, MetricSeries]] = {}
         self._rid_prefix = uuid.uuid4().hex[:16]
@@ -67,6 +71,11 @@ class ServerlessService(QueriesMixin):
         self._closed = False
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
+        self.triggers = TriggerRegistry(store, clock)
+        self.timers = TimerScheduler(self.triggers, self._invoke_for_trigger, clock=clock)
+        self.trigger_runners = TriggerRunners(
+            self.triggers, self._invoke_for_trigger, store=store, settings=settings, clock=clock
+        )
 
     # -- lifecycle -------------------------------------------------------------------
     def init(self) -> None:
@@ -79,6 +88,7 @@ class ServerlessService(QueriesMixin):
             self._running = True
         self.launcher.start()
         self.async_queue.start()
+        self.autoscaler.start()
         for info in self.registry.list():
             if info.status == "deployed":
                 self._pool(info)
@@ -86,6 +96,8 @@ class ServerlessService(QueriesMixin):
             target=self._housekeep, name="serverless-housekeeping", daemon=True
         )
         self._housekeeper.start()
+        self.timers.start()
+        self.trigger_runners.sync()
 
     def is_running(self) -> bool:
         return self._running
@@ -99,6 +111,8 @@ class ServerlessService(QueriesMixin):
             self._running = False
             pools, self._pools = list(self._pools.values()), {}
         self._stop.set()
+        self.timers.close()
+        self.trigger_runners.close()
         self.async_queue.close()
         if self._housekeeper is not None:
             self._housekeeper.join(timeout=10.0)
@@ -126,6 +140,9 @@ class ServerlessService(QueriesMixin):
                     self.reap_idle()
                 for pool in list(self._pools.values()):
                     pool.fill()
+                if self.triggers.refresh_if_changed():  # added or removed by another process
+                    self.trigger_runners.sync()
+                    self.timers.wake()
             except (ClosedError, InstanceStartError):
                 continue
 
@@ -298,6 +315,9 @@ class ServerlessService(QueriesMixin):
     def delete_function(self, function: str) -> None:
         info = self.registry.get(function)
         self.registry.delete(info.id)
+        for trigger in self.triggers.remove_for_function(info.id):
+            self.timers.forget(trigger.id)
+        self.trigger_runners.sync()
         with self._lock:
             pool = self._pools.pop(info.id, None)
         if pool is not None:
@@ -324,8 +344,17 @@ class ServerlessService(QueriesMixin):
                     raise ClosedError("the serverless service is shut down")
                 pool = self._pools.get(info.id)
                 if pool is None:
-                    pool = self._pools[info.id] = FunctionPool(info, self.launcher.launch)
+                    pool = self._pools[info.id] = FunctionPool(
+                        info, self.launcher.launch, self.clock
+                    )
         return pool
+
+    def pools(self) -> list[FunctionPool]:
+        return list(self._pools.values())
+
+    def get_scaling_decisions(self, function: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The autoscaler's recent decisions for a function, with their inputs."""
+        return self.autoscaler.decisions(self.registry.get(function).id, limit)
 
     def reap_idle(self, now: float | None = None) -> int:
         """Scale idle instances down to the warm target (to zero by default)."""
@@ -624,3 +653,34 @@ class ServerlessService(QueriesMixin):
 
     def redrive(self, request_id: str) -> Invocation:
         return self.async_queue.redrive(request_id)
+
+    # -- triggers --------------------------------------------------------------------
+    def add_trigger(self, function: str, spec: Mapping[str, Any]) -> Trigger:
+        """Attach an http, timer, queue, stream or event trigger (validated, persisted)."""
+        info = self.registry.get(function)
+        trigger = self.triggers.add(info.id, spec)
+        if self._running:
+            self.trigger_runners.sync()
+            self.timers.wake()
+        return trigger
+
+    def remove_trigger(self, trigger_id: str) -> Trigger:
+        trigger = self.triggers.remove(trigger_id)
+        self.timers.forget(trigger.id)
+        if self._running:
+            self.trigger_runners.sync()
+        return trigger
+
+    def list_triggers(self, function: str | None = None) -> list[Trigger]:
+        self.triggers.refresh_if_changed()
+        fid = self.registry.get(function).id if function else None
+        return self.triggers.list(fid)
+
+    def _invoke_for_trigger(self, function_id: str, event: Any) -> InvocationResult:
+        try:
+            return self.invoke_sync(function_id, event)
+        except NotFoundError:
+            # Deleted by another process: its triggers go too.
+            for trigger in self.triggers.remove_for_function(function_id):
+                self.timers.forget(trigger.id)
+            raise

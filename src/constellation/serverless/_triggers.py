@@ -14,6 +14,7 @@ Bad specs raise :class:`ValidationError` naming the field; nothing is stored the
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import threading
@@ -33,6 +34,7 @@ __all__ = [
     "RoutePattern",
     "Trigger",
     "TriggerRegistry",
+    "TriggerRunners",
     "compile_route",
     "validate_spec",
 ]
@@ -285,7 +287,7 @@ class TriggerRegistry:
         self._delete("id = ?", trigger_id)
         return trigger
 
-    def remove_for_function(self, function_id: str) -> list[Trigger]:
+    def remove_for_function(self, function_id: str) -> builtins.list[Trigger]:
         gone = self.list(function_id)
         self._delete("function_id = ?", function_id)
         return gone
@@ -309,3 +311,81 @@ class TriggerRegistry:
             )
             # Our own write is not another process's change.
             self._data_version = self._current_data_version()
+
+
+class TriggerRunners:
+    """One runner per queue/stream/event trigger, started by :mod:`constellation.triggers`.
+
+    ``sync()`` starts runners for new triggers and closes those whose trigger is gone;
+    the service calls it when triggers change (here or in another process).
+    """
+
+    def __init__(
+        self,
+        registry: TriggerRegistry,
+        invoke: Callable[[str, Any], Any],
+        *,
+        store: Store,
+        settings: Any,
+        clock: Callable[[], float],
+    ) -> None:
+        self._registry = registry
+        self._invoke = invoke
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._runners: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self.errors: list[str] = []
+
+    def sync(self) -> None:
+        wanted = {t.id: t for t in self._registry.list() if t.type in DELEGATED_TYPES}
+        with self._lock:
+            if self._closed:
+                return
+            gone = [tid for tid in self._runners if tid not in wanted]
+            stale = [self._runners.pop(tid) for tid in gone]
+            new = [t for tid, t in wanted.items() if tid not in self._runners]
+        for runner in stale:
+            runner.close()
+        if not new:
+            return
+        try:
+            from ..triggers import start_trigger  # type: ignore[attr-defined,unused-ignore]
+        except ImportError:
+            self.errors.append("constellation.triggers is not installed: queue/stream/event off")
+            return
+        for trigger in new:
+            fid = trigger.function_id
+
+            def invoke(event: Any, _fid: str = fid) -> Any:
+                return self._invoke(_fid, event)
+
+            try:
+                runner = start_trigger(
+                    dict(trigger.spec),
+                    invoke,
+                    store=self._store,
+                    settings=self._settings,
+                    clock=self._clock,
+                )
+            except Exception as exc:  # a broker that is down must not stop the others
+                self.errors.append(f"{trigger.id}: {type(exc).__name__}: {exc}")
+                continue
+            with self._lock:
+                if self._closed:
+                    runner.close()
+                    return
+                self._runners[trigger.id] = runner
+
+    def running(self) -> list[str]:
+        with self._lock:
+            return sorted(self._runners)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            runners, self._runners = list(self._runners.values()), {}
+        for runner in runners:
+            runner.close()

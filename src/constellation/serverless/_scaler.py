@@ -1,0 +1,148 @@
+"""The autoscaler loop: every tick, decide each function's instance count and apply it.
+
+Applying means: start instances up to the decision (in the background, so a slow cold
+start never delays the tick), and let the pool keep at least that many when it reaps
+idle ones. Instances above the decision are closed once idle for the policy's
+``idle_timeout_s``. Each decision that changes something is logged with the inputs that
+decided it (``scaling_decisions`` table; ``constellation functions scaling NAME``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ClosedError
+from ._autoscaler import AutoscalerConfig, Forecast, ScalingContext, ScalingDecision, decide
+from ._errors import InstanceStartError
+from ._models import FunctionInfo
+
+if TYPE_CHECKING:
+    from ._service import ServerlessService
+
+__all__ = ["Autoscaler", "Forecaster"]
+
+# (function, lead time in seconds) -> the forecast of its concurrency, or None
+Forecaster = Callable[[FunctionInfo, float], Forecast | None]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS scaling_decisions (
+    function_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    current INTEGER NOT NULL,
+    desired INTEGER NOT NULL,
+    reactive INTEGER NOT NULL,
+    predicted INTEGER,
+    panic INTEGER NOT NULL,
+    stable_concurrency REAL NOT NULL,
+    panic_concurrency REAL NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scaling_decisions_function ON scaling_decisions(function_id, at);
+"""
+
+
+class Autoscaler:
+    def __init__(self, service: ServerlessService, config: AutoscalerConfig | None = None) -> None:
+        self.service = service
+        self.config = config or AutoscalerConfig()
+        self.forecaster: Forecaster | None = None
+        service._store.ensure_schema("serverless.scaling", _SCHEMA)
+        self._panicking_since: dict[str, float | None] = {}
+        self._last: dict[str, tuple[int, int, bool]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="autoscaler", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.config.tick_s):
+            try:
+                self.tick()
+            except ClosedError:
+                return
+
+    def tick(self, now: float | None = None) -> dict[str, ScalingDecision]:
+        """Decide and apply once for every function with a pool; returns the decisions."""
+        moment = self.service.clock() if now is None else now
+        decisions = {}
+        for pool in self.service.pools():
+            info = pool.info
+            stable = pool.meter.average(self.config.stable_window_s, moment)
+            panic = pool.meter.average(self.config.panic_window_s, moment)
+            forecast = None
+            if info.scaling_policy.enable_predictive_scaling and self.forecaster is not None:
+                forecast = self.forecaster(info, self.config.lead_time_s)
+            current = pool.counts().total
+            ctx = ScalingContext(
+                moment,
+                current,
+                stable,
+                panic,
+                info.scaling_policy,
+                self._panicking_since.get(info.id),
+                forecast,
+            )
+            decision = decide(ctx, self.config)
+            self._panicking_since[info.id] = decision.panicking_since
+            pool.autoscale_target = decision.desired
+            if decision.desired > current:
+                threading.Thread(
+                    target=self._fill, args=(pool, decision.desired), daemon=True
+                ).start()
+            self._log(info, moment, current, stable, panic, decision)
+            decisions[info.id] = decision
+        return decisions
+
+    @staticmethod
+    def _fill(pool: Any, target: int) -> None:
+        try:
+            pool.fill(target)
+        except (ClosedError, InstanceStartError):
+            pass  # the next tick tries again
+
+    def _log(
+        self,
+        info: FunctionInfo,
+        now: float,
+        current: int,
+        stable: float,
+        panic: float,
+        d: ScalingDecision,
+    ) -> None:
+        key = (current, d.desired, d.panic)
+        if self._last.get(info.id) == key:
+            return
+        self._last[info.id] = key
+        self.service._store.execute(
+            "INSERT INTO scaling_decisions VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                info.id,
+                now,
+                current,
+                d.desired,
+                d.reactive,
+                d.predicted,
+                int(d.panic),
+                stable,
+                panic,
+                d.reason,
+            ),
+        )
+
+    def decisions(self, function_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.service._store.query(
+            "SELECT * FROM scaling_decisions WHERE function_id = ? ORDER BY at DESC LIMIT ?",
+            (function_id, limit),
+        )
+        return [dict(r) for r in reversed(rows)]
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None

@@ -30,14 +30,23 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     load = os.getloadavg()
-    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "load_avg_1m": round(load[0], 2), "commit": _commit()}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "load_avg_1m": round(load[0], 2),
+        "commit": _commit(),
+    }
 
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=False).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+            ).stdout.strip()
+            or "unknown"
+        )
     except OSError:
         return "unknown"
 

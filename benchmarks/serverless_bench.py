@@ -123,8 +123,13 @@ def throughput(p: Constellation, seconds: float, threads: int = 8) -> dict[str, 
         w.join()
     elapsed = time.perf_counter() - start
     ledger = s.get_function_metrics(f.id).total_invocations - before
-    return {"invocations_per_s": sum(counts) / elapsed, "invocations": sum(counts),
-            "ledger_records": ledger, "threads": threads, "instances": 2}
+    return {
+        "invocations_per_s": sum(counts) / elapsed,
+        "invocations": sum(counts),
+        "ledger_records": ledger,
+        "threads": threads,
+        "instances": 2,
+    }
 
 
 def memory(p: Constellation, instances: int = 4) -> dict[str, float]:
@@ -134,16 +139,22 @@ def memory(p: Constellation, instances: int = 4) -> dict[str, float]:
     s.prewarm_function(f.id, instances=instances)
     pids = [i.pid for i in s.list_instances("mem")]
     pss = [pss_mb(pid) for pid in pids]
-    return {"platform_rss_mb": rss_mb(), "instance_rss_mb": rss_mb(pids[0]),
-            "instance_pss_mb_mean": sum(pss) / len(pss), "instances": len(pids)}
+    return {
+        "platform_rss_mb": rss_mb(),
+        "instance_rss_mb": rss_mb(pids[0]),
+        "instance_pss_mb_mean": sum(pss) / len(pss),
+        "instances": len(pids),
+    }
 
 
 def idle_platform_rss_mb() -> float:
     """RSS of a fresh platform process that started its loops and sits idle."""
-    code = ("import sys, time, tempfile\nfrom constellation.platform import Constellation\n"
-            "p = Constellation(tempfile.mkdtemp()); p.serverless.init(); time.sleep(1.0)\n"
-            "print([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])\n"
-            "p.close()\n")
+    code = (
+        "import sys, time, tempfile\nfrom constellation.platform import Constellation\n"
+        "p = Constellation(tempfile.mkdtemp()); p.serverless.init(); time.sleep(1.0)\n"
+        "print([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])\n"
+        "p.close()\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip()) / 1024
 
@@ -160,8 +171,12 @@ def scale(p: Constellation, count: int) -> dict[str, float]:
     for k in range(lookups):
         s.get_function(f"scale-{k % count}")
     lookup_us = (time.perf_counter() - t) / lookups * 1e6
-    return {"functions": count, "create_and_deploy_s": created,
-            "per_function_ms": created / count * 1e3, "lookup_us": lookup_us}
+    return {
+        "functions": count,
+        "create_and_deploy_s": created,
+        "per_function_ms": created / count * 1e3,
+        "lookup_us": lookup_us,
+    }
 
 
 def main() -> None:

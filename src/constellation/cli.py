@@ -75,6 +75,39 @@ def run() -> None:
         console.print("stopping: flushing the ledger and ending every instance")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--no-auth", is_flag=True, help="No bearer token on /api/v1 (loopback addresses only)."
+)
+def serve(host: str, port: int, no_auth: bool) -> None:
+    """Run the platform as a server: REST API, HTTP triggers, timers, /metrics."""
+    from .server import check_bind
+    from .server import serve as run_server
+
+    try:
+        check_bind(host, not no_auth)
+        platform = Constellation(background=True)
+    except ConstellationError as exc:
+        raise click.ClickException(str(exc)) from None
+    run_server(platform, host, port, auth=not no_auth, echo=console.print)
+
+
+@main.command()
+def token() -> None:
+    """Print the server's API token (made now if the server never started)."""
+    from .config import load_settings
+    from .server import ensure_token
+
+    try:
+        home = load_settings().home
+    except ConstellationError as exc:
+        raise click.ClickException(str(exc)) from None
+    value, _ = ensure_token(home)
+    click.echo(value)
+
+
 # -- functions -------------------------------------------------------------------------
 @main.group()
 def functions() -> None:

@@ -1,0 +1,82 @@
+"""The platform as a server: ``constellation serve``.
+
+Contract:
+
+* One ASGI app (:func:`create_app`) under uvicorn with uvloop and httptools serves, on
+  127.0.0.1:8080 by default:
+
+  - the management REST API under ``/api/v1`` (functions, deploy, invoke with
+    ``?async=true``, invocations, metrics, billing, logs, instances, triggers, stats),
+    documented at ``/openapi.json``;
+  - ``/healthz`` and Prometheus text at ``/metrics``;
+  - every HTTP trigger's route (see :mod:`constellation.server._gateway` for the event
+    and response shapes and the error codes).
+
+* ``/api/v1`` needs ``Authorization: Bearer <token>``. The token is made on the first
+  start in ``$CONSTELLATION_HOME/server.token`` (mode 0600) and printed once;
+  :func:`read_token` (``constellation token``) shows it. Authentication can be turned
+  off only on a loopback address (:class:`InsecureBindError` otherwise). HTTP triggers,
+  ``/healthz``, ``/metrics`` and ``/openapi.json`` are open.
+* :func:`serve` runs in the foreground until SIGINT/SIGTERM and then closes the
+  platform; :class:`ServerThread` runs the same app on a thread (``close()`` is
+  idempotent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+from ._app import DEFAULT_MAX_HEADER_BYTES, GatewayApp, create_app
+from ._auth import check_bind, ensure_token, is_loopback, read_token, token_path
+from ._errors import InsecureBindError, ServerError
+from ._gateway import DEFAULT_MAX_BODY_BYTES
+from ._runner import ServerThread, uvicorn_config
+
+if TYPE_CHECKING:
+    from ..platform import Constellation
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_HEADER_BYTES",
+    "GatewayApp",
+    "InsecureBindError",
+    "ServerError",
+    "ServerThread",
+    "check_bind",
+    "create_app",
+    "ensure_token",
+    "is_loopback",
+    "read_token",
+    "serve",
+    "token_path",
+]
+
+
+def serve(
+    platform: Constellation,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    auth: bool = True,
+    echo: Callable[[str], None] = print,
+    log_level: str = "info",
+) -> None:
+    """Start the platform's loops and serve until interrupted; the platform is closed after."""
+    check_bind(host, auth)
+    token = None
+    if auth:
+        token, created = ensure_token(platform.settings.home)
+        if created:
+            echo(f"API token (shown once; `constellation token` shows it again): {token}")
+    else:
+        echo("authentication is OFF (--no-auth, loopback only)")
+    platform.start()
+    app = create_app(platform.serverless, token=token)
+    echo(f"Constellation serving on http://{host}:{port} (home: {platform.settings.home})")
+    try:
+        uvicorn.Server(uvicorn_config(app, host, port, log_level)).run()
+    finally:
+        platform.close()

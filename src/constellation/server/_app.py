@@ -1,0 +1,110 @@
+"""The server's ASGI application: one dispatcher in front of four parts.
+
+``/api/v1/...`` (bearer token unless auth is off) -> the management API (Starlette);
+``/healthz``, ``/metrics``, ``/openapi.json`` -> answered here; every other path -> the
+HTTP triggers' gateway. Requests whose headers are over ``max_header_bytes`` get 431
+before anything else looks at them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio.to_thread
+import orjson
+
+from ..serverless import ServerlessService
+from ._api import DEFAULT_MAX_API_BODY_BYTES, management_app
+from ._asgi import Receive, Scope, Send, error_body, header, send_bytes, send_json
+from ._auth import check_bearer
+from ._gateway import DEFAULT_MAX_BODY_BYTES, HttpTriggerGateway
+from ._metrics import CONTENT_TYPE, render_metrics
+from ._openapi import openapi_document
+
+__all__ = ["DEFAULT_MAX_HEADER_BYTES", "GatewayApp", "create_app"]
+
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+_API = "/api/v1"
+_UNAUTHORISED = orjson.dumps(
+    error_body("Unauthorized", "send 'Authorization: Bearer <token>' (see `constellation token`)")
+)
+
+
+class GatewayApp:
+    """The ASGI callable that ``constellation serve`` runs under uvicorn."""
+
+    def __init__(
+        self,
+        service: ServerlessService,
+        *,
+        token: str | None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_api_body_bytes: int = DEFAULT_MAX_API_BODY_BYTES,
+        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    ) -> None:
+        self.service = service
+        self.token = token  # None: no authentication (loopback only, checked by the caller)
+        self.max_header_bytes = max_header_bytes
+        self.api = management_app(service, max_body_bytes=max_api_body_bytes)
+        self.gateway = HttpTriggerGateway(service, max_body_bytes=max_body_bytes)
+        self._openapi = orjson.dumps(openapi_document())
+        self._started = time.monotonic()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if kind != "http":
+            await send({"type": "websocket.close", "code": 1003})
+            return
+        size = sum(len(k) + len(v) for k, v in scope["headers"])
+        if size > self.max_header_bytes:
+            message = f"the request headers are over {self.max_header_bytes} bytes"
+            await send_json(send, 431, error_body("HeadersTooLarge", message))
+            return
+        path: str = scope["path"]
+        if path.startswith(_API) and (len(path) == len(_API) or path[len(_API)] == "/"):
+            if self.token is not None and not check_bearer(
+                (header(scope, b"authorization") or b"").decode("latin-1"), self.token
+            ):
+                challenge = [(b"www-authenticate", b"Bearer")]
+                await send_bytes(send, 401, _UNAUTHORISED, headers=challenge)
+                return
+            await self.api(scope, receive, send)
+            return
+        if path in ("/healthz", "/metrics", "/openapi.json"):
+            await self._system(scope, send, path)
+            return
+        await self.gateway(scope, receive, send)
+
+    async def _system(self, scope: Scope, send: Send, path: str) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            allow = [(b"allow", b"GET, HEAD")]
+            await send_json(send, 405, error_body("MethodNotAllowed", "allowed: GET, HEAD"), allow)
+            return
+        if path == "/healthz":
+            body = {"status": "ok", "uptime_s": round(time.monotonic() - self._started, 3)}
+            await send_json(send, 200, body)
+        elif path == "/openapi.json":
+            await send_bytes(send, 200, self._openapi)
+        else:
+            text = await anyio.to_thread.run_sync(
+                render_metrics, self.service, dict(self.gateway.requests)
+            )
+            await send_bytes(send, 200, text.encode(), CONTENT_TYPE.encode())
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(service: ServerlessService, *, token: str | None, **options: Any) -> GatewayApp:
+    """The ASGI app for ``service``; ``token=None`` turns authentication off."""
+    return GatewayApp(service, token=token, **options)

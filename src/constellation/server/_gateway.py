@@ -1,0 +1,248 @@
+"""HTTP triggers: a request on a trigger's route becomes an event; the result a response.
+
+The event (``event`` in the handler)::
+
+    {"method": "POST", "path": "/api/orders/7", "route": "/api/orders/{order_id}",
+     "path_params": {"order_id": "7"}, "query": {"verbose": "1"}, "raw_query": "verbose=1",
+     "headers": {"content-type": "application/json", ...},   # lower-case names
+     "body": {...},              # JSON decoded when the content type is JSON;
+                                 # text as a string; other bytes base64 with
+     "is_base64_encoded": false, # this flag set
+     "source_ip": "127.0.0.1"}
+
+The handler's return value is the JSON response body (status 200), or a Lambda-proxy
+style ``{"statusCode": 201, "headers": {...}, "body": "..." | <JSON>,
+"isBase64Encoded": false}``. Failures map to: handler error or crash -> 502, timeout ->
+504, throttled (or more than ``max_queued`` requests waiting) -> 429 with Retry-After,
+body over the limit -> 413, invalid JSON -> 400, unknown route -> 404, wrong method ->
+405. Every response carries ``x-request-id``.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from anyio import CapacityLimiter
+
+from ..errors import ClosedError, NotFoundError
+from ..serverless import InvocationResult, ServerlessService
+from ._asgi import (
+    JSON_OPTIONS,
+    BodyTooLarge,
+    Receive,
+    Scope,
+    Send,
+    error_body,
+    header,
+    read_body,
+    send_json,
+    send_response,
+)
+from ._routes import Match, RouteTable, is_traversal
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "HttpTriggerGateway", "build_event", "to_response"]
+
+DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+RETRY_AFTER = [(b"retry-after", b"1")]
+_FAILED_STATUS = {"timeout": 504, "throttled": 429}
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    if not content_type:
+        return False
+    mime = content_type.split(b";", 1)[0].strip().lower()
+    return mime == b"application/json" or mime.endswith(b"+json")
+
+
+def build_event(scope: Scope, match: Match, body: bytes) -> dict[str, Any]:
+    """The event for one request; raises ValueError (-> 400) on invalid JSON."""
+    headers: dict[str, str] = {}
+    for key, value in scope["headers"]:
+        name = key.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        headers[name] = f"{headers[name]},{text}" if name in headers else text
+    raw_query = scope.get("query_string", b"").decode("latin-1")
+    query: dict[str, str] = {}
+    if raw_query:
+        from urllib.parse import parse_qsl
+
+        for key, value in parse_qsl(raw_query, keep_blank_values=True):
+            query[key] = f"{query[key]},{value}" if key in query else value
+    decoded: Any = None
+    is_b64 = False
+    if body:
+        if _is_json(header(scope, b"content-type")):
+            decoded = orjson.loads(body)  # orjson.JSONDecodeError is a ValueError
+        else:
+            try:
+                decoded = body.decode("utf-8")
+            except UnicodeDecodeError:
+                decoded, is_b64 = base64.b64encode(body).decode("ascii"), True
+    client = scope.get("client")
+    return {
+        "method": scope["method"],
+        "path": scope["path"],
+        "route": match.route,
+        "path_params": match.params,
+        "query": query,
+        "raw_query": raw_query,
+        "headers": headers,
+        "body": decoded,
+        "is_base64_encoded": is_b64,
+        "source_ip": client[0] if client else None,
+    }
+
+
+def _proxy_response(out: dict[str, Any]) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    status = out.get("statusCode")
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ValueError(f"statusCode {status!r} is not an HTTP status (100-599)")
+    raw_headers = out.get("headers") or {}
+    if not isinstance(raw_headers, dict):
+        raise ValueError("headers must be an object of strings")
+    headers = [
+        (str(k).lower().encode("latin-1"), str(v).encode("latin-1"))
+        for k, v in raw_headers.items()
+        if str(k).lower() not in ("content-length", "transfer-encoding")
+    ]
+    body = out.get("body")
+    if isinstance(body, str):
+        data = base64.b64decode(body) if out.get("isBase64Encoded") else body.encode()
+        default_type = b"text/plain; charset=utf-8"
+    elif body is None:
+        data, default_type = b"", b"text/plain; charset=utf-8"
+    else:
+        data, default_type = orjson.dumps(body, option=JSON_OPTIONS), b"application/json"
+    if not any(k == b"content-type" for k, _ in headers):
+        headers.append((b"content-type", default_type))
+    return status, data, headers
+
+
+def to_response(result: InvocationResult) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """Status, body and headers for an invocation's result."""
+    rid = [(b"x-request-id", result.request_id.encode())]
+    if result.status == "success":
+        out = result.output
+        if isinstance(out, dict) and "statusCode" in out:
+            try:
+                status, data, headers = _proxy_response(out)
+            except (ValueError, TypeError, UnicodeEncodeError) as exc:
+                body = error_body("BadHandlerResponse", str(exc), request_id=result.request_id)
+                return 502, orjson.dumps(body), [(b"content-type", b"application/json"), *rid]
+            return status, data, [*headers, *rid]
+        data = orjson.dumps(out, option=JSON_OPTIONS)
+        return 200, data, [(b"content-type", b"application/json"), *rid]
+    status = _FAILED_STATUS.get(result.status, 502)
+    body = error_body(
+        result.error_type or result.status,
+        result.error or result.status,
+        status=result.status,
+        request_id=result.request_id,
+    )
+    extra = RETRY_AFTER if status == 429 else []
+    return status, orjson.dumps(body), [(b"content-type", b"application/json"), *rid, *extra]
+
+
+class HttpTriggerGateway:
+    """Serves every HTTP trigger of one serverless service (a raw ASGI callable)."""
+
+    def __init__(
+        self,
+        service: ServerlessService,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        threads: int = 256,
+    ) -> None:
+        self._service = service
+        self._max_body = max_body_bytes
+        self._limiter = CapacityLimiter(threads)
+        self._table = RouteTable([])
+        self._version = -1
+        self._checked = 0.0
+        self._waiting: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.requests: dict[tuple[str, str, int], int] = {}  # (route, method, status) -> n
+
+    def routes(self) -> RouteTable:
+        registry = self._service.triggers
+        now = time.monotonic()
+        if now - self._checked >= 1.0:  # another process may have added a route
+            self._checked = now
+            registry.refresh_if_changed()
+        if registry.version != self._version:
+            self._version = registry.version
+            self._table = RouteTable(registry.list(type="http"))
+        return self._table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        if is_traversal(path):
+            await send_json(send, 400, error_body("BadPath", "'.', '..', NUL and '\\' are refused"))
+            return
+        found = self.routes().resolve(scope["method"], path)
+        if found is None:
+            await send_json(send, 404, error_body("NotFound", f"no route for {path}"))
+            return
+        if isinstance(found, list):
+            allow = [(b"allow", ", ".join(found).encode())]
+            await send_json(
+                send, 405, error_body("MethodNotAllowed", "allowed: " + ", ".join(found)), allow
+            )
+            return
+        status = await self._serve(scope, receive, send, found)
+        key = (found.route, scope["method"], status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, match: Match) -> int:
+        try:
+            body = await read_body(scope, receive, self._max_body)
+        except BodyTooLarge:
+            message = f"the body is over the limit of {self._max_body} bytes"
+            await send_json(send, 413, error_body("PayloadTooLarge", message))
+            return 413
+        try:
+            event = build_event(scope, match, body)
+        except ValueError as exc:
+            await send_json(send, 400, error_body("InvalidJSON", f"the body is not JSON: {exc}"))
+            return 400
+        trigger = match.trigger
+        fid = trigger.function_id
+        try:
+            info = self._service.get_function(fid)
+        except NotFoundError:
+            self._service.triggers.remove_for_function(fid)
+            await send_json(send, 404, error_body("NotFound", f"no route for {scope['path']}"))
+            return 404
+        limit = min(info.concurrency, info.scaling_policy.max_instances)
+        with self._lock:
+            waiting = self._waiting.get(trigger.id, 0)
+            if waiting >= limit + trigger.spec.get("max_queued", 100):
+                over = True
+            else:
+                over = False
+                self._waiting[trigger.id] = waiting + 1
+        if over:
+            message = f"function {info.name!r} is at its concurrency limit and queue"
+            await send_json(send, 429, error_body("Throttled", message), RETRY_AFTER)
+            return 429
+        try:
+            result = await anyio.to_thread.run_sync(
+                self._service.invoke_sync, fid, event, limiter=self._limiter
+            )
+        except NotFoundError:
+            await send_json(send, 404, error_body("NotFound", f"no route for {scope['path']}"))
+            return 404
+        except ClosedError:
+            await send_json(send, 503, error_body("Unavailable", "the platform is stopping"))
+            return 503
+        finally:
+            with self._lock:
+                self._waiting[trigger.id] -= 1
+        status, data, headers = to_response(result)
+        await send_response(send, status, data, headers)
+        return status

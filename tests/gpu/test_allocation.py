@@ -214,3 +214,15 @@ def test_two_processes_sharing_the_store_do_not_double_book(fakes, tmp_path) -> 
         assert server.deallocate("from-cli")
         assert cli.get_allocation("from-cli") is None
         assert cli.allocate("again", exclusive=True) is not None
+
+
+def test_mixed_vendors_that_fit_only_together_are_explained() -> None:
+    gpus = load_capture(XML / "tesla-t4.xml") + load_capture(ROCM / "vega-20-WKS-GL-XE.json")
+    with GpuManager(discovery=Discovery([StaticBackend(gpus)])) as manager:
+        why = str(manager.explain(gpu_count=2, memory_mb=10))
+        assert "2 GPU(s) needed, 2 fit" in why and "of different vendors" in why
+
+
+def test_discovery_timeout_is_validated() -> None:
+    with pytest.raises(ValidationError, match="timeout: 0 is out of range; expected > 0 seconds"):
+        Discovery(timeout=0)

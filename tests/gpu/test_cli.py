@@ -93,3 +93,11 @@ def test_mig_plan_apply_runs_nvidia_smi_and_reports_its_refusal(fakes, tmp_home:
     assert code == 1
     assert "nvidia-smi mig -i 0 -dci" in out  # printed before running
     assert "exited with 2" in out  # the capture holds no answer: the real tool's refusal path
+
+
+def test_watch_prints_fresh_tables(tmp_home: Path) -> None:
+    code, out = run(
+        "watch", "--count", "2", "--interval", "0.05", "--simulate", str(XML / "tesla-t4.xml")
+    )
+    assert code == 0
+    assert out.count("nvidia:0  Tesla T4") == 2

@@ -205,6 +205,10 @@ class Allocator:
             drop(self.total - self.committed >= need, f"have less than {need} MB uncommitted")
         fit = int(alive.sum())
         reasons.append(f"{request.gpu_count} GPU(s) needed, {fit} fit")
+        if fit >= request.gpu_count:
+            reasons.append(
+                "the GPUs that fit are of different vendors; one request's GPUs share one"
+            )
         return reasons
 
     def _explain_mig(self, request: GpuRequest) -> list[str]:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from ..errors import ValidationError
 from ._amd import AmdSmiBackend, RocmSmiBackend
 from ._backend import DEFAULT_TIMEOUT_S, Backend, StaticBackend
 from ._intel import XpuSmiBackend
@@ -44,6 +45,8 @@ class Discovery:
         timeout: float = DEFAULT_TIMEOUT_S,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValidationError("timeout", f"{timeout!r} is out of range; expected > 0 seconds")
         self.backends: list[Backend] = (
             list(backends) if backends is not None else default_backends(timeout)
         )

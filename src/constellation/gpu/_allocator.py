@@ -8,8 +8,9 @@ never a walk over the live allocations. One GPU holds one sharing mode at a time
 (``mps`` also by compute share), ``time_slice`` tenants take one of ``replicas`` slots.
 A GPU in MIG mode only serves MIG requests, one tenant per discovered MIG device.
 
-Placement is ``binpack`` (default: the fullest GPU that still fits, so whole GPUs stay
-free for big requests) or ``spread`` (the emptiest, to spread heat and contention).
+Placement is ``binpack`` (default: best fit, the GPU with the least uncommitted memory
+that still fits, so roomy GPUs stay free for big requests) or ``spread`` (the GPU with
+the most uncommitted memory, then the fewest tenants, to spread heat and contention).
 """
 
 from __future__ import annotations

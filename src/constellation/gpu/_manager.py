@@ -1,10 +1,12 @@
 """GpuManager: the inventory, the allocator and the persisted allocations, together.
 
 Every grant and release is written to the ``gpu_allocations`` table of the platform's
-:class:`~constellation.store.Store` inside the same lock that changes the allocator,
-so a restarted manager on the same store replays the same allocations onto the GPUs it
-discovers (matched by UUID, then by id). An allocation whose GPU is gone after a
-restart is kept and reported as orphaned until its owner deallocates it.
+:class:`~constellation.store.Store`, decided and written inside one SQLite write
+transaction, so a restarted manager on the same store replays the same allocations onto
+the GPUs it discovers (matched by UUID, then by id), and two processes on one store (a
+server and the CLI) never grant the same GPU twice: each re-reads the table when
+SQLite's ``data_version`` says another connection wrote to it. An allocation whose GPU
+is gone after a restart is kept and reported as orphaned until its owner deallocates it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ._discovery import Discovery
 from ._model import Gpu, MigDevice
 from ._request import GpuRequest
 
-__all__ = ["Explanation", "GpuManager"]
+__all__ = ["GpuManager"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS gpu_allocations (
@@ -41,6 +43,8 @@ RequestLike = GpuRequest | Mapping[str, Any] | None
 
 
 class GpuManager:
+    """Discovers on first use; ``allocate``/``deallocate`` by owner. ``close()`` is idempotent."""
+
     def __init__(
         self,
         store: Store | None = None,

@@ -19,8 +19,9 @@ SCRIPTS = {
     # Runs until stopped; records its env and argv in <instance id>.json.
     "sleeper.py": """
         import json, os, sys, time
-        keys = ("SECRET", "VERSION", "CUDA_VISIBLE_DEVICES", "CONSTELLATION_DEPLOYMENT",
-                "CONSTELLATION_INSTANCE_ID", "CONSTELLATION_INSTANCE_INDEX")
+        keys = ("SECRET", "VERSION", "CONSTELLATION_DEPLOYMENT", "CONSTELLATION_INSTANCE_ID",
+                "CONSTELLATION_INSTANCE_INDEX", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
+                "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ZE_AFFINITY_MASK")
         record = {k: os.environ.get(k) for k in keys}
         record.update(argv=sys.argv, name=__name__, cwd=os.getcwd())
         path = os.environ["CONSTELLATION_INSTANCE_ID"] + ".json"

@@ -220,3 +220,70 @@ def test_redeploying_a_fix_replaces_crash_looping_instances_at_once(
     infos = manual.list_instances("broken")
     assert len(infos) == 2 and not {i.id for i in infos} & old
     assert all(i.pid and pid_alive(i.pid) for i in infos)
+
+
+@pytest.mark.parametrize(
+    ("gpu", "expected"),
+    [
+        ("nvidia:1", {"CUDA_VISIBLE_DEVICES": "1", "NVIDIA_VISIBLE_DEVICES": "1"}),
+        ("amd:2", {"ROCR_VISIBLE_DEVICES": "2", "HIP_VISIBLE_DEVICES": "0"}),
+        ("intel:0", {"ZE_AFFINITY_MASK": "0"}),
+        ("GPU-8f6f3e1a-0000", {"CUDA_VISIBLE_DEVICES": "GPU-8f6f3e1a-0000"}),
+        (3, {"CUDA_VISIBLE_DEVICES": "3"}),
+    ],
+)
+def test_gpu_id_forms_give_the_vendor_variables(
+    manual: DeploymentManager, scripts: Path, gpu: object, expected: dict[str, str]
+) -> None:
+    manual.deploy("gpu-job", script=str(scripts / "sleeper.py"), gpu=gpu)
+    [info] = manual.list_instances("gpu-job")
+    record = _records(scripts, [info.id])[info.id]
+    gpu_keys = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES")
+    gpu_keys += ("HIP_VISIBLE_DEVICES", "ZE_AFFINITY_MASK")
+    assert {k: record[k] for k in gpu_keys if record[k] is not None} == expected
+
+
+def test_platform_hooks_supply_gpu_env_and_see_every_start(make_manager, scripts: Path) -> None:
+    asked, started = [], []
+
+    def gpu_env(name: str, gpu: str) -> dict[str, str] | None:
+        asked.append((name, gpu))
+        return {"CUDA_VISIBLE_DEVICES": "MIG-1234"} if name == "trainer" else None
+
+    manager = make_manager(gpu_env=gpu_env, on_instance_start=lambda *args: started.append(args))
+    manager.deploy("trainer", script=str(scripts / "sleeper.py"), gpu="nvidia:0")
+    manager.deploy("other", script=str(scripts / "sleeper.py"), gpu="nvidia:1")
+    trainer, other = manager.list_instances("trainer")[0], manager.list_instances("other")[0]
+    records = _records(scripts, [trainer.id, other.id])
+    assert records[trainer.id]["CUDA_VISIBLE_DEVICES"] == "MIG-1234"
+    assert records[other.id]["CUDA_VISIBLE_DEVICES"] == "1"  # None: the default from the id
+    assert asked == [("trainer", "nvidia:0"), ("other", "nvidia:1")]
+    restarted = manager.restart_instance(trainer.id)
+    assert started == [
+        ("trainer", trainer.id, trainer.pid),
+        ("other", other.id, other.pid),
+        ("trainer", trainer.id, restarted.pid),
+    ]
+
+
+def test_a_failing_hook_does_not_stop_the_instance(
+    make_manager, scripts: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("hook is broken")
+
+    manager = make_manager(gpu_env=broken, on_instance_start=broken)
+    manager.deploy("sturdy", script=str(scripts / "sleeper.py"), gpu="nvidia:0")
+    [info] = manager.list_instances("sturdy")
+    assert info.pid is not None and pid_alive(info.pid)
+    assert _records(scripts, [info.id])[info.id]["CUDA_VISIBLE_DEVICES"] == "0"
+    assert "hook failed" in caplog.text
+
+
+def test_env_may_carry_gpu_variables_without_the_gpu_option(
+    manual: DeploymentManager, scripts: Path
+) -> None:
+    env = {"CUDA_VISIBLE_DEVICES": "GPU-abc", "NVIDIA_VISIBLE_DEVICES": "GPU-abc"}
+    manual.deploy("alloc-env", script=str(scripts / "sleeper.py"), env=env)
+    [info] = manual.list_instances("alloc-env")
+    assert _records(scripts, [info.id])[info.id]["CUDA_VISIBLE_DEVICES"] == "GPU-abc"

@@ -73,9 +73,16 @@ BAD_DEPLOYMENTS: list[tuple[str, Any, dict[str, Any], str, str]] = [
     (
         "env reserved",
         "web",
-        {"script": SLEEPER, "env": {"CUDA_VISIBLE_DEVICES": "0"}},
+        {"script": SLEEPER, "env": {"CONSTELLATION_INSTANCE_ID": "x"}},
+        "env.CONSTELLATION_INSTANCE_ID",
+        "set by the platform",
+    ),
+    (
+        "env and gpu both",
+        "web",
+        {"script": SLEEPER, "gpu": "0", "env": {"CUDA_VISIBLE_DEVICES": "1"}},
         "env.CUDA_VISIBLE_DEVICES",
-        "use the gpu option",
+        "conflicts with the gpu option",
     ),
     ("unknown option", "web", {"script": SLEEPER, "replicas": 2}, "replicas", "unknown option"),
     ("unknown cluster", "web", {"script": SLEEPER, "cluster": "nope"}, "cluster", "does not exist"),

@@ -8,6 +8,10 @@ polls the processes: it restarts those that exited (per the restart policy, afte
 exponential backoff), carries rolling replacements forward and rotates log files. With
 ``supervise=False`` there is no thread and the owner calls :meth:`poll` itself (tests
 do, with a fake clock).
+
+Two hooks connect the platform's other parts without importing them: ``gpu_env(name,
+gpu_id)`` returns the variables that show an instance its GPU (the GPU allocation's
+``env``), and ``on_instance_start(name, instance_id, pid)`` runs after every start.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from ._errors import (
 )
 from ._models import Cluster, Deployment, InstanceInfo
 from ._persist import DeploymentTables
-from ._runtime import DeploymentState, Runtime
+from ._runtime import DeploymentState, GpuEnvHook, Runtime, StartHook
 from ._spec import (
     MAX_INSTANCES,
     DeploymentSpec,
@@ -62,6 +66,8 @@ class DeploymentManager:
         start_grace_s: float = 1.0,
         stable_after_s: float = 60.0,
         log_max_bytes: int = 1 << 20,
+        gpu_env: GpuEnvHook | None = None,
+        on_instance_start: StartHook | None = None,
     ) -> None:
         check_manager_options(
             poll_interval_s=poll_interval_s,
@@ -83,6 +89,8 @@ class DeploymentManager:
             start_grace_s=start_grace_s,
             stable_after_s=stable_after_s,
             log_max_bytes=log_max_bytes,
+            gpu_env=gpu_env,
+            on_instance_start=on_instance_start,
         )
         self._lock = self._rt.lock
         self._wake = threading.Event()

@@ -20,7 +20,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from constellation.config import Settings
 
@@ -28,9 +28,15 @@ from ._instance import Backoff, Instance
 from ._logs import InstanceLog
 from ._persist import DeploymentTables
 from ._process import InstanceProcess, Lifeline, kill_orphan
-from ._spec import DeploymentSpec
+from ._spec import GPU_ENV, DeploymentSpec, gpu_env
 
-__all__ = ["DeploymentState", "Runtime"]
+# (deployment name, gpu id) -> the variables that show the process its GPU, or None for
+# the default from the id's form (the platform passes the GPU allocation's env here).
+GpuEnvHook = Callable[[str, str], Mapping[str, str] | None]
+# (deployment name, instance id, pid) after every start (the platform records GPU pids).
+StartHook = Callable[[str, str, int], None]
+
+__all__ = ["DeploymentState", "GpuEnvHook", "Runtime", "StartHook"]
 
 logger = logging.getLogger("constellation.deployments")
 
@@ -58,8 +64,12 @@ class Runtime:
         start_grace_s: float,
         stable_after_s: float,
         log_max_bytes: int,
+        gpu_env: GpuEnvHook | None = None,
+        on_instance_start: StartHook | None = None,
     ) -> None:
         self.tables = tables
+        self.gpu_env = gpu_env
+        self.on_instance_start = on_instance_start
         self.settings = settings
         self.clock = clock
         self.stop_timeout_s = stop_timeout_s
@@ -118,8 +128,21 @@ class Runtime:
         env["CONSTELLATION_INSTANCE_ID"] = inst.id
         env["CONSTELLATION_INSTANCE_INDEX"] = str(inst.index)
         if state.spec.gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = state.spec.gpu
+            for key in GPU_ENV:  # what the platform itself was given does not apply here
+                env.pop(key, None)
+            env.update(self._gpu_env(state.name, state.spec.gpu))
         return env
+
+    def _gpu_env(self, name: str, gpu: str) -> Mapping[str, str]:
+        if self.gpu_env is not None:
+            try:
+                found = self.gpu_env(name, gpu)
+            except Exception:  # a failing hook must not stop the instance from starting
+                logger.exception("gpu_env hook failed for deployment %s", name)
+            else:
+                if found is not None:
+                    return found
+        return gpu_env(gpu)
 
     def _kill_orphan(self, inst: Instance) -> None:
         """Before an instance's first start (or removal) since a platform restart, end the
@@ -137,6 +160,11 @@ class Runtime:
             logger.info(
                 "deployment %s: instance %s started, pid %s", state.name, inst.id, inst.proc.pid
             )
+            if self.on_instance_start is not None:
+                try:
+                    self.on_instance_start(state.name, inst.id, inst.proc.pid)
+                except Exception:
+                    logger.exception("on_instance_start hook failed for %s", inst.id)
 
     def spawn(self, state: DeploymentState, index: int, now: float) -> Instance:
         inst = self.make_instance(state.name, self.new_id(state.name), index, state.generation, now)

@@ -28,6 +28,7 @@ __all__ = [
     "check_count",
     "check_manager_options",
     "check_name",
+    "gpu_env",
     "merge_options",
     "parse_cluster",
     "parse_deployment",
@@ -53,6 +54,14 @@ MASK = "****"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _GPU_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:,/-]{0,127}$")
+# Variables a gpu option sets; env may set them only when gpu is not given.
+GPU_ENV = (
+    "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES",
+    "ROCR_VISIBLE_DEVICES",
+    "HIP_VISIBLE_DEVICES",
+    "ZE_AFFINITY_MASK",
+)
 # Set by the platform for every instance; a spec may not override them.
 RESERVED_ENV = (
     "CONSTELLATION_DEPLOYMENT",
@@ -199,12 +208,26 @@ def _env(value: object) -> dict[str, str]:
                 f"{key!r} is not a valid variable name; expected letters, digits and '_', "
                 "not starting with a digit",
             )
-        if key in RESERVED_ENV or key == "CUDA_VISIBLE_DEVICES":
-            raise _invalid(f"env.{key}", "is set by the platform; use the gpu option for GPUs")
+        if key in RESERVED_ENV:
+            raise _invalid(f"env.{key}", "is set by the platform for each instance")
         if not isinstance(val, str):  # the value is a secret: name its type, never itself
             raise _invalid(f"env.{key}", f"value is a {type(val).__name__}; expected a string")
         env[key] = val
     return env
+
+
+def gpu_env(gpu: str) -> dict[str, str]:
+    """The environment that shows an instance its GPU, from the id's form: ``nvidia:0``,
+    ``amd:1``, ``intel:0`` (the GPU package's ids), else an index list or a GPU/MIG UUID
+    for CUDA. The platform may supply the allocation's own environment instead."""
+    vendor, _, device = gpu.partition(":")
+    if device and vendor == "nvidia":
+        return {"CUDA_VISIBLE_DEVICES": device, "NVIDIA_VISIBLE_DEVICES": device}
+    if device and vendor == "amd":
+        return {"ROCR_VISIBLE_DEVICES": device, "HIP_VISIBLE_DEVICES": "0"}
+    if device and vendor == "intel":
+        return {"ZE_AFFINITY_MASK": device}
+    return {"CUDA_VISIBLE_DEVICES": gpu}
 
 
 def _gpu(value: object) -> str | None:
@@ -231,7 +254,12 @@ def parse_deployment(spec: Mapping[str, Any] | None, options: Mapping[str, Any])
     cluster = raw.get("cluster")
     if cluster is not None:
         check_name(cluster, "cluster")
+    env = _env(raw.get("env"))
     gpu = _gpu(raw.get("gpu"))
+    if gpu is not None:
+        for key in GPU_ENV:
+            if key in env:
+                raise _invalid(f"env.{key}", "conflicts with the gpu option; give one of them")
     gpu_memory = raw.get("gpu_memory")
     if gpu_memory is not None:
         gpu_memory = _int("gpu_memory", gpu_memory, 1, 10_000_000, "MB")
@@ -241,7 +269,7 @@ def parse_deployment(spec: Mapping[str, Any] | None, options: Mapping[str, Any])
         script=str(script),
         instances=instances,
         args=_args(raw.get("args")),
-        env=_env(raw.get("env")),
+        env=env,
         cluster=cluster,
         gpu=gpu,
         gpu_memory=gpu_memory,

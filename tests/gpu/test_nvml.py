@@ -106,3 +106,14 @@ def test_close_is_idempotent_and_shuts_nvml_down_once(fakes: Fakes) -> None:
 def test_no_library_is_unavailable(fakes: Fakes) -> None:
     with pytest.raises(ToolMissing, match="NVML Shared Library Not Found"):
         NvmlBackend().discover()
+
+
+def test_a_process_list_nvml_refuses_is_a_note_not_a_failure(fakes: Fakes, monkeypatch) -> None:
+    fakes.nvml(L40S)
+    fakes.state("load")
+    monkeypatch.setenv("FAKE_PYNVML_NO_PERMISSION", "1")
+    d = Discovery(backends())
+    [gpu] = d.discover()
+    assert gpu.processes == () and gpu.utilization == 9.0
+    assert d.reports[0].detail == "1 GPU(s) (processes: Insufficient Permissions)"
+    d.close()

@@ -67,16 +67,26 @@ class NvmlBackend:
         return nvml
 
     def _maybe(self, fn: Any, *args: Any) -> Any:
-        """Call an NVML function; None when the device does not support it."""
+        """Call an NVML function; None when this device or driver does not have it."""
         nvml = self._nvml
+        absent = tuple(
+            getattr(nvml, name)
+            for name in (
+                "NVMLError_NotSupported",
+                "NVMLError_NotFound",
+                "NVMLError_FunctionNotFound",
+            )
+            if hasattr(nvml, name)
+        )
         try:
             return fn(*args)
-        except (nvml.NVMLError_NotSupported, nvml.NVMLError_NotFound):
+        except absent:
             return None
 
     def discover(self) -> list[Gpu]:
         with self._lock:
             nvml = self._open()
+            self.notes = []
             try:
                 driver = _str(nvml.nvmlSystemGetDriverVersion())
                 return [self._device(i, h, driver) for i, h in enumerate(self._handles)]
@@ -133,9 +143,10 @@ class NvmlBackend:
         table = mig_table_for(gpu_name, total)
         devices = []
         for slot in range(nvml.nvmlDeviceGetMaxMigDeviceCount(handle)):
-            mig = self._maybe(nvml.nvmlDeviceGetMigDeviceHandleByIndex, handle, slot)
-            if mig is None:
-                continue  # an empty slot
+            try:
+                mig = nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, slot)
+            except nvml.NVMLError:
+                continue  # an empty slot (NOT_FOUND, or INVALID_ARGUMENT on some drivers)
             match = _PROFILE.search(_str(nvml.nvmlDeviceGetName(mig)))
             profile = match.group(1) if match else None
             memory = nvml.nvmlDeviceGetMemoryInfo(mig).total // _MIB
@@ -154,7 +165,11 @@ class NvmlBackend:
 
     def _processes(self, handle: Any, migs: tuple[MigDevice, ...]) -> tuple[GpuProcess, ...]:
         nvml = self._nvml
-        found = self._maybe(nvml.nvmlDeviceGetComputeRunningProcesses, handle) or []
+        try:
+            found = nvml.nvmlDeviceGetComputeRunningProcesses(handle) or []
+        except nvml.NVMLError as exc:  # e.g. NO_PERMISSION: the GPU is still usable
+            self.notes.append(f"processes: {exc}")
+            found = []
         by_gi = {m.gpu_instance_id: m.uuid for m in migs}
         result = []
         for proc in found:

@@ -42,6 +42,10 @@ class NVMLError_NotFound(NVMLError):
     pass
 
 
+class NVMLError_NoPermission(NVMLError):
+    pass
+
+
 class NVMLError_Uninitialized(NVMLError):
     pass
 
@@ -240,4 +244,6 @@ def nvmlDeviceGetPciInfo(handle: Any) -> SimpleNamespace:
 
 
 def nvmlDeviceGetComputeRunningProcesses(handle: Any) -> list[SimpleNamespace]:
+    if os.environ.get("FAKE_PYNVML_NO_PERMISSION"):
+        raise NVMLError_NoPermission("Insufficient Permissions")
     return list(_dev(handle).processes)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import threading
 from pathlib import Path
 
 from constellation.deployments import DeploymentManager
+from constellation.errors import ConflictError, NotFoundError
 
-from .conftest import pid_alive
+from .conftest import pid_alive, wait_until
 
 
 def test_scale_up_and_down(manager: DeploymentManager, scripts: Path) -> None:
@@ -54,3 +57,48 @@ def test_redeploy_with_a_new_count_scales_without_replacing(
     manager.deploy("grow", {**spec, "instances": 2})
     infos = manager.list_instances("grow")
     assert len(infos) == 2 and (infos[0].id, infos[0].pid) == (first.id, first.pid)
+
+
+def test_concurrent_calls_keep_the_books_straight(
+    manager: DeploymentManager, scripts: Path
+) -> None:
+    manager.deploy("busy", script=str(scripts / "sleeper.py"), instances=2)
+    errors: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(8):
+                choice = rng.randrange(4)
+                if choice == 0:
+                    manager.scale_up("busy", 1)
+                elif choice == 1:
+                    manager.scale_down("busy", 1)
+                elif choice == 2:
+                    infos = manager.list_instances("busy")
+                    if infos:
+                        try:
+                            manager.restart_instance(rng.choice(infos).id)
+                        except (NotFoundError, ConflictError):
+                            pass  # removed or being restarted by another thread meanwhile
+                else:
+                    manager.list_deployments()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    want = manager.get_deployment("busy").instances
+
+    def settled() -> bool:
+        infos = manager.list_instances("busy")
+        return [i.index for i in infos] == list(range(want)) and all(
+            i.pid and pid_alive(i.pid) for i in infos
+        )
+
+    wait_until(settled)
+    assert len({i.id for i in manager.list_instances("busy")}) == want

@@ -8,8 +8,9 @@ The core of the seed's ``constellation.deploy`` / ``scale_up`` / ``restart_insta
   (a ``.py`` file) as ``instances`` OS processes of ``sys.executable``, each with the
   platform's environment plus ``env`` (secrets: shown only as ``"****"``),
   ``CONSTELLATION_DEPLOYMENT``, ``CONSTELLATION_INSTANCE_ID``,
-  ``CONSTELLATION_INSTANCE_INDEX`` and, with ``gpu``, ``CUDA_VISIBLE_DEVICES``. It returns
-  once the processes are started. Re-deploying a name with a different spec replaces its
+  ``CONSTELLATION_INSTANCE_INDEX`` and, with ``gpu``, the vendor's device variables
+  (``CUDA_VISIBLE_DEVICES`` for ``"0"`` or ``"nvidia:0"``; the ``gpu_env`` hook may supply
+  the GPU allocation's own). It returns once the processes are started. Re-deploying a name with a different spec replaces its
   instances one at a time; the same spec again restarts only stopped or failed ones.
 * A process that exits is restarted per ``restart_policy`` (``"always"``,
   ``"on-failure"``, ``"never"``) after an exponential backoff from
@@ -18,6 +19,7 @@ The core of the seed's ``constellation.deploy`` / ``scale_up`` / ``restart_insta
   across restarts and across platform restarts; the pid changes.
 * ``scale``/``scale_up``/``scale_down`` change the count (0-1024); ``restart_instance``
   stops (SIGTERM, SIGKILL after ``stop_timeout_s``) and starts one instance;
+  ``restart_deployment`` replaces all of them, rolling;
   ``list_instances`` reports status, pid, uptime, restarts and the last exit.
 * Deployments, instance ids and clusters persist in the platform's SQLite store;
   ``recover()`` on a new manager starts them again. ``close()`` stops every process and

@@ -183,7 +183,9 @@ class DeploymentManager:
                     state.generation += 1
                 state.spec = parsed
                 state.updated_at = now
-            self._tables.save_deployment(name, parsed, state.generation, state.created_at, now)
+            self._tables.save_deployment(
+                name, parsed, state.generation, state.created_at, state.updated_at
+            )
             logger.info("deploy %s: %r (generation %d)", name, parsed, state.generation)
             retired = self._rt.reconcile(state, now)
             self._ensure_supervisor()

@@ -7,9 +7,10 @@ Usage::
 1. Scorer check: our re-implemented NAB scorer on NAB's own windowedGaussian result
    files, with the stored thresholds, against the published totals and final scores.
 2. Each method and the default ensemble over all 58 series, every value streamed once
-   through ``ThresholdFilter`` exactly as the registry does (score, then learn): the
-   three profile scores (corpus-wide threshold from an exact sweep) and the false
-   positive rate at the method's default sensitivity on the anomaly-free series.
+   (score, then learn): the three profile scores (corpus-wide threshold from an exact
+   sweep, as NAB's optimiser intends) and, in a second pass through ``ThresholdFilter``
+   at the method's default sensitivity (what the registry reports), the false positive
+   rate on the anomaly-free series. CPU time is process time (the machine is shared).
 3. Peers on the same series in the same run: river's HalfSpaceTrees (behind river's
    MinMaxScaler, as river documents it) and scikit-learn's IsolationForest refitted on
    a sliding window (benchmark-only dependencies). Score and wall time.
@@ -67,25 +68,34 @@ def _init(nab: str) -> None:
 
 
 def run_method(args: tuple[str, str]) -> tuple[str, np.ndarray, np.ndarray, float]:
-    """Stream one series through ``method``; returns (path, scores, flags, seconds)."""
+    """Stream one series through ``method``; returns (path, scores, flags, CPU seconds).
+
+    Scores: the detector's own stream (score each value, then learn it; 0 during the
+    warm-up), which NAB thresholds. Flags: a second pass through ``ThresholdFilter`` at
+    the default sensitivity, i.e. what the registry would report.
+    """
     method, path = args
     series = _CORPUS[path]
     level = resolve_sensitivity(method, None, {})
-    detector, _ = build_filter(method, level, {})
+    values, times = series.values.tolist(), series.seconds.tolist()
+    detector = build_filter(method, level, {})[0].detector
     scores = np.empty(len(series))
-    flags = np.zeros(len(series), dtype=bool)
-    started = time.perf_counter()
-    for i, (x, t) in enumerate(zip(series.values.tolist(), series.seconds.tolist(), strict=True)):
-        scores[i], flags[i] = detector.update(x, t)
-    return path, scores, flags, time.perf_counter() - started
+    started = time.process_time()
+    for i, (x, t) in enumerate(zip(values, times, strict=True)):
+        scores[i] = detector.score_one(x, t) if detector.ready else 0.0
+        detector.learn_one(x, t)
+    cpu = time.process_time() - started
+    decide = build_filter(method, level, {})[0]
+    flags = np.array([decide.update(x, t)[1] for x, t in zip(values, times, strict=True)])
+    return path, scores, flags, cpu
 
 
 def run_peer(args: tuple[str, str]) -> tuple[str, np.ndarray, np.ndarray, float]:
     peer, path = args
     values = _CORPUS[path].values
-    started = time.perf_counter()
+    started = time.process_time()
     scores = _hst(values) if peer == "river HalfSpaceTrees" else _sk_iforest(values)
-    return path, scores, np.zeros(len(values), dtype=bool), time.perf_counter() - started
+    return path, scores, np.zeros(len(values), dtype=bool), time.process_time() - started
 
 
 def _hst(values: np.ndarray) -> np.ndarray:
@@ -184,7 +194,7 @@ def main() -> None:
             print(f"done {name}: {result['standard'][0]:.1f} ({wall:.0f} s)", file=sys.stderr)
     print("## 2. Detectors on the NAB corpus (same run)\n")
     print("| detector | standard | reward low FP | reward low FN | best threshold (std) "
-          "| FP rate, anomaly-free series | us/value | wall s |")
+          "| FP rate, anomaly-free series | CPU us/value | wall s |")
     print("|---|---|---|---|---|---|---|---|")
     for name, result, fp, cpu, wall in table:
         scores_txt = " | ".join(f"{result[p][0]:.1f}" for p in PROFILES)

@@ -3,8 +3,8 @@
 Each value becomes a point of three features: the value, its change from the previous
 value and its distance from an EW moving average, so a spike, a step and a drift all
 stand out. The forest is trained on the most recent ``window`` points and retrained
-every ``retrain_every`` values (amortised cost). Trees are stored as flat arrays and a
-point descends all trees at once with numpy, one level per step.
+every ``retrain_every`` values (amortised cost). Trees are flat Python lists: for one
+point at a time that beats numpy, whose per-call overhead dominates at this size.
 
 The score: the usual isolation score ``s = 2^(-E[h(x)] / c(psi))`` standardised against
 the scores of the training points, i.e. how many standard deviations ``x`` is easier to
@@ -14,9 +14,8 @@ isolate than the recent data. ``sensitivity`` is that number of deviations.
 from __future__ import annotations
 
 import math
+import random
 from collections import deque
-
-import numpy as np
 
 from ..errors import ValidationError
 from ._base import MAX_SCORE, Baseline, Detector
@@ -28,74 +27,79 @@ __all__ = ["IsolationForest"]
 _EULER = 0.5772156649
 
 
-def _avg_path(n: int | np.ndarray) -> np.ndarray:
+def _avg_path(n: float) -> float:
     """c(n): the average path length of an unsuccessful BST search among n points."""
-    n = np.asarray(n, dtype=float)
-    out = np.zeros_like(n)
-    big = n > 2
-    out[big] = 2 * (np.log(n[big] - 1) + _EULER) - 2 * (n[big] - 1) / n[big]
-    out[n == 2] = 1.0
-    return out
+    if n > 2:
+        return 2 * (math.log(n - 1) + _EULER) - 2 * (n - 1) / n
+    return 1.0 if n == 2 else 0.0
+
+
+class _Tree:
+    """One isolation tree in flat Python lists (faster than numpy for a single point).
+
+    ``feature[i]`` is -1 at a leaf, where ``leaf[i]`` holds depth + c(size) already.
+    """
+
+    __slots__ = ("feature", "leaf", "left", "right", "split")
+
+    def __init__(self, points: list[tuple[float, ...]], max_depth: int, rng: random.Random):
+        self.feature: list[int] = []
+        self.split: list[float] = []
+        self.left: list[int] = []
+        self.right: list[int] = []
+        self.leaf: list[float] = []
+        self._grow(points, 0, max_depth, rng)
+
+    def _new_node(self) -> int:
+        self.feature.append(-1)
+        self.split.append(0.0)
+        self.left.append(0)
+        self.right.append(0)
+        self.leaf.append(0.0)
+        return len(self.feature) - 1
+
+    def _grow(
+        self, points: list[tuple[float, ...]], depth: int, max_depth: int, rng: random.Random
+    ) -> int:
+        node = self._new_node()
+        if depth < max_depth and len(points) > 1:
+            spans = [(min(col), max(col)) for col in zip(*points, strict=True)]
+            usable = [f for f, (low, high) in enumerate(spans) if high > low]
+            if usable:
+                feat = rng.choice(usable)
+                low, high = spans[feat]
+                cut = rng.uniform(low, high)
+                below = [p for p in points if p[feat] < cut]
+                above = [p for p in points if p[feat] >= cut]
+                if below and above:
+                    self.feature[node], self.split[node] = feat, cut
+                    self.left[node] = self._grow(below, depth + 1, max_depth, rng)
+                    self.right[node] = self._grow(above, depth + 1, max_depth, rng)
+                    return node
+        self.leaf[node] = depth + _avg_path(len(points))
+        return node
+
+    def path(self, point: tuple[float, ...]) -> float:
+        feature, split, left, right = self.feature, self.split, self.left, self.right
+        node = 0
+        while feature[node] >= 0:
+            node = left[node] if point[feature[node]] < split[node] else right[node]
+        return self.leaf[node]
 
 
 class _Forest:
-    """Isolation trees as padded arrays: feature (-1 at a leaf), split, children, leaf size."""
+    def __init__(
+        self, data: list[tuple[float, ...]], n_trees: int, sample: int, rng: random.Random
+    ) -> None:
+        psi = min(sample, len(data))
+        depth = max(1, math.ceil(math.log2(max(psi, 2))))
+        self.trees = [_Tree(rng.sample(data, psi), depth, rng) for _ in range(n_trees)]
+        self.norm = _avg_path(psi) or 1.0
 
-    def __init__(self, data: np.ndarray, n_trees: int, sample: int, rng: np.random.Generator):
-        self.psi = min(sample, len(data))
-        self.max_depth = max(1, math.ceil(math.log2(max(self.psi, 2))))
-        cap = 2 ** (self.max_depth + 1)
-        self.feature = np.full((n_trees, cap), -1, dtype=np.int64)
-        self.split = np.zeros((n_trees, cap))
-        self.left = np.zeros((n_trees, cap), dtype=np.int64)
-        self.right = np.zeros((n_trees, cap), dtype=np.int64)
-        self.size = np.zeros((n_trees, cap))
-        for tree in range(n_trees):
-            rows = rng.choice(len(data), size=self.psi, replace=False)
-            self._grow(tree, data[rows], rng)
-        self.norm = float(_avg_path(self.psi))
-
-    def _grow(self, tree: int, points: np.ndarray, rng: np.random.Generator) -> None:
-        stack = [(0, points, 0)]
-        next_free = 1
-        while stack:
-            node, pts, depth = stack.pop()
-            self.size[tree, node] = len(pts)
-            if depth >= self.max_depth or len(pts) <= 1:
-                continue
-            low, high = pts.min(axis=0), pts.max(axis=0)
-            usable = np.flatnonzero(high > low)
-            if len(usable) == 0:
-                continue
-            feat = int(rng.choice(usable))
-            cut = rng.uniform(low[feat], high[feat])
-            mask = pts[:, feat] < cut
-            self.feature[tree, node] = feat
-            self.split[tree, node] = cut
-            self.left[tree, node], self.right[tree, node] = next_free, next_free + 1
-            stack.append((next_free, pts[mask], depth + 1))
-            stack.append((next_free + 1, pts[~mask], depth + 1))
-            next_free += 2
-
-    def scores(self, points: np.ndarray) -> np.ndarray:
-        """Isolation scores in (0, 1) of each row of ``points``; all trees in step."""
-        n_trees = self.feature.shape[0]
-        trees = np.arange(n_trees)[:, None]
-        node = np.zeros((n_trees, len(points)), dtype=np.int64)
-        depth = np.zeros((n_trees, len(points)))
-        cols = np.arange(len(points))[None, :]
-        for _ in range(self.max_depth):
-            feat = self.feature[trees, node]
-            inner = feat >= 0
-            if not inner.any():
-                break
-            values = points[cols, np.maximum(feat, 0)]
-            go_left = values < self.split[trees, node]
-            child = np.where(go_left, self.left[trees, node], self.right[trees, node])
-            node = np.where(inner, child, node)
-            depth += inner
-        path = depth + _avg_path(self.size[trees, node])
-        return np.asarray(2.0 ** (-path.mean(axis=0) / self.norm))
+    def score(self, point: tuple[float, ...]) -> float:
+        """The isolation score in (0, 1): about 0.5 for ordinary points, near 1 for outliers."""
+        mean_path = sum(tree.path(point) for tree in self.trees) / len(self.trees)
+        return float(2.0 ** (-mean_path / self.norm))
 
 
 class IsolationForest(Detector):
@@ -119,7 +123,7 @@ class IsolationForest(Detector):
             )
         self.n_trees, self.sample, self.retrain_every = n_trees, sample, retrain_every
         self.warmup = min(self.window, 64)
-        self._rng = np.random.default_rng(seed)
+        self._rng = random.Random(seed)
         self._points: deque[tuple[float, float, float]] = deque(maxlen=self.window)
         self._ewma = EwmMoments(0.1)
         self._last: float | None = None
@@ -134,11 +138,14 @@ class IsolationForest(Detector):
         return (x, change, drift)
 
     def _train(self) -> None:
-        data = np.asarray(self._points)
+        data = list(self._points)
         self._forest = _Forest(data, self.n_trees, self.sample, self._rng)
-        own = self._forest.scores(data)
-        self._centre = float(own.mean())
-        self._spread = float(own.std()) or 1e-9
+        # Standardise against a sample of the training points (all of them would cost
+        # window x trees path walks per retrain).
+        own = [self._forest.score(p) for p in self._rng.sample(data, min(64, len(data)))]
+        self._centre = math.fsum(own) / len(own)
+        variance = math.fsum((v - self._centre) ** 2 for v in own) / len(own)
+        self._spread = math.sqrt(variance) or 1e-9
         self._since_train = 0
 
     def learn_one(self, x: float, t: float | None = None) -> None:
@@ -155,7 +162,7 @@ class IsolationForest(Detector):
     def score_one(self, x: float, t: float | None = None) -> float:
         if self._forest is None:
             return 0.0
-        raw = float(self._forest.scores(np.asarray([self._features(x)]))[0])
+        raw = self._forest.score(self._features(x))
         return min(max(0.0, (raw - self._centre) / self._spread), MAX_SCORE)
 
     def baseline(self, sensitivity: float) -> Baseline | None:

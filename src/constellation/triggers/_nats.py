@@ -18,9 +18,12 @@ without one) with the start position as its deliver policy, consumed in order.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime
 import re
+import socket
 import threading
+import urllib.parse
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -52,6 +55,7 @@ class NatsConnection:
         self._streams: dict[tuple[str, str], str] = {}
         self._closed = False
         try:
+            _probe(url)  # nats-py would keep retrying a refused first connect
             self.nc = self.run(
                 nats.connect(
                     url, connect_timeout=2, allow_reconnect=True, max_reconnect_attempts=-1
@@ -63,7 +67,12 @@ class NatsConnection:
         self.js = self.nc.jetstream(timeout=5.0)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = _TIMEOUT_S) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise
 
     async def ensure_stream(self, subject: str, work_queue: bool, name: str | None = None) -> str:
         """The stream holding ``subject``: the named one, the one found, or a new one."""
@@ -104,6 +113,19 @@ class NatsConnection:
         except Exception:
             pass
         self._stop_loop()
+
+
+def _probe(url: str) -> None:
+    for server in url.split(","):
+        parsed = urllib.parse.urlsplit(server.strip())
+        try:
+            socket.create_connection(
+                (parsed.hostname or "127.0.0.1", parsed.port or 4222), 2.0
+            ).close()
+            return
+        except OSError as exc:
+            error = exc
+    raise error
 
 
 _publishers: dict[str, NatsConnection] = {}
@@ -161,6 +183,9 @@ class NatsDelivery(Delivery):
 
     def nak(self, delay_s: float) -> None:
         self._source.conn.run(self._msg.nak(delay=delay_s or None))
+
+    def extend(self) -> None:
+        self._source.conn.run(self._msg.in_progress())  # restarts the ack wait
 
     def dead_letter(self, reason: str) -> None:
         source, msg = self._source, self._msg

@@ -126,6 +126,10 @@ class RedisDelivery(Delivery):
         idle_ms = max(0, int((s.visibility_s - delay_s) * 1000))
         s.client.xclaim(s.key, s.group, s.consumer, 0, [self.message_id], idle=idle_ms, justid=True)
 
+    def extend(self) -> None:
+        s = self._source  # XCLAIM resets the idle time; JUSTID does not count a delivery
+        s.client.xclaim(s.key, s.group, s.consumer, 0, [self.message_id], idle=0, justid=True)
+
     def dead_letter(self, reason: str) -> None:
         s = self._source
         fields = {

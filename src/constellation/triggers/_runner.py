@@ -10,6 +10,9 @@ how to ack, nak or dead-letter itself). The runner owns the policy, identical fo
   has been delivered ``max_deliveries`` times. A message that comes back with more
   deliveries than that (its consumer died mid-way, again and again) is dead-lettered
   without another call;
+* while a delivery runs, a heartbeat extends its lease every third of the visibility
+  timeout, so only a consumer that died (or hangs its whole process) loses a message
+  to another one;
 * ordered runners (event streams) deliver one message at a time in stream order and
   retry a failed one in place, so a later message never overtakes it.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +60,9 @@ class Delivery(ABC):
     @abstractmethod
     def dead_letter(self, reason: str) -> None:
         """Move the message to the dead-letter queue with ``reason``; remove it here."""
+
+    def extend(self) -> None:  # noqa: B027 - brokers without leases need nothing
+        """Still working on it: restart the visibility timeout (a heartbeat)."""
 
 
 class Source(ABC):
@@ -120,11 +127,30 @@ class TriggerRunner:
             else ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="trigger-deliver")
         )
         self._thread = threading.Thread(target=self._loop, name="trigger-fetch", daemon=True)
+        self._running: dict[int, tuple[Delivery, float]] = {}  # id -> (delivery, extended)
+        self._beat_s = max(0.01, float(spec["visibility_timeout_s"]) / 3)
+        self._beat = threading.Thread(target=self._heartbeat, name="trigger-lease", daemon=True)
 
     def start(self) -> TriggerRunner:
         self._source.start()
         self._thread.start()
+        self._beat.start()
         return self
+
+    def _heartbeat(self) -> None:
+        """Extend the lease of every delivery that has run for a third of its timeout."""
+        while True:
+            with self._cond:
+                if self._stop.is_set() and self._in_flight == 0:
+                    return
+                self._cond.wait(self._beat_s)
+                now = time.monotonic()
+                due = [d for d, (_, at) in self._running.items() if now - at >= self._beat_s]
+                extend = [self._running[key][0] for key in due]
+                for key in due:
+                    self._running[key] = (self._running[key][0], now)
+            for delivery in extend:
+                self._settle(delivery.extend)
 
     # -- the loop --------------------------------------------------------------------
     def _loop(self) -> None:
@@ -169,10 +195,15 @@ class TriggerRunner:
     def _call(self, delivery: Delivery) -> str | None:
         """Invoke once; None on success, else the error."""
         self._count("delivered")
+        with self._cond:
+            self._running[id(delivery)] = (delivery, time.monotonic())
         try:
             result = self._invoke(delivery.event)
         except Exception as exc:
             return f"invoke raised {exc!r}"
+        finally:
+            with self._cond:
+                self._running.pop(id(delivery), None)
         if getattr(result, "ok", False):
             self._count("succeeded")
             return None
@@ -268,6 +299,7 @@ class TriggerRunner:
             self._thread.join(timeout)
         with self._cond:
             self._cond.wait_for(lambda: self._in_flight == 0, timeout)
+        self._beat.join(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=False)
         self._source.close()

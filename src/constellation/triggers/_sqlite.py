@@ -145,6 +145,13 @@ class SqliteDelivery(Delivery):
             (self._source.clock() + delay_s, self._seq, self.deliveries),
         )
 
+    def extend(self) -> None:
+        source = self._source
+        source.store.execute(
+            "UPDATE trigger_queue SET visible_at = ? WHERE seq = ? AND deliveries = ?",
+            (source.clock() + source.visibility_s, self._seq, self.deliveries),
+        )
+
     def dead_letter(self, reason: str) -> None:
         source = self._source
         now = source.clock()
@@ -179,7 +186,7 @@ class SqliteQueueSource(Source):
         self.queue = queue
         self.dead_letter = dead_letter
         self.clock = clock
-        self._visibility = visibility_timeout_s
+        self.visibility_s = visibility_timeout_s
         self._wrap = wrap
         self._owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = threading.Event()
@@ -222,7 +229,7 @@ class SqliteQueueSource(Source):
         now = self.clock()
         with self.store.transaction() as conn:
             rows = conn.execute(
-                _CLAIM, (now + self._visibility, self._owner, self.queue, now, limit)
+                _CLAIM, (now + self.visibility_s, self._owner, self.queue, now, limit)
             ).fetchall()
         out: list[Delivery] = []
         for row in sorted(rows, key=lambda r: r["seq"]):

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from ..config import Settings
-from ..errors import NotFoundError, ValidationError
+from ..errors import ClosedError, NotFoundError, ValidationError
 from ..store import Store
 from ._models import Invocation, InvocationResult
 
@@ -138,7 +138,10 @@ class AsyncQueue:
 
     def _work(self) -> None:
         while not self._closed:
-            claimed = self.run_due_once()
+            try:
+                claimed = self.run_due_once()
+            except ClosedError:
+                return  # shutting down: a claimed invocation is requeued on the next start
             if not claimed:
                 with self._cond:
                     if not self._closed:

@@ -10,6 +10,7 @@ import pytest
 from constellation.config import Settings
 from constellation.deployments import DeploymentManager, DeploymentNotFoundError, InstanceInfo
 from constellation.errors import NotFoundError
+from constellation.telemetry import Telemetry
 
 from .conftest import FakeClock, pid_alive, wait_until
 
@@ -184,3 +185,23 @@ def test_restart_deployment_replaces_every_instance_rolling(
     wait_until(lambda: not any(pid_alive(i.pid) for i in old if i.pid))
     with pytest.raises(NotFoundError):
         manual.restart_deployment("ghost")
+
+
+def test_telemetry_records_running_and_restarts_when_they_change(
+    make_manager: Callable[..., DeploymentManager], clock: FakeClock, scripts: Path
+) -> None:
+    telemetry = Telemetry()
+    manager = make_manager(clock=clock, supervise=False, telemetry=telemetry)
+    manager.deploy("crashy", script=str(scripts / "crasher.py"))
+    manager.poll()
+    manager.poll()  # nothing changed: no new points
+    running = telemetry.series("deployment_instances_running", {"deployment": "crashy"})
+    restarts = telemetry.series("deployment_restarts_total", {"deployment": "crashy"})
+    assert [p.value for p in running] == [1.0] and [p.value for p in restarts] == [0.0]
+
+    info = _wait_status(manager, "crashy", "backoff")
+    clock.advance(info.next_restart_in_s)
+    manager.poll()
+    assert [p.value for p in running] == [1.0, 0.0, 1.0]
+    assert [p.value for p in restarts] == [0.0, 0.0, 1.0]
+    assert running.last() is not None and running.last().timestamp == clock.now

@@ -11,7 +11,9 @@ do, with a fake clock).
 
 Two hooks connect the platform's other parts without importing them: ``gpu_env(name,
 gpu_id)`` returns the variables that show an instance its GPU (the GPU allocation's
-``env``), and ``on_instance_start(name, instance_id, pid)`` runs after every start.
+``env``), and ``on_instance_start(name, instance_id, pid)`` runs after every start. With
+``telemetry``, each supervision pass records, when they change, the series
+``deployment_instances_running`` and ``deployment_restarts_total`` (label ``deployment``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 from constellation.config import Settings
 from constellation.store import Store
+from constellation.telemetry import Telemetry
 
 from ._clusters import ClusterRegistry
 from ._errors import (
@@ -68,6 +71,7 @@ class DeploymentManager:
         log_max_bytes: int = 1 << 20,
         gpu_env: GpuEnvHook | None = None,
         on_instance_start: StartHook | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         check_manager_options(
             poll_interval_s=poll_interval_s,
@@ -97,6 +101,8 @@ class DeploymentManager:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._recovered = False
+        self._telemetry = telemetry
+        self._published: dict[str, tuple[int, int]] = {}
         self._load()
 
     # -- persistence -------------------------------------------------------------------
@@ -127,8 +133,27 @@ class DeploymentManager:
     def poll(self) -> None:
         """One supervision pass (the supervisor thread's work; call it with supervise=False)."""
         with self._lock:
-            if not self._closed:
-                self._rt.poll()
+            if self._closed:
+                return
+            self._rt.poll()
+            now = self._clock()
+            counts = {
+                name: (sum(i.alive for i in s.instances), sum(i.restarts for i in s.instances))
+                for name, s in self._rt.states.items()
+            }
+        self._publish(counts, now)
+
+    def _publish(self, counts: dict[str, tuple[int, int]], now: float) -> None:
+        """Changed counts to telemetry, outside the lock: a subscriber (anomaly
+        remediation) may call back into this manager."""
+        if self._telemetry is None:
+            return
+        for name, (running, restarts) in counts.items():
+            if self._published.get(name) != (running, restarts):
+                self._published[name] = (running, restarts)
+                labels = {"deployment": name}
+                self._telemetry.record("deployment_instances_running", running, now, labels)
+                self._telemetry.record("deployment_restarts_total", restarts, now, labels)
 
     def _run(self) -> None:
         while not self._closed:

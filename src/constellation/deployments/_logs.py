@@ -11,7 +11,6 @@ logrotate's ``copytruncate``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import time
@@ -58,8 +57,3 @@ class InstanceLog:
         shutil.copyfile(self.path, self.path.with_name(self.path.name + ".1"))
         os.truncate(self.path, 0)
         return True
-
-    def remove(self) -> None:
-        for path in (self.path, self.path.with_name(self.path.name + ".1")):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()

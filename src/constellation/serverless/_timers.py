@@ -175,6 +175,7 @@ class TimerScheduler:
         self._running: dict[str, int] = {}
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._tick_lock = threading.Lock()  # the loop and a caller never decide together
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -187,11 +188,12 @@ class TimerScheduler:
         """Decide every timer's runs due at ``now``; runs start on worker threads."""
         moment = self._clock() if now is None else now
         decisions = []
-        for trigger in self._registry.list(type="timer"):
-            firing = self._decide(trigger, moment)
-            if firing is not None:
-                decisions.append(firing)
-                self.history.append(firing)
+        with self._tick_lock:
+            for trigger in self._registry.list(type="timer"):
+                firing = self._decide(trigger, moment)
+                if firing is not None:
+                    decisions.append(firing)
+                    self.history.append(firing)
         return decisions
 
     def _last_dealt(self, trigger: Trigger) -> float:

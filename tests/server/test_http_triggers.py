@@ -1,0 +1,158 @@
+"""HTTP triggers: routes on the same server, the event, the response, and error codes."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from constellation.errors import ConflictError, ValidationError
+from constellation.platform import Constellation
+
+from .conftest import Served
+
+HTTP = str(Path(__file__).resolve().parents[1] / "fixtures" / "server" / "http_handlers.py")
+
+
+def _fn(
+    served: Served, name: str, handler: str, path: str, method: str = "ANY", **opts: object
+) -> str:
+    info = served.platform.serverless.create_function(name, "python", handler, HTTP, **opts)  # type: ignore[arg-type]
+    spec = {"type": "http", "path": path, "method": method}
+    served.platform.serverless.add_trigger(info.id, spec)
+    return info.id
+
+
+def test_event_carries_json_body_headers_query_and_path_params(served: Served) -> None:
+    _fn(served, "orders", "event", "/api/orders/{order_id}", "POST")
+    r = httpx.post(
+        served.url + "/api/orders/12345?verbose=1&tag=a&tag=b",
+        json={"amount": 99.99},
+        headers={"X-Trace": "t-1"},
+    )
+    assert r.status_code == 200, r.text
+    event = r.json()
+    assert event["body"] == {"amount": 99.99} and event["is_base64_encoded"] is False
+    assert event["method"] == "POST" and event["path"] == "/api/orders/12345"
+    assert event["route"] == "/api/orders/{order_id}"
+    assert event["path_params"] == {"order_id": "12345"}
+    assert event["query"] == {"verbose": "1", "tag": "a,b"}
+    assert event["raw_query"] == "verbose=1&tag=a&tag=b"
+    assert event["headers"]["x-trace"] == "t-1"
+    assert event["headers"]["content-type"] == "application/json"
+    assert event["source_ip"] == "127.0.0.1"
+    assert r.headers["x-request-id"]
+
+
+def test_text_and_binary_bodies(served: Served) -> None:
+    _fn(served, "raw", "event", "/raw", "POST")
+    text = httpx.post(served.url + "/raw", content="héllo", headers={"content-type": "text/plain"})
+    assert text.json()["body"] == "héllo" and text.json()["is_base64_encoded"] is False
+    blob = httpx.post(served.url + "/raw", content=b"\xff\x00\xfe")
+    assert blob.json()["is_base64_encoded"] is True
+    assert base64.b64decode(blob.json()["body"]) == b"\xff\x00\xfe"
+    empty = httpx.post(served.url + "/raw")
+    assert empty.json()["body"] is None
+
+
+def test_lambda_proxy_responses(served: Served) -> None:
+    _fn(served, "p1", "proxy", "/p/{order_id}")
+    _fn(served, "p2", "proxy_text", "/teapot")
+    _fn(served, "p3", "proxy_binary", "/png")
+    _fn(served, "p4", "proxy_bad_status", "/bad-status")
+    r = httpx.get(served.url + "/p/7")
+    assert r.status_code == 201 and r.json() == {"created": True}
+    assert r.headers["x-order"] == "7" and r.headers["cache-control"] == "no-store"
+    assert r.headers["content-type"] == "application/json"
+    t = httpx.get(served.url + "/teapot")
+    assert t.status_code == 418 and t.text == "teapot" and t.headers["content-type"] == "text/plain"
+    png = httpx.get(served.url + "/png")
+    assert png.content == b"\x89PNG\x00\x01" and png.headers["content-type"] == "image/png"
+    bad = httpx.get(served.url + "/bad-status")
+    assert bad.status_code == 502 and bad.json()["error"]["type"] == "BadHandlerResponse"
+
+
+def test_handler_error_is_502_and_timeout_504(served: Served) -> None:
+    _fn(served, "boom", "boom", "/boom")
+    _fn(served, "slow", "slow", "/slow", timeout_s=1)
+    r = httpx.get(served.url + "/boom")
+    assert r.status_code == 502
+    err = r.json()["error"]
+    assert err["type"] == "RuntimeError" and "kaboom" in err["message"]
+    assert err["request_id"] == r.headers["x-request-id"]
+    t = httpx.get(served.url + "/slow?s=5", timeout=30)
+    assert t.status_code == 504 and t.json()["error"]["status"] == "timeout"
+
+
+def test_over_the_queue_limit_is_429_with_retry_after(served: Served) -> None:
+    fid = served.platform.serverless.create_function(
+        "one", "python", "slow", HTTP, concurrency=1
+    ).id
+    served.platform.serverless.add_trigger(
+        fid, {"type": "http", "path": "/one", "method": "GET", "max_queued": 0}
+    )
+    first: list[httpx.Response] = []
+    worker = threading.Thread(
+        target=lambda: first.append(httpx.get(served.url + "/one?s=2", timeout=30))
+    )
+    worker.start()
+    deadline = time.monotonic() + 10
+    sls = served.platform.serverless
+    while not any(i.status == "busy" for i in sls.list_instances("one")):
+        assert time.monotonic() < deadline, "the first request never started"
+        time.sleep(0.02)
+    second = httpx.get(served.url + "/one?s=0")
+    worker.join()
+    assert second.status_code == 429 and second.headers["retry-after"] == "1"
+    assert first[0].status_code == 200
+
+
+def test_unknown_route_404_and_wrong_method_405(served: Served) -> None:
+    _fn(served, "only-post", "event", "/only", "POST")
+    assert httpx.get(served.url + "/nothing-here").status_code == 404
+    r = httpx.get(served.url + "/only")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
+def test_literal_route_wins_over_parameter(served: Served) -> None:
+    _fn(served, "by-id", "event", "/items/{item_id}", "GET")
+    _fn(served, "new-item", "event", "/items/new", "GET")
+    assert httpx.get(served.url + "/items/new").json()["route"] == "/items/new"
+    assert httpx.get(served.url + "/items/9").json()["path_params"] == {"item_id": "9"}
+
+
+def test_route_conflicts_are_refused_when_added(served: Served) -> None:
+    sls = served.platform.serverless
+    _fn(served, "a", "event", "/api/orders/{order_id}", "POST")
+    b = sls.create_function("b", "python", "event", HTTP)
+    with pytest.raises(ConflictError, match="conflicts"):
+        sls.add_trigger(b.id, {"type": "http", "path": "/api/orders/{id}", "method": "POST"})
+    with pytest.raises(ConflictError):
+        sls.add_trigger(b.id, {"type": "http", "path": "/api/orders/{id}", "method": "ANY"})
+    sls.add_trigger(b.id, {"type": "http", "path": "/api/orders/{id}", "method": "GET"})
+    with pytest.raises(ValidationError, match="reserved"):
+        sls.add_trigger(b.id, {"type": "http", "path": "/api/v1/mine"})
+    r = served.client.post(
+        "/api/v1/functions/b/triggers",
+        json={"type": "http", "path": "/api/orders/{x}", "method": "POST"},
+    )
+    assert r.status_code == 409
+
+
+def test_a_route_added_by_another_process_is_served(served: Served, tmp_path: Path) -> None:
+    other = Constellation(served.platform.settings.home, background=False)
+    try:
+        info = other.serverless.create_function("late", "python", "event", HTTP)
+        other.serverless.add_trigger(info.id, {"type": "http", "path": "/late"})
+    finally:
+        other.close()
+    deadline = time.monotonic() + 10
+    r = httpx.get(served.url + "/late")
+    while r.status_code == 404 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        r = httpx.get(served.url + "/late")
+    assert r.status_code == 200 and r.json()["route"] == "/late"

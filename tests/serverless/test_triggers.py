@@ -1,0 +1,194 @@
+"""The trigger registry: validation, route conflicts, persistence, and the delegated types."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from constellation import serverless
+from constellation.errors import ConflictError, NotFoundError, ValidationError
+from constellation.platform import reset_default_platform
+from constellation.serverless import ServerlessService, Trigger
+from constellation.serverless._triggers import compile_route, validate_spec
+
+from .conftest import HANDLERS, make_platform
+
+
+@pytest.mark.parametrize(
+    ("path", "normal"),
+    [
+        ("/api/orders", "/api/orders"),
+        ("/api/orders/", "/api/orders"),
+        ("/", "/"),
+        ("/a/{order_id}/b", "/a/{order_id}/b"),
+    ],
+)
+def test_http_paths_are_normalised(path: str, normal: str) -> None:
+    spec = validate_spec({"type": "http", "path": path, "method": "post"})
+    assert spec == {"type": "http", "path": normal, "method": "POST", "max_queued": 100}
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "words"),
+    [
+        ({"type": "http"}, "trigger.path", "required"),
+        ({"type": "http", "path": "api"}, "trigger.path", "starting with '/'"),
+        ({"type": "http", "path": "/a//b"}, "trigger.path", "empty segment"),
+        ({"type": "http", "path": "/a/../b"}, "trigger.path", "not allowed"),
+        ({"type": "http", "path": "/a/{1x}"}, "trigger.path", "not allowed"),
+        ({"type": "http", "path": "/a/{x}/{x}"}, "trigger.path", "twice"),
+        ({"type": "http", "path": "/metrics"}, "trigger.path", "reserved"),
+        ({"type": "http", "path": "/api/v1/x"}, "trigger.path", "reserved"),
+        ({"type": "http", "path": "/" + "a" * 2000}, "trigger.path", "at most"),
+        ({"type": "http", "path": "/a", "method": "BREW"}, "trigger.method", "expected one of"),
+        ({"type": "http", "path": "/a", "max_queued": -1}, "trigger.max_queued", "0-100000"),
+        ({"type": "http", "path": "/a", "verb": "GET"}, "trigger.verb", "allowed"),
+        ({"type": "smoke-signal"}, "trigger.type", "expected one of"),
+        ({}, "trigger.type", "expected one of"),
+    ],
+)
+def test_bad_specs_name_the_field(spec: dict[str, Any], field: str, words: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_spec(spec)
+    assert info.value.field == field and words in info.value.message
+
+
+def test_not_a_mapping() -> None:
+    with pytest.raises(ValidationError, match="expected a mapping"):
+        validate_spec(["http"])
+
+
+def test_route_shapes() -> None:
+    a = compile_route("/orders/{id}/items")
+    assert a.match(["orders", "7", "items"]) == {"id": "7"}
+    assert a.match(["orders", "7"]) is None
+    assert a.shape == compile_route("/orders/{other}/items").shape
+
+
+def test_conflicts_are_refused_and_change_nothing(sls: ServerlessService) -> None:
+    f = sls.create_function("f", "python", "echo", HANDLERS)
+    g = sls.create_function("g", "python", "echo", HANDLERS)
+    sls.add_trigger(f.id, {"type": "http", "path": "/orders/{id}", "method": "POST"})
+    for spec in (
+        {"type": "http", "path": "/orders/{order}", "method": "POST"},
+        {"type": "http", "path": "/orders/{order}/", "method": "ANY"},
+    ):
+        with pytest.raises(ConflictError, match="conflicts with trigger"):
+            sls.add_trigger(g.id, spec)
+    assert sls.list_triggers("g") == []
+    sls.add_trigger(g.id, {"type": "http", "path": "/orders/{order}", "method": "GET"})
+    sls.add_trigger(g.id, {"type": "http", "path": "/orders/new", "method": "POST"})
+    sls.add_trigger(g.id, {"type": "timer", "schedule": "@daily"})
+    assert [t.type for t in sls.list_triggers("g")] == ["http", "http", "timer"]
+
+
+def test_triggers_persist_and_go_with_their_function(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with make_platform(home) as p:
+        f = p.serverless.create_function("f", "python", "echo", HANDLERS)
+        trigger = p.serverless.add_trigger(f.id, {"type": "http", "path": "/f"})
+        assert isinstance(trigger, Trigger) and trigger.id.startswith("trg-")
+    with make_platform(home) as p:
+        assert p.serverless.list_triggers() == [trigger]
+        assert p.serverless.list_triggers("f") == [trigger]
+        p.serverless.delete_function("f")
+        assert p.serverless.list_triggers() == []
+        with pytest.raises(NotFoundError):
+            p.serverless.remove_trigger(trigger.id)
+
+
+def test_remove_trigger(sls: ServerlessService) -> None:
+    f = sls.create_function("f", "python", "echo", HANDLERS)
+    t = sls.add_trigger(f.id, {"type": "timer", "schedule": "@hourly"})
+    assert sls.remove_trigger(t.id) == t
+    assert sls.list_triggers() == []
+    with pytest.raises(NotFoundError, match="trigger"):
+        sls.remove_trigger(t.id)
+    with pytest.raises(NotFoundError, match="function"):
+        sls.add_trigger("nope", {"type": "timer", "schedule": "@hourly"})
+
+
+def test_delegated_types_need_the_triggers_package(
+    sls: ServerlessService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "constellation.triggers", None)  # as if not installed
+    f = sls.create_function("f", "python", "echo", HANDLERS)
+    for kind in ("queue", "stream", "event"):
+        with pytest.raises(ValidationError, match=r"constellation\.triggers") as info:
+            sls.add_trigger(f.id, {"type": kind, "queue": "orders"})
+        assert info.value.field == "trigger.type"
+    assert sls.list_triggers() == []
+
+
+class _Runner:
+    """What ``start_trigger`` returns: delivers events from a thread until closed."""
+
+    def __init__(self, spec: dict[str, Any], invoke: Any) -> None:
+        self.spec, self.invoke, self.closed = spec, invoke, 0
+        self.results: list[Any] = []
+        self.thread = threading.Thread(target=lambda: self.results.append(invoke({"n": 1})))
+        self.thread.start()
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def _stand_in_package(started: list[_Runner]) -> types.ModuleType:
+    """The contract of ``constellation.triggers`` (built by another part of the project)."""
+    module = types.ModuleType("constellation.triggers")
+
+    def validate_trigger(spec: dict[str, Any]) -> dict[str, Any]:
+        if "queue" not in spec:
+            raise ValidationError("trigger.queue", "required")
+        return {**spec, "batch_size": spec.get("batch_size", 10)}
+
+    def start_trigger(
+        spec: dict[str, Any], invoke: Any, *, store: Any, settings: Any, clock: Any
+    ) -> _Runner:
+        assert store is not None and settings is not None and callable(clock)
+        runner = _Runner(spec, invoke)
+        started.append(runner)
+        return runner
+
+    module.validate_trigger = validate_trigger  # type: ignore[attr-defined]
+    module.start_trigger = start_trigger  # type: ignore[attr-defined]
+    return module
+
+
+def test_delegated_types_are_validated_started_and_closed_through_the_contract(
+    sls: ServerlessService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[_Runner] = []
+    monkeypatch.setitem(sys.modules, "constellation.triggers", _stand_in_package(started))
+    f = sls.create_function("f", "python", "echo", HANDLERS)
+    with pytest.raises(ValidationError, match="required"):
+        sls.add_trigger(f.id, {"type": "queue"})
+    trigger = sls.add_trigger(f.id, {"type": "queue", "queue": "orders"})
+    assert trigger.spec == {"type": "queue", "queue": "orders", "batch_size": 10}
+    sls.init()
+    deadline = time.monotonic() + 20
+    while not (started and started[0].results) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    runner = started[0]
+    assert runner.spec["queue"] == "orders"
+    assert runner.results[0].ok and runner.results[0].output["event"] == {"n": 1}
+    assert sls.trigger_runners.running() == [trigger.id]
+    sls.remove_trigger(trigger.id)
+    assert runner.closed == 1 and sls.trigger_runners.running() == []
+
+
+def test_module_level_trigger_functions(tmp_home: Path) -> None:
+    try:
+        f = serverless.create_function("m", "python", "echo", HANDLERS)
+        t = serverless.add_trigger(f.id, {"type": "http", "path": "/m", "method": "GET"})
+        assert serverless.list_triggers("m") == [t]
+        serverless.remove_trigger(t.id)
+        assert serverless.list_triggers() == []
+    finally:
+        reset_default_platform()

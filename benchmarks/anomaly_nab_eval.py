@@ -57,8 +57,15 @@ PUBLISHED = {  # standard, low FP, low FN
     "Windowed Gaussian": (39.6, 20.9, 47.4),
     "Null": (0.0, 0.0, 0.0),
 }
-OUR_METHODS = ("ensemble", "zscore", "mad", "iqr", "moving_average", "rate_change",
-               "isolation_forest")
+OUR_METHODS = (
+    "ensemble",
+    "zscore",
+    "mad",
+    "iqr",
+    "moving_average",
+    "rate_change",
+    "isolation_forest",
+)
 
 _CORPUS: dict[str, NabSeries] = {}
 
@@ -145,7 +152,9 @@ def scorer_check(nab: Path, corpus: list[NabSeries], profiles) -> None:
     final = json.loads((nab / "results" / "final_results.json").read_text())["windowedGaussian"]
     stored = json.loads((nab / "config" / "thresholds.json").read_text())["windowedGaussian"]
     scores = {
-        s.path: [float(v) for v in load_nab_results(nab, "windowedGaussian", s.path)["anomaly_score"]]
+        s.path: [
+            float(v) for v in load_nab_results(nab, "windowedGaussian", s.path)["anomaly_score"]
+        ]
         for s in corpus
     }
     print("## 1. Scorer check: windowedGaussian, stored thresholds\n")
@@ -156,15 +165,22 @@ def scorer_check(nab: Path, corpus: list[NabSeries], profiles) -> None:
         cost = profiles[name]
         _, total = score_corpus(corpus, scores, cost, stored[name]["threshold"])
         ours = normalized_score(total, null_score(corpus, cost), perfect)
-        print(f"| {name} | {py2_float_text(total)} | {ours!r} | {final[name]!r} | "
-              f"{ours == final[name]} |")
+        print(
+            f"| {name} | {py2_float_text(total)} | {ours!r} | {final[name]!r} | "
+            f"{ours == final[name]} |"
+        )
     print()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = Path(os.environ.get("CONSTELLATION_DATA") or
-                   Path(__file__).resolve().parents[2] / "shared" / "data") / "nab"
+    default = (
+        Path(
+            os.environ.get("CONSTELLATION_DATA")
+            or Path(__file__).resolve().parents[2] / "shared" / "data"
+        )
+        / "nab"
+    )
     parser.add_argument("--nab", type=Path, default=default)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-peers", action="store_true")
@@ -193,14 +209,18 @@ def main() -> None:
             table.append((name, result, fp, cpu, wall))
             print(f"done {name}: {result['standard'][0]:.1f} ({wall:.0f} s)", file=sys.stderr)
     print("## 2. Detectors on the NAB corpus (same run)\n")
-    print("| detector | standard | reward low FP | reward low FN | best threshold (std) "
-          "| FP rate, anomaly-free series | CPU us/value | wall s |")
+    print(
+        "| detector | standard | reward low FP | reward low FN | best threshold (std) "
+        "| FP rate, anomaly-free series | CPU us/value | wall s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, result, fp, cpu, wall in table:
         scores_txt = " | ".join(f"{result[p][0]:.1f}" for p in PROFILES)
         fp_txt = "n/a" if fp != fp else f"{100 * fp:.3f}%"
-        print(f"| {name} | {scores_txt} | {result['standard'][1]:.4g} | {fp_txt} | "
-              f"{1e6 * cpu / rows:.1f} | {wall:.0f} |")
+        print(
+            f"| {name} | {scores_txt} | {result['standard'][1]:.4g} | {fp_txt} | "
+            f"{1e6 * cpu / rows:.1f} | {wall:.0f} |"
+        )
     print("\n## 3. Published scoreboard (NAB v1.1)\n")
     print("| detector | standard | reward low FP | reward low FN |")
     print("|---|---|---|---|")
@@ -210,8 +230,10 @@ def main() -> None:
     if ours is not None:
         std = ours["standard"][0]
         rank = 1 + sum(1 for v in PUBLISHED.values() if v[0] > std)
-        print(f"\nensemble standard score {std:.1f}: rank {rank} of {len(PUBLISHED) + 1} "
-              f"(ratio to windowed Gaussian {std / 39.6:.2f}, to Skyline {std / 58.2:.2f})")
+        print(
+            f"\nensemble standard score {std:.1f}: rank {rank} of {len(PUBLISHED) + 1} "
+            f"(ratio to windowed Gaussian {std / 39.6:.2f}, to Skyline {std / 58.2:.2f})"
+        )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,17 @@ import numpy as np
 from constellation.anomaly import AnomalyRegistry
 from constellation.anomaly._methods import build_filter, resolve_sensitivity
 
-METHODS = ("zscore", "iqr", "mad", "moving_average", "threshold", "rate_change", "pattern",
-           "isolation_forest", "ensemble")
+METHODS = (
+    "zscore",
+    "iqr",
+    "mad",
+    "moving_average",
+    "threshold",
+    "rate_change",
+    "pattern",
+    "isolation_forest",
+    "ensemble",
+)
 TARGET_US = {"isolation_forest": 100.0}  # the others: 10 us per value
 
 
@@ -116,8 +125,10 @@ def main() -> None:
     print(f"# Detector cost over a {args.points:,}-point stream (best of {args.repeats})\n")
     print(f"limit: bare Python loop calling a no-op update: {floor:.2f} us/value")
     print(f"peer: river HalfSpaceTrees score_one + learn_one: {river_us:.1f} us/value\n")
-    print("| method | us/value (filter) | target | x no-op loop | vs river HST | "
-          "us/value via registry.detect | memory after stream |")
+    print(
+        "| method | us/value (filter) | target | x no-op loop | vs river HST | "
+        "us/value via registry.detect | memory after stream |"
+    )
     print("|---|---|---|---|---|---|---|")
     for method in METHODS:
         us = _time_filter(lambda m=method: _build(m), values, times, args.repeats)
@@ -125,8 +136,10 @@ def main() -> None:
         memory = _memory(method, values, times)
         target = TARGET_US.get(method, 10.0)
         mark = "ok" if us <= target else "over"
-        print(f"| {method} | {us:.2f} | <= {target:g} ({mark}) | {us / floor:.1f}x | "
-              f"{river_us / us:.1f}x faster | {via_registry:.1f} | {memory / 1024:.0f} KiB |")
+        print(
+            f"| {method} | {us:.2f} | <= {target:g} ({mark}) | {us / floor:.1f}x | "
+            f"{river_us / us:.1f}x faster | {via_registry:.1f} | {memory / 1024:.0f} KiB |"
+        )
     print("\nseed claims: detection < 5 ms per metric (5000 us), about 2 MB per detector")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from collections import deque
 
 from ..errors import ValidationError
@@ -35,7 +36,7 @@ def _avg_path(n: float) -> float:
 
 
 class _Tree:
-    """One isolation tree in flat Python lists (faster than numpy for a single point).
+    """One isolation tree in flat arrays (walked in Python: faster than numpy for one point).
 
     ``feature[i]`` is -1 at a leaf, where ``leaf[i]`` holds depth + c(size) already.
     """
@@ -43,11 +44,12 @@ class _Tree:
     __slots__ = ("feature", "leaf", "left", "right", "split")
 
     def __init__(self, points: list[tuple[float, ...]], max_depth: int, rng: random.Random):
-        self.feature: list[int] = []
-        self.split: list[float] = []
-        self.left: list[int] = []
-        self.right: list[int] = []
-        self.leaf: list[float] = []
+        # Typed arrays: a quarter of the memory of lists of Python floats.
+        self.feature = array("b")
+        self.split = array("d")
+        self.left = array("H")
+        self.right = array("H")
+        self.leaf = array("d")
         self._grow(points, 0, max_depth, rng)
 
     def _new_node(self) -> int:
@@ -110,9 +112,9 @@ class IsolationForest(Detector):
     def __init__(
         self,
         window: int = 512,
-        n_trees: int = 32,
+        n_trees: int = 25,
         sample: int = 128,
-        retrain_every: int = 256,
+        retrain_every: int = 1024,
         seed: int = 0,
     ) -> None:
         super().__init__()

@@ -186,14 +186,15 @@ class MAD(Detector):
         self._moments.add(x)
         self.n_seen += 1
 
-    def _sigma(self) -> float:
+    def _sigma(self, median: float | None = None) -> float:
         # More than half the values identical gives a MAD of 0: fall back to the std.
-        return _robust_sigma(_MAD_TO_SIGMA * self._window.mad(), self._moments.std)
+        return _robust_sigma(_MAD_TO_SIGMA * self._window.mad(median), self._moments.std)
 
     def score_one(self, x: float, t: float | None = None) -> float:
         if self.n_seen == 0:
             return 0.0
-        return deviation_score(x, self._window.median, self._sigma())
+        median = self._window.median
+        return deviation_score(x, median, self._sigma(median))
 
     def baseline(self, sensitivity: float) -> Baseline | None:
         if self.n_seen == 0:

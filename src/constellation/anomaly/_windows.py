@@ -163,24 +163,41 @@ class SortedWindow:
 
     @property
     def median(self) -> float:
-        return self.quantile(0.5)
+        values = self._sorted
+        half = len(values) // 2
+        if len(values) % 2:
+            return values[half]
+        return (values[half - 1] + values[half]) / 2 if values else 0.0
 
-    def mad(self) -> float:
-        """The median absolute deviation from the median (unscaled)."""
+    def mad(self, median: float | None = None) -> float:
+        """The median absolute deviation from the median (unscaled), in O(log n).
+
+        Deviations below the median, read from the split point leftwards, and those
+        above it, read rightwards, are two ascending sequences: the MAD is the median
+        of their union, found by one binary search (see :func:`kth_of_two_sorted`).
+        """
         values = self._sorted
         n = len(values)
-        m = self.median
+        if n == 0:
+            return 0.0
+        m = self.median if median is None else median
         split = bisect.bisect_left(values, m)
-
-        def left(i: int) -> float:  # deviations below the median, ascending
-            return m - values[split - 1 - i]
-
-        def right(j: int) -> float:  # deviations at or above the median, ascending
-            return values[split + j] - m
-
         n_left, n_right = split, n - split
+        k = (n - 1) // 2  # the lower median's rank
+        lo, hi = max(0, k + 1 - n_right), min(k + 1, n_left)
+        while lo < hi:  # i = how many of the k + 1 smallest deviations lie left of m
+            i = (lo + hi) // 2
+            if m - values[split - 1 - i] < values[split + k - i] - m:
+                lo = i + 1
+            else:
+                hi = i
+        i, j = lo, k + 1 - lo
+        left = m - values[split - i] if i > 0 else -math.inf
+        right = values[split + j - 1] - m if j > 0 else -math.inf
+        kth = max(left, right)
         if n % 2:
-            return kth_of_two_sorted(left, n_left, right, n_right, n // 2)
-        low = kth_of_two_sorted(left, n_left, right, n_right, n // 2 - 1)
-        high = kth_of_two_sorted(left, n_left, right, n_right, n // 2)
-        return (low + high) / 2
+            return kth
+        # the next deviation: the smaller of the next one on either side
+        next_left = m - values[split - 1 - i] if i < n_left else math.inf
+        next_right = values[split + j] - m if j < n_right else math.inf
+        return (kth + min(next_left, next_right)) / 2

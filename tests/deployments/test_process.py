@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 from constellation.deployments._instance import Backoff
@@ -84,3 +85,32 @@ def test_instance_log_rotates_past_its_bound(tmp_path: Path) -> None:
     log.path.write_text("y" * 150)
     assert log.rotate_if_needed()
     assert log.path.read_text() == "" and len(log.path.with_suffix(".log.1").read_text()) == 150
+
+
+def test_launcher_runs_a_script_as_python_would(tmp_path: Path) -> None:
+    import subprocess
+
+    from constellation.deployments._process import LAUNCHER
+
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import sys\n"
+        "def f(x: int): pass\n"
+        "print(__name__, f.__annotations__['x'] is int, sys.argv, sys.path[0] == "
+        f"{str(tmp_path)!r}, sorted(k for k in globals() if not k.startswith('__')))\n"
+        "if sys.argv[1] == 'raise':\n"
+        "    raise ValueError('bad input')\n"
+        "sys.exit(int(sys.argv[1]))\n"
+    )
+    for arg, code in (("7", 7), ("raise", 1)):
+        done = subprocess.run(
+            [sys.executable, LAUNCHER, str(script), arg], capture_output=True, text=True
+        )
+        assert done.returncode == code
+        assert done.stdout == f"__main__ True [{str(script)!r}, {arg!r}] True ['f', 'sys']\n"
+    assert done.stderr.splitlines() == [
+        "Traceback (most recent call last):",
+        f'  File "{script}", line 5, in <module>',
+        "    raise ValueError('bad input')",
+        "ValueError: bad input",
+    ]

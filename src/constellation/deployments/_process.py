@@ -1,9 +1,8 @@
 """One instance's OS process, behind a thin wrapper with an idempotent ``close()``.
 
-Each instance is ``sys.executable`` running a tiny launcher (``-c``) that then runs the
+Each instance is ``sys.executable`` running ``_launcher.py`` (by path), which runs the
 script in the ``__main__`` namespace, so the script sees the same ``sys.argv``,
 ``sys.path[0]``, ``__name__`` and ``__file__`` as under ``python script.py``. The
-launcher imports nothing that Python's start-up has not imported already. The
 launcher exists for one reason: the instance must not outlive the platform. It watches
 a pipe whose only writer is the platform (the :class:`Lifeline`); when the platform's
 process ends, however it ends, the pipe reaches end-of-file and the instance sends
@@ -27,44 +26,11 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ._launcher import LIFELINE_FD, LIFELINE_GRACE
+
 __all__ = ["InstanceProcess", "Lifeline", "kill_orphan", "process_identity"]
 
-LIFELINE_ENV = "CONSTELLATION_LIFELINE_FD"
-_LAUNCHER = """\
-import os, sys, _thread
-def _lifeline(fd, grace, os=os):  # bound now: __main__'s globals are the script's soon
-    try:
-        while os.read(fd, 64):
-            pass
-    except OSError:
-        pass
-    os.kill(os.getpid(), 15)  # SIGTERM: the script's handlers run, or it ends
-    import time
-    time.sleep(grace)
-    os._exit(137)
-def _run(script, main, builtins, sys=sys):
-    with open(script, "rb") as fh:
-        code = compile(fh.read(), script, "exec")
-    main.clear()  # run in __main__'s namespace, as `python script.py` does
-    main.update(__name__="__main__", __file__=script, __builtins__=builtins, __doc__=None,
-                __loader__=None, __spec__=None, __package__=None, __cached__=None)
-    try:
-        exec(code, main)
-    except Exception as exc:  # the traceback from the script's frames on, as python prints it
-        import traceback
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename != script:
-            tb = tb.tb_next
-        traceback.print_exception(type(exc), exc, tb or exc.__traceback__)
-        sys.exit(1)
-_fd = os.environ.pop("{env}", None)
-if _fd is not None:
-    os.set_inheritable(int(_fd), False)
-    _thread.start_new_thread(_lifeline, (int(_fd), {grace}))
-del sys.argv[0]
-sys.path[0] = os.path.dirname(sys.argv[0])
-_run(sys.argv[0], globals(), __builtins__)
-"""
+LAUNCHER = str(Path(__file__).with_name("_launcher.py"))  # run by path: see its docstring
 
 
 class Lifeline:
@@ -121,16 +87,16 @@ class InstanceProcess:
         lifeline: Lifeline | None = None,
         lifeline_grace_s: float = 5.0,
     ) -> None:
-        launcher = _LAUNCHER.format(env=LIFELINE_ENV, grace=float(lifeline_grace_s))
         full_env = dict(env)
         pass_fds: tuple[int, ...] = ()
         if lifeline is not None:
-            full_env[LIFELINE_ENV] = str(lifeline.read_fd)
+            full_env[LIFELINE_FD] = str(lifeline.read_fd)
+            full_env[LIFELINE_GRACE] = str(float(lifeline_grace_s))
             pass_fds = (lifeline.read_fd,)
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             self._popen = subprocess.Popen(
-                [sys.executable, "-c", launcher, script, *args],
+                [sys.executable, LAUNCHER, script, *args],
                 stdin=subprocess.DEVNULL,
                 stdout=log_fd,
                 stderr=subprocess.STDOUT,

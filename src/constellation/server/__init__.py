@@ -24,8 +24,10 @@ Contract:
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -76,7 +78,19 @@ def serve(
     platform.start()
     app = create_app(platform.serverless, token=token)
     echo(f"Constellation serving on http://{host}:{port} (home: {platform.settings.home})")
+    # uvicorn re-raises the signal that stopped it once it has shut down; with these
+    # handlers in place that is harmless, so the platform is closed (ledger flushed,
+    # instances stopped) and the process exits 0.
+    previous = _quiet_signals()
     try:
         uvicorn.Server(uvicorn_config(app, host, port, log_level)).run()
     finally:
         platform.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _quiet_signals() -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}

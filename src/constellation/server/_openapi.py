@@ -6,6 +6,7 @@ checks the server against it (no 5xx, every answer matches its schema).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = ["openapi_document"]
@@ -69,18 +70,71 @@ def _op(
     return op
 
 
-def _path_param(name: str, pattern: str | None = None) -> dict[str, Any]:
+def _path_param(
+    name: str, pattern: str | None = None, example: str | None = None
+) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 200}
     if pattern:
         schema = {"type": "string", "pattern": pattern}
-    return {"name": name, "in": "path", "required": True, "schema": schema}
+    param = {"name": name, "in": "path", "required": True, "schema": schema}
+    if example is not None:
+        param["example"] = example
+    return param
+
+
+def _operation_id(method: str, path: str) -> str:
+    words = [w.strip("{}").replace("-", "_") for w in path.split("/")[3:] if w]
+    return method + "_" + "_".join(words or ["root"])
+
+
+def _add_ids_and_links(paths: dict[str, Any]) -> None:
+    """operationIds everywhere, and links from what creates an object to what reads it
+    (followed by schemathesis' stateful phase)."""
+    for path, item in paths.items():
+        for method, op in item.items():
+            if method != "parameters":
+                op["operationId"] = (
+                    _operation_id(method, path)
+                    if path.startswith("/api")
+                    else method + path.replace("/", "_").replace(".", "_")
+                )
+    by_param: dict[str, list[str]] = {}
+    for path, item in paths.items():
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            for param in re.findall(r"\{(\w+)\}", path):
+                by_param.setdefault(param, []).append(op["operationId"])
+    sources = [
+        ("/api/v1/functions", "post", "201", "name", "$response.body#/name"),
+        (
+            "/api/v1/functions/{name}/invoke",
+            "post",
+            "202",
+            "request_id",
+            "$response.body#/request_id",
+        ),
+        ("/api/v1/functions/{name}/triggers", "post", "201", "trigger_id", "$response.body#/id"),
+    ]
+    for path, method, status, param, expression in sources:
+        response = paths[path][method]["responses"][status]
+        response["links"] = {
+            target: {"operationId": target, "parameters": {param: expression}}
+            for target in by_param.get(param, [])
+        }
 
 
 def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
-FN = _path_param("name", NAME_PATTERN)
+FN = _path_param("name", NAME_PATTERN, example="hello")
+EXAMPLE_FUNCTION = {
+    "name": "hello",
+    "handler": "main.handler",
+    "code": "def handler(event, context):\n    return {'echo': event}\n",
+    "triggers": [{"type": "http", "path": "/hello", "method": "POST"}],
+}
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -162,6 +216,7 @@ SCHEMAS: dict[str, Any] = {
             "cold_start_optimization": {"type": "boolean"},
             "deploy": {"type": "boolean"},
         },
+        "example": EXAMPLE_FUNCTION,
     },
     "FunctionChanges": {
         "type": "object",
@@ -302,6 +357,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "/api/v1/stats": {"get": _op("Platform statistics", {"200": _json(_OBJ)})},
     }
+    _add_ids_and_links(paths)
     return {
         "openapi": "3.0.3",
         "info": {"title": "Constellation management API", "version": "1"},

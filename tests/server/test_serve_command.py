@@ -1,0 +1,87 @@
+"""`constellation serve` as a real process: token printed once, serving, clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from constellation.server import read_token
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(home: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    port = _free_port()
+    env = {**os.environ, "CONSTELLATION_HOME": str(home), "COLUMNS": "200"}
+    cli = Path(sys.executable).with_name("constellation")
+    proc = subprocess.Popen(
+        [str(cli), "serve", "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz").status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(proc.communicate()[0])
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    return out
+
+
+@pytest.mark.slow
+def test_serve_prints_the_token_once_and_serves(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    proc, url = _serve(home)
+    token = read_token(home)
+    assert token is not None
+    auth = {"authorization": f"Bearer {token}"}
+    assert httpx.get(url + "/api/v1/functions").status_code == 401
+    code = "def handler(event, context):\n    return {'hi': event['body']}\n"
+    created = httpx.post(
+        url + "/api/v1/functions",
+        headers=auth,
+        json={"name": "hi", "code": code, "triggers": [{"type": "http", "path": "/hi"}]},
+    )
+    assert created.status_code == 201, created.text
+    assert httpx.post(url + "/hi", json={"a": 1}).json() == {"hi": {"a": 1}}
+    first = _stop(proc)
+    assert token in first
+    proc, url = _serve(home)
+    assert httpx.get(url + "/api/v1/functions/hi", headers=auth).status_code == 200
+    assert httpx.post(url + "/hi", json=2).json() == {"hi": 2}  # triggers survive a restart
+    assert token not in _stop(proc)
+
+
+@pytest.mark.slow
+def test_serve_no_auth_on_loopback(tmp_path: Path) -> None:
+    proc, url = _serve(tmp_path / "home", "--no-auth")
+    try:
+        assert httpx.get(url + "/api/v1/functions").status_code == 200
+    finally:
+        out = _stop(proc)
+    assert "authentication is OFF" in out
+    assert read_token(tmp_path / "home") is None

@@ -126,7 +126,7 @@ class IsolationForest(Detector):
         self.n_trees, self.sample, self.retrain_every = n_trees, sample, retrain_every
         self.warmup = min(self.window, 64)
         self._rng = random.Random(seed)
-        self._points: deque[tuple[float, float, float]] = deque(maxlen=self.window)
+        self._points: deque[tuple[float, ...]] = deque(maxlen=self.window)
         self._ewma = EwmMoments(0.1)
         self._last: float | None = None
         self._forest: _Forest | None = None

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
-from ._base import Detector, ThresholdFilter, check_positive
+from ._base import Baseline, Detector, ThresholdFilter, check_positive
 from ._contextual import Correlation, Pattern, RateChange
 from ._ensemble import Ensemble
 from ._iforest import IsolationForest
 from ._statistical import IQR, MAD, MovingAverage, Threshold, ZScore
 
-__all__ = ["METHODS", "Method", "build_filter", "build_pair", "method_info"]
+__all__ = [
+    "METHODS",
+    "Method",
+    "MetricDetector",
+    "build_filter",
+    "build_pair",
+    "method_info",
+]
 
 
 @dataclass(frozen=True)
@@ -112,3 +119,32 @@ def build_pair(options: Mapping[str, Any]) -> Correlation:
     _check_options(Correlation, options, set())
     built: Correlation = _construct(Correlation, options)
     return built
+
+
+@dataclass(eq=False)
+class MetricDetector:
+    """A detector watching one metric, as returned by ``create_detector``."""
+
+    id: str
+    metric: str
+    method: str
+    sensitivity: float
+    type: str
+    created_at: float
+    options: dict[str, Any] = field(default_factory=dict)
+    baseline: Baseline | None = None  # refreshed every baseline_interval_s
+    baseline_at: float | None = None
+    last_timestamp: float | None = None
+    last_score: float = 0.0
+    points: int = 0
+    anomalies: int = 0
+    _filter: ThresholdFilter | None = field(default=None, repr=False)
+    _pair: Correlation | None = field(default=None, repr=False)
+
+    def current_baseline(self, paired_value: float | None = None) -> Baseline | None:
+        """The live baseline (the snapshot in :attr:`baseline` lags by up to the interval)."""
+        if self._filter is not None:
+            return self._filter.detector.baseline(self.sensitivity)
+        if self._pair is not None and paired_value is not None:
+            return self._pair.baseline(self.sensitivity, paired_value)
+        return None

@@ -119,7 +119,8 @@ class AnomalyTable:
         self, metric_name: str | None = None, since: float | None = None, limit: int = 100
     ) -> list[Anomaly]:
         """Stored anomalies, newest first, optionally for one metric and after ``since``."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[object] = []
         if metric_name is not None:
             clauses.append("metric_name = ?")
             params.append(metric_name)
@@ -132,6 +133,10 @@ class AnomalyTable:
             (*params, int(limit)),
         )
         return [_from_row(r) for r in rows]
+
+    def get(self, anomaly_id: str) -> Anomaly | None:
+        row = self.store.query_one("SELECT * FROM anomaly_events WHERE id = ?", (anomaly_id,))
+        return None if row is None else _from_row(row)
 
     def count(self) -> int:
         row = self.store.query_one("SELECT COUNT(*) AS n FROM anomaly_events")

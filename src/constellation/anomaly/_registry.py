@@ -8,65 +8,28 @@ safe: one lock guards the state; callbacks run outside it.
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NotFoundError, ValidationError
 from ..store import Store
-from ._base import Baseline, ThresholdFilter, check_finite
-from ._contextual import Correlation
-from ._methods import build_filter, build_pair, method_info, resolve_sensitivity
-from ._persist import AnomalyTable
-from ._records import (
-    SEVERITIES,
-    Anomaly,
-    Rule,
-    check_severity,
-    check_type,
-    recommend,
-    severity_rank,
+from ._base import check_finite
+from ._incidents import Incidents, draft_anomaly, new_anomaly_id
+from ._methods import (
+    MetricDetector,
+    build_filter,
+    build_pair,
+    method_info,
+    resolve_sensitivity,
 )
+from ._persist import AnomalyTable
+from ._records import Anomaly, Rule, check_severity, check_type, recommend, severity_rank
 
 __all__ = ["AnomalyRegistry", "MetricDetector"]
-
-log = logging.getLogger("constellation.anomaly")
-
-Callback = Callable[[Anomaly], None]
-
-
-@dataclass(eq=False)
-class MetricDetector:
-    """A detector watching one metric, as returned by ``create_detector``."""
-
-    id: str
-    metric: str
-    method: str
-    sensitivity: float
-    type: str
-    created_at: float
-    options: dict[str, Any] = field(default_factory=dict)
-    baseline: Baseline | None = None  # refreshed every baseline_interval_s
-    baseline_at: float | None = None
-    last_timestamp: float | None = None
-    last_score: float = 0.0
-    points: int = 0
-    anomalies: int = 0
-    _filter: ThresholdFilter | None = field(default=None, repr=False)
-    _pair: Correlation | None = field(default=None, repr=False)
-
-    def current_baseline(self, paired_value: float | None = None) -> Baseline | None:
-        """The live baseline (the snapshot in :attr:`baseline` lags by up to the interval)."""
-        if self._filter is not None:
-            return self._filter.detector.baseline(self.sensitivity)
-        if self._pair is not None and paired_value is not None:
-            return self._pair.baseline(self.sensitivity, paired_value)
-        return None
 
 
 class AnomalyRegistry:
@@ -97,17 +60,10 @@ class AnomalyRegistry:
         self._lock = threading.RLock()
         self._detectors: dict[str, MetricDetector] = {}
         self._rules: dict[str, Rule] = {}
-        self._active: dict[str, Anomaly] = {}  # by anomaly id
-        self._open: dict[tuple[str, str | None], str] = {}  # (detector, instance) -> id
-        self._normal_run: dict[str, int] = {}  # anomaly id -> normal points since
-        self._flushed_at: dict[str, float] = {}
-        self._callbacks: list[tuple[Callback, int]] = []
-        self._stats = {"points": 0, "detected": 0, "resolved": 0, "recorded": 0}
-        self._by_severity = dict.fromkeys(SEVERITIES, 0)
-        self._table = AnomalyTable(store) if store is not None else None
-        if self._table is not None:
-            for anomaly in self._table.open_anomalies():
-                self._active[anomaly.id] = anomaly
+        self._points = 0
+        self._detect_us = 0.0
+        table = AnomalyTable(store) if store is not None else None
+        self._incidents = Incidents(self._lock, table, flush_interval_s)
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
 
@@ -152,7 +108,7 @@ class AnomalyRegistry:
     def get_detector(self, detector: MetricDetector | str) -> MetricDetector:
         key = detector.id if isinstance(detector, MetricDetector) else detector
         with self._lock:
-            found = self._detectors.get(key)  # type: ignore[arg-type]
+            found = self._detectors.get(key)
         if found is None:
             raise NotFoundError("detector", key)
         return found
@@ -166,8 +122,7 @@ class AnomalyRegistry:
         handle = self.get_detector(detector)
         with self._lock:
             self._detectors.pop(handle.id, None)
-            for key in [k for k in self._open if k[0] == handle.id]:
-                del self._open[key]
+            self._incidents.forget_detector(handle.id)
 
     def create_rule(
         self,
@@ -241,134 +196,62 @@ class AnomalyRegistry:
                 confidence = handle._filter.detector.confidence(score)
             handle.last_timestamp, handle.last_score = t, score
             handle.points += 1
-            self._stats["points"] += 1
+            self._points += 1
             self._maybe_refresh(handle, t)
+            anomaly, is_new = None, False
             if anomalous:
-                anomaly, is_new = self._open_or_continue(
-                    handle, x, t, instance_id, score, confidence, expected
+                draft = draft_anomaly(
+                    handle.metric,
+                    handle.type,
+                    x,
+                    t,
+                    score,
+                    confidence,
+                    expected,
+                    instance_id,
+                    handle.id,
+                    handle.method,
                 )
+                if handle._pair is not None:
+                    draft.details["paired_with"] = str(handle.options["paired_with"])
+                anomaly, is_new = self._incidents.flag(
+                    handle.id,
+                    instance_id,
+                    draft,
+                    lambda level: self._severity_for(handle.metric, handle.type, level),
+                )
+                handle.anomalies += is_new
             else:
-                self._note_normal(handle, instance_id, t)
-                anomaly, is_new = None, False
+                self._incidents.normal(handle.id, instance_id, t, self.auto_resolve_after)
         self._detect_us = (time.perf_counter() - started) * 1e6
         if anomaly is not None and is_new:
-            self._notify(anomaly)
+            self._incidents.notify(anomaly)
         return anomaly
-
-    def _open_or_continue(
-        self,
-        handle: MetricDetector,
-        x: float,
-        t: float,
-        instance_id: str | None,
-        score: float,
-        confidence: float,
-        expected: Baseline | None,
-    ) -> tuple[Anomaly, bool]:
-        key = (handle.id, instance_id)
-        existing = self._active.get(self._open.get(key, ""))
-        if existing is not None:
-            existing.last_seen_at = t
-            existing.points += 1
-            self._normal_run[existing.id] = 0
-            if score > existing.score:  # keep the peak value of the incident
-                existing.score, existing.detected_value = score, x
-                existing.confidence = max(existing.confidence, confidence)
-                severity = self._severity_for(handle.metric, handle.type, score)
-                if severity_rank(severity) > severity_rank(existing.severity):
-                    existing.severity = severity
-            existing.recommendation = recommend(existing)
-            self._persist(existing, force=False)
-            return existing, False
-        anomaly = Anomaly(
-            id=f"an-{uuid.uuid4().hex[:12]}",
-            metric_name=handle.metric,
-            type=handle.type,
-            detected_value=x,
-            expected_value=None if expected is None else expected.expected,
-            expected_low=None if expected is None else expected.lower,
-            expected_high=None if expected is None else expected.upper,
-            confidence=round(confidence, 6),
-            severity=self._severity_for(handle.metric, handle.type, score),
-            recommendation="",
-            instance_id=instance_id,
-            detected_at=t,
-            last_seen_at=t,
-            score=score,
-            detector_id=handle.id,
-            method=handle.method,
-        )
-        if handle._pair is not None:
-            anomaly.details["paired_with"] = str(handle.options["paired_with"])
-        anomaly.recommendation = recommend(anomaly)
-        self._active[anomaly.id] = anomaly
-        self._open[key] = anomaly.id
-        self._normal_run[anomaly.id] = 0
-        handle.anomalies += 1
-        self._stats["detected"] += 1
-        self._by_severity[anomaly.severity] += 1
-        self._persist(anomaly, force=True)
-        return anomaly, True
-
-    def _note_normal(self, handle: MetricDetector, instance_id: str | None, t: float) -> None:
-        anomaly_id = self._open.get((handle.id, instance_id))
-        if anomaly_id is None:
-            return
-        run = self._normal_run.get(anomaly_id, 0) + 1
-        self._normal_run[anomaly_id] = run
-        if run >= self.auto_resolve_after:
-            self._resolve_locked(anomaly_id, t)
 
     # -- anomalies -------------------------------------------------------------------------
     def get_active(self, metric: str | None = None, severity: str | None = None) -> list[Anomaly]:
         """Open anomalies, oldest first; optionally for one metric (glob) and severity and up."""
-        import fnmatch
-
-        floor = 0 if severity is None else severity_rank(check_severity(severity))
-        with self._lock:
-            found = [
-                a
-                for a in self._active.values()
-                if (metric is None or fnmatch.fnmatchcase(a.metric_name, metric))
-                and severity_rank(a.severity) >= floor
-            ]
-        return sorted(found, key=lambda a: a.detected_at)
+        return self._incidents.active(metric, severity)
 
     def get(self, anomaly_id: str) -> Anomaly:
-        with self._lock:
-            found = self._active.get(anomaly_id)
-        if found is None and self._table is not None:
-            found = next((a for a in self._table.history(limit=10_000) if a.id == anomaly_id), None)
-        if found is None:
-            raise NotFoundError("anomaly", anomaly_id)
-        return found
+        """An anomaly by id: open, or (with a store) resolved earlier."""
+        return self._incidents.get(anomaly_id)
 
     def history(
         self, metric: str | None = None, since: float | None = None, limit: int = 100
     ) -> list[Anomaly]:
         """Stored anomalies, newest first (needs a store; else the open ones)."""
-        if self._table is None:
+        table = self._incidents.table
+        if table is None:
             return sorted(self.get_active(metric), key=lambda a: -a.detected_at)[:limit]
-        return self._table.history(metric, since, limit)
+        return table.history(metric, since, limit)
 
     def resolve(self, anomaly_id: str, at: float | None = None) -> Anomaly:
-        """Close an anomaly (idempotent for an already resolved stored one)."""
+        """Close an anomaly (for an already resolved stored one, returns it unchanged)."""
         with self._lock:
-            if anomaly_id not in self._active:
-                return self.get(anomaly_id)
-            return self._resolve_locked(anomaly_id, self.clock() if at is None else at)
-
-    def _resolve_locked(self, anomaly_id: str, t: float) -> Anomaly:
-        anomaly = self._active.pop(anomaly_id)
-        anomaly.resolved_at = max(t, anomaly.last_seen_at)
-        anomaly.recommendation = recommend(anomaly)
-        for key in [k for k, v in self._open.items() if v == anomaly_id]:
-            del self._open[key]
-        self._normal_run.pop(anomaly_id, None)
-        self._stats["resolved"] += 1
-        self._persist(anomaly, force=True)
-        self._flushed_at.pop(anomaly_id, None)
-        return anomaly
+            if not self._incidents.is_open(anomaly_id):
+                return self._incidents.get(anomaly_id)
+            return self._incidents.close(anomaly_id, self.clock() if at is None else at)
 
     def record(
         self,
@@ -394,7 +277,7 @@ class AnomalyRegistry:
             raise ValidationError("confidence", f"{confidence!r} is out of range; expected 0-1")
         t = self.clock() if timestamp is None else check_finite("timestamp", timestamp)
         anomaly = Anomaly(
-            id=f"an-{uuid.uuid4().hex[:12]}",
+            id=new_anomaly_id(),
             metric_name=metric_name,
             type=check_type(type),
             detected_value=value,
@@ -411,47 +294,17 @@ class AnomalyRegistry:
         )
         anomaly.recommendation = recommendation or recommend(anomaly)
         with self._lock:
-            self._active[anomaly.id] = anomaly
-            self._stats["recorded"] += 1
-            self._by_severity[anomaly.severity] += 1
-            self._persist(anomaly, force=True)
-        self._notify(anomaly)
+            self._incidents.add_recorded(anomaly)
+        self._incidents.notify(anomaly)
         return anomaly
 
     # -- callbacks, persistence, baselines, stats -------------------------------------------
-    def on_detect(self, callback: Callback, severity: str | None = None) -> Callable[[], None]:
+    def on_detect(
+        self, callback: Callable[[Anomaly], None], severity: str | None = None
+    ) -> Callable[[], None]:
         """Call ``callback(anomaly)`` for each new anomaly of ``severity`` or worse (None:
         all). Returns a function that unsubscribes. A failing callback is logged."""
-        if not callable(callback):
-            raise ValidationError("callback", f"{callback!r} is not callable")
-        entry = (callback, 0 if severity is None else severity_rank(check_severity(severity)))
-        with self._lock:
-            self._callbacks.append(entry)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if entry in self._callbacks:
-                    self._callbacks.remove(entry)
-
-        return unsubscribe
-
-    def _notify(self, anomaly: Anomaly) -> None:
-        with self._lock:
-            callbacks = list(self._callbacks)
-        for callback, floor in callbacks:
-            if severity_rank(anomaly.severity) >= floor:
-                try:
-                    callback(anomaly)
-                except Exception:
-                    log.exception("on_detect callback %r failed for %s", callback, anomaly.id)
-
-    def _persist(self, anomaly: Anomaly, force: bool) -> None:
-        if self._table is None:
-            return
-        last = self._flushed_at.get(anomaly.id)
-        if force or last is None or anomaly.last_seen_at - last >= self.flush_interval_s:
-            self._table.save(anomaly)
-            self._flushed_at[anomaly.id] = anomaly.last_seen_at
+        return self._incidents.subscribe(callback, severity)
 
     def _maybe_refresh(self, handle: MetricDetector, now: float) -> None:
         if handle.baseline_at is None or now - handle.baseline_at >= self.baseline_interval_s:
@@ -473,18 +326,19 @@ class AnomalyRegistry:
 
     def get_stats(self) -> dict[str, Any]:
         with self._lock:
+            counts = self._incidents.counts
             return {
                 "detectors": len(self._detectors),
                 "rules": len(self._rules),
-                "active": len(self._active),
-                "points_processed": self._stats["points"],
-                "anomalies_detected": self._stats["detected"],
-                "anomalies_recorded": self._stats["recorded"],
-                "anomalies_resolved": self._stats["resolved"],
-                "by_severity": dict(self._by_severity),
+                "active": self._incidents.count_open(),
+                "points_processed": self._points,
+                "anomalies_detected": counts["detected"],
+                "anomalies_recorded": counts["recorded"],
+                "anomalies_resolved": counts["resolved"],
+                "by_severity": dict(self._incidents.by_severity),
                 "methods": sorted({d.method for d in self._detectors.values()}),
                 "running": self.is_running(),
-                "last_detect_us": round(getattr(self, "_detect_us", 0.0), 1),
+                "last_detect_us": round(self._detect_us, 1),
                 "baseline_interval_s": self.baseline_interval_s,
             }
 
@@ -512,9 +366,7 @@ class AnomalyRegistry:
         if loop is not None:
             loop.join(timeout=5)
         with self._lock:
-            if self._table is not None and not self._table.store.closed:
-                for anomaly in self._active.values():
-                    self._table.save(anomaly)
+            self._incidents.flush()
 
     close = shutdown
 

@@ -59,6 +59,7 @@ class ModuleLayout:
     # Active data segments with constant offsets into memory 0: (offset, bytes).
     data: list[tuple[int, bytes]] = field(default_factory=list)
     data_exact: bool = True  # False when some offset was not a constant
+    has_start: bool = False  # a start function runs at instantiation (may write memory)
 
     def signature(self, func_index: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return self.types[self.functions[func_index]]
@@ -198,6 +199,8 @@ def parse_layout(wasm: bytes) -> ModuleLayout:
                 name = r.name()
                 kind = r.byte()
                 lay.exports.append((name, _KINDS.get(kind, "other"), r.u32()))
+        elif sid == 8:
+            lay.has_start = True
         elif sid == 11:
             _read_data(r, lay)
     for ename, ekind, eindex in lay.exports:

@@ -12,6 +12,7 @@ sleeps (no wake-ups) while no timed call is running.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
@@ -27,6 +28,7 @@ __all__ = ["EngineHandle", "EngineSettings", "EpochTicker", "wasmtime_version"]
 _OPT_LEVELS = ("none", "speed", "speed_and_size")
 
 
+@functools.lru_cache(maxsize=1)
 def wasmtime_version() -> str:
     from importlib.metadata import version
 
@@ -56,9 +58,14 @@ class EngineSettings:
                 "max_wasm_stack", self.max_wasm_stack, 64 * 1024, 64 * 1024 * 1024, "bytes"
             )
 
-    def key(self) -> str:
+    @functools.cached_property
+    def _key(self) -> str:
         text = repr(sorted(asdict(self).items())) + wasmtime_version()
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def key(self) -> str:
+        """Hash of the settings and the wasmtime version: part of every cache file name."""
+        return self._key
 
 
 class EpochTicker:

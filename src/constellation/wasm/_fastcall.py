@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Sequence
+from typing import Any
 
 import wasmtime
 from wasmtime import _bindings as _raw
@@ -24,7 +25,6 @@ __all__ = ["FastFunc", "trap_from_error", "trap_from_wasmtime"]
 
 _KIND = {"i32": ffi.WASMTIME_I32, "i64": ffi.WASMTIME_I64, "f32": ffi.WASMTIME_F32,
          "f64": ffi.WASMTIME_F64}  # fmt: skip
-_CALL = _raw._wasmtime_func_call
 
 _T = wasmtime.TrapCode
 _CODES = {
@@ -78,44 +78,93 @@ def trap_from_error(
     return WasmTrap("host_error", _first_line(str(error)), instance_id)
 
 
+_INT_RANGE = {"i32": (-(2**31), 2**32 - 1), "i64": (-(2**63), 2**64 - 1)}
+_MASK = {"i32": 2**32 - 1, "i64": 2**64 - 1}
+_SIGN = {"i32": 2**31, "i64": 2**63}
+
+# wasmtime_func_call with every argument as a plain address: ctypes then converts Python
+# ints instead of building pointer objects on every call. The addresses all point into
+# objects a FastFunc keeps alive, and the instance refuses calls once its store is closed.
+_C_CALL = ctypes.CFUNCTYPE(
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+    ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p,
+)(("wasmtime_func_call", _raw.dll))  # fmt: skip
+_ARRAYS: dict[int, type] = {}
+
+
+def _array(n: int) -> ctypes.Array[Any]:
+    cls = _ARRAYS.get(n)
+    if cls is None:
+        cls = _ARRAYS[n] = ffi.wasmtime_val_t * n
+    return cls()
+
+
 class FastFunc:
     """One exported function with preallocated argument and result arrays.
 
     Not thread-safe: the owning instance serialises calls (a store is single-threaded).
     """
 
-    __slots__ = ("_args", "_fref", "_func", "_rets", "_trap", "_trap_ref", "params", "results")
+    __slots__ = ("_addr", "_args", "_func", "_n", "_ret_slots", "_rets", "_slots", "_trap",
+                 "_trap_addr", "params", "results")  # fmt: skip
 
-    def __init__(self, func: wasmtime.Func, params: Sequence[str], results: Sequence[str]) -> None:
-        self._func = func  # keeps the wasmtime_func_t alive for _fref
-        self._fref = ctypes.byref(func._func)
+    def __init__(
+        self, func: wasmtime.Func, params: Sequence[str], results: Sequence[str], context: Any
+    ) -> None:
+        self._func = func  # keeps the wasmtime_func_t alive
         self.params = tuple(params)
         self.results = tuple(results)
-        self._args = (ffi.wasmtime_val_t * len(params))()
+        self._args = _array(len(params))
+        self._rets = _array(len(results))
         for i, t in enumerate(params):
             self._args[i].kind = _KIND[t]
-        self._rets = (ffi.wasmtime_val_t * len(results))()
+        # Views into the arrays, made once: indexing a ctypes array builds a new object.
+        self._slots = tuple(
+            zip((self._args[i].of for i in range(len(params))), params, strict=True)
+        )
+        self._ret_slots = tuple(zip((self._rets[i].of for i in range(len(results))), results,
+                                    strict=True))  # fmt: skip
+        ctx = ctypes.cast(context, ctypes.c_void_p).value
+        self._addr = (ctx, ctypes.addressof(func._func), ctypes.addressof(self._args),
+                      len(params), ctypes.addressof(self._rets), len(results))  # fmt: skip
+        self._n = len(params)
         self._new_trap_slot()
 
     def _new_trap_slot(self) -> None:
         self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
-        self._trap_ref = ctypes.byref(self._trap)
+        self._trap_addr = ctypes.addressof(self._trap)
 
-    def call(self, context: object, values: Sequence[int | float], instance_id: str) -> list:
-        """Call with already checked raw values; return the raw results (a Python list)."""
-        args = self._args
-        for i, t in enumerate(self.params):
-            setattr(args[i].of, t, values[i])
-        err = _CALL(context, self._fref, args, len(args), self._rets, len(self._rets),
-                    self._trap_ref)  # fmt: skip
+    def convert(self, values: Sequence[object]) -> list[int | float] | None:
+        """Raw values for plain, in-range numbers; None when the full check must run."""
+        if len(values) != self._n:
+            return None
+        out: list[int | float] = []
+        for v, t in zip(values, self.params, strict=True):
+            if type(v) is int and t in _INT_RANGE:
+                low, high = _INT_RANGE[t]
+                if not low <= v <= high:
+                    return None
+                out.append(v - 2 * _SIGN[t] if v >= _SIGN[t] else v)
+            elif type(v) is float and t[0] == "f" and (t == "f64" or abs(v) < 3.4e38):
+                out.append(v)
+            else:
+                return None
+        return out
+
+    def call(self, values: Sequence[int | float], instance_id: str) -> list[int | float]:
+        """Call with already checked raw values; return the raw results."""
+        for (slot, t), v in zip(self._slots, values, strict=True):
+            setattr(slot, t, v)
+        ctx, func, args, nargs, rets, nrets = self._addr
+        err = _C_CALL(ctx, func, args, nargs, rets, nrets, self._trap_addr)
         if err:
-            raise trap_from_error(wasmtime.WasmtimeError._from_ptr(err), instance_id)
+            ptr = ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t))
+            raise trap_from_error(wasmtime.WasmtimeError._from_ptr(ptr), instance_id)
         if self._trap:
             trap = wasmtime.Trap._from_ptr(self._trap)
             self._new_trap_slot()  # ownership moved to `trap`
             raise trap_from_wasmtime(trap, instance_id)
-        rets = self._rets
-        return [getattr(rets[i].of, t) for i, t in enumerate(self.results)]
+        return [getattr(slot, t) for slot, t in self._ret_slots]
 
-    def typed(self, raw: list) -> list[WasmValue]:
+    def typed(self, raw: list[int | float]) -> list[WasmValue]:
         return [WasmValue(t, v) for t, v in zip(self.results, raw, strict=True)]

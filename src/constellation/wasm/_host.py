@@ -26,11 +26,15 @@ from ._instance import WasmtimeInstance
 from ._limits import ResourceLimits
 from ._module import WasmModule, build_module, read_source
 from ._runtimes import check_runtime
-from ._snapshot import Snapshot, capture, restore
+from ._snapshot import Snapshot, baked_module, capture, restore, start_from
 from ._values import WasmValue
 from ._wasi import WasiOptions, WasiResult
 
 __all__ = ["WasmHost"]
+
+
+_METERED = EngineSettings(metering=True)
+_UNMETERED = EngineSettings(metering=False)
 
 
 def _default_cache_dir() -> Path:
@@ -55,7 +59,7 @@ class WasmHost:
 
     # -- engines and modules ---------------------------------------------------------
     def engine(self, settings: EngineSettings | None = None) -> EngineHandle:
-        settings = settings or EngineSettings()
+        settings = settings or _METERED
         with self._lock:
             self._check_open()
             handle = self._engines.get(settings)
@@ -137,18 +141,24 @@ class WasmHost:
                 module, limits=lim, gas_limit=gas_limit, wasi=wasi_opts
             )
         else:
-            handle = self.engine(EngineSettings(metering=metering))
-            compiled = self._compiled(handle, module, aot_only=(runtime == "native"))
+            handle = self.engine(_METERED if metering else _UNMETERED)
+            baked = snap is not None and runtime == "wasmtime" and not module.layout.memory_imported
+            if baked:
+                assert snap is not None
+                digest, wasm = baked_module(snap, module)
+                compiled = handle.module(digest, wasm)
+            else:
+                compiled = self._compiled(handle, module, aot_only=(runtime == "native"))
             inst = WasmtimeInstance(module, handle, compiled, limits=lim, wasi=wasi_opts,
                                     runtime=runtime)  # fmt: skip
-            if gas_limit is not None:
-                inst.set_gas_limit(gas_limit)
-            if snap is not None:
-                try:
-                    restore(inst, snap)
-                except BaseException:
-                    inst.close()
-                    raise
+            try:
+                if snap is not None:
+                    (start_from if baked else restore)(inst, snap)
+                if gas_limit is not None:
+                    inst.set_gas_limit(gas_limit)
+            except BaseException:
+                inst.close()
+                raise
         with self._lock:
             self._check_open()
             self._instances[inst.id] = inst

@@ -50,6 +50,7 @@ class WasmtimeInstance(WasmInstance):
         self.metering = handle.settings.metering
         self.limits = limits or ResourceLimits()
         self.gas_limit = gas_limit
+        self._plain = self.limits.max_instructions is None and self.limits.timeout_ms is None
         self._store: wasmtime.Store | None = wasmtime.Store(handle.engine)
         self._capture: WasiCapture | None = None
         store = self._store
@@ -70,6 +71,7 @@ class WasmtimeInstance(WasmInstance):
             self._close_store()
             raise _instantiation_error(exc, self.limits) from None
         self._context = store._context()
+        self.pristine = True  # memory is as instantiation left it (no call, no restore yet)
         self._exports = self._instance.exports(store)
         self._funcs: dict[str, FastFunc] = {}
         self._memory: wasmtime.Memory | None = None
@@ -94,22 +96,33 @@ class WasmtimeInstance(WasmInstance):
                 )
             func = self._exports[name]
             assert isinstance(func, wasmtime.Func)
-            fast = self._funcs[name] = FastFunc(func, info.params, info.results)
+            fast = self._funcs[name] = FastFunc(func, info.params, info.results, self._context)
         return fast
 
     def call(self, name: str, params: Sequence[object] | None = None) -> list[Any]:
-        with self._lock:
-            self._check_usable()
-            fast = self._fast(name)
-            values = check_params(name, fast.params, params)
-            return fast.typed(self._invoke(fast, values))
+        raw = self._run(name, () if params is None else params)
+        return self._funcs[name].typed(raw)
 
-    def call_raw(self, name: str, *values: int | float) -> list[int | float]:
-        """Plain-number fast path (values are checked the same way); results untyped."""
+    def call_raw(self, name: str, *values: object) -> list[int | float]:
+        """The fast path: plain numbers in, plain numbers out (checked like ``call``)."""
+        return self._run(name, values)
+
+    def _run(self, name: str, values: Sequence[object]) -> list[int | float]:
         with self._lock:
-            self._check_usable()
-            fast = self._fast(name)
-            return self._invoke(fast, check_params(name, fast.params, values))
+            if self._closed or self.trap is not None:
+                self._check_usable()
+            self.pristine = False
+            fast = self._funcs.get(name) or self._fast(name)
+            raw = fast.convert(values) if isinstance(values, list | tuple) else None
+            if raw is None:  # typed values, or something to refuse: the full check
+                raw = check_params(name, fast.params, values)
+            if not self._plain:
+                return self._invoke(fast, raw)
+            try:
+                return fast.call(raw, self.id)
+            except WasmTrap as trap:
+                self.trap = self._explain(trap)
+                raise self.trap from None
 
     def _invoke(self, fast: FastFunc, values: list[int | float]) -> list[int | float]:
         per_call = self.metering and self.limits.max_instructions is not None
@@ -118,12 +131,12 @@ class WasmtimeInstance(WasmInstance):
         timeout = self.limits.timeout_ms
         try:
             if timeout is None:
-                return fast.call(self._context, values, self.id)
+                return fast.call(values, self.id)
             ticker = self.handle.ticker
             assert self._store is not None
             self._store.set_epoch_deadline(ticker.ticks_for(timeout))
             with ticker:
-                return fast.call(self._context, values, self.id)
+                return fast.call(values, self.id)
         except WasmTrap as trap:
             self.trap = self._explain(trap)
             raise self.trap from None
@@ -143,6 +156,7 @@ class WasmtimeInstance(WasmInstance):
         """Run a WASI command's entry point; the exit code comes back, never an exception."""
         with self._lock:
             self._check_usable()
+            self.pristine = False
             fast = self._fast(entry)
             code = 0
             try:
@@ -221,6 +235,7 @@ class WasmtimeInstance(WasmInstance):
             if limits.max_instructions is not None:
                 self._require_metering("max_instructions")
             self.limits = limits
+            self._plain = limits.max_instructions is None and limits.timeout_ms is None
             self._apply_store_limits()
             self._refuel()
             if limits.timeout_ms is None and self._store is not None:
@@ -283,6 +298,7 @@ class WasmtimeInstance(WasmInstance):
 
     def clear_trap(self) -> None:
         self.trap = None
+        self.pristine = False
 
     # -- release ----------------------------------------------------------------------
     def _close_store(self) -> None:

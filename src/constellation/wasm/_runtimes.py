@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from dataclasses import dataclass
 
@@ -41,11 +42,16 @@ def _version(dist: str) -> str:
 
 def get_runtimes() -> list[RuntimeInfo]:
     """Every runtime name, with whether it is available here and why not."""
+    return list(_runtimes())
+
+
+@functools.lru_cache(maxsize=1)  # installed packages do not change under a running process
+def _runtimes() -> tuple[RuntimeInfo, ...]:
     has_wasmtime = importlib.util.find_spec("wasmtime") is not None
     has_wasm3 = importlib.util.find_spec("wasm3") is not None
     wt_version = _version("wasmtime")
     missing = "the 'wasmtime' package is not installed (pip install wasmtime)"
-    return [
+    return (
         RuntimeInfo(
             "wasmtime",
             has_wasmtime,
@@ -70,14 +76,14 @@ def get_runtimes() -> list[RuntimeInfo]:
             _version("pywasm3"),
         ),
         RuntimeInfo("wasmer", False, "not supported", WASMER_REASON),
-    ]
+    )
 
 
 def check_runtime(name: object) -> str:
     """Return ``name`` if it can run here; else a clear error."""
     if name not in RUNTIMES:
         raise WasmValidationError.choice("runtime", name, RUNTIMES)
-    for info in get_runtimes():
+    for info in _runtimes():
         if info.name == name and not info.available:
             raise RuntimeUnavailableError(f"runtime {name!r} is not available: {info.reason}")
     return str(name)

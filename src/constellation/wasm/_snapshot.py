@@ -25,7 +25,15 @@ import numpy as np
 from ._errors import WasmStateError, WasmValidationError
 from ._module import WasmModule
 
-__all__ = ["PAGE", "Snapshot", "capture", "initial_image", "restore"]
+__all__ = [
+    "PAGE",
+    "Snapshot",
+    "baked_module",
+    "capture",
+    "initial_image",
+    "restore",
+    "start_from",
+]
 
 PAGE = 4096
 _MAGIC = b"CSTSNAP1"
@@ -36,21 +44,31 @@ _BITS_FMT = {"f32": "<I", "f64": "<Q"}
 
 @dataclass
 class Snapshot:
+    """A captured state. ``page_index[k]`` is the 4 KiB page whose bytes are ``page_data[k]``."""
+
     name: str
     module_id: str
     memory_size: int
-    pages: dict[int, bytes] = field(repr=False)
+    page_index: np.ndarray = field(repr=False)  # int64, sorted
+    page_data: np.ndarray = field(repr=False)  # uint8, shape (pages, PAGE)
     globals: dict[int, tuple[str, int | float]]
     gas_used: int
     gas_limit: int | None
     created_at: float
+    # The module with this snapshot baked in (see _wizer), made on first use: (sha256, bytes).
+    baked: tuple[str, bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
     def stored_bytes(self) -> int:
-        return len(self.pages) * PAGE
+        return int(self.page_data.size)
+
+    @property
+    def pages(self) -> dict[int, bytes]:
+        """The stored pages as {page number: bytes} (a copy; for inspection)."""
+        return {int(p): self.page_data[k].tobytes() for k, p in enumerate(self.page_index)}
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        order = sorted(self.pages)
+        order = [int(p) for p in self.page_index]
         header = {
             "name": self.name,
             "module_id": self.module_id,
@@ -67,8 +85,7 @@ class Snapshot:
         tmp = out.with_name(out.name + ".tmp")
         with open(tmp, "wb") as f:
             f.write(_MAGIC + struct.pack("<Q", len(raw)) + raw)
-            for p in order:
-                f.write(self.pages[p])
+            f.write(np.ascontiguousarray(self.page_data).tobytes())
         os.replace(tmp, out)
         return out
 
@@ -84,9 +101,10 @@ class Snapshot:
             body = memoryview(data)[16 + size :]
             if h["page_size"] != PAGE or len(body) != len(order) * PAGE:
                 raise ValueError("page data does not match the header")
-            pages = {p: bytes(body[k * PAGE : (k + 1) * PAGE]) for k, p in enumerate(order)}
+            index = np.array(order, dtype=np.int64)
+            pages = np.frombuffer(body, dtype=np.uint8).reshape(len(order), PAGE).copy()
             glob = {int(i): (t, _decode(t, v)) for i, (t, v) in h["globals"].items()}
-            return cls(h["name"], h["module_id"], h["memory_size"], pages, glob,
+            return cls(h["name"], h["module_id"], h["memory_size"], index, pages, glob,
                        h["gas_used"], h["gas_limit"], h["created_at"])  # fmt: skip
         except (ValueError, KeyError, TypeError) as exc:
             raise WasmValidationError("path", f"{path}: corrupt snapshot ({exc})") from None
@@ -141,17 +159,40 @@ def capture(instance: object, name: str, now: float | None = None) -> Snapshot:
     module = instance.module
     if module.layout.memory_imported:
         raise WasmStateError("the module imports its memory: its state is not its own to capture")
-    pages: dict[int, bytes] = {}
+    index = np.zeros(0, dtype=np.int64)
+    data = np.zeros((0, PAGE), dtype=np.uint8)
     size = instance.memory_size
     if size:
         if size % PAGE:
             raise WasmStateError(f"memory size {size} is not a multiple of {PAGE}")
-        mem = instance.memory_array()
-        for p in _differing_pages(mem, initial_image(module)):
-            pages[int(p)] = mem[p * PAGE : (p + 1) * PAGE].tobytes()
+        mem = instance.memory_array().reshape(-1, PAGE)
+        index = _differing_pages(instance.memory_array(), initial_image(module)).astype(np.int64)
+        data = mem[index]  # fancy indexing copies
     used, limit = instance.gas_state()
-    return Snapshot(name, module.id, size, pages, instance.global_values(), used, limit,
+    return Snapshot(name, module.id, size, index, data, instance.global_values(), used, limit,
                     time.time() if now is None else now)  # fmt: skip
+
+
+def baked_module(snap: Snapshot, module: WasmModule) -> tuple[str, bytes]:
+    """The module with ``snap`` baked in (cached on the snapshot)."""
+    if snap.baked is None:
+        import hashlib
+
+        from ._wizer import bake
+
+        wasm = bake(module.wasm, snap.memory_size, snap.page_index, snap.page_data)
+        snap.baked = (hashlib.sha256(wasm).hexdigest(), wasm)
+    return snap.baked
+
+
+def start_from(instance: object, snap: Snapshot) -> None:
+    """Finish an instance made from the baked module: globals, gas, flags."""
+    from ._instance import WasmtimeInstance
+
+    assert isinstance(instance, WasmtimeInstance)
+    instance.set_global_values(snap.globals)
+    instance.set_gas_state(snap.gas_used, snap.gas_limit)
+    instance.clear_trap()
 
 
 def restore(instance: object, snap: Snapshot) -> None:
@@ -178,15 +219,16 @@ def restore(instance: object, snap: Snapshot) -> None:
     if snap.memory_size:
         mem = instance.memory_array()
         base = initial_image(instance.module)
-        for p in _differing_pages(mem, base):
-            if int(p) not in snap.pages:
-                start = p * PAGE
-                if start < len(base):
-                    mem[start : start + PAGE] = base[start : start + PAGE]
-                else:
-                    mem[start : start + PAGE] = 0
-        for p, content in snap.pages.items():
-            mem[p * PAGE : (p + 1) * PAGE] = np.frombuffer(content, dtype=np.uint8)
+        lay = instance.module.layout
+        if not (instance.pristine and lay.data_exact and not lay.has_start):
+            # Pages changed since instantiation and not in the snapshot go back to the image.
+            stale = np.setdiff1d(_differing_pages(mem, base), snap.page_index)
+            rows = mem.reshape(-1, PAGE)
+            in_base = stale[stale < len(base) // PAGE]
+            rows[in_base] = base.reshape(-1, PAGE)[in_base]
+            rows[stale[stale >= len(base) // PAGE]] = 0
+        # (A pristine instance of a module without a start function holds the image already.)
+        mem.reshape(-1, PAGE)[snap.page_index] = snap.page_data
     instance.set_global_values(snap.globals)
     instance.set_gas_state(snap.gas_used, snap.gas_limit)
     instance.clear_trap()

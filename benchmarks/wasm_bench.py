@@ -1,0 +1,214 @@
+"""WASM instances: cold start, start from snapshot, call overhead, memory per instance,
+and (from wasm_bench_kernels.py) execution speed against native code.
+
+    .venv/bin/python benchmarks/wasm_bench.py            # everything (a few minutes)
+    .venv/bin/python benchmarks/wasm_bench.py --quick    # smaller sizes and counts
+    .venv/bin/python benchmarks/wasm_bench.py --skip-kernels
+
+Every figure is printed next to its peer measured in the same run (wasmtime-py's own
+API, the raw C-API call, native code) and next to the seed's claim. The machine is
+shared and noisy: medians of many runs for the short figures, the best of several runs
+for the kernels. Speed targets are shown here and never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import wasmtime
+from wasmtime import _bindings as raw
+from wasmtime import _ffi as ffi
+
+from constellation.wasm import WasmHost
+
+ADD_WAT = (
+    '(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
+)
+# 17 pages; init() touches exactly 1 MiB (16 pages) so a snapshot holds 1 MiB of state.
+TOUCH_WAT = """(module (memory (export "memory") 17)
+  (func (export "init") (local i32)
+    (loop (i32.store (local.get 0) (i32.add (local.get 0) (i32.const 1)))
+      (local.set 0 (i32.add (local.get 0) (i32.const 4)))
+      (br_if 0 (i32.lt_u (local.get 0) (i32.const 1048576)))))
+  (func (export "get") (param i32) (result i32) local.get 0 i32.load))"""
+
+
+def p50(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def timed(fn: Callable[[], object], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def row(figure: str, ours: str, peer: str, ratio: str, seed: str, target: str) -> None:
+    print(f"| {figure} | {ours} | {peer} | {ratio} | {seed} | {target} |", flush=True)
+
+
+def bench_cold_start(host: WasmHost, n: int) -> None:
+    m = host.load_module(ADD_WAT)  # compiled ahead of time into the disk cache
+
+    def ours() -> None:
+        inst = host.create_instance(m.id)
+        inst.call("add", [1, 2])
+        host.destroy_instance(inst)
+
+    engine = wasmtime.Engine()
+    compiled = wasmtime.Module(engine, wasmtime.wat2wasm(ADD_WAT))
+
+    def peer() -> None:
+        store = wasmtime.Store(engine)
+        inst = wasmtime.Instance(store, compiled, [])
+        inst.exports(store)["add"](store, 1, 2)  # type: ignore[operator]
+
+    handle = host.engine()
+
+    def from_disk() -> None:
+        handle.forget(m.id)  # next instance maps the .cwasm with Module.deserialize_file
+        ours()
+
+    a, b, c = p50(timed(ours, n)), p50(timed(peer, n)), p50(timed(from_disk, n // 4 or 1))
+    row("cold start p50 (precompiled in memory -> instance -> first call)",
+        f"{a * 1e3:.3f} ms", f"{b * 1e3:.3f} ms (wasmtime-py Store+Instance+call)",
+        f"{a / b:.2f}x peer", "< 50 ms", "<= 1 ms")  # fmt: skip
+    row("cold start p50 from the disk cache (deserialize_file -> instance -> call)",
+        f"{c * 1e3:.3f} ms", f"{b * 1e3:.3f} ms", f"{c / b:.2f}x peer", "< 50 ms", "<= 1 ms")  # fmt: skip
+
+
+def bench_snapshot_start(host: WasmHost, n: int) -> None:
+    m = host.load_module(TOUCH_WAT)
+    warm = host.create_instance(m.id)
+    warm.call("init")
+    snap = host.snapshot_create(warm, "touched")
+    assert snap.stored_bytes == 1 << 20, snap.stored_bytes
+
+    def ours() -> None:
+        inst = host.create_instance(m.id, from_snapshot="touched")
+        inst.call("get", [4096])
+        host.destroy_instance(inst)
+
+    def peer() -> None:  # what the snapshot saves: a fresh instance running init
+        inst = host.create_instance(m.id)
+        inst.call("init")
+        inst.call("get", [4096])
+        host.destroy_instance(inst)
+
+    a, b = p50(timed(ours, n)), p50(timed(peer, n))
+    row("new instance from snapshot, 1 MiB touched, p50",
+        f"{a * 1e3:.3f} ms", f"{b * 1e3:.3f} ms (fresh instance + init)",
+        f"{a / b:.2f}x peer", "< 5 ms", "<= 0.5 ms")  # fmt: skip
+
+
+def bench_call_overhead(host: WasmHost, n: int) -> None:
+    m = host.load_module(ADD_WAT)
+    inst = host.create_instance(m.id)
+    call_raw = inst.call_raw  # type: ignore[attr-defined]
+    typed = [{"type": "i32", "value": 1}, {"type": "i32", "value": 2}]
+
+    store = wasmtime.Store()
+    w_inst = wasmtime.Instance(store, wasmtime.Module(store.engine, wasmtime.wat2wasm(ADD_WAT)), [])
+    func = w_inst.exports(store)["add"]
+    assert isinstance(func, wasmtime.Func)
+    args = (ffi.wasmtime_val_t * 2)()
+    rets = (ffi.wasmtime_val_t * 1)()
+    args[0].kind = args[1].kind = ffi.WASMTIME_I32
+    trap = ctypes.POINTER(ffi.wasm_trap_t)()
+    ctx, fref, tref, call = (
+        store._context(),
+        ctypes.byref(func._func),
+        ctypes.byref(trap),
+        raw._wasmtime_func_call,
+    )
+
+    def loop(body: Callable[[], object]) -> float:
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                body()
+            best = min(best, (time.perf_counter() - t0) / n)
+        return best
+
+    def floor() -> None:
+        args[0].of.i32 = 1
+        args[1].of.i32 = 2
+        call(ctx, fref, args, 2, rets, 1, tref)
+
+    fast = loop(lambda: call_raw("add", 1, 2))
+    typed_t = loop(lambda: inst.call("add", typed))
+    generic = loop(lambda: func(store, 1, 2))
+    c_floor = loop(floor)
+    row("Python->wasm call, plain numbers (instance.call_raw)", f"{fast * 1e6:.2f} us",
+        f"{generic * 1e6:.2f} us (wasmtime-py Func.__call__)", f"{generic / fast:.1f}x faster",
+        "-", "<= 3 us")  # fmt: skip
+    row("Python->wasm call, typed dicts (call_function)", f"{typed_t * 1e6:.2f} us",
+        f"{c_floor * 1e6:.2f} us (raw C-API call, no checks)", f"{typed_t / c_floor:.1f}x floor",
+        "-", "<= 3 us")  # fmt: skip
+    row("raw C-API floor vs our fast path", f"{fast * 1e6:.2f} us", f"{c_floor * 1e6:.2f} us",
+        f"{fast / c_floor:.1f}x floor", "-", "-")  # fmt: skip
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def bench_memory(host: WasmHost, count: int) -> None:
+    m = host.load_module(
+        '(module (memory 1) (func (export "f") (result i32) i32.const 0 i32.load))'
+    )
+    keep = [host.create_instance(m.id) for _ in range(10)]  # warm allocator and code
+    gc.collect()
+    before = _rss()
+    insts = [host.create_instance(m.id) for _ in range(count)]
+    for i in insts:
+        i.call("f")  # touch linear memory (one page) like a real first call
+    gc.collect()
+    per = (_rss() - before) / count
+    linear = insts[0].memory_size
+    beyond = per - linear
+    row("memory per instance beyond linear memory (RSS)", f"{beyond / 1024:.0f} KiB",
+        f"{linear / 1024:.0f} KiB linear memory each ({count} instances)",
+        f"{beyond / 2**20:.2f} of the 1 MiB limit", "~10 MB", "<= 1 MiB")  # fmt: skip
+    for i in insts + keep:
+        host.destroy_instance(i)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes and fewer runs")
+    ap.add_argument("--skip-kernels", action="store_true", help="only the short figures")
+    opts = ap.parse_args()
+    n = 200 if opts.quick else 1000
+    print(f"# wasm_bench: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+          f"wasmtime {wasmtime.__dict__.get('__version__', '')}".rstrip(), flush=True)  # fmt: skip
+    print("\n| figure | constellation.wasm | peer, same run | ratio | seed claim | target |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp, WasmHost(Path(tmp) / "cache") as host:
+        bench_cold_start(host, n)
+        bench_snapshot_start(host, n // 2)
+        bench_call_overhead(host, 20_000 if opts.quick else 100_000)
+        bench_memory(host, 100 if opts.quick else 300)
+        if not opts.skip_kernels:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from wasm_bench_kernels import run_kernels
+
+            run_kernels(host, Path(tmp), quick=opts.quick)
+
+
+if __name__ == "__main__":
+    main()

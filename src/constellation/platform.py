@@ -84,7 +84,11 @@ class Constellation:
                 from .deployments import DeploymentManager
 
                 self._deployments = DeploymentManager(
-                    self.store, self.settings, clock=self.clock, supervise=self.background
+                    self.store,
+                    self.settings,
+                    clock=self.clock,
+                    supervise=self.background,
+                    telemetry=self.telemetry,
                 )
                 if self.background:
                     self._deployments.recover()

@@ -61,7 +61,7 @@ def set_registry(registry: AnomalyRegistry | None) -> AnomalyRegistry | None:
 
 
 def create_detector(
-    metric: str, method: str = "zscore", sensitivity: float | None = None, **options: Any
+    metric: str, method: str = "ensemble", sensitivity: float | None = None, **options: Any
 ) -> MetricDetector:
     """A detector on ``metric`` (``method`` and ``sensitivity`` positional as in the seed)."""
     return get_registry().create_detector(metric, method, sensitivity, **options)

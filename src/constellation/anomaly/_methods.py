@@ -37,23 +37,25 @@ class Method:
     default_sensitivity: float | None
     anomaly_type: str
     meaning: str
+    unit: str = "sigma"  # how a score reads in a recommendation ("" = no unit)
 
 
 METHODS: Mapping[str, Method] = {
     "zscore": Method(ZScore, 3.0, "statistical", "k standard deviations from the mean"),
-    "iqr": Method(IQR, 1.5, "statistical", "k x IQR beyond the nearer quartile"),
+    "iqr": Method(IQR, 1.5, "statistical", "k x IQR beyond the nearer quartile", "IQR"),
     "mad": Method(MAD, 3.5, "statistical", "k x 1.4826 MAD from the median"),
     "moving_average": Method(
         MovingAverage, 3.0, "statistical", "k deviations of the EWMA forecast error"
     ),
     "isolation_forest": Method(
-        IsolationForest, 3.0, "statistical", "k deviations of the isolation score"
+        IsolationForest, 3.0, "statistical", "k deviations of the isolation score", "sigma"
     ),
     "ensemble": Method(
         Ensemble,
         Ensemble.DEFAULT_SENSITIVITY,
         "statistical",
         "the calibrated ensemble score (see docs)",
+        "",
     ),
     "threshold": Method(Threshold, None, "threshold", "the upper limit itself"),
     "rate_change": Method(RateChange, 4.0, "rate_change", "k robust deviations of the change"),

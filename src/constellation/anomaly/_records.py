@@ -81,8 +81,8 @@ class Anomaly:
 
     @property
     def duration_s(self) -> float:
-        end = self.resolved_at if self.resolved_at is not None else self.last_seen_at
-        return max(0.0, end - self.detected_at)
+        """How long the anomalous values lasted (first to last flagged value)."""
+        return max(0.0, self.last_seen_at - self.detected_at)
 
 
 @dataclass(frozen=True)
@@ -189,8 +189,10 @@ def recommend(anomaly: Anomaly) -> str:
             f"where {_fmt(expected)} was expected"
         )
     else:
+        unit = anomaly.details.get("unit", "sigma")
+        size = f"{anomaly.score:.1f} {unit}" if unit else "unusually far"
         what = (
-            f"{metric} {anomaly.score:.1f} sigma {side} its baseline "
+            f"{metric} {size} {side} its baseline "
             f"({_fmt(anomaly.detected_value)} vs {_fmt(expected)})"
         )
     minutes = anomaly.duration_s / 60

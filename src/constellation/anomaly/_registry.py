@@ -71,11 +71,13 @@ class AnomalyRegistry:
     def create_detector(
         self,
         metric: str,
-        method: str = "zscore",
+        method: str = "ensemble",
         sensitivity: float | None = None,
         **options: Any,
     ) -> MetricDetector:
-        """A detector on ``metric``. ``options`` go to the method (``window``, ``alpha``...);
+        """A detector on ``metric`` (default method: the NAB-tuned ``ensemble``).
+
+        ``options`` go to the method (``window``, ``alpha``...);
         ``paired_with`` names the other metric of a ``correlation`` detector."""
         if not isinstance(metric, str) or not metric:
             raise ValidationError("metric", f"{metric!r} is not allowed; expected a non-empty str")
@@ -212,6 +214,7 @@ class AnomalyRegistry:
                     handle.id,
                     handle.method,
                 )
+                draft.details["unit"] = method_info(handle.method).unit
                 if handle._pair is not None:
                     draft.details["paired_with"] = str(handle.options["paired_with"])
                 anomaly, is_new = self._incidents.flag(

@@ -18,6 +18,7 @@ import ctypes
 import gc
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +30,7 @@ from wasmtime import _bindings as raw
 from wasmtime import _ffi as ffi
 
 from constellation.wasm import WasmHost
+from constellation.wasm._engine import wasmtime_version
 
 ADD_WAT = (
     '(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
@@ -40,6 +42,9 @@ TOUCH_WAT = """(module (memory (export "memory") 17)
       (local.set 0 (i32.add (local.get 0) (i32.const 4)))
       (br_if 0 (i32.lt_u (local.get 0) (i32.const 1048576)))))
   (func (export "get") (param i32) (result i32) local.get 0 i32.load))"""
+# One page of memory, written and read by every call (so a page of it is resident).
+PROBE_WAT = """(module (memory 1) (func (export "f") (result i32)
+  (i32.store (i32.const 0) (i32.const 1)) (i32.load (i32.const 0))))"""
 
 
 def p50(samples: list[float]) -> float:
@@ -167,42 +172,52 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def bench_memory(host: WasmHost, count: int) -> None:
-    m = host.load_module(
-        '(module (memory 1) (func (export "f") (result i32) i32.const 0 i32.load))'
-    )
-    keep = [host.create_instance(m.id) for _ in range(10)]  # warm allocator and code
-    gc.collect()
-    before = _rss()
-    insts = [host.create_instance(m.id) for _ in range(count)]
-    for i in insts:
-        i.call("f")  # touch linear memory (one page) like a real first call
-    gc.collect()
-    per = (_rss() - before) / count
-    linear = insts[0].memory_size
-    beyond = per - linear
-    row("memory per instance beyond linear memory (RSS)", f"{beyond / 1024:.0f} KiB",
-        f"{linear / 1024:.0f} KiB linear memory each ({count} instances)",
-        f"{beyond / 2**20:.2f} of the 1 MiB limit", "~10 MB", "<= 1 MiB")  # fmt: skip
-    for i in insts + keep:
-        host.destroy_instance(i)
+def memory_probe(count: int) -> None:
+    """Run in a fresh process: print RSS growth per instance and linear memory per instance."""
+    with tempfile.TemporaryDirectory() as tmp, WasmHost(Path(tmp) / "cache") as host:
+        m = host.load_module(
+            '(module (memory 1) (func (export "f") (result i32) i32.const 0 i32.load))'
+        )
+        warm = [host.create_instance(m.id) for _ in range(50)]  # allocator, code, caches
+        for i in warm:
+            i.call("f")
+        gc.collect()
+        before = _rss()
+        insts = [host.create_instance(m.id) for _ in range(count)]
+        for i in insts:
+            i.call("f")  # a first call touches linear memory like real work
+        gc.collect()
+        print((_rss() - before) / count, insts[0].memory_size)
+
+
+def bench_memory(count: int) -> None:
+    out = subprocess.run([sys.executable, __file__, "--memory-probe", str(count)],
+                         capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    per, linear = float(out[0]), int(out[1])
+    row("memory per instance (RSS growth, includes touched linear memory)",
+        f"{per / 1024:.0f} KiB", f"{linear / 1024:.0f} KiB linear memory each, {count} instances",
+        f"{per / 2**20:.2f} of the 1 MiB limit", "~10 MB", "<= 1 MiB beyond linear memory")  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes and fewer runs")
     ap.add_argument("--skip-kernels", action="store_true", help="only the short figures")
+    ap.add_argument("--memory-probe", type=int, help=argparse.SUPPRESS)
     opts = ap.parse_args()
+    if opts.memory_probe:
+        memory_probe(opts.memory_probe)
+        return
     n = 200 if opts.quick else 1000
     print(f"# wasm_bench: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
-          f"wasmtime {wasmtime.__dict__.get('__version__', '')}".rstrip(), flush=True)  # fmt: skip
+          f"wasmtime {wasmtime_version()}", flush=True)  # fmt: skip
     print("\n| figure | constellation.wasm | peer, same run | ratio | seed claim | target |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp, WasmHost(Path(tmp) / "cache") as host:
         bench_cold_start(host, n)
         bench_snapshot_start(host, n // 2)
         bench_call_overhead(host, 20_000 if opts.quick else 100_000)
-        bench_memory(host, 100 if opts.quick else 300)
+        bench_memory(200 if opts.quick else 1000)
         if not opts.skip_kernels:
             sys.path.insert(0, str(Path(__file__).resolve().parent))
             from wasm_bench_kernels import run_kernels

@@ -159,3 +159,36 @@ def test_a_module_without_memory_snapshots_its_globals(host: WasmHost) -> None:
     inst.call("inc")
     host.snapshot_restore(inst, "g")
     assert inst.call("inc")[0].value == 2
+
+
+def test_from_snapshot_does_not_run_the_start_function_again(host: WasmHost) -> None:
+    m = host.load_module(
+        '(module (memory 1) (global $runs (mut i32) (i32.const 0)) (start $init)'
+        " (func $init (global.set $runs (i32.add (global.get $runs) (i32.const 1)))"
+        " (i32.store (i32.const 8) (i32.add (i32.load (i32.const 8)) (i32.const 1))))"
+        ' (func (export "runs") (result i32 i32) global.get $runs i32.const 8 i32.load))'
+    )
+    first = host.create_instance(m.id)
+    assert [v.value for v in first.call("runs")] == [1, 1]
+    host.snapshot_create(first, "after-start")
+    clone = host.create_instance(m.id, from_snapshot="after-start")
+    assert [v.value for v in clone.call("runs")] == [1, 1]
+
+
+def test_native_instances_start_from_a_snapshot_by_restoring(
+    host: WasmHost, core: WasmModule
+) -> None:
+    warm = host.create_instance(core.id)
+    warm.call("bump")
+    host.snapshot_create(warm, "n")
+    clone = host.create_instance(core.id, "native", from_snapshot="n")
+    assert clone.call("bump")[0].value == 1026
+
+
+def test_a_snapshot_start_respects_max_memory(host: WasmHost, core: WasmModule) -> None:
+    warm = host.create_instance(core.id)
+    warm.call("grow", [7])
+    host.snapshot_create(warm, "big")
+    with pytest.raises(WasmValidationError, match="max_memory"):
+        host.create_instance(core.id, from_snapshot="big", limits={"max_memory": 2 * 65536})
+    assert len(host.list_instances()) == 1

@@ -51,7 +51,7 @@ def mase(train: np.ndarray, actual: np.ndarray, fc: np.ndarray) -> float:
 
 
 def ours(item: tuple[str, np.ndarray, np.ndarray]) -> dict[str, object]:
-    name, y, test = item
+    name, y, _test = item
     t0 = time.perf_counter()
     periods = [p.samples for p in detect_periods(y, 3600.0)]
     f = Forecaster("ensemble", horizon=H, origins=3).fit(y, periods)
@@ -93,7 +93,7 @@ def peers(item: tuple[str, np.ndarray, np.ndarray]) -> dict[str, object]:
         t0 = time.perf_counter()
         try:
             fc = model.forecast(y=y.astype(np.float64), h=H)["mean"]
-        except Exception:  # noqa: BLE001 - a peer failure is reported, not fatal
+        except Exception:
             fc = np.full(H, y[-1])
         out[label] = np.asarray(fc)
         out[label + "_s"] = time.perf_counter() - t0
@@ -135,7 +135,7 @@ def main() -> None:
     conf_bins = np.zeros((10, 2))
     accuracy = []
     for i, r in enumerate(results):
-        _, y, test = items[i]
+        _, _, test = items[i]
         score("constellation ensemble", i, r["mean"])  # type: ignore[arg-type]
         score("constellation auto (best backtest)", i, r["auto"])  # type: ignore[arg-type]
         for member, fc in r["members"].items():  # type: ignore[union-attr]

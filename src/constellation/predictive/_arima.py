@@ -99,6 +99,7 @@ class ARIMA(Model):
         self.order = order
         self.seasonal_order = seasonal_order
         self.coef: FloatArray | None = None
+        self.warm_start: FloatArray | None = None
         self.aicc = np.inf
 
     def min_samples(self, periods: Sequence[int]) -> int:
@@ -148,9 +149,8 @@ class ARIMA(Model):
             if k == 0:
                 self.coef = np.zeros(0)
             else:
-                res = least_squares(
-                    lambda c: self._innovations(c, tail)[burn:], np.full(k, 0.1), method="lm"
-                )
+                start = np.full(k, 0.1) if self.warm_start is None else self.warm_start
+                res = least_squares(lambda c: self._innovations(c, tail)[burn:], start, method="lm")
                 self.coef = np.asarray(res.x)
         ar, ma = self._polys(self.coef)
         if not (_roots_ok(ar) and _roots_ok(ma)):
@@ -191,9 +191,10 @@ class ARIMA(Model):
         for p in range(3):
             for q in range(3):
                 best = self._try(y, (p, d, q), base_seasonal, best)
-        if seasonal and best is not None:
+        if seasonal and best is not None and best.order is not None:
+            order = best.order
             for sp, sq in ((0, 0), (1, 0), (0, 1)):
-                best = self._try(y, best.order or (0, d, 0), (sp, sd, sq), best)
+                best = self._try(y, order, (sp, sd, sq), best)
         if best is None:
             raise FitError("arima: no order could be fitted")
         for attr in _FITTED:
@@ -221,6 +222,13 @@ class ARIMA(Model):
         """These orders and coefficients run over ``y`` (no search): for backtests."""
         twin = ARIMA(self.order, self.seasonal_order)
         twin.coef = self.coef
+        twin.fit(y, self.periods)
+        return twin
+
+    def reestimate(self, y: FloatArray) -> ARIMA:
+        """These orders with coefficients re-estimated on ``y`` (warm-started, no search)."""
+        twin = ARIMA(self.order, self.seasonal_order)
+        twin.warm_start = self.coef
         twin.fit(y, self.periods)
         return twin
 

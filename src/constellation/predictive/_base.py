@@ -13,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,9 +21,7 @@ from scipy.stats import norm
 
 from ._errors import FitError
 
-__all__ = [
-    "FloatArray", "Model", "ModelForecast", "approx_nbytes", "normal_bounds", "sse_guard"
-]
+__all__ = ["FloatArray", "Model", "ModelForecast", "approx_nbytes", "normal_bounds", "sse_guard"]
 
 FloatArray = NDArray[np.float64]
 
@@ -87,7 +86,7 @@ class Model(ABC):
     def min_samples(self, periods: Sequence[int]) -> int:
         return self.min_obs
 
-    def fit(self, y: FloatArray, periods: Sequence[int] = ()) -> Model:
+    def fit(self, y: FloatArray, periods: Sequence[int] = ()) -> Self:
         """Fit on ``y`` (regular, finite). Raises :class:`FitError` if it cannot."""
         y = np.asarray(y, dtype=np.float64)
         need = self.min_samples(periods)

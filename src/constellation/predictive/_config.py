@@ -78,7 +78,9 @@ class PredictorConfig:
         _number("confidence_threshold", self.confidence_threshold, 0, 1)
         _number("level", self.level, 0, 1, low_open=True)
         if self.level >= 1:
-            raise PredictiveValidationError("level", f"{self.level!r} is out of range; expected (0, 1)")
+            raise PredictiveValidationError(
+                "level", f"{self.level!r} is out of range; expected (0, 1)"
+            )
         for name, low in (("max_samples", 10), ("min_samples", 3), ("accuracy_window", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:

@@ -34,6 +34,7 @@ class STLForecaster(Model):
     def __init__(self) -> None:
         super().__init__()
         self.adjusted_model: AutoETS | None = None
+        self._reestimate = False
         self.used_periods: tuple[int, ...] = ()
         self.seasons: list[FloatArray] = []
 
@@ -41,7 +42,7 @@ class STLForecaster(Model):
         return self.min_obs
 
     def _decompose(self, y: FloatArray) -> FloatArray:
-        usable = tuple(sorted({p for p in self.periods if 2 <= p and 2 * p <= y.size}))
+        usable = tuple(sorted({p for p in self.periods if p >= 2 and 2 * p <= y.size}))
         self.used_periods = usable
         if not usable:
             self.seasons = []
@@ -55,6 +56,8 @@ class STLForecaster(Model):
         adjusted = self._decompose(y)
         if self.adjusted_model is None:
             self.adjusted_model = AutoETS().fit(adjusted)
+        elif self._reestimate:
+            self.adjusted_model = self.adjusted_model.reestimate(adjusted)
         else:
             self.adjusted_model = self.adjusted_model.refit(adjusted)
         resid = self.adjusted_model.residuals
@@ -66,6 +69,14 @@ class STLForecaster(Model):
         """Decompose ``y`` afresh but keep the adjusted model's form and parameters."""
         twin = STLForecaster()
         twin.adjusted_model = self.adjusted_model
+        twin.fit(y, self.periods)
+        return twin
+
+    def reestimate(self, y: FloatArray) -> STLForecaster:
+        """Decompose ``y`` and re-estimate the adjusted model's parameters (same form)."""
+        twin = STLForecaster()
+        twin.adjusted_model = self.adjusted_model
+        twin._reestimate = True
         twin.fit(y, self.periods)
         return twin
 

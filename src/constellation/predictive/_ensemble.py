@@ -95,8 +95,10 @@ def _refit(model: Model, y: FloatArray) -> Model:
         result = refit(y)
         assert isinstance(result, Model)
         return result
-    return type(model)().fit(y, model.periods) if not isinstance(model, LinearTrend) else (
-        LinearTrend(model.robust).fit(y, model.periods)
+    return (
+        type(model)().fit(y, model.periods)
+        if not isinstance(model, LinearTrend)
+        else (LinearTrend(model.robust).fit(y, model.periods))
     )
 
 
@@ -129,13 +131,20 @@ class Forecaster:
         h = self.horizon
         fc = np.full((len(cuts), h), np.nan)
         sc = np.full((len(cuts), h), np.nan)
+        final: Model | None = None
         if cuts:
             first = make_model(name).fit(y[: cuts[0]], periods)
             for i, cut in enumerate(cuts):
                 at = first if i == 0 else _refit(first, y[:cut])
                 fc[i] = at.forecast(h)
                 sc[i] = at.sigma(h)
-        final = make_model(name).fit(y, periods)
+            # The form (orders, components) chosen before the first origin is kept and
+            # only its parameters are re-estimated on all the data: half the search cost.
+            reestimate = getattr(first, "reestimate", None)
+            if callable(reestimate):
+                final = reestimate(y)
+        if final is None:
+            final = make_model(name).fit(y, periods)
         actual = self._actuals(y, cuts)
         err = np.abs(actual - fc)
         mae = float(np.nanmean(err)) if np.isfinite(err).any() else np.inf
@@ -189,16 +198,16 @@ class Forecaster:
             self.weights = {best.name: 1.0}
             self.chosen = best.name
         used = [m for m in members if m.name in self.weights]
-        fc = sum(self.weights[m.name] * m.forecasts for m in used)
-        sc = sum(self.weights[m.name] * m.scales for m in used)
-        assert isinstance(fc, np.ndarray) and isinstance(sc, np.ndarray)
         # Backtest cuts can differ by member (their minimum data differ): use the
         # common tail, the last rows of each matrix line up with the same origins.
         rows = min(m.forecasts.shape[0] for m in used)
         if rows:
             cuts = [y.size - k * self.horizon for k in range(rows, 0, -1)]
-            fc = sum(self.weights[m.name] * m.forecasts[-rows:] for m in used)  # type: ignore[assignment]
-            sc = sum(self.weights[m.name] * m.scales[-rows:] for m in used)  # type: ignore[assignment]
+            fc = np.zeros((rows, self.horizon))
+            sc = np.zeros((rows, self.horizon))
+            for m in used:
+                fc += self.weights[m.name] * m.forecasts[-rows:]
+                sc += self.weights[m.name] * m.scales[-rows:]
             actual = self._actuals(y, cuts)
             self.calibration = Calibration.from_errors(actual - fc, sc)
             err = np.abs(actual - fc)

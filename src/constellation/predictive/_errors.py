@@ -82,7 +82,9 @@ def check_value(value: object, field: str = "value") -> float:
             raise PredictiveValidationError(field, f"{value!r} is not a number") from None
     number = float(value)
     if math.isnan(number):
-        raise PredictiveValidationError(field, "NaN is not a valid sample; expected a finite number")
+        raise PredictiveValidationError(
+            field, "NaN is not a valid sample; expected a finite number"
+        )
     if math.isinf(number):
         raise PredictiveValidationError(
             field, f"{number} is not a valid sample; expected a finite number"

@@ -67,6 +67,7 @@ class ExponentialSmoothing(Model):
         self.name = base + ("_damped" if damped else "")
         self.name += "_mul" if seasonal == "mul" else ""
         self.params: FloatArray | None = None
+        self.warm_start: FloatArray | None = None
         self.aicc = np.inf
 
     def min_samples(self, periods: Sequence[int]) -> int:
@@ -105,9 +106,12 @@ class ExponentialSmoothing(Model):
         return AdditiveSpec(a, b, g, phi, self.trend, m)
 
     # -- recursions ------------------------------------------------------------
-    def _one_step(self, p: FloatArray, y: FloatArray) -> tuple[FloatArray, AdditiveSpec]:
+    def _one_step(
+        self, p: FloatArray, y: FloatArray, s0: FloatArray | None = None
+    ) -> tuple[FloatArray, AdditiveSpec]:
         spec = self._spec(p)
-        s0 = _initial_state(y, self.trend, spec.m, self.seasonal == "mul")
+        if s0 is None:
+            s0 = _initial_state(y, self.trend, spec.m, self.seasonal == "mul")
         if self.seasonal == "mul":
             return self._mul_filter(spec, s0, y), spec
         return run_filter(spec, y, s0), spec
@@ -135,17 +139,22 @@ class ExponentialSmoothing(Model):
         window = _MUL_WINDOW if self.seasonal == "mul" else FIT_WINDOW
         tail = y[-window:]
         if self.params is None:
-
             # Scaled to be O(1) so the optimiser's absolute tolerance means the same
             # thing for every series.
             scale = tail.size * max(float(np.var(np.diff(tail))), 1e-12 * (1 + tail[-1] ** 2))
 
+            m = self.periods[0] if self.seasonal else 0
+            s0 = _initial_state(tail, self.trend, m, self.seasonal == "mul")
+
             def sse(p: FloatArray) -> float:
-                yhat, _ = self._one_step(p, tail)
+                yhat, _ = self._one_step(p, tail, s0)
                 return sse_guard(float(np.sum((tail - yhat) ** 2)) / scale)
 
             res = minimize(
-                sse, self._start(), method="SLSQP", bounds=self._bounds(),
+                sse,
+                self._start() if self.warm_start is None else self.warm_start,
+                method="SLSQP",
+                bounds=self._bounds(),
                 options={"ftol": 1e-7, "maxiter": 100},
             )
             self.params = np.asarray(res.x)
@@ -170,13 +179,21 @@ class ExponentialSmoothing(Model):
         twin.fit(y, self.periods)
         return twin
 
+    def reestimate(self, y: FloatArray) -> ExponentialSmoothing:
+        """This form fitted afresh on ``y``, the optimiser starting from these parameters."""
+        twin = ExponentialSmoothing(self.trend, self.damped, self.seasonal)
+        twin.warm_start = self.params
+        twin.fit(y, self.periods)
+        return twin
+
     def forecast(self, h: int) -> FloatArray:
         if self.seasonal == "mul":
             level, slope, seas = self._mul_state
             steps = np.arange(1, h + 1)
             phi = self.spec.phi
             damp = steps * 1.0 if phi == 1.0 else phi * (1 - phi**steps) / (1 - phi)
-            return (level + damp * slope) * np.resize(np.asarray(seas), h)
+            out = (level + damp * slope) * np.resize(np.asarray(seas), h)
+            return np.asarray(out, dtype=np.float64)
         return state_forecast(self.spec, self.state, h)
 
     def sigma(self, h: int) -> FloatArray:
@@ -225,6 +242,14 @@ class AutoETS(Model):
     def refit(self, y: FloatArray) -> AutoETS:
         twin = AutoETS()
         twin.best = self.best
+        twin.fit(y, self.periods)
+        return twin
+
+    def reestimate(self, y: FloatArray) -> AutoETS:
+        """The chosen form re-estimated on ``y`` (no new search)."""
+        assert self.best is not None
+        twin = AutoETS()
+        twin.best = self.best.reestimate(y)
         twin.fit(y, self.periods)
         return twin
 

@@ -35,55 +35,68 @@ class AdditiveSpec:
         self.trend, self.m = trend, m
         k = 1 + int(trend) + m
         self.k = k
-        F = np.zeros((k, k))
         w = np.zeros(k)
         g = np.zeros(k)
-        F[0, 0] = 1.0
         w[0] = 1.0
         g[0] = alpha
         if trend:
-            F[0, 1] = phi
-            F[1, 1] = phi
             w[1] = phi
             g[1] = beta
+        if m:
+            w[k - 1] = 1.0
+            g[1 + int(trend)] = gamma
+        self.w, self.g = w, g
+        self.phi = phi if trend else 0.0
+        self.alpha, self.beta, self.gamma = alpha, beta, gamma
+
+    @property
+    def F(self) -> FloatArray:
+        """The transition matrix (built on demand: the fast paths use its structure)."""
+        k, m, trend = self.k, self.m, self.trend
+        F = np.zeros((k, k))
+        F[0, 0] = 1.0
+        if trend:
+            F[0, 1] = self.phi
+            F[1, 1] = self.phi
         if m:
             j = 1 + int(trend)  # index of s_t
             F[j, k - 1] = 1.0  # s_{t+1} = s_{t+1-m} (+ gamma e)
             F[j + 1 : k, j : k - 1] = np.eye(m - 1)  # the others shift down
-            w[k - 1] = 1.0
-            g[j] = gamma
-        self.F, self.w, self.g = F, w, g
-        self.phi = phi if trend else 0.0
-        self.alpha, self.beta, self.gamma = alpha, beta, gamma
+        return F
 
 
-def _impulse(spec: AdditiveSpec, b: FloatArray) -> FloatArray:
-    """w' F^i b for i = 0..k-1, in closed form from F's structure.
+def _impulses(spec: AdditiveSpec, b: FloatArray) -> FloatArray:
+    """w' F^i b[:, c] for i = 0..k-1 and each column c, in closed form from F's structure.
 
     The level carries the damped slope forward (sum of phi^1..phi^(i+1) times the
     slope) and the seasonal block is a rotation, so the season that reaches the
     output at step i is the one stored at position (m - 1 - i) mod m.
     """
     i = np.arange(spec.k)
-    out = np.full(spec.k, float(b[0]))
+    out = np.repeat(b[:1], spec.k, axis=0)
     if spec.trend:
-        phi = spec.phi
-        powers = np.cumsum(phi ** (i + 1.0))
-        out = out + powers * float(b[1])
+        powers = np.cumsum(spec.phi ** (i + 1.0))
+        out += powers[:, None] * b[1:2]
     if spec.m:
-        season = np.asarray(b[1 + int(spec.trend) :], dtype=np.float64)
-        out = out + season[(spec.m - 1 - i) % spec.m]
+        out += b[1 + int(spec.trend) :][(spec.m - 1 - i) % spec.m]
     return out
 
 
-def _char_poly(spec: AdditiveSpec) -> FloatArray:
-    """det(zI - F): F is block triangular, (z - 1)(z - phi)(z^m - 1)."""
-    poly = np.array([1.0, -1.0])
+def _times_char_poly(spec: AdditiveSpec, c: FloatArray) -> FloatArray:
+    """The leading rows of det(zI - F) * c (columns are series in z^-1).
+
+    det(zI - F) = (z - 1)(z - phi)(z^m - 1) since F is block triangular, so the
+    product is three cheap differencing passes instead of a convolution.
+    """
+    out = c.copy()
+    out[1:] -= c[:-1]
     if spec.trend:
-        poly = np.convolve(poly, [1.0, -spec.phi])
+        prev = out.copy()
+        out[1:] -= spec.phi * prev[:-1]
     if spec.m:
-        poly = np.convolve(poly, np.r_[1.0, np.zeros(spec.m - 1), -1.0])
-    return poly
+        prev = out.copy()
+        out[spec.m :] -= prev[: -spec.m]
+    return out
 
 
 def run_filter(spec: AdditiveSpec, y: FloatArray, s0: FloatArray) -> FloatArray:
@@ -95,14 +108,15 @@ def run_filter(spec: AdditiveSpec, y: FloatArray, s0: FloatArray) -> FloatArray:
     responses w'F^j g and w'F^j s0 (no eigenvalues needed), and the initial
     state enters as lfilter's ``zi``, so a whole pass is one ``lfilter`` call.
     """
-    a = _char_poly(spec)
     k = spec.k
-    num_g = np.r_[0.0, np.convolve(a, _impulse(spec, spec.g))[:k]]
-    num_s = np.r_[0.0, np.convolve(a, _impulse(spec, s0))[:k]]
-    den = a + num_g
+    cols = np.zeros((k + 1, 3))
+    cols[0, 0] = 1.0  # column 0 becomes det(zI - F) itself
+    cols[1:, 1:] = _impulses(spec, np.column_stack([spec.g, s0]))
+    poly = _times_char_poly(spec, cols)
+    den = poly[:, 0] + poly[:, 1]
     # The free response S/(1+G), delayed one step, is exactly the zero-input response
     # of lfilter's transposed direct form started from these delay-line values.
-    out, _ = lfilter(num_g, den, y, zi=num_s[1:])
+    out, _ = lfilter(poly[:, 1], den, y, zi=poly[1:, 2])
     return np.asarray(out, dtype=np.float64)
 
 
@@ -149,7 +163,8 @@ def horizon_weights(spec: AdditiveSpec, h: int) -> FloatArray:
     """Var(k-step error) / sigma^2 for k = 1..h: 1 + sum_{j<k} (w' F^{j-1} g)^2."""
     c = np.empty(max(h - 1, 0))
     v = spec.g.copy()
+    F = spec.F
     for j in range(h - 1):
         c[j] = spec.w @ v
-        v = spec.F @ v
+        v = F @ v
     return 1.0 + np.r_[0.0, np.cumsum(c**2)]

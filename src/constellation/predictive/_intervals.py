@@ -76,9 +76,7 @@ class Calibration:
             out[j] = q * scales[j]
         return out
 
-    def confidence(
-        self, values: FloatArray, scales: FloatArray, tolerance: float
-    ) -> FloatArray:
+    def confidence(self, values: FloatArray, scales: FloatArray, tolerance: float) -> FloatArray:
         """P(|actual - value| <= tolerance * |value|) per step, from the backtest scores."""
         out = np.zeros(values.size)
         for j in range(values.size):

@@ -39,10 +39,8 @@ def m4_seasonality_test(y: FloatArray, m: int) -> bool:
 
 def classical_indices(y: FloatArray, m: int) -> FloatArray:
     """Multiplicative seasonal indices (length m, phase of ``y[0]``), mean one."""
-    if m % 2 == 0:  # centred 2 x m moving average
-        kernel = np.r_[0.5, np.ones(m - 1), 0.5] / m
-    else:
-        kernel = np.ones(m) / m
+    # centred 2 x m moving average for even m
+    kernel = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
     trend = np.convolve(y, kernel, mode="valid")
     offset = (kernel.size - 1) // 2
     ratio = y[offset : offset + trend.size] / trend

@@ -85,7 +85,7 @@ def _periodogram_candidates(y: FloatArray, count: int) -> list[int]:
     freqs = np.fft.rfftfreq(x.size)
     out: list[int] = []
     for i in np.argsort(power[1:])[::-1][: count * 3] + 1:
-        period = int(round(1.0 / freqs[i]))
+        period = round(float(1.0 / freqs[i]))
         if 2 <= period <= y.size // 3 and period not in out:
             out.append(period)
         if len(out) == count:
@@ -129,7 +129,7 @@ def detect_periods(
     searched: set[int] = set()  # found by scanning the periodogram: a multiple-testing pick
     for seconds in [length for _, length in CALENDAR] + [float(c) for c in custom]:
         samples = seconds / step_seconds
-        whole = int(round(samples))
+        whole = round(samples)
         if whole >= 2 and abs(samples - whole) <= 0.02 * samples:
             candidates.setdefault(whole, label_for(seconds))
     for found in _periodogram_candidates(y, 3):

@@ -83,9 +83,7 @@ class _Trained:
 class Predictor:
     """Forecasts one metric. Build with ``predictive.create(...)``."""
 
-    def __init__(
-        self, config: PredictorConfig, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, config: PredictorConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.clock = clock
         self._buffer = SampleBuffer(config.max_samples)
@@ -165,7 +163,9 @@ class Predictor:
                 periods = detect_periods(y, series.step, self.config.periods)
                 steps = self._backtest_steps(series, periods)
                 forecaster = Forecaster(
-                    self.config.model, steps, self.config.backtest_origins,
+                    self.config.model,
+                    steps,
+                    self.config.backtest_origins,
                     self.config.confidence_tolerance,
                 )
                 forecaster.fit(y, [p.samples for p in periods])
@@ -173,7 +173,10 @@ class Predictor:
                 scale = SeasonalNaive().fit(y, [p.samples for p in periods][:1])
                 self._accuracy.mase_scale = float(np.mean(np.abs(scale.residuals))) or None
             trained = _Trained(
-                series, periods, forecaster, self.clock() if now is None else now,
+                series,
+                periods,
+                forecaster,
+                self.clock() if now is None else now,
                 time.perf_counter() - started,
             )
             self._accuracy.tolerance = series.step / 2
@@ -218,7 +221,7 @@ class Predictor:
         """Predictions every ``step_seconds`` up to ``horizon_seconds`` ahead."""
         horizon = check_horizon(horizon_seconds)
         step = check_horizon(step_seconds, "step_seconds")
-        count = int(math.floor(horizon / step + 1e-9))
+        count = math.floor(horizon / step + 1e-9)
         if count > MAX_STEPS:
             raise PredictiveValidationError(
                 "step_seconds", f"{count} points requested; expected at most {MAX_STEPS}"
@@ -234,8 +237,9 @@ class Predictor:
         if offsets.max() > MAX_STEPS:
             limit = MAX_STEPS * series.step
             raise PredictiveValidationError(
-                "horizon_seconds", f"too far ahead; expected at most {limit:g} seconds past "
-                f"the newest sample ({MAX_STEPS} sampling steps)"
+                "horizon_seconds",
+                f"too far ahead; expected at most {limit:g} seconds past "
+                f"the newest sample ({MAX_STEPS} sampling steps)",
             )
         offsets = np.maximum(offsets, 0.0)
         model = trained.forecaster.chosen if trained.forecaster else "constant"
@@ -244,7 +248,14 @@ class Predictor:
             horizons, targets, self._forecast_at(trained, offsets), strict=True
         ):
             pred = Prediction(
-                value, conf, lo, hi, self.config.level, h, float(target), model,
+                value,
+                conf,
+                lo,
+                hi,
+                self.config.level,
+                h,
+                float(target),
+                model,
                 conf >= self.config.confidence_threshold,
             )
             self._accuracy.expect(pred.timestamp, value, lo, hi)
@@ -283,8 +294,9 @@ class Predictor:
         coverage = self._accuracy.coverage()
         summary_count = self._accuracy.summary()["count"]
         floor = self.config.retrain_coverage_below
-        return bool(coverage is not None and summary_count and summary_count >= 20
-                    and coverage < floor)
+        return bool(
+            coverage is not None and summary_count and summary_count >= 20 and coverage < floor
+        )
 
     def memory_bytes(self) -> int:
         """Approximate bytes held: the sample buffer plus the trained model's arrays."""

@@ -78,8 +78,14 @@ class PredictiveService:
         self.errors: list[str] = []  # last retrain failures, newest last (bounded)
 
     # -- predictors ------------------------------------------------------------------
-    def create(self, config: Mapping[str, Any] | PredictorConfig | None = None, **kwargs: Any) -> Predictor:
-        cfg = config if isinstance(config, PredictorConfig) else PredictorConfig.from_value(config, **kwargs)
+    def create(
+        self, config: Mapping[str, Any] | PredictorConfig | None = None, **kwargs: Any
+    ) -> Predictor:
+        cfg = (
+            config
+            if isinstance(config, PredictorConfig)
+            else PredictorConfig.from_value(config, **kwargs)
+        )
         with self._lock:
             if cfg.metric_name in self._predictors:
                 raise ConflictError(f"a predictor for {cfg.metric_name!r} exists; destroy it first")
@@ -94,7 +100,7 @@ class PredictiveService:
             raise NotFoundError("predictor", metric_name)
         return found
 
-    def list(self) -> list[str]:
+    def names(self) -> list[str]:
         with self._lock:
             return sorted(self._predictors)
 
@@ -181,7 +187,9 @@ class PredictiveService:
                 return
             self.tick_seconds = tick_seconds
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="predictive-retrain", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="predictive-retrain", daemon=True
+            )
             self._thread.start()
 
     def is_running(self) -> bool:

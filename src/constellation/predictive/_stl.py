@@ -61,7 +61,6 @@ def loess(y: FloatArray, q: int) -> FloatArray:
     if q < 3:
         return y.copy()
     kernel, left, right = _operators(q)
-    half = q // 2
     windows = sliding_window_view(y, q, axis=0)  # (n - q + 1, ..., q)
     interior = windows @ kernel
     return np.concatenate([left @ y[:q], interior, right @ y[n - q :]], axis=0)
@@ -106,7 +105,9 @@ def stl(
     return season, t
 
 
-def mstl(y: FloatArray, periods: tuple[int, ...], iterations: int = 2) -> tuple[list[FloatArray], FloatArray]:
+def mstl(
+    y: FloatArray, periods: tuple[int, ...], iterations: int = 2
+) -> tuple[list[FloatArray], FloatArray]:
     """([seasonal per period], trend) by MSTL; periods are sorted, shortest first."""
     y = np.asarray(y, dtype=np.float64)
     periods = tuple(sorted(periods))

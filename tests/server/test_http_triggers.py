@@ -55,6 +55,11 @@ def test_text_and_binary_bodies(served: Served) -> None:
     blob = httpx.post(served.url + "/raw", content=b"\xff\x00\xfe")
     assert blob.json()["is_base64_encoded"] is True
     assert base64.b64decode(blob.json()["body"]) == b"\xff\x00\xfe"
+    form = {"content-type": "application/x-www-form-urlencoded"}  # what curl -d sends
+    curl = httpx.post(served.url + "/raw", content=b'{"order_id": 1}', headers=form)
+    assert curl.json()["body"] == {"order_id": 1}
+    real_form = httpx.post(served.url + "/raw", content=b"a=1&b=2", headers=form)
+    assert real_form.json()["body"] == "a=1&b=2"
     empty = httpx.post(served.url + "/raw")
     assert empty.json()["body"] is None
 

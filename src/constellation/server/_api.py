@@ -95,7 +95,12 @@ async def read_json(request: Request, *, required: bool) -> Any:
             raise ApiError(400, "ValidationError", "a JSON body is required")
         return None
     content_type = request.headers.get("content-type")
-    if content_type is not None and not _is_json(content_type):
+    # curl -d sends application/x-www-form-urlencoded: taken as JSON too.
+    if (
+        content_type is not None
+        and not _is_json(content_type)
+        and not content_type.lower().startswith("application/x-www-form-urlencoded")
+    ):
         raise ApiError(415, "UnsupportedMediaType", "send the body as application/json")
     try:
         return orjson.loads(body)

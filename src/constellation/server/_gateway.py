@@ -59,6 +59,18 @@ def _is_json(content_type: bytes | None) -> bool:
     return mime == b"application/json" or mime.endswith(b"+json")
 
 
+def _maybe_json(content_type: bytes | None, body: bytes) -> bool:
+    """No content type, or curl's ``-d`` default, with a body that is JSON: decode it."""
+    mime = (content_type or b"").split(b";", 1)[0].strip().lower()
+    if mime not in (b"", b"application/x-www-form-urlencoded"):
+        return False
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 def build_event(scope: Scope, match: Match, body: bytes) -> dict[str, Any]:
     """The event for one request; raises ValueError (-> 400) on invalid JSON."""
     headers: dict[str, str] = {}
@@ -76,8 +88,11 @@ def build_event(scope: Scope, match: Match, body: bytes) -> dict[str, Any]:
     decoded: Any = None
     is_b64 = False
     if body:
-        if _is_json(header(scope, b"content-type")):
+        content_type = header(scope, b"content-type")
+        if _is_json(content_type):
             decoded = orjson.loads(body)  # orjson.JSONDecodeError is a ValueError
+        elif _maybe_json(content_type, body):
+            decoded = orjson.loads(body)
         else:
             try:
                 decoded = body.decode("utf-8")

@@ -111,7 +111,8 @@ def test_max_in_flight_bounds_concurrent_deliveries(store: Store) -> None:
     with start_trigger(_spec(max_in_flight=3, batch_size=2), recorder, store=store) as runner:
         wait_until(lambda: recorder.active == 3)
         assert runner.stats().in_flight == 3
-        assert sum(1 for m in peek("orders", store=store) if m["deliveries"]) == 3
+        leased = sum(1 for m in peek("orders", store=store) if m["deliveries"])
+        assert 3 <= leased <= 3 + 2  # the running ones and at most one batch waiting
         recorder.hold.set()
         wait_until(lambda: len(recorder.events) == 12)
     assert recorder.peak == 3

@@ -74,6 +74,10 @@ class NatsConnection:
             future.cancel()
             raise
 
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Schedule ``coro`` on the loop without waiting (ordered before later calls)."""
+        asyncio.run_coroutine_threadsafe(coro, self._loop)
+
     async def ensure_stream(self, subject: str, work_queue: bool, name: str | None = None) -> str:
         """The stream holding ``subject``: the named one, the one found, or a new one."""
         key = (subject, name or "")
@@ -179,7 +183,9 @@ class NatsDelivery(Delivery):
         self._msg = msg
 
     def ack(self) -> None:
-        self._source.conn.run(self._msg.ack())
+        # An ack is a plain publish: hand it to the loop without waiting. If it is lost
+        # (the connection drops), JetStream redelivers: at least once still holds.
+        self._source.conn.submit(self._msg.ack())
 
     def nak(self, delay_s: float) -> None:
         self._source.conn.run(self._msg.nak(delay=delay_s or None))

@@ -3,8 +3,9 @@
 A broker plugs in as a :class:`Source` that fetches :class:`Delivery` objects (each knows
 how to ack, nak or dead-letter itself). The runner owns the policy, identical for all:
 
-* it fetches at most ``min(batch_size, free slots)`` messages, so never more than
-  ``max_in_flight`` deliveries are running, and nothing fetched waits unstarted;
+* it fetches ``batch_size`` messages whenever one of its ``max_in_flight`` workers is
+  free, so at most ``max_in_flight`` invocations run at once and at most one batch waits
+  (leased, its leases extended) behind them;
 * each delivery calls ``invoke(event)``; ``result.ok`` acks it. A failure (or an
   exception from ``invoke``) naks it with ``retry_delay_s``, or dead-letters it once it
   has been delivered ``max_deliveries`` times. A message that comes back with more
@@ -16,9 +17,10 @@ how to ack, nak or dead-letter itself). The runner owns the policy, identical fo
 * ordered runners (event streams) deliver one message at a time in stream order and
   retry a failed one in place, so a later message never overtakes it.
 
-``close()`` stops fetching, waits for in-flight deliveries to finish and be acked
-(up to ``timeout``; what is still running then is redelivered after its visibility
-timeout), then closes the source. It is idempotent.
+``close()`` stops fetching, gives fetched-but-unstarted messages back at once (nak),
+waits for running deliveries to finish and be acked (up to ``timeout``; what is still
+running then is redelivered after its visibility timeout), then closes the source. It
+is idempotent.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ class Delivery(ABC):
     def dead_letter(self, reason: str) -> None:
         """Move the message to the dead-letter queue with ``reason``; remove it here."""
 
+    def release(self) -> None:
+        """Give back a message fetched but never started (closing): visible again now.
+        Brokers that can undo the delivery count do; the others count it."""
+        self.nak(0.0)
+
     def extend(self) -> None:  # noqa: B027 - brokers without leases need nothing
         """Still working on it: restart the visibility timeout (a heartbeat)."""
 
@@ -74,6 +81,9 @@ class Source(ABC):
     @abstractmethod
     def fetch(self, limit: int, wait_s: float) -> list[Delivery]:
         """Up to ``limit`` deliveries, waiting up to ``wait_s`` for the first one."""
+
+    def interrupt(self) -> None:  # noqa: B027 - optional hook
+        """Cut a waiting ``fetch`` short (the runner is closing)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Idempotent."""
@@ -109,14 +119,15 @@ class TriggerRunner:
         self.spec = spec
         self._invoke = invoke
         self._source = source
-        self._ordered = ordered
         self._poll_s = poll_s
         self._max_in_flight = 1 if ordered else int(spec["max_in_flight"])
         self._batch = int(spec["batch_size"])
         self._max_deliveries = int(spec["max_deliveries"])
         self._retry_delay = float(spec["retry_delay_s"])
         self._cond = threading.Condition()
-        self._in_flight = 0
+        # Every fetched, unsettled delivery (waiting or running): id -> [delivery, extended at]
+        self._held: dict[int, list[Any]] = {}
+        self._active = 0  # invocations running now
         self._counts = {"delivered": 0, "succeeded": 0, "failed": 0, "dead_lettered": 0}
         self._last_error: str | None = None
         self._stop = threading.Event()
@@ -127,7 +138,6 @@ class TriggerRunner:
             else ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="trigger-deliver")
         )
         self._thread = threading.Thread(target=self._loop, name="trigger-fetch", daemon=True)
-        self._running: dict[int, tuple[Delivery, float]] = {}  # id -> (delivery, extended)
         self._beat_s = max(0.01, float(spec["visibility_timeout_s"]) / 3)
         self._beat = threading.Thread(target=self._heartbeat, name="trigger-lease", daemon=True)
 
@@ -138,32 +148,31 @@ class TriggerRunner:
         return self
 
     def _heartbeat(self) -> None:
-        """Extend the lease of every delivery that has run for a third of its timeout."""
+        """Extend the lease of every held delivery once a third of its timeout has passed."""
         while True:
             with self._cond:
-                if self._stop.is_set() and self._in_flight == 0:
+                if self._stop.is_set() and not self._held:
                     return
                 self._cond.wait(self._beat_s)
                 now = time.monotonic()
-                due = [d for d, (_, at) in self._running.items() if now - at >= self._beat_s]
-                extend = [self._running[key][0] for key in due]
-                for key in due:
-                    self._running[key] = (self._running[key][0], now)
-            for delivery in extend:
+                due = [entry for entry in self._held.values() if now - entry[1] >= self._beat_s]
+                for entry in due:
+                    entry[1] = now
+            for delivery, _ in due:
                 self._settle(delivery.extend)
 
     # -- the loop --------------------------------------------------------------------
     def _loop(self) -> None:
+        """Fetch a batch whenever a worker is free; at most one batch waits beyond them."""
         failures = 0
         while not self._stop.is_set():
             with self._cond:
-                while self._in_flight >= self._max_in_flight and not self._stop.is_set():
+                while len(self._held) >= self._max_in_flight and not self._stop.is_set():
                     self._cond.wait(self._poll_s)
-                free = self._max_in_flight - self._in_flight
             if self._stop.is_set():
                 return
             try:
-                batch = self._source.fetch(min(self._batch, free), self._poll_s)
+                batch = self._source.fetch(self._batch, self._poll_s)
                 failures = 0
             except Exception as exc:  # a broker hiccup must not end the trigger
                 if self._stop.is_set():
@@ -173,37 +182,40 @@ class TriggerRunner:
                 log.warning("trigger %s: fetch failed: %r", self.describe(), exc)
                 self._stop.wait(min(5.0, 0.1 * 2**failures))
                 continue
-            for delivery in batch:
-                self._dispatch(delivery)
+            ready = [d for d in batch if self._admit(d)]
+            with self._cond:
+                for delivery in ready:
+                    self._held[id(delivery)] = [delivery, time.monotonic()]
+            for delivery in ready:
+                if self._pool is None:
+                    self._deliver_in_order(delivery)
+                else:
+                    self._pool.submit(self._deliver, delivery)
 
-    def _dispatch(self, delivery: Delivery) -> None:
-        if delivery.deliveries > self._max_deliveries:
-            self._settle(
-                delivery.dead_letter,
-                f"delivered {delivery.deliveries - 1} times without success "
-                f"(max_deliveries {self._max_deliveries})",
-            )
-            self._count("dead_lettered")
-            return
-        with self._cond:
-            self._in_flight += 1
-        if self._pool is None:
-            self._deliver_in_order(delivery)
-        else:
-            self._pool.submit(self._deliver, delivery)
+    def _admit(self, delivery: Delivery) -> bool:
+        """False for a message that has used up its deliveries: it is dead-lettered."""
+        if delivery.deliveries <= self._max_deliveries:
+            return True
+        self._settle(
+            delivery.dead_letter,
+            f"delivered {delivery.deliveries - 1} times without success "
+            f"(max_deliveries {self._max_deliveries})",
+        )
+        self._count("dead_lettered")
+        return False
 
     def _call(self, delivery: Delivery) -> str | None:
         """Invoke once; None on success, else the error."""
-        self._count("delivered")
         with self._cond:
-            self._running[id(delivery)] = (delivery, time.monotonic())
+            self._counts["delivered"] += 1
+            self._active += 1
         try:
             result = self._invoke(delivery.event)
         except Exception as exc:
             return f"invoke raised {exc!r}"
         finally:
             with self._cond:
-                self._running.pop(id(delivery), None)
+                self._active -= 1
         if getattr(result, "ok", False):
             self._count("succeeded")
             return None
@@ -211,18 +223,27 @@ class TriggerRunner:
 
     def _deliver(self, delivery: Delivery) -> None:
         try:
+            if self._stop.is_set():  # fetched but not started: give it back now
+                self._settle(delivery.release)
+                return
             error = self._call(delivery)
             if error is None:
                 self._settle(delivery.ack)
             else:
                 self._failed(delivery, error)
         finally:
-            self._done()
+            self._release(delivery)
 
     def _deliver_in_order(self, delivery: Delivery) -> None:
         try:
             attempt = delivery.deliveries
             while True:
+                if self._stop.is_set():  # closing: give it back for next time
+                    if attempt == delivery.deliveries:
+                        self._settle(delivery.release)  # never started
+                    else:
+                        self._settle(delivery.nak, 0.0)
+                    return
                 error = self._call(delivery)
                 if error is None:
                     self._settle(delivery.ack)
@@ -232,12 +253,10 @@ class TriggerRunner:
                 if attempt >= self._max_deliveries:
                     self._dead(delivery, error)
                     return
-                if self._stop.wait(self._retry_delay):
-                    self._settle(delivery.nak, 0.0)  # closing: give it back for next time
-                    return
+                self._stop.wait(self._retry_delay)
                 attempt += 1
         finally:
-            self._done()
+            self._release(delivery)
 
     def _failed(self, delivery: Delivery, error: str) -> None:
         self._count("failed")
@@ -259,9 +278,9 @@ class TriggerRunner:
             self._note_error(f"{action.__name__} failed: {exc!r}")
             log.warning("trigger %s: %s failed: %r", self.describe(), action.__name__, exc)
 
-    def _done(self) -> None:
+    def _release(self, delivery: Delivery) -> None:
         with self._cond:
-            self._in_flight -= 1
+            self._held.pop(id(delivery), None)
             self._cond.notify_all()
 
     def _count(self, name: str) -> None:
@@ -279,9 +298,7 @@ class TriggerRunner:
 
     def stats(self) -> TriggerStats:
         with self._cond:
-            return TriggerStats(
-                **self._counts, in_flight=self._in_flight, last_error=self._last_error
-            )
+            return TriggerStats(**self._counts, in_flight=self._active, last_error=self._last_error)
 
     @property
     def closed(self) -> bool:
@@ -295,10 +312,11 @@ class TriggerRunner:
             self._closed = True
             self._stop.set()
             self._cond.notify_all()
+        self._source.interrupt()
         if self._thread.is_alive():
             self._thread.join(timeout)
         with self._cond:
-            self._cond.wait_for(lambda: self._in_flight == 0, timeout)
+            self._cond.wait_for(lambda: not self._held, timeout)
         self._beat.join(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=False)

@@ -145,6 +145,13 @@ class SqliteDelivery(Delivery):
             (self._source.clock() + delay_s, self._seq, self.deliveries),
         )
 
+    def release(self) -> None:
+        self._source.store.execute(
+            "UPDATE trigger_queue SET visible_at = ?, lease_owner = NULL, "
+            "deliveries = deliveries - 1 WHERE seq = ? AND deliveries = ?",
+            (self._source.clock(), self._seq, self.deliveries),
+        )
+
     def extend(self) -> None:
         source = self._source
         source.store.execute(
@@ -247,6 +254,9 @@ class SqliteQueueSource(Source):
                 }
             out.append(SqliteDelivery(self, row["seq"], row["id"], row["deliveries"], event))
         return out
+
+    def interrupt(self) -> None:
+        self._wake.set()
 
     def close(self) -> None:
         with _waiters_lock:

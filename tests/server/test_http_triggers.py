@@ -161,3 +161,21 @@ def test_a_route_added_by_another_process_is_served(served: Served, tmp_path: Pa
         time.sleep(0.1)
         r = httpx.get(served.url + "/late")
     assert r.status_code == 200 and r.json()["route"] == "/late"
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [("error", 502), ("crashed", 502), ("memory_limit", 502), ("timeout", 504), ("throttled", 429)],
+)
+def test_every_failed_result_has_its_status_code(status: str, code: int) -> None:
+    from constellation.server._gateway import to_response
+    from constellation.serverless import InvocationResult
+
+    result = InvocationResult(
+        "rid-1", "fn-1", "f", status, None, f"{status}!", "Kind", 1.0, 1, 0.0, 128, False, 0.0, 0.0
+    )
+    got, body, headers = to_response(result)
+    assert got == code
+    assert (b"x-request-id", b"rid-1") in headers
+    assert ((b"retry-after", b"1") in headers) == (code == 429)
+    assert b'"status":"' + status.encode() + b'"' in body

@@ -73,7 +73,7 @@ def test_an_unacked_message_is_redelivered_after_the_ack_wait(name: str, nats_ur
     publish(name, "orphan", broker="nats", url=nats_url)
 
     async def take_and_die(js: Any) -> None:
-        sub = await js.pull_subscribe(name, durable="constellation")
+        sub = await js.pull_subscribe(name, durable=f"constellation-{name}")
         [msg] = await sub.fetch(1, timeout=2)
         assert msg.data == b'"orphan"'
 
@@ -82,6 +82,22 @@ def test_an_unacked_message_is_redelivered_after_the_ack_wait(name: str, nats_ur
     with start_trigger(spec, recorder):
         wait_until(lambda: recorder.events)
     assert recorder.events[0]["delivery_count"] == 2
+
+
+def test_queues_that_share_a_stream_keep_their_own_messages(name: str, nats_url: str) -> None:
+    async def setup(js: Any) -> None:
+        await js.add_stream(name=f"S_{name}", subjects=[f"{name}.>"], retention="workqueue")
+
+    nats_call(setup)
+    a, b = Recorder(), Recorder()
+    with (
+        start_trigger(_queue(f"{name}.a", nats_url), a),
+        start_trigger(_queue(f"{name}.b", nats_url), b),
+    ):
+        for n in range(4):
+            publish(f"{name}.a" if n % 2 else f"{name}.b", n, broker="nats", url=nats_url)
+        wait_until(lambda: len(a.events) == 2 and len(b.events) == 2)
+    assert (sorted(a.bodies()), sorted(b.bodies())) == ([1, 3], [0, 2])
 
 
 def test_max_in_flight(name: str, nats_url: str) -> None:

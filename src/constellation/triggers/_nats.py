@@ -5,7 +5,7 @@ thread and the runner's threads call into it with :meth:`NatsConnection.run`.
 
 Queues: a queue is a subject held by a work-queue stream (found by subject, or created
 as ``CQ_<subject>``); the runners of a queue trigger share one durable pull consumer
-(``group``) with explicit acks and ``ack_wait = visibility_timeout_s``. Failure naks with
+(``<group>-<subject>``) with explicit acks and ``ack_wait = visibility_timeout_s``. Failure naks with
 ``retry_delay_s`` as the delay; after ``max_deliveries`` the message is published to the
 dead-letter subject (its own work-queue stream) with ``Constellation-Error``,
 ``Constellation-Origin-Seq`` and ``Constellation-Deliveries`` headers, then acked. The
@@ -166,6 +166,11 @@ def nats_publish(url: str, subject: str, message: Any) -> str:
     return conn.run(go())
 
 
+def durable_name(group: str, subject: str) -> str:
+    """The JetStream durable consumer of a queue trigger: ``<group>-<subject with _ for .>``."""
+    return f"{group}-{re.sub(r'[^A-Za-z0-9_-]', '_', subject)}"
+
+
 def _decode(data: bytes) -> Any:
     try:
         return orjson.loads(data)
@@ -288,7 +293,11 @@ class NatsQueueSource(_NatsSource):
         super().__init__(spec, spec["queue"], spec["dead_letter"])
 
     def start(self) -> None:
-        self._subscribe(None, work_queue=True, durable=self.spec["group"])
+        # One durable per (group, queue): queues may share a stream ("orders.>"), and a
+        # durable bound to another queue's filter would take that queue's messages.
+        self._subscribe(
+            None, work_queue=True, durable=durable_name(self.spec["group"], self.subject)
+        )
 
 
 class NatsStreamSource(_NatsSource):

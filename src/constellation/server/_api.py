@@ -9,12 +9,10 @@ calls run on worker threads.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio.to_thread
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -25,10 +23,11 @@ from ..errors import ClosedError, ConflictError, NotFoundError, ValidationError
 from ..serverless import FunctionInfo, ServerlessService, Trigger
 from ..serverless import _validation as check
 from ..serverless._triggers import validate_spec
-from ._asgi import JSON_OPTIONS, error_body
+from ._asgi import error_body
+from ._requests import ApiError, flag, json_response, number, object_body, read_json
 from ._uploads import remove_uploads, save_upload
 
-__all__ = ["DEFAULT_MAX_API_BODY_BYTES", "ApiError", "management_app"]
+__all__ = ["DEFAULT_MAX_API_BODY_BYTES", "management_app"]
 
 DEFAULT_MAX_API_BODY_BYTES = 64 * 1024 * 1024  # room for a base64 code zip
 T = TypeVar("T")
@@ -57,64 +56,6 @@ PATCH_FIELDS = (
     "cold_start_optimization",
     "prewarm_instances",
 )
-
-
-class ApiError(Exception):
-    def __init__(
-        self, status: int, kind: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.kind, self.message, self.headers = status, kind, message, headers
-
-
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = orjson.dumps(data, option=JSON_OPTIONS)
-    return Response(body, status, headers, media_type="application/json")
-
-
-def _is_json(content_type: str) -> bool:
-    mime = content_type.split(";", 1)[0].strip().lower()
-    return mime == "application/json" or mime.endswith("+json")
-
-
-async def read_json(request: Request, *, required: bool) -> Any:
-    """The JSON body (None when empty and allowed); 400, 413 or 415 otherwise."""
-    limit: int = request.app.state.max_body_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "PayloadTooLarge", f"the body is over the limit of {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "PayloadTooLarge", f"the body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body.strip():
-        if required:
-            raise ApiError(400, "ValidationError", "a JSON body is required")
-        return None
-    content_type = request.headers.get("content-type")
-    # curl -d sends application/x-www-form-urlencoded: taken as JSON too.
-    if (
-        content_type is not None
-        and not _is_json(content_type)
-        and not content_type.lower().startswith("application/x-www-form-urlencoded")
-    ):
-        raise ApiError(415, "UnsupportedMediaType", "send the body as application/json")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "InvalidJSON", f"the body is not JSON: {exc}") from None
-
-
-def _object(data: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ValidationError("body", f"expected a JSON object, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise ValidationError(unknown[0], f"unknown field; allowed: {', '.join(allowed)}")
-    return data
 
 
 async def _call(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -194,7 +135,7 @@ def _create(service: ServerlessService, data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_function(request: Request) -> Response:
-    data = _object(await read_json(request, required=True), CREATE_FIELDS)
+    data = object_body(await read_json(request, required=True), CREATE_FIELDS)
     service = _service(request)
     return json_response(await _call(request, _create, service, data), 201)
 
@@ -238,7 +179,7 @@ def _patch(service: ServerlessService, name: str, data: dict[str, Any]) -> Funct
 
 
 async def patch_function(request: Request) -> Response:
-    data = _object(await read_json(request, required=True), PATCH_FIELDS)
+    data = object_body(await read_json(request, required=True), PATCH_FIELDS)
     service = _service(request)
     info = await _call(request, _patch, service, request.path_params["name"], data)
     return json_response(_function_dict(service, info))
@@ -258,31 +199,11 @@ async def deploy_function(request: Request) -> Response:
     return json_response(_function_dict(service, info))
 
 
-def _flag(request: Request, name: str) -> bool:
-    raw = request.query_params.get(name, "false").lower()
-    if raw not in ("true", "1", "false", "0", ""):
-        raise ValidationError(name, f"{raw!r} must be true or false")
-    return raw in ("true", "1")
-
-
-def _number(request: Request, name: str) -> float | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValidationError(name, f"{raw!r} is not a number (unix seconds)") from None
-    if not math.isfinite(value):
-        raise ValidationError(name, f"{raw!r} must be finite")
-    return value
-
-
 async def invoke_function(request: Request) -> Response:
     service = _service(request)
     name = request.path_params["name"]
-    is_async = _flag(request, "async")
-    timeout = _number(request, "timeout_ms")
+    is_async = flag(request, "async")
+    timeout = number(request, "timeout_ms")
     event = await read_json(request, required=False)
     if is_async:
         rid = await _call(request, service.invoke_async, name, event)
@@ -322,7 +243,7 @@ async def metrics(request: Request) -> Response:
 
 async def billing(request: Request) -> Response:
     service = _service(request)
-    start, end = _number(request, "start"), _number(request, "end")
+    start, end = number(request, "start"), number(request, "end")
     bill = await _call(request, service.get_billing, request.path_params["name"], start, end)
     return json_response(bill.to_dict())
 

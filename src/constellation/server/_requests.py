@@ -1,0 +1,93 @@
+"""Reading the management API's requests and writing its JSON answers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import ValidationError
+from ._asgi import JSON_OPTIONS
+
+__all__ = ["ApiError", "flag", "json_response", "number", "object_body", "read_json"]
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, kind: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.message, self.headers = status, kind, message, headers
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = orjson.dumps(data, option=JSON_OPTIONS)
+    return Response(body, status, headers, media_type="application/json")
+
+
+def _is_json(content_type: str) -> bool:
+    mime = content_type.split(";", 1)[0].strip().lower()
+    return mime == "application/json" or mime.endswith("+json")
+
+
+async def read_json(request: Request, *, required: bool) -> Any:
+    """The JSON body (None when empty and allowed); 400, 413 or 415 otherwise."""
+    limit: int = request.app.state.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "PayloadTooLarge", f"the body is over the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "PayloadTooLarge", f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body.strip():
+        if required:
+            raise ApiError(400, "ValidationError", "a JSON body is required")
+        return None
+    content_type = request.headers.get("content-type")
+    # curl -d sends application/x-www-form-urlencoded: taken as JSON too.
+    if (
+        content_type is not None
+        and not _is_json(content_type)
+        and not content_type.lower().startswith("application/x-www-form-urlencoded")
+    ):
+        raise ApiError(415, "UnsupportedMediaType", "send the body as application/json")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "InvalidJSON", f"the body is not JSON: {exc}") from None
+
+
+def object_body(data: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValidationError("body", f"expected a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValidationError(unknown[0], f"unknown field; allowed: {', '.join(allowed)}")
+    return data
+
+
+def flag(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "false").lower()
+    if raw not in ("true", "1", "false", "0", ""):
+        raise ValidationError(name, f"{raw!r} must be true or false")
+    return raw in ("true", "1")
+
+
+def number(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationError(name, f"{raw!r} is not a number (unix seconds)") from None
+    if not math.isfinite(value):
+        raise ValidationError(name, f"{raw!r} must be finite")
+    return value

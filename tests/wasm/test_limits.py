@@ -171,3 +171,15 @@ def test_limits_can_be_removed(host: WasmHost, core: WasmModule) -> None:
     inst = host.create_instance(core.id, limits={"max_instructions": 100, "timeout_ms": 1000})
     host.set_resource_limits(inst, {"max_instructions": None, "timeout_ms": None})
     assert inst.call("count", [10_000])[0].value == 50_005_000
+
+
+def test_uninterruptible_instances_refuse_timeouts(host: WasmHost, core: WasmModule) -> None:
+    inst = host.create_instance(core.id, metering=False, interruptible=False)
+    assert inst.call("count", [100])[0].value == 5050
+    with pytest.raises(WasmValidationError, match="timeout_ms: the instance runs without interr"):
+        host.set_resource_limits(inst, {"timeout_ms": 10})
+    with pytest.raises(WasmValidationError, match="max_instructions: the instance runs without"):
+        host.create_instance(core.id, metering=False, limits={"max_instructions": 10})
+    with pytest.raises(WasmValidationError, match="interruptible: 'yes' is not a bool"):
+        host.create_instance(core.id, interruptible="yes")  # type: ignore[arg-type]
+    assert len(host.list_instances()) == 1

@@ -85,8 +85,12 @@ def unload_module(module_id: object) -> None:
     default_host().unload_module(module_id)
 
 
-def precompile(module_id: object, *, metering: bool = True) -> Path | None:
-    return default_host().precompile(default_host().get_module(module_id).id, metering=metering)
+def precompile(
+    module_id: object, *, metering: bool = True, interruptible: bool = True
+) -> Path | None:
+    host = default_host()
+    return host.precompile(host.get_module(module_id).id, metering=metering,
+                           interruptible=interruptible)  # fmt: skip
 
 
 def create_instance(
@@ -97,10 +101,11 @@ def create_instance(
     gas_limit: int | None = None,
     wasi: object = None,
     metering: bool = True,
+    interruptible: bool = True,
     from_snapshot: str | Snapshot | None = None,
 ) -> WasmInstance:
     return default_host().create_instance(module_id, runtime, limits=limits, gas_limit=gas_limit,
-                                          wasi=wasi, metering=metering,
+                                          wasi=wasi, metering=metering, interruptible=interruptible,
                                           from_snapshot=from_snapshot)  # fmt: skip
 
 

@@ -40,15 +40,20 @@ class EngineSettings:
     """Settings that change generated code; instances of one engine share compiled code.
 
     ``metering`` turns fuel on (gas limits and ``get_gas_used``); without it, gas calls
-    are refused. Epoch interruption (timeouts) is always on: it costs a check per loop
-    back-edge and keeps every instance interruptible.
+    are refused. ``interruptible`` turns epoch interruption on (``timeout_ms``); it costs a
+    check at every loop back-edge (up to 2x on tight vectorised loops), so code that only
+    needs speed may turn both off. Memory isolation is the same in every combination.
     """
 
     metering: bool = True
+    interruptible: bool = True
     opt_level: str = "speed"
     max_wasm_stack: int = 512 * 1024
 
     def __post_init__(self) -> None:
+        for name in ("metering", "interruptible"):
+            if not isinstance(getattr(self, name), bool):
+                raise WasmValidationError(name, f"{getattr(self, name)!r} is not a bool")
         if self.opt_level not in _OPT_LEVELS:
             raise WasmValidationError.choice("opt_level", self.opt_level, _OPT_LEVELS)
         if isinstance(self.max_wasm_stack, bool) or not isinstance(self.max_wasm_stack, int):
@@ -123,7 +128,7 @@ class EngineHandle:
     def __init__(self, settings: EngineSettings, cache_dir: Path | None) -> None:
         config = wasmtime.Config()
         config.consume_fuel = settings.metering
-        config.epoch_interruption = True
+        config.epoch_interruption = settings.interruptible
         config.cranelift_opt_level = settings.opt_level
         config.max_wasm_stack = settings.max_wasm_stack
         self.settings = settings

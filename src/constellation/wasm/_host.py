@@ -33,8 +33,17 @@ from ._wasi import WasiOptions, WasiResult
 __all__ = ["WasmHost"]
 
 
-_METERED = EngineSettings(metering=True)
-_UNMETERED = EngineSettings(metering=False)
+_METERED = EngineSettings()
+_SETTINGS: dict[tuple[object, object], EngineSettings] = {}
+
+
+def _settings(metering: object, interruptible: object) -> EngineSettings:
+    """The (validated, shared) engine settings for a pair of switches."""
+    found = _SETTINGS.get((metering, interruptible))
+    if found is None or type(metering) is not bool or type(interruptible) is not bool:
+        found = EngineSettings(metering=metering, interruptible=interruptible)  # type: ignore[arg-type]
+        _SETTINGS[(metering, interruptible)] = found
+    return found
 
 
 def _default_cache_dir() -> Path:
@@ -78,10 +87,12 @@ class WasmHost:
             handle.module(module.id, module.wasm)
         return module
 
-    def precompile(self, module_id: str, *, metering: bool = True) -> Path | None:
+    def precompile(
+        self, module_id: str, *, metering: bool = True, interruptible: bool = True
+    ) -> Path | None:
         """Compile for the given engine settings now; return the cache file (if any)."""
         module = self.get_module(module_id)
-        handle = self.engine(EngineSettings(metering=metering))
+        handle = self.engine(_settings(metering, interruptible))
         handle.module(module.id, module.wasm)
         return handle.cache_path(module.id)
 
@@ -119,6 +130,7 @@ class WasmHost:
         gas_limit: int | None = None,
         wasi: object = None,
         metering: bool = True,
+        interruptible: bool = True,
         from_snapshot: str | Snapshot | None = None,
     ) -> WasmInstance:
         runtime = check_runtime(runtime)
@@ -130,8 +142,7 @@ class WasmHost:
             raise WasmValidationError(
                 "from_snapshot", f"snapshot {snap.name!r} is of another module"
             )
-        if not isinstance(metering, bool):
-            raise WasmValidationError("metering", f"{metering!r} is not a bool")
+        settings = _settings(metering, interruptible)
         if runtime == "wasm3":
             if snap is not None:
                 raise RuntimeUnavailableError("wasm3 instances cannot start from snapshots")
@@ -141,7 +152,7 @@ class WasmHost:
                 module, limits=lim, gas_limit=gas_limit, wasi=wasi_opts
             )
         else:
-            handle = self.engine(_METERED if metering else _UNMETERED)
+            handle = self.engine(settings)
             baked = snap is not None and runtime == "wasmtime" and not module.layout.memory_imported
             if baked:
                 assert snap is not None

@@ -48,13 +48,18 @@ class WasmtimeInstance(WasmInstance):
         self.runtime = runtime
         self.handle = handle
         self.metering = handle.settings.metering
+        self.interruptible = handle.settings.interruptible
+        self._memory: wasmtime.Memory | None = None
+        self._store: wasmtime.Store | None = None
+        self._check_limits(limits or ResourceLimits())
         self.limits = limits or ResourceLimits()
         self.gas_limit = gas_limit
         self._plain = self.limits.max_instructions is None and self.limits.timeout_ms is None
-        self._store: wasmtime.Store | None = wasmtime.Store(handle.engine)
+        self._store = wasmtime.Store(handle.engine)
         self._capture: WasiCapture | None = None
         store = self._store
-        store.set_epoch_deadline(_NO_DEADLINE)
+        if self.interruptible:
+            store.set_epoch_deadline(_NO_DEADLINE)
         self._committed = 0  # gas used before the current fuel window
         self._fuel_base = 0  # fuel put into the store at the start of the window
         self._apply_store_limits()
@@ -74,7 +79,6 @@ class WasmtimeInstance(WasmInstance):
         self.pristine = True  # memory is as instantiation left it (no call, no restore yet)
         self._exports = self._instance.exports(store)
         self._funcs: dict[str, FastFunc] = {}
-        self._memory: wasmtime.Memory | None = None
         name = module.layout.memory_export or (
             f"{HIDDEN_PREFIX}memory" if module.layout.has_memory else None
         )
@@ -224,21 +228,32 @@ class WasmtimeInstance(WasmInstance):
             self.gas_limit = gas
             self._refuel()
 
+    def _check_limits(self, limits: ResourceLimits) -> None:
+        if limits.max_memory is not None and self.memory_size > limits.max_memory:
+            raise WasmValidationError(
+                "max_memory",
+                f"{limits.max_memory} is below the instance's current memory of "
+                f"{self.memory_size} bytes (memory cannot shrink)",
+            )
+        if limits.max_instructions is not None and not self.metering:
+            raise WasmValidationError(
+                "max_instructions",
+                "the instance runs without metering; create it with metering=True",
+            )
+        if limits.timeout_ms is not None and not self.interruptible:
+            raise WasmValidationError(
+                "timeout_ms",
+                "the instance runs without interruption; create it with interruptible=True",
+            )
+
     def set_limits(self, limits: ResourceLimits) -> None:
         with self._lock:
-            if limits.max_memory is not None and self.memory_size > limits.max_memory:
-                raise WasmValidationError(
-                    "max_memory",
-                    f"{limits.max_memory} is below the instance's current memory of "
-                    f"{self.memory_size} bytes (memory cannot shrink)",
-                )
-            if limits.max_instructions is not None:
-                self._require_metering("max_instructions")
+            self._check_limits(limits)
             self.limits = limits
             self._plain = limits.max_instructions is None and limits.timeout_ms is None
             self._apply_store_limits()
             self._refuel()
-            if limits.timeout_ms is None and self._store is not None:
+            if limits.timeout_ms is None and self._store is not None and self.interruptible:
                 self._store.set_epoch_deadline(_NO_DEADLINE)
 
     # -- state for snapshots ----------------------------------------------------------

@@ -132,6 +132,10 @@ def test_patch_checks_every_value_before_applying_any(served: Served) -> None:
     )
     assert good.status_code == 200
     assert good.json()["memory_mb"] == 512 and good.json()["env"] == {"K": "****"}
+    unset = c.patch("/api/v1/functions/tune", json={"env": {"K": None}})
+    assert unset.status_code == 200 and unset.json()["env"] == {}
+    again = c.patch("/api/v1/functions/tune", json={"env": {"K": None}})
+    assert again.status_code == 400 and again.json()["error"]["field"] == "env.K"
 
 
 def test_async_invoke_gives_a_request_id_to_look_up(served: Served) -> None:

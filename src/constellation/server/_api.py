@@ -148,8 +148,15 @@ async def get_function(request: Request) -> Response:
 
 def _patch(service: ServerlessService, name: str, data: dict[str, Any]) -> FunctionInfo:
     info = service.get_function(name)
-    # Every value is checked before any is applied.
-    env = check.check_env(data.get("env") or {})
+    # Every value is checked before any is applied. An env value of null unsets it.
+    raw_env = data.get("env") or {}
+    if not isinstance(raw_env, dict):
+        raise ValidationError("env", "must be an object of NAME: value (null to unset)")
+    unset = [k for k, v in raw_env.items() if v is None]
+    for key in unset:
+        if key not in info.env:
+            raise ValidationError(f"env.{key}", "is not set, so it cannot be unset")
+    env = check.check_env({k: v for k, v in raw_env.items() if v is not None})
     for key, checker in (
         ("memory_mb", check.check_memory),
         ("timeout_s", check.check_timeout),
@@ -169,6 +176,8 @@ def _patch(service: ServerlessService, name: str, data: dict[str, Any]) -> Funct
         service.set_concurrency(info.id, data["concurrency"])
     for key, value in env.items():
         service.set_env_var(info.id, key, value)
+    for key in unset:
+        service.unset_env_var(info.id, key)
     if "scaling_policy" in data:
         service.set_scaling_policy(info.id, data["scaling_policy"])
     if "cold_start_optimization" in data:

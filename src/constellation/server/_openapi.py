@@ -224,7 +224,7 @@ SCHEMAS: dict[str, Any] = {
             "memory_mb": _INT,
             "timeout_s": _INT,
             "concurrency": _INT,
-            "env": {"type": "object", "additionalProperties": _STR},
+            "env": {"type": "object", "additionalProperties": _NSTR},
             "scaling_policy": _ref("ScalingPolicy"),
             "cold_start_optimization": {"type": "boolean"},
             "prewarm_instances": _INT,

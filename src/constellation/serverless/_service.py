@@ -64,6 +64,7 @@ class ServerlessService(QueriesMixin):
         self.autoscaler = Autoscaler(self)
         self._pools: dict[str, FunctionPool] = {}
         self._series: dict[str, tuple[MetricSeries, MetricSeries]] = {}
+        self._error_rates: dict[str, float] = {}
         self._rid_prefix = uuid.uuid4().hex[:16]
         self._rid_counter = itertools.count(1)
         self._lock = threading.Lock()
@@ -586,10 +587,14 @@ class ServerlessService(QueriesMixin):
             labels = {"function": info.name}
             series = self._series[info.id] = (
                 self.telemetry.series("function_duration_ms", labels),
-                self.telemetry.series("function_errors", labels),
+                self.telemetry.series("function_error_rate", labels),
             )
+        # Error rate: an exponentially weighted mean over roughly the last 10 invocations.
+        rate = self._error_rates.get(info.id, 0.0)
+        rate += 0.1 * ((0.0 if status == "success" else 1.0) - rate)
+        self._error_rates[info.id] = rate
         self.telemetry.publish(series[0], duration_ms, started_at)
-        self.telemetry.publish(series[1], 0.0 if status == "success" else 1.0, started_at)
+        self.telemetry.publish(series[1], rate, started_at)
         return result
 
     def invoke_async(

@@ -16,7 +16,8 @@ three signals, each O(1) per value:
    ``gate`` values (a sliding maximum); otherwise the output is 0. A lasting incident
    raises one alarm at its onset instead of hundreds.
 
-The score is in [0, 1 + tiebreak]; ``sensitivity`` is the threshold on it. The default,
+The score is in [0, 1 + tiebreak] (0 for the first ``warmup`` values, while the range
+is being learnt); ``sensitivity`` is the threshold on it. The default,
 0.75, is near the threshold that the NAB sweep finds best for the standard profile.
 """
 
@@ -67,7 +68,7 @@ class Ensemble(Detector):
         gate: int = 150,
         window: int = 1000,
         tiebreak: float = 0.1,
-        warmup: int = 20,
+        warmup: int = 100,
     ) -> None:
         super().__init__()
         for name, value, low in (

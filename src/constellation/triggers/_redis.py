@@ -2,7 +2,7 @@
 
 Queue semantics on a stream key: every runner of a queue trigger reads with ``XREADGROUP``
 in one consumer group (``group``, default ``constellation``), so each message goes to one
-of them. Success: ``XACK`` + ``XDEL``. Failure: the entry stays pending and its idle time
+of them. Success: ``XACK`` + ``XDEL`` (acks from concurrent deliveries are sent together). Failure: the entry stays pending and its idle time
 is set (``XCLAIM ... IDLE ... JUSTID``, which does not count a delivery) so that
 ``XAUTOCLAIM`` reclaims it ``retry_delay_s`` later; an entry whose consumer died is
 reclaimed once it has been idle for ``visibility_timeout_s``. After ``max_deliveries`` the
@@ -24,7 +24,7 @@ import orjson
 import redis
 
 from ._errors import BrokerError, BrokerUnavailableError
-from ._runner import Delivery, Source
+from ._runner import Delivery, GroupCommit, Source
 from ._sqlite import encode
 
 __all__ = [
@@ -110,12 +110,7 @@ class RedisDelivery(Delivery):
         self._source = source
 
     def ack(self) -> None:
-        s = self._source
-        pipe = s.client.pipeline(transaction=True)
-        pipe.xack(s.key, s.group, self.message_id)
-        if s.delete_on_ack:
-            pipe.xdel(s.key, self.message_id)
-        pipe.execute()
+        self._source.acks.add(self.message_id)
 
     def nak(self, delay_s: float) -> None:
         s = self._source
@@ -158,6 +153,14 @@ class _RedisSource(Source):
         self.visibility_s = float(spec["visibility_timeout_s"])
         self.consumer = f"c-{uuid.uuid4().hex[:12]}"
         self.client: Any = redis_client(self.url)  # redis-py's reply types are unions
+        self.acks = GroupCommit(self._ack_many)
+
+    def _ack_many(self, ids: list[str]) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xack(self.key, self.group, *ids)
+        if self.delete_on_ack:
+            pipe.xdel(self.key, *ids)
+        pipe.execute()
 
     def _event(self, entry_id: bytes, fields: dict[bytes, bytes], deliveries: int) -> Delivery:
         eid = entry_id.decode()

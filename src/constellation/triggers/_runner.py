@@ -34,11 +34,43 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["Delivery", "Invoke", "Source", "TriggerRunner", "TriggerStats"]
+__all__ = ["Delivery", "GroupCommit", "Invoke", "Source", "TriggerRunner", "TriggerStats"]
 
 log = logging.getLogger("constellation.triggers")
 
 Invoke = Callable[[Any], Any]  # returns an InvocationResult (anything with .ok and .error)
+
+
+class GroupCommit:
+    """Acks from many threads, written in few round trips (a group commit).
+
+    The first thread to ack becomes the flusher and writes every id queued meanwhile in
+    one call of ``flush``; the others queue their id and return. An id whose flush fails
+    is simply not acked: the broker delivers it again (at least once).
+    """
+
+    def __init__(self, flush: Callable[[list[Any]], None]) -> None:
+        self._flush = flush
+        self._lock = threading.Lock()
+        self._queued: list[Any] = []
+        self._flushing = False
+
+    def add(self, item: Any) -> None:
+        with self._lock:
+            self._queued.append(item)
+            if self._flushing:
+                return
+            self._flushing = True
+        try:
+            while True:
+                with self._lock:
+                    batch, self._queued = self._queued, []
+                    if not batch:
+                        return
+                self._flush(batch)
+        finally:
+            with self._lock:
+                self._flushing = False
 
 
 class Delivery(ABC):
@@ -140,6 +172,7 @@ class TriggerRunner:
         self._thread = threading.Thread(target=self._loop, name="trigger-fetch", daemon=True)
         self._beat_s = max(0.01, float(spec["visibility_timeout_s"]) / 3)
         self._beat = threading.Thread(target=self._heartbeat, name="trigger-lease", daemon=True)
+        self._beat_wake = threading.Event()
 
     def start(self) -> TriggerRunner:
         self._source.start()
@@ -150,10 +183,10 @@ class TriggerRunner:
     def _heartbeat(self) -> None:
         """Extend the lease of every held delivery once a third of its timeout has passed."""
         while True:
+            self._beat_wake.wait(self._beat_s)  # its own event: no wake-up per message
             with self._cond:
-                if self._stop.is_set() and not self._held:
+                if self._beat_wake.is_set():  # closed (or gave up waiting on the rest)
                     return
-                self._cond.wait(self._beat_s)
                 now = time.monotonic()
                 due = [entry for entry in self._held.values() if now - entry[1] >= self._beat_s]
                 for entry in due:
@@ -281,7 +314,8 @@ class TriggerRunner:
     def _release(self, delivery: Delivery) -> None:
         with self._cond:
             self._held.pop(id(delivery), None)
-            self._cond.notify_all()
+            if len(self._held) < self._max_in_flight:  # the fetcher (or close) may go on
+                self._cond.notify_all()
 
     def _count(self, name: str) -> None:
         with self._cond:
@@ -317,6 +351,7 @@ class TriggerRunner:
             self._thread.join(timeout)
         with self._cond:
             self._cond.wait_for(lambda: not self._held, timeout)
+        self._beat_wake.set()
         self._beat.join(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=False)

@@ -2,7 +2,8 @@
 
 A message is a row. It is *visible* when ``visible_at <= now``. A consumer claims a batch
 with one ``UPDATE ... RETURNING`` that counts the delivery and hides the rows for the
-visibility timeout (the lease). Ack deletes the row; nak makes it visible again after a
+visibility timeout (the lease). Ack deletes the row (acks that arrive together are
+deleted in one transaction); nak makes it visible again after a
 delay; dead-lettering moves it to the dead-letter queue (another queue in the same
 table) in one transaction. A consumer that dies leaves its rows hidden until the lease
 ends, or, when a runner starts on this host and finds the leasing process gone, at once.
@@ -24,7 +25,7 @@ import orjson
 
 from ..errors import ValidationError
 from ..store import Store
-from ._runner import Delivery, Source
+from ._runner import Delivery, GroupCommit, Source
 
 __all__ = ["SqliteQueueSource", "encode", "notify", "sqlite_peek", "sqlite_publish"]
 
@@ -135,7 +136,7 @@ class SqliteDelivery(Delivery):
         self._seq = seq
 
     def ack(self) -> None:
-        self._source.store.execute("DELETE FROM trigger_queue WHERE seq = ?", (self._seq,))
+        self._source.acks.add(self._seq)
 
     def nak(self, delay_s: float) -> None:
         # Only while this delivery still holds the lease (a later claim bumps deliveries).
@@ -198,6 +199,10 @@ class SqliteQueueSource(Source):
         self._owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = threading.Event()
         self._key = (str(store.path), queue)
+        self.acks = GroupCommit(self._ack_many)
+
+    def _ack_many(self, seqs: list[int]) -> None:
+        self.store.executemany("DELETE FROM trigger_queue WHERE seq = ?", [(q,) for q in seqs])
 
     def start(self) -> None:
         ensure_schema(self.store)

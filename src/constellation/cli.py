@@ -91,7 +91,7 @@ def serve(host: str, port: int, no_auth: bool) -> None:
         platform = Constellation(background=True)
     except ConstellationError as exc:
         raise click.ClickException(str(exc)) from None
-    run_server(platform, host, port, auth=not no_auth, echo=console.print)
+    run_server(platform, host, port, auth=not no_auth, echo=click.echo)
 
 
 @main.command()

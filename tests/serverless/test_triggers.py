@@ -13,7 +13,7 @@ import pytest
 
 from constellation import serverless
 from constellation.errors import ConflictError, NotFoundError, ValidationError
-from constellation.platform import reset_default_platform
+from constellation.platform import Constellation, reset_default_platform
 from constellation.serverless import ServerlessService, Trigger
 from constellation.serverless._triggers import compile_route, validate_spec
 
@@ -192,3 +192,27 @@ def test_module_level_trigger_functions(tmp_home: Path) -> None:
         assert serverless.list_triggers() == []
     finally:
         reset_default_platform()
+
+
+def test_a_queue_trigger_runs_through_the_triggers_package(
+    platform: Constellation,
+) -> None:
+    from constellation import triggers
+
+    sls = platform.serverless
+    f = sls.create_function("consumer", "python", "echo", HANDLERS)
+    with pytest.raises(ValidationError) as info:
+        sls.add_trigger(f.id, {"type": "queue", "queue": "orders", "batch_size": 0})
+    assert info.value.field == "trigger.batch_size"
+    trigger = sls.add_trigger(f.id, {"type": "queue", "queue": "orders"})
+    assert trigger.spec["broker"] == "sqlite"
+    sls.init()
+    triggers.publish("orders", {"order_id": 7}, store=platform.store)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if sls.get_function_metrics(f.id).successful_invocations:
+            break
+        time.sleep(0.05)
+    logs = sls.get_function_metrics(f.id)
+    assert logs.successful_invocations == 1
+    assert sls.trigger_runners.running() == [trigger.id]

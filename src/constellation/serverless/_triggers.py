@@ -180,7 +180,11 @@ def _delegate_validate(spec: Mapping[str, Any]) -> dict[str, Any]:
             f"{spec['type']!r} triggers need the constellation.triggers package, "
             "which this installation does not have; available here: 'http', 'timer'",
         ) from None
-    normal: dict[str, Any] = validate_trigger(dict(spec))
+    try:
+        normal: dict[str, Any] = validate_trigger(dict(spec))
+    except ValidationError as exc:  # name fields as the other trigger types do
+        field = exc.field if exc.field.startswith("trigger") else f"trigger.{exc.field}"
+        raise ValidationError(field, exc.message) from None
     return normal
 
 

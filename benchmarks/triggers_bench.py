@@ -70,7 +70,9 @@ def raw_sqlite(db: Path, queue: str, n: int) -> float:
             (now + 30, queue, now, BATCH),
         ).fetchall()
         conn.execute("COMMIT")
-        conn.executemany("DELETE FROM trigger_queue WHERE seq = ?", rows)  # one ack per batch
+        conn.execute("BEGIN IMMEDIATE")  # one ack transaction per batch
+        conn.executemany("DELETE FROM trigger_queue WHERE seq = ?", rows)
+        conn.execute("COMMIT")
         done += len(rows)
     elapsed = time.perf_counter() - t0
     conn.close()

@@ -18,6 +18,7 @@ without one) with the start position as its deliver policy, consumed in order.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import datetime
 import re
@@ -141,6 +142,8 @@ def shared_connection(url: str) -> NatsConnection:
     with _publishers_lock:
         conn = _publishers.get(url)
         if conn is None or conn.nc.is_closed:
+            if not _publishers:
+                atexit.register(close_shared)  # flush and close the loop at exit
             conn = _publishers[url] = NatsConnection(url)
         return conn
 

@@ -216,3 +216,34 @@ def test_a_queue_trigger_runs_through_the_triggers_package(
     logs = sls.get_function_metrics(f.id)
     assert logs.successful_invocations == 1
     assert sls.trigger_runners.running() == [trigger.id]
+
+
+def test_a_runner_that_failed_to_start_is_retried(
+    sls: ServerlessService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[_Runner] = []
+    module = _stand_in_package(started)
+    real_start = module.start_trigger  # type: ignore[attr-defined]
+    attempts = {"n": 0}
+
+    def flaky_start(*args: Any, **kwargs: Any) -> _Runner:
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            raise ConnectionError("broker down")
+        runner: _Runner = real_start(*args, **kwargs)
+        return runner
+
+    module.start_trigger = flaky_start  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "constellation.triggers", module)
+    f = sls.create_function("f", "python", "echo", HANDLERS)
+    trigger = sls.add_trigger(f.id, {"type": "queue", "queue": "orders"})
+    runners = sls.trigger_runners
+    runners.sync()
+    assert runners.running() == [] and "broker down" in runners.errors[-1]
+    assert not runners.retry_due(time.monotonic())
+    assert runners.retry_due(time.monotonic() + 11)
+    runners.sync()
+    assert runners.running() == [trigger.id]
+    assert not runners.retry_due(time.monotonic() + 11)
+    started[0].thread.join()
+    runners.close()

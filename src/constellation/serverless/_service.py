@@ -141,8 +141,10 @@ class ServerlessService(QueriesMixin):
                     self.reap_idle()
                 for pool in list(self._pools.values()):
                     pool.fill()
-                if self.triggers.refresh_if_changed():  # added or removed by another process
-                    self.trigger_runners.sync()
+                changed = self.triggers.refresh_if_changed()  # by another process
+                if changed or self.trigger_runners.retry_due(time.monotonic()):
+                    self.trigger_runners.sync()  # also retries brokers that were down
+                if changed:
                     self.timers.wake()
             except (ClosedError, InstanceStartError):
                 continue

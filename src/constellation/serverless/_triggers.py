@@ -18,6 +18,7 @@ import builtins
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -341,10 +342,18 @@ class TriggerRunners:
         self._runners: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._failed: set[str] = set()
+        self._last_sync = 0.0
         self.errors: list[str] = []
+
+    def retry_due(self, now: float, every_s: float = 10.0) -> bool:
+        """Whether some runner failed to start and it is time to try again."""
+        return bool(self._failed) and now - self._last_sync >= every_s
 
     def sync(self) -> None:
         wanted = {t.id: t for t in self._registry.list() if t.type in DELEGATED_TYPES}
+        self._last_sync = time.monotonic()
+        self._failed &= set(wanted)
         with self._lock:
             if self._closed:
                 return
@@ -375,8 +384,10 @@ class TriggerRunners:
                     clock=self._clock,
                 )
             except Exception as exc:  # a broker that is down must not stop the others
-                self.errors.append(f"{trigger.id}: {type(exc).__name__}: {exc}")
+                self.errors = [*self.errors[-99:], f"{trigger.id}: {type(exc).__name__}: {exc}"]
+                self._failed.add(trigger.id)
                 continue
+            self._failed.discard(trigger.id)
             with self._lock:
                 if self._closed:
                     runner.close()

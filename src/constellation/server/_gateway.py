@@ -24,6 +24,7 @@ import base64
 import threading
 import time
 from typing import Any
+from urllib.parse import parse_qsl
 
 import anyio.to_thread
 import orjson
@@ -81,8 +82,6 @@ def build_event(scope: Scope, match: Match, body: bytes) -> dict[str, Any]:
     raw_query = scope.get("query_string", b"").decode("latin-1")
     query: dict[str, str] = {}
     if raw_query:
-        from urllib.parse import parse_qsl
-
         for key, value in parse_qsl(raw_query, keep_blank_values=True):
             query[key] = f"{query[key]},{value}" if key in query else value
     decoded: Any = None

@@ -11,6 +11,7 @@ mistake here is an error, never memory unsafety.
 from __future__ import annotations
 
 import ctypes
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,8 +80,7 @@ def trap_from_error(
 
 
 _INT_RANGE = {"i32": (-(2**31), 2**32 - 1), "i64": (-(2**63), 2**64 - 1)}
-_MASK = {"i32": 2**32 - 1, "i64": 2**64 - 1}
-_SIGN = {"i32": 2**31, "i64": 2**63}
+_F32_MAX = 3.4028234663852886e38
 
 # wasmtime_func_call with every argument as a plain address: ctypes then converts Python
 # ints instead of building pointer objects on every call. The addresses all point into
@@ -105,8 +105,8 @@ class FastFunc:
     Not thread-safe: the owning instance serialises calls (a store is single-threaded).
     """
 
-    __slots__ = ("_addr", "_args", "_func", "_n", "_ret_slots", "_rets", "_slots", "_trap",
-                 "_trap_addr", "params", "results")  # fmt: skip
+    __slots__ = ("_addr", "_args", "_func", "_n", "_ret_slots", "_rets", "_slots", "_spec",
+                 "_trap", "_trap_addr", "params", "results")  # fmt: skip
 
     def __init__(
         self, func: wasmtime.Func, params: Sequence[str], results: Sequence[str], context: Any
@@ -128,26 +128,33 @@ class FastFunc:
         self._addr = (ctx, ctypes.addressof(func._func), ctypes.addressof(self._args),
                       len(params), ctypes.addressof(self._rets), len(results))  # fmt: skip
         self._n = len(params)
+        self._spec = tuple((t, *_INT_RANGE.get(t, (None, None))) for t in params)
         self._new_trap_slot()
 
     def _new_trap_slot(self) -> None:
         self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
         self._trap_addr = ctypes.addressof(self._trap)
 
-    def convert(self, values: Sequence[object]) -> list[int | float] | None:
-        """Raw values for plain, in-range numbers; None when the full check must run."""
+    def convert(self, values: Sequence[Any]) -> Sequence[Any] | None:
+        """``values`` ready for :meth:`call` when they are plain in-range numbers (typed
+        dicts are unwrapped); None when the full check must run (it then says what is wrong).
+        ctypes stores integers modulo their width, so unsigned i32/i64 need no conversion.
+        """
         if len(values) != self._n:
             return None
-        out: list[int | float] = []
-        for v, t in zip(values, self.params, strict=True):
-            if type(v) is int and t in _INT_RANGE:
-                low, high = _INT_RANGE[t]
-                if not low <= v <= high:
+        out = values
+        for i, (t, low, high) in enumerate(self._spec):
+            v = values[i]
+            if type(v) is dict:
+                if len(v) != 2 or v.get("type") != t:
                     return None
-                out.append(v - 2 * _SIGN[t] if v >= _SIGN[t] else v)
-            elif type(v) is float and t[0] == "f" and (t == "f64" or abs(v) < 3.4e38):
-                out.append(v)
-            else:
+                if out is values:
+                    out = list(values)
+                v = out[i] = v["value"]  # type: ignore[index]
+            if low is not None:
+                if type(v) is not int or v < low or v > high:
+                    return None
+            elif type(v) is not float or (t == "f32" and _F32_MAX < abs(v) < math.inf):
                 return None
         return out
 

@@ -117,7 +117,7 @@ class WasmtimeInstance(WasmInstance):
                 self._check_usable()
             self.pristine = False
             fast = self._funcs.get(name) or self._fast(name)
-            raw = fast.convert(values) if isinstance(values, list | tuple) else None
+            raw = fast.convert(values) if isinstance(values, (list, tuple)) else None
             if raw is None:  # typed values, or something to refuse: the full check
                 raw = check_params(name, fast.params, values)
             if not self._plain:
@@ -128,7 +128,7 @@ class WasmtimeInstance(WasmInstance):
                 self.trap = self._explain(trap)
                 raise self.trap from None
 
-    def _invoke(self, fast: FastFunc, values: list[int | float]) -> list[int | float]:
+    def _invoke(self, fast: FastFunc, values: Sequence[Any]) -> list[int | float]:
         per_call = self.metering and self.limits.max_instructions is not None
         if per_call:
             self._refuel()

@@ -27,6 +27,7 @@ class RateChange(Detector):
     """The change from the previous value, in robust deviations of recent changes."""
 
     method = "rate_change"
+    protect = False  # robust (median, MAD) already; a frequent kind of change must be learnt
 
     def __init__(self, window: int = 500, warmup: int = 30) -> None:
         super().__init__()

@@ -108,6 +108,7 @@ class IsolationForest(Detector):
     """Isolation forest over (value, change, distance from EWMA), retrained periodically."""
 
     method = "isolation_forest"
+    protect = False  # isolation needs the rare points in its sample to score them as rare
 
     def __init__(
         self,

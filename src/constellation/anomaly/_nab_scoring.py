@@ -181,6 +181,27 @@ def _row_gain(series: NabSeries, row: int, window: int, cost: CostMatrix) -> flo
     return scaled_sigmoid(abs(preceding[1] - row) / span if span else 3.5) * cost.fp
 
 
+_GAINS: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _series_gains(series: NabSeries, cost: CostMatrix) -> tuple[np.ndarray, np.ndarray]:
+    """For each scored row: its window's index in the series (-1: none) and its gain.
+
+    Depends only on the series and the profile, so it is computed once and cached.
+    """
+    key = (series.path, len(series), tuple(series.windows), cost)
+    if key not in _GAINS:
+        if len(_GAINS) > 1000:  # bounded: a corpus has 58 series x 3 profiles
+            _GAINS.clear()
+        window_of = np.full(len(series), -1)
+        for k, (first, last) in enumerate(series.windows):
+            window_of[first : last + 1] = k
+        rows = range(series.probation, len(series))
+        gains = np.array([_row_gain(series, r, int(window_of[r]), cost) for r in rows])
+        _GAINS[key] = (window_of[series.probation :], gains)
+    return _GAINS[key]
+
+
 def best_threshold(
     corpus: Sequence[NabSeries],
     scores: Mapping[str, Sequence[float] | np.ndarray],
@@ -193,19 +214,26 @@ def best_threshold(
     by score once yields the total at every distinct threshold. A window counts its
     best (earliest) detection; a false positive adds its own cost.
     """
-    candidates: list[tuple[float, int, float]] = []  # (anomaly score, window id or -1, gain)
+    all_scores, all_windows, all_gains = [], [], []
     n_windows = 0
     for series in corpus:
-        values = np.asarray(scores[series.path], dtype=float)
-        base = n_windows  # global id of this series' first window
-        window_of = np.full(len(series), -1)
-        for k, (first, last) in enumerate(series.windows):
-            window_of[first : last + 1] = base + k
+        windows, gains = _series_gains(series, cost)
+        all_scores.append(np.asarray(scores[series.path], dtype=float)[series.probation :])
+        all_windows.append(np.where(windows >= 0, windows + n_windows, -1))
+        all_gains.append(gains)
         n_windows += len(series.windows)
-        for row in range(series.probation, len(series)):
-            wid = int(window_of[row])
-            candidates.append((float(values[row]), wid, _row_gain(series, row, wid - base, cost)))
-    candidates.sort(key=lambda c: -c[0])
+    if not all_scores:
+        return math.inf, 0.0
+    flat = np.concatenate(all_scores)
+    order = np.argsort(-flat, kind="stable")
+    candidates = list(
+        zip(
+            flat[order].tolist(),
+            np.concatenate(all_windows)[order].tolist(),
+            np.concatenate(all_gains)[order].tolist(),
+            strict=True,
+        )
+    )
     best_in_window = [-cost.fn] * n_windows
     total = -cost.fn * n_windows
     best_total, best_at = total, math.inf

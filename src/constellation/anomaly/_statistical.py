@@ -132,6 +132,7 @@ class IQR(Detector):
     """Distance beyond the nearer quartile in interquartile ranges, over a rolling window."""
 
     method = "iqr"
+    protect = False  # quartiles already ignore outliers; a frequent value must be learnt
 
     def __init__(self, window: int = 1000, warmup: int = 30) -> None:
         super().__init__()
@@ -174,6 +175,7 @@ class MAD(Detector):
     """Distance from the rolling median in units of 1.4826 x the median absolute deviation."""
 
     method = "mad"
+    protect = False  # the median and MAD already ignore outliers; frequent values must be learnt
 
     def __init__(self, window: int = 1000, warmup: int = 30) -> None:
         super().__init__()

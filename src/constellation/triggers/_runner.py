@@ -157,7 +157,8 @@ class TriggerRunner:
         self._max_deliveries = int(spec["max_deliveries"])
         self._retry_delay = float(spec["retry_delay_s"])
         self._cond = threading.Condition()
-        # Every fetched, unsettled delivery (waiting or running): id -> [delivery, extended at]
+        # Every fetched, unsettled delivery: id -> [delivery, lease extended at, state],
+        # state "waiting" (for a worker), "running" or "released" (given back on close).
         self._held: dict[int, list[Any]] = {}
         self._active = 0  # invocations running now
         self._counts = {"delivered": 0, "succeeded": 0, "failed": 0, "dead_lettered": 0}
@@ -191,7 +192,7 @@ class TriggerRunner:
                 due = [entry for entry in self._held.values() if now - entry[1] >= self._beat_s]
                 for entry in due:
                     entry[1] = now
-            for delivery, _ in due:
+            for delivery, _, _ in due:
                 self._settle(delivery.extend)
 
     # -- the loop --------------------------------------------------------------------
@@ -218,7 +219,7 @@ class TriggerRunner:
             ready = [d for d in batch if self._admit(d)]
             with self._cond:
                 for delivery in ready:
-                    self._held[id(delivery)] = [delivery, time.monotonic()]
+                    self._held[id(delivery)] = [delivery, time.monotonic(), "waiting"]
             for delivery in ready:
                 if self._pool is None:
                     self._deliver_in_order(delivery)
@@ -254,11 +255,19 @@ class TriggerRunner:
             return None
         return str(getattr(result, "error", None) or getattr(result, "status", "failed"))
 
+    def _start(self, delivery: Delivery) -> bool:
+        """Mark a waiting delivery running; False if close() already gave it back."""
+        with self._cond:
+            entry = self._held.get(id(delivery))
+            if entry is None or entry[2] != "waiting":
+                return False
+            entry[2] = "running"
+            return True
+
     def _deliver(self, delivery: Delivery) -> None:
+        if not self._start(delivery):
+            return
         try:
-            if self._stop.is_set():  # fetched but not started: give it back now
-                self._settle(delivery.release)
-                return
             error = self._call(delivery)
             if error is None:
                 self._settle(delivery.ack)
@@ -268,6 +277,8 @@ class TriggerRunner:
             self._release(delivery)
 
     def _deliver_in_order(self, delivery: Delivery) -> None:
+        if not self._start(delivery):
+            return
         try:
             attempt = delivery.deliveries
             while True:
@@ -349,6 +360,13 @@ class TriggerRunner:
         self._source.interrupt()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        with self._cond:  # what waits for a worker goes back to the broker now
+            waiting = [entry for entry in self._held.values() if entry[2] == "waiting"]
+            for entry in waiting:
+                entry[2] = "released"
+        for delivery, _, _ in waiting:
+            self._settle(delivery.release)
+            self._release(delivery)
         with self._cond:
             self._cond.wait_for(lambda: not self._held, timeout)
         self._beat_wake.set()

@@ -27,7 +27,7 @@ from ._errors import FitError
 __all__ = ["ARIMA", "kpss_stat", "ndiffs", "seasonal_strength"]
 
 _KPSS_5PCT = 0.463
-FIT_WINDOW = 3000
+FIT_WINDOW = 2000  # at least; ten seasonal cycles when the period is longer
 MAX_SEASON = 168
 _FITTED = ("order", "seasonal_order", "coef", "aicc", "residuals", "full_ar", "full_ma", "mu", "m")
 
@@ -145,7 +145,7 @@ class ARIMA(Model):
         if w.size - burn <= k + 2:
             raise FitError(f"arima{self.order}: too few observations after differencing")
         if self.coef is None:
-            tail = w[-FIT_WINDOW:]
+            tail = w[-max(FIT_WINDOW, 10 * self.m) :]
             if k == 0:
                 self.coef = np.zeros(0)
             else:
@@ -181,8 +181,8 @@ class ARIMA(Model):
             self._fit_order(y)
             return
         seasonal = self.m > 1
-        sd = int(seasonal and seasonal_strength(y[-FIT_WINDOW:], self.m) > 0.64)
-        x = y[-FIT_WINDOW:]
+        x = y[-max(FIT_WINDOW, 10 * self.m) :]
+        sd = int(seasonal and seasonal_strength(x, self.m) > 0.64)
         if sd:
             x = x[self.m :] - x[: -self.m]
         d = ndiffs(x)

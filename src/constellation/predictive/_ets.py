@@ -27,7 +27,7 @@ from ._ets_filter import AdditiveSpec, final_state, horizon_weights, run_filter,
 
 __all__ = ["MAX_SEASON", "AutoETS", "ExponentialSmoothing"]
 
-FIT_WINDOW = 1500
+FIT_WINDOW = 1000
 MAX_SEASON = 168  # a week of hourly samples; longer cycles go to the STL model
 _MUL_WINDOW = 400
 

@@ -43,6 +43,7 @@ from ._series import RegularSeries, SampleBuffer, regularize
 __all__ = ["MAX_STEPS", "Prediction", "Predictor", "Trend"]
 
 MAX_STEPS = 100_000  # a horizon this many sampling steps ahead is refused
+CACHED_STEPS = 256  # forecast steps tabulated at train time
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ class _Trained:
     forecaster: Forecaster | None  # None for a constant series
     trained_at: float
     duration_s: float
+    # Forecast table (value, lower, upper, confidence) for grid steps 0..h, step 0 being
+    # the last observation; computed once at train time so predict() only interpolates.
+    table: FloatArray | None = None
 
 
 class Predictor:
@@ -179,6 +183,8 @@ class Predictor:
                 self.clock() if now is None else now,
                 time.perf_counter() - started,
             )
+            if forecaster is not None:
+                trained.table = self._table(trained, max(CACHED_STEPS, 2 * forecaster.horizon))
             self._accuracy.tolerance = series.step / 2
             with self._lock:
                 self._trained = trained
@@ -202,13 +208,28 @@ class Predictor:
         y = trained.series.values
         if trained.forecaster is None:
             return [(float(y[-1]),) * 3 + (1.0,) for _ in offsets]
-        h = int(np.ceil(offsets.max()))
+        h = math.ceil(float(offsets.max()))
+        table = trained.table
+        if table is None or table.shape[1] <= h:
+            table = self._table(trained, max(h, CACHED_STEPS))
+            trained.table = table  # a longer table replaces the shorter one
+        grid = np.arange(table.shape[1], dtype=np.float64)
+        cols = [np.interp(offsets, grid, row) for row in table]
+        return [tuple(float(c[i]) for c in cols) for i in range(offsets.size)]
+
+    def _table(self, trained: _Trained, h: int) -> FloatArray:
+        assert trained.forecaster is not None
         fc = trained.forecaster.forecast(h, self.config.level)
+        last = trained.series.values[-1]
         # step 0 is the last observation: exact, fully confident
-        grid = np.arange(h + 1)
-        cols = [np.r_[y[-1], a] for a in (fc.mean, fc.lower, fc.upper)]
-        cols.append(np.r_[1.0, fc.confidence])
-        return [tuple(float(np.interp(o, grid, c)) for c in cols) for o in offsets]
+        return np.vstack(
+            [
+                np.r_[last, fc.mean],
+                np.r_[last, fc.lower],
+                np.r_[last, fc.upper],
+                np.r_[1.0, fc.confidence],
+            ]
+        )
 
     def predict(self, horizon_seconds: float, now: float | None = None) -> Prediction:
         """Forecast ``horizon_seconds`` after the newest trained sample (or after ``now``)."""

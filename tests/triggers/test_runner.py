@@ -7,7 +7,8 @@ import threading
 from typing import Any
 
 from constellation.triggers import validate_trigger
-from constellation.triggers._runner import Delivery, GroupCommit, Source, TriggerRunner
+from constellation.triggers._runner import TriggerRunner
+from constellation.triggers._source import Delivery, GroupCommit, Source
 
 from .conftest import Recorder, wait_until
 

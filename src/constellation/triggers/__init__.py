@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ValidationError
 from ._errors import BrokerError, BrokerUnavailableError, TriggerError
 from ._events import EventSource, emit_event, make_event
-from ._runner import Source, TriggerRunner, TriggerStats
+from ._runner import TriggerRunner, TriggerStats
+from ._source import Source
 from ._spec import QUEUE_BROKERS, broker_url, check_queue_name, validate_trigger
 from ._sqlite import SqliteQueueSource, sqlite_peek, sqlite_publish
 

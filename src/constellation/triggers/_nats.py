@@ -36,7 +36,7 @@ from nats.js import api
 
 from ..errors import ClosedError
 from ._errors import BrokerError, BrokerUnavailableError
-from ._runner import Delivery, Source
+from ._source import Delivery, Source
 from ._sqlite import encode
 
 __all__ = ["NatsConnection", "NatsQueueSource", "NatsStreamSource", "nats_publish"]

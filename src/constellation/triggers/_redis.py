@@ -24,7 +24,7 @@ import orjson
 import redis
 
 from ._errors import BrokerError, BrokerUnavailableError
-from ._runner import Delivery, GroupCommit, Source
+from ._source import Delivery, GroupCommit, Source
 from ._sqlite import encode
 
 __all__ = [

@@ -1,7 +1,7 @@
 """TriggerRunner: one consuming loop shared by every broker.
 
-A broker plugs in as a :class:`Source` that fetches :class:`Delivery` objects (each knows
-how to ack, nak or dead-letter itself). The runner owns the policy, identical for all:
+A broker plugs in as a :class:`~._source.Source` that fetches deliveries (each knows how
+to ack, nak, extend or dead-letter itself). The runner owns the policy, the same for all:
 
 * it fetches ``batch_size`` messages whenever one of its ``max_in_flight`` workers is
   free, so at most ``max_in_flight`` invocations run at once and at most one batch waits
@@ -29,96 +29,17 @@ import dataclasses
 import logging
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["Delivery", "GroupCommit", "Invoke", "Source", "TriggerRunner", "TriggerStats"]
+from ._source import Delivery, Source
+
+__all__ = ["Invoke", "TriggerRunner", "TriggerStats"]
 
 log = logging.getLogger("constellation.triggers")
 
 Invoke = Callable[[Any], Any]  # returns an InvocationResult (anything with .ok and .error)
-
-
-class GroupCommit:
-    """Acks from many threads, written in few round trips (a group commit).
-
-    The first thread to ack becomes the flusher and writes every id queued meanwhile in
-    one call of ``flush``; the others queue their id and return. An id whose flush fails
-    is simply not acked: the broker delivers it again (at least once).
-    """
-
-    def __init__(self, flush: Callable[[list[Any]], None]) -> None:
-        self._flush = flush
-        self._lock = threading.Lock()
-        self._queued: list[Any] = []
-        self._flushing = False
-
-    def add(self, item: Any) -> None:
-        with self._lock:
-            self._queued.append(item)
-            if self._flushing:
-                return
-            self._flushing = True
-        try:
-            while True:
-                with self._lock:
-                    batch, self._queued = self._queued, []
-                    if not batch:
-                        return
-                self._flush(batch)
-        finally:
-            with self._lock:
-                self._flushing = False
-
-
-class Delivery(ABC):
-    """One delivery of one message: the event to invoke with, and how to settle it."""
-
-    __slots__ = ("deliveries", "event", "message_id")
-
-    def __init__(self, message_id: str, deliveries: int, event: Any) -> None:
-        self.message_id = message_id
-        self.deliveries = deliveries  # including this one
-        self.event = event
-
-    @abstractmethod
-    def ack(self) -> None:
-        """The message was processed: it is never delivered again."""
-
-    @abstractmethod
-    def nak(self, delay_s: float) -> None:
-        """Deliver the message again, no sooner than ``delay_s`` from now."""
-
-    @abstractmethod
-    def dead_letter(self, reason: str) -> None:
-        """Move the message to the dead-letter queue with ``reason``; remove it here."""
-
-    def release(self) -> None:
-        """Give back a message fetched but never started (closing): visible again now.
-        Brokers that can undo the delivery count do; the others count it."""
-        self.nak(0.0)
-
-    def extend(self) -> None:  # noqa: B027 - brokers without leases need nothing
-        """Still working on it: restart the visibility timeout (a heartbeat)."""
-
-
-class Source(ABC):
-    """Where deliveries come from (a queue, a stream, an event subscription)."""
-
-    def start(self) -> None:  # noqa: B027 - optional hook
-        """Connect and create what the consumer needs (group, durable, subscription)."""
-
-    @abstractmethod
-    def fetch(self, limit: int, wait_s: float) -> list[Delivery]:
-        """Up to ``limit`` deliveries, waiting up to ``wait_s`` for the first one."""
-
-    def interrupt(self) -> None:  # noqa: B027 - optional hook
-        """Cut a waiting ``fetch`` short (the runner is closing)."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release connections. Idempotent."""
 
 
 @dataclasses.dataclass(frozen=True)

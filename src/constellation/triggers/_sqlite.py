@@ -25,7 +25,7 @@ import orjson
 
 from ..errors import ValidationError
 from ..store import Store
-from ._runner import Delivery, GroupCommit, Source
+from ._source import Delivery, GroupCommit, Source
 
 __all__ = ["SqliteQueueSource", "encode", "notify", "sqlite_peek", "sqlite_publish"]
 

@@ -12,7 +12,9 @@ package). In the same run it measures
 * timer lag: a ``rate(1 second)`` timer on a warm function; the handler's start time
   minus the scheduled time.
 
-Ray Serve is not measured (not installed here).
+* with ``--ray-python PATH`` (a Python with ``ray[serve]``, a benchmark-only dependency
+  kept out of the project's venv): Ray Serve serving the same no-op handler, one
+  replica, wrk at 16 connections, alternated with the trigger.
 """
 
 from __future__ import annotations
@@ -57,6 +59,31 @@ BARE = textwrap.dedent(
     app = Starlette(routes=[Route("/noop", hello)])
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
                 log_level="warning", access_log=False, server_header=False, date_header=False)
+    """
+)
+
+
+RAY = textwrap.dedent(
+    """
+    import sys, time
+    import ray
+    from ray import serve
+
+    def handler(event, context):
+        return None
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    serve.start(http_options={"host": "127.0.0.1", "port": int(sys.argv[1])})
+
+    @serve.deployment(num_replicas=1, max_ongoing_requests=64)
+    class Noop:
+        async def __call__(self, request):
+            return handler({}, None)
+
+    serve.run(Noop.bind(), route_prefix="/noop")
+    print("READY", flush=True)
+    while True:
+        time.sleep(3600)
     """
 )
 
@@ -147,9 +174,43 @@ def read_lags(api: httpx.Client) -> tuple[list[float], list[float]]:
     return handler, decided
 
 
+def ray_serve(python: str, trigger_url: str, seconds: int, rounds: int) -> dict[str, Any]:
+    """Ray Serve with the same handler, alternated with the trigger at 16 connections."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [python, "-c", RAY, str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # ray's own processes go with its group
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("READY"):
+                break
+        else:
+            raise SystemExit("Ray Serve did not start")
+        url = f"http://127.0.0.1:{port}/noop"
+        wrk(url, 4, 2)
+        runs = [(wrk(trigger_url, 16, seconds), wrk(url, 16, seconds)) for _ in range(rounds)]
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(60)
+    return {
+        "trigger_rps": [o["rps"] for o, _ in runs],
+        "ray_serve_rps": [r["rps"] for _, r in runs],
+        "ray_serve_p50_ms": [r["p50_ms"] for _, r in runs],
+        "errors": sum(o["errors"] + r["errors"] for o, r in runs),
+        "trigger_over_ray_median": statistics.median(o["rps"] / r["rps"] for o, r in runs),
+        "target": "trigger >= 5x Ray Serve",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--ray-python", help="a Python with ray[serve] installed")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
@@ -221,6 +282,8 @@ def main() -> None:
             "decision_minus_schedule_ms": percentiles(decided),
             "target": "fires within 100 ms of the schedule",
         }
+        if args.ray_python:
+            results["ray_serve"] = ray_serve(args.ray_python, trigger_url, seconds, rounds)
     finally:
         ours.terminate()
         bare.terminate()

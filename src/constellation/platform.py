@@ -13,17 +13,24 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._control import ControlTables
 from .config import Settings, load_settings
 from .errors import ClosedError, NotFoundError
 from .store import Store
-from .telemetry import Telemetry
+from .telemetry import DeferredSubscribers, Telemetry
 
 if TYPE_CHECKING:
+    from .anomaly import AnomalyRegistry
     from .deployments import DeploymentManager
     from .serverless import ServerlessService
+
+# Every function gets these detectors (watched metric glob, method, sensitivity).
+DEFAULT_DETECTORS: list[tuple[str, str, float | None]] = [
+    ("function_duration_ms", "ensemble", None),
+    ("function_error_rate", "threshold", 0.25),  # an EWMA over about 10 invocations
+]
 
 __all__ = ["Constellation", "default_platform", "reset_default_platform"]
 
@@ -52,6 +59,9 @@ class Constellation:
         self.control = ControlTables(self.store)
         self._serverless: ServerlessService | None = None
         self._deployments: DeploymentManager | None = None
+        self._anomaly: AnomalyRegistry | None = None
+        self._deferred: DeferredSubscribers | None = None
+        self._unwatch: Callable[[], None] | None = None
         self._lock = threading.RLock()
         self._closed = False
         self._stop = threading.Event()
@@ -93,6 +103,30 @@ class Constellation:
                 if self.background:
                     self._deployments.recover()
             return self._deployments
+
+    @property
+    def anomaly(self) -> AnomalyRegistry:
+        """Anomaly detection over the platform's own metrics, stored with its state.
+
+        Detectors are fed from a background thread (never on an invocation's hot path);
+        every function gets :data:`DEFAULT_DETECTORS` on its duration and error rate.
+        """
+        with self._lock:
+            self._check_open()
+            if self._anomaly is None:
+                from .anomaly import AnomalyRegistry, watch_telemetry
+
+                self._anomaly = AnomalyRegistry(store=self.store, clock=self.clock)
+                self._deferred = DeferredSubscribers(self.telemetry)
+                self._unwatch = watch_telemetry(
+                    cast(Telemetry, self._deferred), self._anomaly, auto=DEFAULT_DETECTORS
+                )
+            return self._anomaly
+
+    def flush_metrics(self) -> None:
+        """Deliver metric points still queued for the anomaly detectors (for tests)."""
+        if self._deferred is not None:
+            self._deferred.flush()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -168,6 +202,9 @@ class Constellation:
         """Start everything a server runs: functions' loops, deployments, the control loop."""
         self.serverless.init()
         _ = self.deployments
+        from . import anomaly
+
+        anomaly.set_registry(self.anomaly)  # the module-level API sees the server's anomalies
         if self._control_thread is None:
             self._control_thread = threading.Thread(
                 target=self._control_loop, name="control", daemon=True
@@ -209,6 +246,11 @@ class Constellation:
             serverless.shutdown()
         if deployments is not None:
             deployments.close()
+        if self._deferred is not None and self._unwatch is not None:
+            self._deferred.close()
+            self._unwatch()
+        if self._anomaly is not None:
+            self._anomaly.shutdown()
         self.store.close()
 
     @property

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
-__all__ = ["MetricPoint", "MetricSeries", "Telemetry", "series_key"]
+__all__ = ["DeferredSubscribers", "MetricPoint", "MetricSeries", "Telemetry", "series_key"]
 
 
 class MetricPoint(NamedTuple):
@@ -110,3 +110,60 @@ class Telemetry:
                 self._subscribers = [s for s in self._subscribers if s is not callback]
 
         return unsubscribe
+
+
+class DeferredSubscribers:
+    """Subscribers called from a background thread, so a slow one (an anomaly detector)
+    never delays the producer of a metric (an invocation on its hot path).
+
+    It has the same ``subscribe`` as :class:`Telemetry` and can stand in for it. Points
+    wait in a bounded queue (the oldest are dropped when it is full) and are delivered
+    in order every ``interval_s``; :meth:`flush` delivers them now. ``close`` is idempotent.
+    """
+
+    def __init__(
+        self, telemetry: Telemetry, interval_s: float = 0.1, maxlen: int = 100_000
+    ) -> None:
+        self._queue: deque[tuple[MetricSeries, MetricPoint]] = deque(maxlen=maxlen)
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.RLock()
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._unsubscribe = telemetry.subscribe(
+            lambda series, point: self._queue.append((series, point))
+        )
+        self._thread = threading.Thread(target=self._run, name="telemetry-deferred", daemon=True)
+        self._thread.start()
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        with self._lock:
+            self._subscribers = [*self._subscribers, callback]
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = [s for s in self._subscribers if s is not callback]
+
+        return unsubscribe
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.flush()
+
+    def flush(self) -> int:
+        """Deliver every queued point now; returns how many."""
+        delivered = 0
+        with self._lock:  # one drainer at a time keeps the order
+            while self._queue:
+                series, point = self._queue.popleft()
+                for subscriber in self._subscribers:
+                    subscriber(series, point)
+                delivered += 1
+        return delivered
+
+    def close(self) -> None:
+        if self._stop.is_set():
+            return
+        self._unsubscribe()
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+        self.flush()

@@ -8,11 +8,13 @@ anomalies out of the detector's memory so a long incident does not become "norma
 Errors of this package::
 
     ConstellationError
-    └── AnomalyError              anything this package raises on purpose
-    ValidationError (ValueError)  bad input (NaN, sensitivity <= 0, unknown method, ...):
-                                  names the field and what is allowed; changes nothing
-    NotFoundError (LookupError)   unknown detector, rule or anomaly id
-    ClosedError                   the registry was shut down
+    ├── AnomalyError        anything else raised on purpose (e.g. an unreadable NAB corpus)
+    ├── ValidationError     bad input (NaN, sensitivity <= 0, unknown method or option, ...):
+    │                       names the field and what is allowed; changes nothing (ValueError)
+    └── NotFoundError       unknown detector, rule or anomaly id (LookupError)
+
+``ValidationError`` and ``NotFoundError`` are the platform's (:mod:`constellation.errors`),
+so one ``except ConstellationError`` covers every package.
 """
 
 from __future__ import annotations

@@ -163,7 +163,7 @@ def test_a_module_without_memory_snapshots_its_globals(host: WasmHost) -> None:
 
 def test_from_snapshot_does_not_run_the_start_function_again(host: WasmHost) -> None:
     m = host.load_module(
-        '(module (memory 1) (global $runs (mut i32) (i32.const 0)) (start $init)'
+        "(module (memory 1) (global $runs (mut i32) (i32.const 0)) (start $init)"
         " (func $init (global.set $runs (i32.add (global.get $runs) (i32.const 1)))"
         " (i32.store (i32.const 8) (i32.add (i32.load (i32.const 8)) (i32.const 1))))"
         ' (func (export "runs") (result i32 i32) global.get $runs i32.const 8 i32.load))'

@@ -55,7 +55,7 @@ class Snapshot:
     gas_used: int
     gas_limit: int | None
     created_at: float
-    # The module with this snapshot baked in (see _wizer), made on first use: (sha256, bytes).
+    # The module with this snapshot baked in (see _rewrite.bake), made on first use: (sha256, bytes).
     baked: tuple[str, bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -178,7 +178,7 @@ def baked_module(snap: Snapshot, module: WasmModule) -> tuple[str, bytes]:
     if snap.baked is None:
         import hashlib
 
-        from ._wizer import bake
+        from ._rewrite import bake
 
         wasm = bake(module.wasm, snap.memory_size, snap.page_index, snap.page_data)
         snap.baked = (hashlib.sha256(wasm).hexdigest(), wasm)

@@ -1,7 +1,7 @@
 """Instances on wasm3 (PyPI ``pywasm3``), an interpreter.
 
 wasm3 has no fuel, no interruption, no store limiter and no WASI in its Python binding,
-so: gas comes from the counter that :mod:`._metering` writes into the module; ``max_memory``
+so: gas comes from the counter that :mod:`._rewrite` writes into the module; ``max_memory``
 is written into the module's memory maximum when the instance is created; ``timeout_ms``
 and ``max_table_elements`` are refused with a clear error; modules that import WASI are
 refused. Snapshots are not offered on wasm3.
@@ -16,8 +16,8 @@ from ._base import WasmInstance
 from ._binary import FormatError
 from ._errors import RuntimeUnavailableError, WasmTrap, WasmValidationError
 from ._limits import MAX_FUEL, ResourceLimits
-from ._metering import GAS_EXPORT, cap_memory, meter
 from ._module import WasmModule
+from ._rewrite import GAS_EXPORT, cap_memory, meter
 from ._values import NUMERIC_TYPES, WasmValue, check_params, to_signed
 from ._wasi import WasiOptions
 

@@ -7,7 +7,7 @@ import wasmtime
 
 from constellation.wasm import WasmHost, WasmModule
 from constellation.wasm._binary import FormatError, instrument, parse_layout
-from constellation.wasm._metering import GAS_EXPORT, cap_memory, meter
+from constellation.wasm._rewrite import GAS_EXPORT, cap_memory, meter
 
 PROGRAMS = [
     "(module)",

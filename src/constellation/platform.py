@@ -24,7 +24,12 @@ from .telemetry import DeferredSubscribers, Telemetry
 if TYPE_CHECKING:
     from .anomaly import AnomalyRegistry
     from .deployments import DeploymentManager
-    from .serverless import ServerlessService
+    from .predictive import PredictiveService
+    from .serverless import FunctionInfo, ServerlessService
+    from .serverless._autoscaler import Forecast
+
+# The autoscaler trusts a forecast whose confidence reaches this (the seed's 0.8).
+FORECAST_CONFIDENCE_THRESHOLD = 0.8
 
 # Every function gets these detectors (watched metric glob, method, sensitivity).
 DEFAULT_DETECTORS: list[tuple[str, str, float | None]] = [
@@ -60,6 +65,7 @@ class Constellation:
         self._serverless: ServerlessService | None = None
         self._deployments: DeploymentManager | None = None
         self._anomaly: AnomalyRegistry | None = None
+        self._predictive: PredictiveService | None = None
         self._deferred: DeferredSubscribers | None = None
         self._unwatch: Callable[[], None] | None = None
         self._lock = threading.RLock()
@@ -122,6 +128,31 @@ class Constellation:
                     cast(Telemetry, self._deferred), self._anomaly, auto=DEFAULT_DETECTORS
                 )
             return self._anomaly
+
+    @property
+    def predictive(self) -> PredictiveService:
+        """Forecasts over the platform's own metric series (``predict(metric, horizon)``);
+        the autoscaler asks it for each predictive function's concurrency."""
+        with self._lock:
+            self._check_open()
+            if self._predictive is None:
+                from .predictive import PredictiveService
+
+                self._predictive = PredictiveService(clock=self.clock)
+                self._predictive.set_series_source(self.telemetry)
+            return self._predictive
+
+    def forecast_concurrency(self, info: FunctionInfo, lead_time_s: float) -> Forecast | None:
+        """The autoscaler's forecaster: the function's concurrency ``lead_time_s`` ahead."""
+        from .predictive import PredictiveError
+        from .serverless._autoscaler import Forecast
+
+        metric = f'function_concurrency{{function="{info.name}"}}'
+        try:
+            prediction = self.predictive.forecast(metric, lead_time_s)
+        except PredictiveError:
+            return None  # too little history yet: the reactive count decides
+        return Forecast(prediction.value, prediction.confidence, FORECAST_CONFIDENCE_THRESHOLD)
 
     def flush_metrics(self) -> None:
         """Deliver metric points still queued for the anomaly detectors (for tests)."""
@@ -201,6 +232,7 @@ class Constellation:
     def start(self) -> None:
         """Start everything a server runs: functions' loops, deployments, the control loop."""
         self.serverless.init()
+        self.serverless.autoscaler.forecaster = self.forecast_concurrency
         _ = self.deployments
         from . import anomaly
 

@@ -74,6 +74,13 @@ class Autoscaler:
             info = pool.info
             stable = pool.meter.average(self.config.stable_window_s, moment)
             panic = pool.meter.average(self.config.panic_window_s, moment)
+            # The demand series the forecaster learns from (one point per tick).
+            self.service.telemetry.record(
+                "function_concurrency",
+                pool.meter.average(self.config.tick_s, moment),
+                moment,
+                {"function": info.name},
+            )
             forecast = None
             if info.scaling_policy.enable_predictive_scaling and self.forecaster is not None:
                 forecast = self.forecaster(info, self.config.lead_time_s)

@@ -115,11 +115,11 @@ class WasmtimeInstance(WasmInstance):
         with self._lock:
             if self._closed or self.trap is not None:
                 self._check_usable()
-            self.pristine = False
             fast = self._funcs.get(name) or self._fast(name)
             raw = fast.convert(values) if isinstance(values, (list, tuple)) else None
             if raw is None:  # typed values, or something to refuse: the full check
                 raw = check_params(name, fast.params, values)
+            self.pristine = False
             if not self._plain:
                 return self._invoke(fast, raw)
             try:

@@ -289,18 +289,19 @@ class TriggerRegistry:
 
     def remove(self, trigger_id: str) -> Trigger:
         trigger = self.get(trigger_id)
-        self._delete("id = ?", trigger_id)
+        self._delete("id", trigger_id)
         return trigger
 
     def remove_for_function(self, function_id: str) -> builtins.list[Trigger]:
         gone = self.list(function_id)
-        self._delete("function_id = ?", function_id)
+        self._delete("function_id", function_id)
         return gone
 
-    def _delete(self, where: str, value: str) -> None:
+    def _delete(self, column: str, value: str) -> None:
+        assert column in ("id", "function_id")
         with self._lock:
-            self._store.execute(f"DELETE FROM triggers WHERE {where}", (value,))
-            self._cache = [t for t in self._cache if getattr(t, where.split()[0]) != value]
+            self._store.execute(f"DELETE FROM triggers WHERE {column} = ?", (value,))
+            self._cache = [t for t in self._cache if getattr(t, column) != value]
             self._data_version = self._current_data_version()
             self.version += 1
 

@@ -10,7 +10,9 @@ not invertible is rejected.
 Order choice (``order=None``): ``d`` from KPSS tests (5%), ``D = 1`` when a period is
 given and its seasonal strength exceeds 0.64 (the rule statsforecast uses); then
 ``(p, q)`` over 0..2 x 0..2 with the seasonal part set to (0,1) when ``D = 1``, then
-``(P, Q)`` in {(0,0), (1,0), (0,1)} for the best ``(p, q)``: eleven fits, lowest AICc.
+``(P, Q)`` in {(0,0), (1,0), (0,1)} for the best ``(p, q)``: eleven fits, lowest AICc,
+on the last ``SEARCH_WINDOW`` observations; the winner is re-estimated on the last
+``FIT_WINDOW`` ones.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy.optimize import least_squares
-from scipy.signal import lfilter
+from scipy.signal import lfilter, lfiltic
 
 from ._base import FloatArray, Model
 from ._errors import FitError
@@ -28,6 +30,7 @@ __all__ = ["ARIMA", "kpss_stat", "ndiffs", "seasonal_strength"]
 
 _KPSS_5PCT = 0.463
 FIT_WINDOW = 2000  # at least; ten seasonal cycles when the period is longer
+SEARCH_WINDOW = 1000  # the order search's window (at least six cycles)
 MAX_SEASON = 168
 _FITTED = ("order", "seasonal_order", "coef", "aicc", "residuals", "full_ar", "full_ma", "mu", "m")
 
@@ -187,16 +190,27 @@ class ARIMA(Model):
             x = x[self.m :] - x[: -self.m]
         d = ndiffs(x)
         base_seasonal = (0, sd, 1) if sd else (0, 0, 0)
+        # The order search sees a shorter recent window; the winner is then
+        # re-estimated on the whole fitting window, warm-started.
+        search = y[-max(SEARCH_WINDOW, 6 * self.m) :]
         best: ARIMA | None = None
         for p in range(3):
             for q in range(3):
-                best = self._try(y, (p, d, q), base_seasonal, best)
+                best = self._try(search, (p, d, q), base_seasonal, best)
         if seasonal and best is not None and best.order is not None:
             order = best.order
             for sp, sq in ((0, 0), (1, 0), (0, 1)):
-                best = self._try(y, order, (sp, sd, sq), best)
+                best = self._try(search, order, (sp, sd, sq), best)
         if best is None:
             raise FitError("arima: no order could be fitted")
+        if search.size < y.size:
+            wider = ARIMA(best.order, best.seasonal_order)
+            wider.warm_start, wider.periods, wider.m = best.coef, self.periods, self.m
+            try:
+                wider._fit_order(y)
+                best = wider
+            except FitError:
+                pass  # keep the search fit: it was admissible
         for attr in _FITTED:
             setattr(self, attr, getattr(best, attr))
 
@@ -239,14 +253,19 @@ class ARIMA(Model):
     def forecast(self, h: int) -> FloatArray:
         ar, ma = self.full_ar, self.full_ma
         p, q = ar.size - 1, ma.size - 1
-        y = (self.last - self.mu).tolist()
-        e = self.residuals.tolist()
-        for _ in range(h):
-            ar_part = -sum(ar[i] * y[-i] for i in range(1, p + 1))
-            ma_part = sum(ma[j] * e[-j] for j in range(1, q + 1))
-            y.append(ar_part + ma_part)
-            e.append(0.0)
-        return np.asarray(y[-h:]) + self.mu
+        # Future errors are zero, so the MA side only feeds known residuals into the
+        # first q steps; the AR recursion is then one lfilter started from the past.
+        drive = np.zeros(h)
+        e = self.residuals
+        for k in range(1, min(h, q) + 1):
+            past = e[e.size - 1 - (q - k) : e.size] if q - k < e.size else e
+            drive[k - 1] = float(ma[k : k + past.size] @ past[::-1])
+        if p == 0:
+            return drive + self.mu
+        past_y = (self.last[-p:] - self.mu)[::-1]
+        zi = lfiltic([1.0], ar, past_y)
+        out, _ = lfilter([1.0], ar, drive, zi=zi)
+        return np.asarray(out, dtype=np.float64) + self.mu
 
     def sigma(self, h: int) -> FloatArray:
         impulse = np.zeros(h)

@@ -57,38 +57,41 @@ class Calibration:
     def size(self) -> int:
         return int(np.isfinite(self.scores).sum())
 
-    def _step_scores(self, step: int) -> FloatArray:
-        cols = self.scores.shape[1]
-        if cols and step < cols:
-            column = self.scores[:, step]
+    def __post_init__(self) -> None:
+        # Sorted once: the pooled scores, and each step's own where it has enough.
+        flat = self.scores[np.isfinite(self.scores)]
+        self._pooled = np.sort(flat)
+        self._steps: dict[int, FloatArray] = {}
+        for j in range(self.scores.shape[1] if self.scores.ndim == 2 else 0):
+            column = self.scores[:, j]
             column = column[np.isfinite(column)]
             if column.size >= PER_STEP_MIN:
-                return column
-        return self.scores[np.isfinite(self.scores)]
+                self._steps[j] = np.sort(column)
 
     def half_widths(self, scales: FloatArray, level: float) -> FloatArray:
         """Interval half-width per step for a forecast with model scales ``scales``."""
-        out = np.empty(scales.size)
-        pooled = conformal_quantile(self.scores.ravel(), level)
-        for j in range(scales.size):
-            scores = self._step_scores(j)
-            q = conformal_quantile(scores, level) if scores.size >= PER_STEP_MIN else pooled
-            out[j] = q * scales[j]
-        return out
+        q = np.full(scales.size, conformal_quantile(self._pooled, level))
+        for j, column in self._steps.items():
+            if j < scales.size:
+                q[j] = conformal_quantile(column, level)
+        return np.asarray(q * scales, dtype=np.float64)
 
     def confidence(self, values: FloatArray, scales: FloatArray, tolerance: float) -> FloatArray:
         """P(|actual - value| <= tolerance * |value|) per step, from the backtest scores."""
         out = np.zeros(values.size)
-        for j in range(values.size):
-            scores = self._step_scores(j)
-            if scores.size == 0:
-                continue
-            allowed = tolerance * abs(float(values[j]))
-            if scales[j] <= 0:
-                out[j] = 1.0 if allowed > 0 else float(np.mean(scores == 0))
-                continue
-            out[j] = float(np.mean(scores * scales[j] <= allowed))
-        return out
+        if self._pooled.size == 0:
+            return out
+        allowed = tolerance * np.abs(values)
+        positive = scales > 0
+        ratio = np.divide(allowed, scales, out=np.zeros_like(allowed), where=positive)
+        out = np.searchsorted(self._pooled, ratio, side="right") / self._pooled.size
+        for j, column in self._steps.items():
+            if j < values.size:
+                out[j] = np.searchsorted(column, ratio[j], side="right") / column.size
+        if not positive.all():  # a zero model scale: the forecast is exact by the model
+            exact = float(np.mean(self._pooled == 0))
+            out = np.where(positive, out, np.where(allowed > 0, 1.0, exact))
+        return np.asarray(out, dtype=np.float64)
 
     def coverage(self, level: float) -> float:
         """Leave-one-out check: share of backtest scores inside the pooled quantile."""

@@ -42,6 +42,7 @@ SERVERLESS = {
     "remove_trigger",
     "set_concurrency",
     "set_env_var",
+    "set_gas_limit",
     "set_memory",
     "set_scaling_policy",
     "set_timeout",

@@ -97,7 +97,8 @@ def test_delete_function(sls: ServerlessService) -> None:
     [
         ({"runtime": "cobol"}, "runtime", "'python', 'wasm'"),
         ({"runtime": "rads"}, "runtime", "out of scope"),
-        ({"runtime": "wasm"}, "runtime", "not available yet"),
+        ({"runtime": "wasm"}, "code", "needs a .wasm or .wat file"),
+        ({"gas_limit": 1000}, "gas_limit", "runtime 'wasm' only"),
         ({"name": "Not_A_Label"}, "name", "DNS label"),
         ({"name": "-x"}, "name", "DNS label"),
         ({"memory_mb": 0}, "memory_mb", "128-10240"),

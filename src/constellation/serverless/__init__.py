@@ -81,6 +81,7 @@ __all__ = [
     "remove_trigger",
     "set_concurrency",
     "set_env_var",
+    "set_gas_limit",
     "set_memory",
     "set_scaling_policy",
     "set_timeout",
@@ -151,6 +152,10 @@ def set_timeout(function: str, timeout_s: int) -> FunctionInfo:
 
 def set_concurrency(function: str, concurrency: int) -> FunctionInfo:
     return _service().set_concurrency(function, concurrency)
+
+
+def set_gas_limit(function: str, gas_limit: int | None) -> FunctionInfo:
+    return _service().set_gas_limit(function, gas_limit)
 
 
 def set_env_var(function: str, name: str, value: str) -> FunctionInfo:

@@ -32,8 +32,8 @@ class CodeSnapshot:
 
     code_hash: str
     root: Path  # goes on sys.path
-    kind: str  # "file" | "package" | "modules"
-    base_module: str | None  # the file's module or the package's name
+    kind: str  # "file" | "package" | "modules" | "wasm"
+    base_module: str | None  # the file's module, the package's name, or the .wasm file's name
 
 
 def _files(source: Path) -> list[Path]:
@@ -54,11 +54,13 @@ def snapshot_code(source: str | os.PathLike[str], code_dir: Path) -> CodeSnapsho
     path = path.resolve()
     digest = hashlib.sha256()
     if path.is_file():
-        if path.suffix != ".py":
-            raise ValidationError("code", f"{str(source)!r} is not a .py file or a directory")
-        kind, files = "file", [path]
-        base: str | None = path.stem
-        digest.update(f"file\0{path.name}\0".encode())
+        if path.suffix not in (".py", ".wasm", ".wat"):
+            raise ValidationError(
+                "code", f"{str(source)!r} is not a .py, .wasm or .wat file or a directory"
+            )
+        kind, files = ("file" if path.suffix == ".py" else "wasm"), [path]
+        base: str | None = path.stem if kind == "file" else path.name
+        digest.update(f"{kind}\0{path.name}\0".encode())
         digest.update(path.read_bytes())
     else:
         files = _files(path)
@@ -86,7 +88,7 @@ def _copy_atomically(source: Path, kind: str, code_dir: Path, root: Path) -> Non
     code_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=code_dir))
     try:
-        if kind == "file":
+        if kind in ("file", "wasm"):
             shutil.copy2(source, staging / source.name)
         else:
             target = staging / source.name if kind == "package" else staging
@@ -103,6 +105,8 @@ def _copy_atomically(source: Path, kind: str, code_dir: Path, root: Path) -> Non
 
 def resolve_entry(code: CodeSnapshot, handler: str) -> tuple[str, str]:
     """The module to import and the attribute to call, for ``handler`` in ``code``."""
+    if code.kind == "wasm":  # the export to call; "_start" (or "") runs a WASI command
+        return str(code.base_module), handler or "_start"
     parts = handler.split(".")
     if not handler or not all(p.isidentifier() for p in parts):
         raise ValidationError(

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from ..config import Settings
 from ..errors import ClosedError, ValidationError
 from ._errors import InstanceStartError
 from ._instance import WorkerInstance
 from ._models import FunctionInfo
+from ._wasm_instance import WasmInstance
 from ._zygote_client import ExitRegistry, FunctionZygote, RootZygote
 
 __all__ = ["Launcher"]
@@ -29,6 +30,7 @@ class Launcher:
         self._clock = clock
         self.exits = ExitRegistry()
         self._root: RootZygote | None = None
+        self._wasm_host: Any = None
         self._zygotes: dict[str, tuple[tuple[Any, ...], FunctionZygote]] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -64,6 +66,9 @@ class Launcher:
 
     def check_handler(self, info: FunctionInfo) -> None:
         """Import the code in a throw-away worker; ValidationError if the handler is unusable."""
+        if info.runtime == "wasm":
+            self._wasm_handler(info).close()  # loads, validates and compiles the module
+            return
         pid, sock = self._root_zygote().fork_worker(self.spec(info, "check", check_only=True))
         probe = WorkerInstance("check", info.id, 0, pid, sock, self.exits, self._clock())
         try:
@@ -81,6 +86,14 @@ class Launcher:
         """Start one instance and wait until it is ready (a cold start)."""
         started = time.perf_counter()
         instance_id = WorkerInstance.new_id()
+        if info.runtime == "wasm":
+            handler = self._wasm_handler(info)
+            handler.prewarm()
+            wasm = WasmInstance(
+                instance_id, info.id, generation, handler, info.memory_mb, self._clock()
+            )
+            wasm.init_ms = (time.perf_counter() - started) * 1000.0
+            return cast(WorkerInstance, wasm)  # the same interface, in-process
         spec = self.spec(info, instance_id)
         if info.cold_start_optimization:
             pid, sock = self._fork_from_function_zygote(info, spec)
@@ -104,6 +117,28 @@ class Launcher:
             except (InstanceStartError, ClosedError):
                 self.drop_function_zygote(info.id)  # it died: make a new one
         raise InstanceStartError(f"the zygote of function {info.name!r} keeps failing")
+
+    def _wasm_handler(self, info: FunctionInfo) -> Any:
+        from ..wasm import WasmError, WasmHandler, WasmHost
+
+        with self._lock:
+            if self._closed:
+                raise ClosedError("the platform is shut down")
+            if self._wasm_host is None:
+                self._wasm_host = WasmHost(cache_dir=self._settings.home / "wasm-cache")
+            host = self._wasm_host
+        filename, export = info.entry.split(":", 1)
+        path = self._settings.code_dir / info.code_hash / filename
+        limits = {"max_memory": info.memory_mb * 1024 * 1024, "timeout_ms": info.timeout_s * 1000}
+        try:
+            module = host.load_module(path)
+            handler = None if export == "_start" else export
+            return WasmHandler(host, module.id, handler, limits=limits, gas_limit=info.gas_limit)
+        except ValidationError as exc:
+            field = "handler" if exc.field in ("handler", "function") else "code"
+            raise ValidationError(field, exc.message) from None
+        except WasmError as exc:
+            raise ValidationError("code", f"{filename}: {exc}") from None
 
     def function_zygote(self, info: FunctionInfo) -> FunctionZygote:
         """The function's zygote, (re)made when its code, env or version changed."""
@@ -142,3 +177,5 @@ class Launcher:
             zygote.close()
         if root is not None:
             root.close()
+        if self._wasm_host is not None:
+            self._wasm_host.close()

@@ -114,6 +114,7 @@ class FunctionInfo:
     created_at: float
     updated_at: float
     deployed_at: float | None = None
+    gas_limit: int | None = None  # WASM functions: a gas budget per invocation
 
     def __repr__(self) -> str:
         return (

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS functions (
     status TEXT NOT NULL,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    deployed_at REAL
+    deployed_at REAL,
+    gas_limit INTEGER
 );
 """
 
@@ -61,6 +62,7 @@ _COLUMNS = (
     "created_at",
     "updated_at",
     "deployed_at",
+    "gas_limit",
 )
 
 

@@ -163,8 +163,15 @@ class ServerlessService(QueriesMixin):
         env: Mapping[str, str] | None = None,
         scaling_policy: Mapping[str, Any] | None = None,
         cold_start_optimization: bool = False,
+        gas_limit: int | None = None,
     ) -> FunctionInfo:
-        """Register a function; its code is copied into the store and its handler checked."""
+        """Register a function; its code is copied into the store and its handler checked.
+
+        ``runtime="wasm"`` takes a ``.wasm`` (or ``.wat``) file: a WASI command module
+        (handler ``"_start"``) gets the event as JSON on stdin and answers on stdout; a core
+        module's exported function (the handler) takes and returns numbers. ``gas_limit`` is
+        a WASM function's gas budget per invocation.
+        """
         s = self.settings
         check.check_name(name)
         check.check_runtime(runtime)
@@ -176,11 +183,18 @@ class ServerlessService(QueriesMixin):
         variables = check.check_env(env)
         base = ScalingPolicy(idle_timeout_s=s.idle_timeout_s)
         policy = ScalingPolicy.from_mapping(scaling_policy, base)
+        gas = check.check_gas_limit(gas_limit, runtime)
         if code is None:
             raise ValidationError("code", "required: the path of a .py file or a directory")
         if self.registry.find(name) is not None:
             raise ValidationError("name", f"a function called {name!r} already exists")
         snapshot = snapshot_code(code, s.code_dir)
+        if (runtime == "wasm") != (snapshot.kind == "wasm"):
+            self._discard_unused(snapshot.code_hash)
+            wanted = (
+                "a .wasm or .wat file" if runtime == "wasm" else "Python code (.py or a directory)"
+            )
+            raise ValidationError("code", f"runtime {runtime!r} needs {wanted}; got {str(code)!r}")
         entry = self._entry(snapshot, handler)
         now = self.clock()
         info = FunctionInfo(
@@ -202,6 +216,7 @@ class ServerlessService(QueriesMixin):
             status="created",
             created_at=now,
             updated_at=now,
+            gas_limit=gas,
         )
         self._check_code(info)
         return self.registry.insert(info)
@@ -269,6 +284,13 @@ class ServerlessService(QueriesMixin):
 
     def set_timeout(self, function: str, timeout_s: int) -> FunctionInfo:
         return self._update(function, False, timeout_s=check.check_timeout(timeout_s))
+
+    def set_gas_limit(self, function: str, gas_limit: int | None) -> FunctionInfo:
+        """A WASM function's gas budget per invocation (None: unmetered)."""
+        info = self.registry.get(function)
+        return self._update(
+            function, True, gas_limit=check.check_gas_limit(gas_limit, info.runtime)
+        )
 
     def set_concurrency(self, function: str, concurrency: int) -> FunctionInfo:
         return self._update(function, False, concurrency=check.check_concurrency(concurrency))

@@ -12,6 +12,7 @@ __all__ = [
     "RUNTIMES",
     "check_concurrency",
     "check_env_name",
+    "check_gas_limit",
     "check_memory",
     "check_name",
     "check_runtime",
@@ -42,11 +43,6 @@ def check_runtime(runtime: Any) -> str:
             "runtime",
             "'rads' is not supported: the RADS language is out of scope; use 'python' or 'wasm'",
         )
-    if runtime == "wasm":
-        raise ValidationError(
-            "runtime",
-            "'wasm' functions are not available yet (WASM runtime support is pending); use 'python'",
-        )
     if runtime not in RUNTIMES:
         raise ValidationError.choice("runtime", runtime, RUNTIMES)
     return str(runtime)
@@ -72,6 +68,14 @@ def check_timeout(value: Any) -> int:
 
 def check_concurrency(value: Any) -> int:
     return _check_int("concurrency", value, *CONCURRENCY_RANGE)
+
+
+def check_gas_limit(value: Any, runtime: str) -> int | None:
+    if value is None:
+        return None
+    if runtime != "wasm":
+        raise ValidationError("gas_limit", "applies to runtime 'wasm' only")
+    return _check_int("gas_limit", value, 1, 2**63 - 1)
 
 
 def check_env_name(name: Any) -> str:

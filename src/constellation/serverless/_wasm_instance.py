@@ -1,0 +1,88 @@
+"""A WASM function's instance: a pre-instantiated module behind the worker interface.
+
+WebAssembly is its own sandbox (linear memory, store limits, gas, epoch interruption),
+so a WASM function's instances live in the platform's process, each holding one warm
+wasmtime instance (core modules) or starting a fresh one per call (WASI commands, as
+``constellation.wasm.WasmHandler`` does). This wrapper gives them the same interface as
+a Python worker, so the pool, limits, ledger, metrics and billing treat both alike.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+import orjson
+
+from ._instance import InstanceTimedOut, WorkerInstance
+
+__all__ = ["WasmInstance"]
+
+
+class WasmInstance:
+    """One pooled WASM handler; ``close()`` is idempotent."""
+
+    def __init__(self, instance_id: str, function_id: str, generation: int, handler: Any,
+                 memory_mb: int, now: float) -> None:  # fmt: skip
+        self.id = instance_id
+        self.function_id = function_id
+        self.generation = generation
+        self.pid = os.getpid()
+        self.created_at = now
+        self.idle_since = now
+        self.init_ms = 0.0
+        self.invocations = 0
+        self._handler = handler
+        self._memory_mb = memory_mb
+        self._closed = False
+        self._lock = threading.Lock()
+
+    new_id = staticmethod(WorkerInstance.new_id)
+
+    def invoke_raw(self, body: bytes, timeout: float) -> dict[str, Any]:
+        from ..wasm import WasmValidationError
+
+        request = orjson.loads(body)
+        start = time.perf_counter()
+        try:
+            result = self._handler(request["event"])
+        except WasmValidationError as exc:
+            return {"ok": False, "kind": "error", "type": "WasmValidationError", "error": str(exc),
+                    "dur": (time.perf_counter() - start) * 1000.0}  # fmt: skip
+        self.invocations += 1
+        reply: dict[str, Any] = {"dur": result.duration_ms, "rss": 0.0,
+                                 "logs": result.stderr.decode(errors="replace")[:16384]}  # fmt: skip
+        if result.status == "ok":
+            reply.update(ok=True, out=result.output)
+        elif result.trap_code == "timeout":
+            self.close()
+            raise InstanceTimedOut()
+        elif result.trap_code == "out_of_memory" or "memory limit" in str(result.error):
+            reply.update(
+                ok=False,
+                kind="memory_limit",
+                error=f"memory limit of {self._memory_mb} MB exceeded ({result.error})",
+            )
+        else:
+            kind = "WasmTrap" if result.trap_code else "WasmError"
+            reply.update(ok=False, kind="error", type=kind, error=result.error)
+        return reply
+
+    def kill(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._handler.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def idle_seconds(self, now: float) -> float:
+        return max(0.0, now - self.idle_since)

@@ -1,0 +1,114 @@
+"""WASM as a serverless runtime: pooled, limited, metered and billed like Python functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from constellation.errors import ValidationError
+from constellation.serverless import ServerlessService
+
+CORE_WAT = """
+(module
+  (memory (export "memory") 1)
+  (func (export "add") (param i32 i32) (result i32)
+    (i32.add (local.get 0) (local.get 1)))
+  (func (export "spin") (param i32) (result i32)
+    (loop $forever (br $forever))
+    (local.get 0))
+  (func (export "grow") (param i32) (result i32)
+    (memory.grow (local.get 0))))
+"""
+
+# A WASI command that echoes the event (stdin) back as its result (stdout).
+ECHO_WAT = """
+(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 4000))
+    (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store (i32.const 4) (i32.load (i32.const 8)))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
+"""
+
+
+@pytest.fixture
+def core_wat(tmp_path: Path) -> str:
+    path = tmp_path / "calc.wat"
+    path.write_text(CORE_WAT)
+    return str(path)
+
+
+def test_core_module_function_is_invoked_warm_and_billed(
+    sls: ServerlessService, core_wat: str
+) -> None:
+    f = sls.create_function("calc", "wasm", "add", core_wat, gas_limit=10_000)
+    first = sls.invoke_sync(f.id, {"args": [42, 10]})
+    assert (first.status, first.output, first.cold_start) == ("success", 52, True)
+    second = sls.invoke_sync(f.id, [1, 2])
+    assert (second.output, second.cold_start) == (3, False)
+    assert second.instance_id == first.instance_id
+    metrics = sls.get_function_metrics(f.id)
+    assert (metrics.total_invocations, metrics.successful_invocations, metrics.cold_starts) == (
+        2,
+        2,
+        1,
+    )
+    assert sls.get_billing(f.id).invocation_count == 2
+
+
+def test_gas_budget_stops_an_endless_loop_and_the_instance_is_replaced(
+    sls: ServerlessService, core_wat: str
+) -> None:
+    f = sls.create_function("spinner", "wasm", "spin", core_wat, gas_limit=100_000)
+    result = sls.invoke_sync(f.id, [1])
+    assert result.status == "error" and result.error_type == "WasmTrap"
+    assert "gas" in str(result.error)
+    assert sls.invoke_sync(f.id, [1]).status == "error"  # the same fate, the platform unharmed
+
+
+def test_timeout_stops_an_unmetered_endless_loop(sls: ServerlessService, core_wat: str) -> None:
+    f = sls.create_function("forever", "wasm", "spin", core_wat, timeout_s=1)
+    result = sls.invoke_sync(f.id, [1])
+    assert result.status == "timeout" and result.error == "timed out after 1000 ms"
+    calc = sls.create_function("calc-after", "wasm", "add", core_wat)
+    assert sls.invoke_sync(calc.id, [2, 2]).output == 4
+
+
+def test_memory_limit_holds(sls: ServerlessService, core_wat: str) -> None:
+    f = sls.create_function("grower", "wasm", "grow", core_wat, memory_mb=128)
+    assert sls.invoke_sync(f.id, [10]).output == 1  # 10 more 64 KiB pages: fine
+    refused = sls.invoke_sync(f.id, [4000])  # 250 MiB more: over 128 MB
+    assert refused.ok and refused.output == -1  # memory.grow is refused by the store limit
+
+
+def test_wasi_command_gets_the_event_on_stdin_and_answers_on_stdout(
+    sls: ServerlessService, tmp_path: Path
+) -> None:
+    path = tmp_path / "echo.wat"
+    path.write_text(ECHO_WAT)
+    f = sls.create_function("echo-wasm", "wasm", "_start", str(path))
+    result = sls.invoke_sync(f.id, {"order_id": 12345, "amount": 99.99})
+    assert result.ok and result.output == {"order_id": 12345, "amount": 99.99}
+
+
+def test_bad_wasm_functions_are_refused_and_change_nothing(
+    sls: ServerlessService, tmp_path: Path, core_wat: str
+) -> None:
+    broken = tmp_path / "broken.wasm"
+    broken.write_bytes(b"\x00asm\x01\x00\x00\x00\xff\xff")
+    with pytest.raises(ValidationError) as info:
+        sls.create_function("broken", "wasm", "add", str(broken))
+    assert info.value.field == "code"
+    with pytest.raises(ValidationError) as info:
+        sls.create_function("missing", "wasm", "subtract", core_wat)
+    assert info.value.field == "handler" and "subtract" in str(info.value)
+    with pytest.raises(ValidationError, match="needs Python code"):
+        sls.create_function("mixed", "python", "add", core_wat)
+    with pytest.raises(ValidationError, match="gas_limit"):
+        sls.create_function("no-gas", "wasm", "add", core_wat, gas_limit=0)
+    assert sls.list_functions() == []

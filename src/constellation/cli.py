@@ -126,7 +126,11 @@ def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
 
 @functions.command("create")
 @click.argument("name")
-@click.option("--code", required=True, help="A .py file or a directory (package or modules).")
+@click.option(
+    "--code",
+    required=True,
+    help="A .py file, a directory (package or modules), or a .wasm/.wat file.",
+)
 @click.option(
     "--handler", default="handler", show_default=True, help="'function' or 'module.function'."
 )
@@ -137,6 +141,7 @@ def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--env", "env", multiple=True, help="NAME=VALUE (repeatable; values are kept secret)."
 )
+@click.option("--gas-limit", type=int, help="WASM functions: gas budget per invocation.")
 @click.option(
     "--cold-start-optimization",
     is_flag=True,
@@ -152,6 +157,7 @@ def functions_create(
     concurrency: int | None,
     env: tuple[str, ...],
     cold_start_optimization: bool,
+    gas_limit: int | None,
 ) -> None:
     """Register a function (its code is copied into the platform's store)."""
     with _platform() as p:
@@ -165,6 +171,7 @@ def functions_create(
             concurrency=concurrency,
             env=_parse_env(env),
             cold_start_optimization=cold_start_optimization,
+            gas_limit=gas_limit,
         )
         console.print(f"created {f.name} ({f.id}), code {f.code_hash[:12]}")
 

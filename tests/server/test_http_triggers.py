@@ -179,3 +179,20 @@ def test_every_failed_result_has_its_status_code(status: str, code: int) -> None
     assert (b"x-request-id", b"rid-1") in headers
     assert ((b"retry-after", b"1") in headers) == (code == 429)
     assert b'"status":"' + status.encode() + b'"' in body
+
+
+def test_concurrent_requests_queue_up_to_the_limit_and_all_succeed(served: Served) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _fn(served, "busy", "event", "/busy/{n}", "POST", concurrency=3)
+    with ThreadPoolExecutor(max_workers=12) as pool, httpx.Client() as client:
+        answers = list(
+            pool.map(
+                lambda n: client.post(f"{served.url}/busy/{n}", json={"n": n}, timeout=60),
+                range(36),
+            )
+        )
+    assert [a.status_code for a in answers] == [200] * 36
+    assert [a.json()["body"]["n"] for a in answers] == list(range(36))
+    assert len({a.headers["x-request-id"] for a in answers}) == 36
+    assert len(served.platform.serverless.list_instances("busy")) <= 3

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,6 +82,42 @@ def trap_from_error(
 
 _INT_RANGE = {"i32": (-(2**31), 2**32 - 1), "i64": (-(2**63), 2**64 - 1)}
 _F32_MAX = 3.4028234663852886e38
+_CODE = {"i32": "i", "i64": "q", "f32": "f", "f64": "d"}
+_SIZE = {"i32": 4, "i64": 8, "f32": 4, "f64": 8}
+
+
+def _setter(slots: tuple[tuple[Any, str], ...]) -> Any:
+    """A function storing the argument values into their slots, unrolled for 0-3 params
+    (the hot path: a Python loop costs more than the call into wasm itself)."""
+    if len(slots) == 0:
+        return lambda values: None
+    if len(slots) == 1:
+        ((s0, t0),) = slots
+        return lambda values: setattr(s0, t0, values[0])
+    if len(slots) == 2:
+        (s0, t0), (s1, t1) = slots
+
+        def set2(values: Sequence[Any]) -> None:
+            setattr(s0, t0, values[0])
+            setattr(s1, t1, values[1])
+
+        return set2
+    if len(slots) == 3:
+        (s0, t0), (s1, t1), (s2, t2) = slots
+
+        def set3(values: Sequence[Any]) -> None:
+            setattr(s0, t0, values[0])
+            setattr(s1, t1, values[1])
+            setattr(s2, t2, values[2])
+
+        return set3
+
+    def set_n(values: Sequence[Any]) -> None:
+        for (slot, t), v in zip(slots, values, strict=True):
+            setattr(slot, t, v)
+
+    return set_n
+
 
 # wasmtime_func_call with every argument as a plain address: ctypes then converts Python
 # ints instead of building pointer objects on every call. The addresses all point into
@@ -105,8 +142,8 @@ class FastFunc:
     Not thread-safe: the owning instance serialises calls (a store is single-threaded).
     """
 
-    __slots__ = ("_addr", "_args", "_func", "_n", "_ret_slots", "_rets", "_slots", "_spec",
-                 "_trap", "_trap_addr", "params", "results")  # fmt: skip
+    __slots__ = ("_addr", "_args", "_func", "_n", "_rbuf", "_read", "_rets", "_set", "_slots",
+                 "_spec", "_trap", "_trap_addr", "params", "results")  # fmt: skip
 
     def __init__(
         self, func: wasmtime.Func, params: Sequence[str], results: Sequence[str], context: Any
@@ -122,11 +159,15 @@ class FastFunc:
         self._slots = tuple(
             zip((self._args[i].of for i in range(len(params))), params, strict=True)
         )
-        self._ret_slots = tuple(zip((self._rets[i].of for i in range(len(results))), results,
-                                    strict=True))  # fmt: skip
         ctx = ctypes.cast(context, ctypes.c_void_p).value
         self._addr = (ctx, ctypes.addressof(func._func), ctypes.addressof(self._args),
                       len(params), ctypes.addressof(self._rets), len(results))  # fmt: skip
+        self._set = _setter(self._slots)
+        # All results in one struct unpack: each wasmtime_val_t is kind, padding, value.
+        size, offset = ctypes.sizeof(ffi.wasmtime_val_t), ffi.wasmtime_val_t.of.offset
+        fmt = "<" + "".join(f"{offset}x{_CODE[t]}{size - offset - _SIZE[t]}x" for t in results)
+        self._read = struct.Struct(fmt).unpack_from
+        self._rbuf = (ctypes.c_char * ctypes.sizeof(self._rets)).from_buffer(self._rets)
         self._n = len(params)
         self._spec = tuple((t, *_INT_RANGE.get(t, (None, None))) for t in params)
         self._new_trap_slot()
@@ -142,28 +183,30 @@ class FastFunc:
         """
         if len(values) != self._n:
             return None
-        out = values
-        for i, (t, low, high) in enumerate(self._spec):
-            v = values[i]
+        for v, (t, low, high) in zip(values, self._spec, strict=True):
             if type(v) is dict:
-                if len(v) != 2 or v.get("type") != t:
-                    return None
-                if out is values:
-                    out = list(values)
-                v = out[i] = v["value"]  # type: ignore[index]
+                return self._unwrap(values)
             if low is not None:
                 if type(v) is not int or v < low or v > high:
                     return None
             elif type(v) is not float or (t == "f32" and _F32_MAX < abs(v) < math.inf):
                 return None
-        return out
+        return values
+
+    def _unwrap(self, values: Sequence[Any]) -> Sequence[Any] | None:
+        plain = []
+        for v, (t, _, _) in zip(values, self._spec, strict=True):
+            if type(v) is dict:
+                if len(v) != 2 or v.get("type") != t:
+                    return None
+                v = v["value"]
+            plain.append(v)
+        return self.convert(plain)
 
     def call(self, values: Sequence[int | float], instance_id: str) -> list[int | float]:
         """Call with already checked raw values; return the raw results."""
-        for (slot, t), v in zip(self._slots, values, strict=True):
-            setattr(slot, t, v)
-        ctx, func, args, nargs, rets, nrets = self._addr
-        err = _C_CALL(ctx, func, args, nargs, rets, nrets, self._trap_addr)
+        self._set(values)
+        err = _C_CALL(*self._addr, self._trap_addr)
         if err:
             ptr = ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t))
             raise trap_from_error(wasmtime.WasmtimeError._from_ptr(ptr), instance_id)
@@ -171,7 +214,7 @@ class FastFunc:
             trap = wasmtime.Trap._from_ptr(self._trap)
             self._new_trap_slot()  # ownership moved to `trap`
             raise trap_from_wasmtime(trap, instance_id)
-        return [getattr(slot, t) for slot, t in self._ret_slots]
+        return list(self._read(self._rbuf))
 
     def typed(self, raw: list[int | float]) -> list[WasmValue]:
         return [WasmValue(t, v) for t, v in zip(self.results, raw, strict=True)]

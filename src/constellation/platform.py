@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ._control import ControlTables
 from .config import Settings, load_settings
-from .errors import ClosedError, NotFoundError
+from .errors import ClosedError, NotFoundError, ValidationError
 from .store import Store
 from .telemetry import DeferredSubscribers, Telemetry
 
 if TYPE_CHECKING:
     from .anomaly import AnomalyRegistry
-    from .deployments import DeploymentManager
+    from .deployments import Cluster, DeploymentManager
+    from .gpu import Allocation, GpuManager
     from .predictive import PredictiveService
     from .serverless import FunctionInfo, ServerlessService
     from .serverless._autoscaler import Forecast
@@ -66,6 +67,7 @@ class Constellation:
         self._deployments: DeploymentManager | None = None
         self._anomaly: AnomalyRegistry | None = None
         self._predictive: PredictiveService | None = None
+        self._gpu: GpuManager | None = None
         self._deferred: DeferredSubscribers | None = None
         self._unwatch: Callable[[], None] | None = None
         self._lock = threading.RLock()
@@ -105,6 +107,8 @@ class Constellation:
                     clock=self.clock,
                     supervise=self.background,
                     telemetry=self.telemetry,
+                    gpu_env=self._deployment_gpu_env,
+                    on_instance_start=self._deployment_started,
                 )
                 if self.background:
                     self._deployments.recover()
@@ -164,8 +168,55 @@ class Constellation:
             raise ClosedError("this Constellation is closed")
 
     # -- the seed's core API -----------------------------------------------------------
+    @property
+    def gpu(self) -> GpuManager:
+        """GPU discovery and allocations, stored with the platform's state."""
+        with self._lock:
+            self._check_open()
+            if self._gpu is None:
+                from .gpu import GpuManager
+
+                self._gpu = GpuManager(self.store, clock=self.clock)
+            return self._gpu
+
+    def use_gpu_manager(self, manager: GpuManager) -> None:
+        """Install a GPU manager (e.g. one over a simulated inventory)."""
+        with self._lock:
+            self._gpu = manager
+
+    def _deployment_gpu_env(self, name: str, gpu_id: str) -> dict[str, str] | None:
+        # The deployment's allocation decides the devices its processes see.
+        allocation = self._gpu.get_allocation(f"deployment:{name}") if self._gpu else None
+        return dict(allocation.env) if allocation is not None else None
+
+    def _deployment_started(self, name: str, instance_id: str, pid: int) -> None:
+        owner = f"deployment:{name}"
+        if self._gpu is not None and self._gpu.get_allocation(owner) is not None:
+            self._gpu.attach_process(owner, pid)
+
+    # -- the seed's core API -----------------------------------------------------------
     def deploy(self, name: str, spec: Mapping[str, Any] | None = None, /, **options: Any) -> Any:
-        return self.deployments.deploy(name, spec, **options)
+        """Run a script as supervised instances. ``gpu`` may be a GPU id or a request
+        (``{"gpu_count": 1, "memory_mb": 4096}``): the request is allocated for the
+        deployment, its instances start with the allocation's environment, and the GPUs
+        are given back on ``undeploy``."""
+        merged = {**(spec or {}), **options}
+        request = merged.get("gpu")
+        if not isinstance(request, Mapping):
+            return self.deployments.deploy(name, merged)
+        owner = f"deployment:{name}"
+        allocation = self.gpu.get_allocation(owner) or self.gpu.allocate(owner, dict(request))
+        if allocation is None:
+            raise ValidationError(
+                "gpu", f"no GPU fits the request: {self.gpu.explain(dict(request))}"
+            )
+        merged["gpu"] = allocation.gpu_id
+        merged.setdefault("gpu_memory", allocation.memory_mb)
+        try:
+            return self.deployments.deploy(name, merged)
+        except BaseException:
+            self.gpu.deallocate(owner)
+            raise
 
     def scale_up(self, name: str, instances: int = 1) -> Any:
         return self.deployments.scale_up(name, instances)
@@ -175,9 +226,13 @@ class Constellation:
 
     def undeploy(self, name: str) -> None:
         self.deployments.undeploy(name)
+        if self._gpu is not None:
+            self._gpu.deallocate(f"deployment:{name}")
 
-    def create_cluster(self, spec: Mapping[str, Any] | None = None, /, **options: Any) -> Any:
-        return self.deployments.create_cluster(spec, **options)
+    def create_cluster(
+        self, spec: Mapping[str, Any] | None = None, /, **options: Any
+    ) -> ClusterHandle:
+        return ClusterHandle(self, self.deployments.create_cluster(spec, **options))
 
     def list_instances(self) -> list[dict[str, Any]]:
         """Every instance: deployment processes and function workers, as rows."""
@@ -283,6 +338,8 @@ class Constellation:
             self._unwatch()
         if self._anomaly is not None:
             self._anomaly.shutdown()
+        if self._gpu is not None:
+            self._gpu.close()
         self.store.close()
 
     @property
@@ -294,6 +351,32 @@ class Constellation:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ClusterHandle:
+    """A cluster (see :class:`constellation.deployments.Cluster`) with the seed's GPU calls."""
+
+    def __init__(self, platform: Constellation, cluster: Cluster) -> None:
+        self._platform = platform
+        self.cluster = cluster
+        self.name = cluster.name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self.cluster, attribute)
+
+    def preallocate_gpus(self, count: int = 1, **request: Any) -> Allocation | None:
+        """Reserve ``count`` GPUs for the cluster (exclusive unless the request says
+        otherwise); None when they do not fit (``platform.gpu.explain`` says why)."""
+        if not self.cluster.gpu_enabled:
+            raise ValidationError("gpu_enabled", f"cluster {self.name!r} was created without GPUs")
+        wanted = {"gpu_count": count, "exclusive": True, **request}
+        return self._platform.gpu.allocate(f"cluster:{self.name}", wanted)
+
+    def release_gpus(self) -> bool:
+        return self._platform.gpu.deallocate(f"cluster:{self.name}")
+
+    def __repr__(self) -> str:
+        return f"ClusterHandle({self.cluster!r})"
 
 
 _default: Constellation | None = None

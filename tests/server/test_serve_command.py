@@ -60,7 +60,7 @@ def test_serve_prints_the_token_once_and_serves(tmp_path: Path) -> None:
     assert token is not None
     auth = {"authorization": f"Bearer {token}"}
     assert httpx.get(url + "/api/v1/functions").status_code == 401
-    code = "def handler(event, context):\n    return {'hi': event['body']}\n"
+    code = "def handler(event, context):\n    return {'hi': event.get('body')}\n"
     created = httpx.post(
         url + "/api/v1/functions",
         headers=auth,
@@ -68,6 +68,16 @@ def test_serve_prints_the_token_once_and_serves(tmp_path: Path) -> None:
     )
     assert created.status_code == 201, created.text
     assert httpx.post(url + "/hi", json={"a": 1}).json() == {"hi": {"a": 1}}
+    timer = {"type": "timer", "schedule": "rate(1 second)", "event": {"from": "timer"}}
+    assert httpx.post(url + "/api/v1/functions/hi/triggers", headers=auth, json=timer).is_success
+    deadline = time.monotonic() + 20
+    ran = 0
+    while ran < 2 and time.monotonic() < deadline:  # the HTTP call, then the timer's
+        time.sleep(0.2)
+        ran = httpx.get(url + "/api/v1/functions/hi/metrics", headers=auth).json()[
+            "total_invocations"
+        ]
+    assert ran >= 2
     first = _stop(proc)
     assert token in first
     proc, url = _serve(home)

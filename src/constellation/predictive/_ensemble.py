@@ -142,7 +142,10 @@ class Forecaster:
             # only its parameters are re-estimated on all the data: half the search cost.
             reestimate = getattr(first, "reestimate", None)
             if callable(reestimate):
-                final = reestimate(y)
+                try:
+                    final = reestimate(y)
+                except FitError:
+                    final = None  # e.g. the MA part became non-invertible: search afresh
         if final is None:
             final = make_model(name).fit(y, periods)
         actual = self._actuals(y, cuts)

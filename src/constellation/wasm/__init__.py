@@ -22,6 +22,8 @@ Contract:
 * ``snapshot_create(i, name)`` / ``snapshot_restore(i, name)``: memory (pages that differ
   from the initial image), mutable globals and gas; ``snapshot_save``/``snapshot_load``;
   ``create_instance(..., from_snapshot=name)`` starts pre-initialised.
+* ``metering`` (fuel: gas) and ``interruptible`` (epochs: timeouts) are per instance and on
+  by default; turning them off buys speed, keeps memory isolation, refuses gas/timeouts.
 * Bad input raises :class:`WasmValidationError` naming the field and changes nothing.
 * ``init()``, ``is_running()``, ``is_available()``, ``shutdown()``: the seed's lifecycle.
   :class:`WasmHost` is the same API on an explicit object; :class:`WasmHandler` runs

@@ -183,3 +183,15 @@ def test_uninterruptible_instances_refuse_timeouts(host: WasmHost, core: WasmMod
     with pytest.raises(WasmValidationError, match="interruptible: 'yes' is not a bool"):
         host.create_instance(core.id, interruptible="yes")  # type: ignore[arg-type]
     assert len(host.list_instances()) == 1
+
+
+def test_a_trap_at_the_memory_limit_says_out_of_memory(host: WasmHost) -> None:
+    # What C does: malloc gets NULL when memory.grow fails, then abort() -> unreachable.
+    m = host.load_module(
+        '(module (memory 1) (func (export "alloc") (loop'
+        " (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable)) (br 0))))"
+    )
+    inst = host.create_instance(m.id, limits={"max_memory": 3 * 65536})
+    with pytest.raises(WasmTrap, match="max_memory=196608: a grow was refused") as info:
+        inst.call("alloc")
+    assert info.value.code == "out_of_memory"

@@ -43,6 +43,7 @@ __all__ = [
 TRAP_CODES = (
     "out_of_gas",  # the gas limit or the per-call instruction limit was used up
     "timeout",  # timeout_ms passed (epoch interruption)
+    "out_of_memory",  # trapped with linear memory at max_memory (a memory.grow was refused)
     "out_of_bounds",  # memory or table access outside its bounds
     "unreachable",  # the guest executed `unreachable`
     "stack_overflow",

@@ -154,6 +154,11 @@ class WasmtimeInstance(WasmInstance):
             return WasmTrap("out_of_gas", why, self.id)
         if trap.code == "timeout":
             return WasmTrap("timeout", f"timeout_ms of {self.limits.timeout_ms} passed", self.id)
+        limit = self.limits.max_memory
+        if limit is not None and self._memory is not None and self.memory_size + 65536 > limit:
+            # wasmtime refuses the grow quietly (-1); the guest's own failure comes after.
+            why = f"{trap.message} (linear memory is at max_memory={limit}: a grow was refused)"
+            return WasmTrap("out_of_memory", why, self.id)
         return trap
 
     def run_command(self, entry: str = "_start") -> WasiResult:

@@ -104,3 +104,25 @@ def test_closed_instances_refuse_calls_and_close_is_idempotent(
     inst.close()
     with pytest.raises(WasmClosedError):
         inst.call("add", [1, 1])
+
+
+def test_concurrent_calls_on_one_instance_are_serialised(host: WasmHost, core: WasmModule) -> None:
+    import threading
+
+    inst = host.create_instance(core.id)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(200):
+                inst.call("bump")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert inst.call("bump")[0].value == 1024 + 800 + 1

@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Run the platform in the foreground on embedded defaults (SQLite under ~/.constellation).
+## Run the platform as a server on 127.0.0.1:8080 (embedded defaults: SQLite under ~/.constellation).
 run: $(STAMP)
-	$(BIN)/constellation run
+	$(BIN)/constellation serve
 
 ## Run the whole test suite.
 test: $(STAMP)
@@ -33,6 +33,7 @@ format: $(STAMP)
 
 ## Print every figure in BENCHMARKS.md (takes several minutes).
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/run_all.py
 
 clean:

@@ -137,6 +137,10 @@ class ARIMA(Model):
         ar, ma = self._polys(coef)
         return np.asarray(lfilter(ar, ma, w - self.mu), dtype=np.float64)
 
+    def _admissible(self, coef: FloatArray) -> bool:
+        ar, ma = self._polys(coef)
+        return _roots_ok(ar) and _roots_ok(ma)
+
     def _fit_order(self, y: FloatArray) -> None:
         assert self.order is not None
         p, d, q = self.order
@@ -153,11 +157,21 @@ class ARIMA(Model):
                 self.coef = np.zeros(0)
             else:
                 start = np.full(k, 0.1) if self.warm_start is None else self.warm_start
-                res = least_squares(lambda c: self._innovations(c, tail)[burn:], start, method="lm")
-                self.coef = np.asarray(res.x)
-        ar, ma = self._polys(self.coef)
-        if not (_roots_ok(ar) and _roots_ok(ma)):
+
+                def resid(c: FloatArray) -> FloatArray:
+                    return self._innovations(c, tail)[burn:]
+
+                self.coef = np.asarray(least_squares(resid, start, method="lm").x)
+                if not self._admissible(self.coef):
+                    # Typically a seasonal MA drifting to -1 (a deterministic season):
+                    # once more inside the box |c| < 0.98, which keeps single terms
+                    # invertible and stationary.
+                    start = np.clip(start, -0.9, 0.9)
+                    box = (np.full(k, -0.98), np.full(k, 0.98))
+                    self.coef = np.asarray(least_squares(resid, start, bounds=box).x)
+        if not self._admissible(self.coef):
             raise FitError(f"arima{self.order}: non-stationary or non-invertible fit")
+        ar, ma = self._polys(self.coef)
         e = self._innovations(self.coef, w)
         e[:burn] = 0.0
         n_eff = w.size - burn

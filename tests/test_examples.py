@@ -22,13 +22,14 @@ def test_serverless_example_prints_the_seed_report(tmp_path: Path) -> None:
     ).stdout
     for line in (
         "✅ Function deployed!",
+        '   POST /api/orders -> 200 {"order_id":1,"status":"accepted","total":5.4',
         "Result: {'order_id': 12345, 'status': 'accepted', 'total': 107.99",
         "Metrics:",
-        "  Total invocations: 1",
+        "  Total invocations: 2",
         "  Success rate: 100.0%",
         "  Cold starts: 0",
         "Billing (last 24h):",
-        "  Invocations: 1",
+        "  Invocations: 2",
         "  Estimated cost: $",
     ):
         assert line in out, out

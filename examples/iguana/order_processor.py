@@ -1,4 +1,8 @@
-"""The seed's order processor, as a Python handler."""
+"""The seed's order processor, as a Python handler.
+
+Invoked directly, the event is the order; through the HTTP trigger, the order is the
+request's JSON body (``event["body"]``).
+"""
 
 import os
 
@@ -6,11 +10,12 @@ TAX_RATE = 0.08
 
 
 def handle_order(event, context):
-    amount = float(event["amount"])
+    order = event["body"] if "body" in event and "headers" in event else event
+    amount = float(order.get("amount", 0))
     total = round(amount * (1 + TAX_RATE), 2)
-    print(f"order {event['order_id']}: {amount} -> {total} (db {os.environ.get('DB_HOST')})")
+    print(f"order {order['order_id']}: {amount} -> {total} (db {os.environ.get('DB_HOST')})")
     return {
-        "order_id": event["order_id"],
+        "order_id": order["order_id"],
         "status": "accepted",
         "total": total,
         "request_id": context.request_id,

@@ -1,19 +1,25 @@
 """The seed's "Serverless Functions" example (RADS ``main()``), in Python.
 
-Run: ``.venv/bin/python examples/iguana/serverless_functions.py``. It uses a private
-platform home in a temporary folder unless ``CONSTELLATION_HOME`` is set.
-The seed also adds an HTTP and a timer trigger: triggers arrive with the HTTP gateway
-(``constellation serve``), so this example invokes the function directly.
+Run: ``.venv/bin/python examples/iguana/serverless_functions.py`` (it uses a private
+platform home in a temporary folder unless ``CONSTELLATION_HOME`` is set). It serves the
+function's HTTP trigger on a free local port for the length of the run and posts one order
+to it; with ``--serve`` it then keeps serving on 127.0.0.1:8080 (no auth, loopback only),
+so ``curl -X POST localhost:8080/api/orders -d '{"order_id": 1, "amount": 5}'`` reaches it.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from constellation import serverless
+from constellation.platform import default_platform
+from constellation.server import ServerThread, create_app, serve
 
 HERE = Path(__file__).resolve().parent
 
@@ -30,6 +36,11 @@ def main() -> None:
     serverless.set_concurrency(func.id, 100)  # Max 100 concurrent
     serverless.set_env_var(func.id, "DB_HOST", "db.example.com")
     serverless.set_env_var(func.id, "API_KEY", "secret-key")
+
+    # Add HTTP trigger
+    serverless.add_trigger(func.id, {"type": "http", "path": "/api/orders", "method": "POST"})
+    # Add timer trigger (run every hour)
+    serverless.add_trigger(func.id, {"type": "timer", "schedule": "0 * * * *"})
     serverless.set_scaling_policy(
         func.id,
         {
@@ -44,7 +55,17 @@ def main() -> None:
     serverless.deploy_function(func.id)
 
     print("✅ Function deployed!")
-    print("   Endpoint: none yet (HTTP triggers arrive with the gateway; invoking directly)")
+    platform = default_platform()
+    with ServerThread(create_app(platform.serverless, token=None)) as server:
+        print(f"   Endpoint: {server.url}/api/orders")
+        request = urllib.request.Request(
+            f"{server.url}/api/orders",
+            data=json.dumps({"order_id": 1, "amount": 5}).encode(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            print(f"   POST /api/orders -> {response.status} {response.read().decode()}")
 
     result = serverless.invoke_sync(func.id, {"order_id": 12345, "amount": 99.99}, timeout=5000)
     print("Result: " + str(result.output))
@@ -65,7 +86,10 @@ def main() -> None:
     print(f"  Invocations: {billing.invocation_count}")
     print(f"  Compute time: {billing.compute_time_ms}ms")
     print(f"  Estimated cost: ${billing.estimated_cost_usd:.10f}")
-    serverless.shutdown()
+    if "--serve" in sys.argv:
+        serve(platform, "127.0.0.1", 8080, auth=False)  # until Ctrl-C
+    else:
+        serverless.shutdown()
 
 
 if __name__ == "__main__":

@@ -192,3 +192,13 @@ def test_a_snapshot_start_respects_max_memory(host: WasmHost, core: WasmModule) 
     with pytest.raises(WasmValidationError, match="max_memory"):
         host.create_instance(core.id, from_snapshot="big", limits={"max_memory": 2 * 65536})
     assert len(host.list_instances()) == 1
+
+
+def test_saving_into_a_missing_directory_is_refused(
+    host: WasmHost, core: WasmModule, tmp_path: Path
+) -> None:
+    host.snapshot_create(host.create_instance(core.id), "s")
+    with pytest.raises(WasmValidationError, match="is not a directory"):
+        host.snapshot_save("s", tmp_path / "missing" / "s.snap")
+    with pytest.raises(WasmNotFoundError):
+        host.snapshot_save("nope", tmp_path / "s.snap")

@@ -82,6 +82,8 @@ class Snapshot:
         }
         raw = json.dumps(header).encode()
         out = Path(path)
+        if not out.parent.is_dir():
+            raise WasmValidationError("path", f"{str(out.parent)!r} is not a directory")
         tmp = out.with_name(out.name + ".tmp")
         with open(tmp, "wb") as f:
             f.write(_MAGIC + struct.pack("<Q", len(raw)) + raw)

@@ -126,3 +126,11 @@ def test_wasm3_refuses_what_it_cannot_do(
         host.snapshot_create(inst, "x")
     with pytest.raises(WasmValidationError, match="bad"):
         host.set_resource_limits(inst, {"max_table_elements": -1, "bad": 1})
+
+
+def test_an_unwritable_cache_only_costs_caching(tmp_path: Path, core_wat: str) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    with WasmHost(blocker / "cache") as host:
+        m = host.load_module(core_wat)
+        assert host.create_instance(m.id).call("add", [1, 2])[0].value == 3

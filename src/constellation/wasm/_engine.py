@@ -175,7 +175,10 @@ class EngineHandle:
                 module = wasmtime.Module(self.engine, wasm)
                 self.compiles += 1
                 if path is not None:
-                    _write_atomic(path, bytes(module.serialize()))
+                    try:
+                        _write_atomic(path, bytes(module.serialize()))
+                    except OSError:
+                        pass  # a read-only or full cache costs a recompile later, nothing else
             self._compiled[digest] = module
             return module
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -145,6 +147,9 @@ def nats_url(name: str) -> Iterator[str]:
         await js.account_info()
 
     try:
+        # nats-py keeps retrying a refused first connect: look for a listener first.
+        parsed = urllib.parse.urlsplit(NATS_URL)
+        socket.create_connection((parsed.hostname, parsed.port or 4222), 2.0).close()
         nats_call(check)
     except Exception as exc:
         _missing(f"NATS JetStream at {NATS_URL}", exc)

@@ -83,12 +83,19 @@ class ZScore(Detector):
 
 
 class MovingAverage(Detector):
-    """Deviation from a Holt (level + trend) EWMA forecast, in EW standard deviations of
-    the forecast error. ``alpha`` smooths the level, ``beta`` the trend (0 turns it off)."""
+    """Deviation from a Holt (level + trend) EWMA forecast, in units of the forecast
+    error's spread. ``alpha`` smooths the level, ``beta`` the trend (0 turns it off).
+
+    The spread is the larger of the recent (EW) and the long-run (last ``window``
+    errors) root mean square error: the EW one alone collapses on a quiet stretch and
+    then flags ordinary movement (it took NAB's standard score from 25.8 to 39.7).
+    """
 
     method = "moving_average"
 
-    def __init__(self, alpha: float = 0.1, beta: float = 0.01, warmup: int = 30) -> None:
+    def __init__(
+        self, alpha: float = 0.1, beta: float = 0.01, window: int = 1000, warmup: int = 30
+    ) -> None:
         super().__init__()
         self.alpha = _check_alpha(alpha)
         self.beta = float(beta) if beta == 0 else _check_alpha(beta)
@@ -96,6 +103,7 @@ class MovingAverage(Detector):
         self._level = 0.0
         self._trend = 0.0
         self._errors = EwmMoments(self.alpha)
+        self._long_errors = RollingMoments(_check_window(window) or 1000)
 
     @property
     def forecast(self) -> float:
@@ -107,14 +115,19 @@ class MovingAverage(Detector):
         else:
             error = x - self.forecast
             self._errors.add(error)
+            self._long_errors.add(error)
             previous = self._level
             self._level = self.forecast + self.alpha * error
             self._trend += self.beta * (self._level - previous - self._trend)
         self.n_seen += 1
 
     def _error_scale(self) -> float:
-        # The errors' EW mean is near 0; their root mean square is the spread to use.
-        return math.sqrt(self._errors.variance + self._errors.mean**2)
+        # Errors average about 0; their root mean square is the spread to use.
+        recent = math.sqrt(self._errors.variance + self._errors.mean**2)
+        long_run = self._long_errors
+        if len(long_run) < 2:
+            return recent
+        return max(recent, math.sqrt(long_run.variance + long_run.mean**2))
 
     def score_one(self, x: float, t: float | None = None) -> float:
         if self.n_seen == 0:

@@ -51,14 +51,20 @@ class Receiver:
         self._buf = bytearray(size)
         self._view = memoryview(self._buf)
 
-    def recv(self) -> Any:
+    @property
+    def view(self) -> memoryview:
+        """The buffer, for a caller that reads the first bytes itself (``recv(already=n)``)."""
+        return self._view
+
+    def recv(self, already: int | None = None) -> Any:
         """Read one message; raises :class:`ChannelClosed` on EOF.
 
-        Socket timeouts propagate (``TimeoutError``, or ``BlockingIOError`` when the
-        socket is blocking with ``SO_RCVTIMEO`` set).
+        ``already``: that many bytes were read into :attr:`view` by the caller. Socket
+        timeouts propagate (``TimeoutError``, or ``BlockingIOError`` when the socket is
+        blocking with ``SO_RCVTIMEO`` set).
         """
         sock, view = self.sock, self._view
-        got = sock.recv_into(view)
+        got = sock.recv_into(view) if already is None else already
         if not got:
             raise ChannelClosed("peer closed the channel")
         while got < 4:

@@ -26,7 +26,6 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl
 
-import anyio.to_thread
 import orjson
 from anyio import CapacityLimiter
 
@@ -245,9 +244,7 @@ class HttpTriggerGateway:
             await send_json(send, 429, error_body("Throttled", message), RETRY_AFTER)
             return 429
         try:
-            result = await anyio.to_thread.run_sync(
-                self._service.invoke_sync, fid, event, limiter=self._limiter
-            )
+            result = await self._service.invoke_awaitable(fid, event, limiter=self._limiter)
         except NotFoundError:
             await send_json(send, 404, error_body("NotFound", f"no route for {scope['path']}"))
             return 404

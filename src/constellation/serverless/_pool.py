@@ -106,6 +106,25 @@ class FunctionPool:
             self.meter.change(-1, self._clock())
             raise
 
+    def try_acquire(self) -> WorkerInstance | None:
+        """A warm idle instance at once, or None (never starts or waits for one)."""
+        stale: list[WorkerInstance] = []
+        instance = None
+        with self._cond:
+            while self._idle and not self._closed:
+                candidate = self._idle.pop()
+                if candidate.closed or candidate.generation != self._generation:
+                    stale.append(candidate)
+                    continue
+                self._busy.add(candidate)
+                instance = candidate
+                break
+        for old in stale:
+            old.close()
+        if instance is not None:
+            self.meter.change(+1, self._clock())
+        return instance
+
     def _start(self, generation: int, busy: bool) -> WorkerInstance:
         try:
             instance = self._launch(self.info, generation)

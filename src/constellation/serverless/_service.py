@@ -8,6 +8,7 @@ the async queue together. ``invoke_sync`` runs on the caller's thread end to end
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import shutil
 import threading
@@ -16,6 +17,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import orjson
 
 from ..config import Settings
@@ -438,26 +441,7 @@ class ServerlessService(QueriesMixin):
         attempt: int = 1,
     ) -> InvocationResult:
         """Run the handler once and wait for it. ``timeout`` in ms (default: the function's)."""
-        info = self.registry.get(function)
-        limit_ms = info.timeout_s * 1000
-        if timeout is not None:
-            if (
-                isinstance(timeout, bool)
-                or not isinstance(timeout, int | float)
-                or not 0 < timeout <= 900_000
-            ):
-                raise ValidationError(
-                    "timeout", f"{timeout!r} must be a number of milliseconds in (0, 900000]"
-                )
-            limit_ms = min(limit_ms, int(timeout))
-        rid = request_id or self._new_request_id()
-        try:
-            request = orjson.dumps(
-                {"id": rid, "event": input, "timeout_ms": limit_ms, "attempt": attempt},
-                option=_JSON_OPTIONS,
-            )
-        except TypeError as exc:
-            raise ValidationError("input", f"the event is not JSON-serialisable: {exc}") from None
+        info, limit_ms, rid, request = self._prepare(function, input, timeout, request_id, attempt)
         if not self._running:
             self._ensure_started()
         pool = self._pools.get(info.id) or self._pool(info)
@@ -492,6 +476,64 @@ class ServerlessService(QueriesMixin):
             )
         return self._run_on(pool, instance, cold, info, rid, request, limit_ms, started_at)
 
+    def _prepare(
+        self, function: str, input: Any, timeout: int | None, request_id: str | None, attempt: int
+    ) -> tuple[FunctionInfo, int, str, bytes]:
+        """Check the call; returns the function, the time limit, the request id and body."""
+        info = self.registry.get(function)
+        limit_ms = info.timeout_s * 1000
+        if timeout is not None:
+            if (
+                isinstance(timeout, bool)
+                or not isinstance(timeout, int | float)
+                or not 0 < timeout <= 900_000
+            ):
+                raise ValidationError(
+                    "timeout", f"{timeout!r} must be a number of milliseconds in (0, 900000]"
+                )
+            limit_ms = min(limit_ms, int(timeout))
+        rid = request_id or self._new_request_id()
+        try:
+            request = orjson.dumps(
+                {"id": rid, "event": input, "timeout_ms": limit_ms, "attempt": attempt},
+                option=_JSON_OPTIONS,
+            )
+        except TypeError as exc:
+            raise ValidationError("input", f"the event is not JSON-serialisable: {exc}") from None
+        return info, limit_ms, rid, request
+
+    async def invoke_awaitable(
+        self,
+        function: str,
+        input: Any = None,
+        timeout: int | None = None,
+        *,
+        limiter: anyio.CapacityLimiter | None = None,
+    ) -> InvocationResult:
+        """:meth:`invoke_sync` for an asyncio event loop (the HTTP gateway).
+
+        With a warm Python instance free, the loop waits on the worker's socket itself: no
+        thread hand-off. Otherwise (a cold start, a wait for a free instance, a WASM
+        function) the call runs :meth:`invoke_sync` on a worker thread.
+        """
+        info, limit_ms, rid, request = self._prepare(function, input, timeout, None, 1)
+        pool = self._pools.get(info.id)
+        instance = pool.try_acquire() if pool is not None and info.runtime == "python" else None
+        if instance is None or pool is None:
+            call = functools.partial(self.invoke_sync, function, input, timeout, request_id=rid)
+            return await anyio.to_thread.run_sync(call, limiter=limiter)
+        started_at = self.clock()
+        t1 = time.monotonic()
+        try:
+            reply = await instance.invoke_awaitable(request, limit_ms / 1000.0)
+        except (InstanceTimedOut, InstanceDied) as exc:
+            return self._failed(pool, instance, False, info, rid, exc, limit_ms, started_at, t1)
+        except BaseException:
+            pool.release(instance, self.clock(), healthy=False)  # cancelled mid-call
+            instance.kill()
+            raise
+        return self._answered(pool, instance, False, info, rid, reply, started_at)
+
     def _new_request_id(self) -> str:
         # A random per-process prefix and a counter: unique, and cheaper than uuid4().
         return f"{self._rid_prefix}-{next(self._rid_counter):010x}"
@@ -507,40 +549,48 @@ class ServerlessService(QueriesMixin):
         limit_ms: int,
         started_at: float,
     ) -> InvocationResult:
-        init_ms = instance.init_ms if cold else 0.0
         t1 = time.monotonic()
         try:
             reply = instance.invoke_raw(request, limit_ms / 1000.0)
-        except InstanceTimedOut:
-            pool.release(instance, self.clock(), healthy=False)
-            return self._finish(
-                info,
-                rid,
-                started_at,
-                "timeout",
-                None,
-                f"timed out after {limit_ms} ms",
-                "Timeout",
-                float(limit_ms),
-                cold,
-                init_ms,
-                instance.id,
-            )
-        except InstanceDied as exc:
-            pool.release(instance, self.clock(), healthy=False)
-            return self._finish(
-                info,
-                rid,
-                started_at,
-                "crashed",
-                None,
-                f"handler crashed: {exc}",
-                "Crashed",
-                (time.monotonic() - t1) * 1000.0,
-                cold,
-                init_ms,
-                instance.id,
-            )
+        except (InstanceTimedOut, InstanceDied) as exc:
+            return self._failed(pool, instance, cold, info, rid, exc, limit_ms, started_at, t1)
+        return self._answered(pool, instance, cold, info, rid, reply, started_at)
+
+    def _failed(
+        self,
+        pool: FunctionPool,
+        instance: WorkerInstance,
+        cold: bool,
+        info: FunctionInfo,
+        rid: str,
+        exc: Exception,
+        limit_ms: int,
+        started_at: float,
+        t1: float,
+    ) -> InvocationResult:
+        """The worker timed out (and was killed) or died: the instance is replaced."""
+        pool.release(instance, self.clock(), healthy=False)
+        init_ms = instance.init_ms if cold else 0.0
+        if isinstance(exc, InstanceTimedOut):
+            status, error, kind = "timeout", f"timed out after {limit_ms} ms", "Timeout"
+            ms = float(limit_ms)
+        else:
+            status, error, kind = "crashed", f"handler crashed: {exc}", "Crashed"
+            ms = (time.monotonic() - t1) * 1000.0
+        return self._finish(
+            info, rid, started_at, status, None, error, kind, ms, cold, init_ms, instance.id
+        )
+
+    def _answered(
+        self,
+        pool: FunctionPool,
+        instance: WorkerInstance,
+        cold: bool,
+        info: FunctionInfo,
+        rid: str,
+        reply: dict[str, Any],
+        started_at: float,
+    ) -> InvocationResult:
         kind = reply.get("kind")
         pool.release(instance, self.clock(), healthy=kind != "memory_limit")
         if reply["ok"]:
@@ -561,7 +611,7 @@ class ServerlessService(QueriesMixin):
             error_type,
             reply.get("dur", 0.0),
             cold,
-            init_ms,
+            instance.init_ms if cold else 0.0,
             instance.id,
             reply.get("rss", 0.0),
             reply.get("logs", ""),

@@ -1,0 +1,63 @@
+"""invoke_awaitable: the event loop waits on a warm worker itself; else a thread does."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import uvloop
+
+from constellation.serverless import InvocationResult, ServerlessService
+
+from .conftest import HANDLERS
+
+RUNNERS = [pytest.param(asyncio.run, id="asyncio"), pytest.param(uvloop.run, id="uvloop")]
+
+
+@pytest.mark.parametrize("run", RUNNERS)
+def test_warm_call_on_the_loop_and_cold_call_on_a_thread(sls: ServerlessService, run: Any) -> None:
+    f = sls.create_function("awaited", "python", "echo", HANDLERS)
+
+    async def calls() -> list[InvocationResult]:
+        cold = await sls.invoke_awaitable(f.id, {"n": 1})
+        warm = await asyncio.gather(*(sls.invoke_awaitable(f.id, {"n": k}) for k in range(5)))
+        return [cold, *warm]
+
+    results = run(calls())
+    assert all(r.ok for r in results)
+    assert results[0].cold_start and not results[1].cold_start
+    assert [r.output["event"]["n"] for r in results] == [1, 0, 1, 2, 3, 4]
+    assert sls.get_function_metrics(f.id).total_invocations == 6
+
+
+@pytest.mark.parametrize("run", RUNNERS)
+def test_many_concurrent_calls_each_get_their_own_reply(sls: ServerlessService, run: Any) -> None:
+    f = sls.create_function("crowd", "python", "echo", HANDLERS, concurrency=3)
+    sls.invoke_sync(f.id, 0)
+
+    async def calls() -> list[InvocationResult]:
+        return await asyncio.gather(*(sls.invoke_awaitable(f.id, {"n": n}) for n in range(300)))
+
+    results = run(calls())
+    assert [r.status for r in results] == ["success"] * 300
+    assert [r.output["event"]["n"] for r in results] == list(range(300))
+
+
+@pytest.mark.parametrize("run", RUNNERS)
+def test_timeout_and_crash_on_the_loop_path(sls: ServerlessService, run: Any) -> None:
+    slow = sls.create_function("slow-await", "python", "sleep", HANDLERS, timeout_s=1)
+    crash = sls.create_function("crash-await", "python", "segfault", HANDLERS)
+    sls.invoke_sync(slow.id, {"seconds": 0})  # warm: the next call takes the loop path
+    sls.prewarm_function(crash.id, instances=1)
+
+    async def calls() -> tuple[InvocationResult, InvocationResult, InvocationResult]:
+        timed_out = await sls.invoke_awaitable(slow.id, {"seconds": 5})
+        crashed = await sls.invoke_awaitable(crash.id, None)
+        after = await sls.invoke_awaitable(slow.id, {"seconds": 0})
+        return timed_out, crashed, after
+
+    timed_out, crashed, after = run(calls())
+    assert timed_out.status == "timeout" and timed_out.error == "timed out after 1000 ms"
+    assert crashed.status == "crashed" and "SIGSEGV" in str(crashed.error)
+    assert after.ok and after.cold_start

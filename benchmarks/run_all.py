@@ -1,4 +1,4 @@
-"""Run every benchmark script (``benchmarks/*_bench.py``) one after another.
+"""Run every benchmark script behind BENCHMARKS.md, one after another.
 
 ``make bench`` calls this. Each script prints its figures as JSON and writes them to
 ``benchmarks/out/<name>.json``; BENCHMARKS.md quotes those files. Pass ``--quick`` for a
@@ -13,11 +13,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SCRIPTS = sorted(
+    p.name for p in HERE.glob("*.py") if p.name.endswith(("_bench.py", "_eval.py", "_speed.py"))
+)
 
 
 def main() -> int:
     failures = 0
-    for script in sorted(HERE.glob("*_bench.py")):
+    for script in [HERE / name for name in SCRIPTS]:
         print(f"== {script.name}", flush=True)
         code = subprocess.call([sys.executable, str(script), *sys.argv[1:]], cwd=HERE.parent)
         if code:

@@ -174,7 +174,7 @@ class Forecaster:
             try:
                 members.append(self._backtest(name, y, periods))
             except FitError as exc:
-                errors.append(f"{name}: {exc}")
+                errors.append(str(exc))  # FitError messages start with the model name
         if not members:
             self.fallback = "; ".join(errors) or "no model fitted"
             members = [self._backtest("seasonal_naive", y, periods)]

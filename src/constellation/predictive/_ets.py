@@ -73,9 +73,17 @@ class ExponentialSmoothing(Model):
     def min_samples(self, periods: Sequence[int]) -> int:
         if self.seasonal:
             if not periods or not 2 <= periods[0] <= MAX_SEASON:
-                return 1 << 62  # cannot fit: no usable period
+                return 1 << 62  # cannot fit: no usable period (fit() says so)
             return 2 * periods[0] + 2
         return 4 if self.trend else 2
+
+    def fit(self, y: FloatArray, periods: Sequence[int] = ()) -> ExponentialSmoothing:
+        if self.seasonal and (not periods or not 2 <= periods[0] <= MAX_SEASON):
+            raise FitError(
+                f"{self.name}: needs a seasonal period of 2-{MAX_SEASON} steps; "
+                f"none was detected or given (periods: {list(periods)})"
+            )
+        return super().fit(y, periods)
 
     # -- parameters -------------------------------------------------------------
     def _unpack(self, p: FloatArray) -> tuple[float, float, float, float]:

@@ -33,3 +33,20 @@ def test_serverless_example_prints_the_seed_report(tmp_path: Path) -> None:
         "  Estimated cost: $",
     ):
         assert line in out, out
+
+
+def test_wasm_example_prints_the_seed_report(tmp_path: Path) -> None:
+    env = {**os.environ, "CONSTELLATION_HOME": str(tmp_path / "home")}
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "wasm_instances.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "Module loaded: " in out and "Exports: 3" in out
+    assert "Result: 52" in out
+    gas = int(out.split("Gas used: ")[1].split()[0])
+    assert gas > 0
+    assert "Calls before restore: 2" in out and "Calls after restore: 1" in out

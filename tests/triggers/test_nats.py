@@ -3,12 +3,18 @@ dead-letter subject, and ordered subject subscriptions from a start position."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from constellation.triggers import BrokerUnavailableError, publish, start_trigger
+from constellation.triggers._nats import close_shared
 
 from .conftest import Recorder, nats_call, wait_until
 
@@ -178,3 +184,48 @@ def test_a_named_subscription_resumes_where_it_stopped(name: str, nats_url: str)
 def test_an_unreachable_nats_is_a_clear_error(name: str) -> None:
     with pytest.raises(BrokerUnavailableError, match=r"nats at nats://127\.0\.0\.1:1"):
         start_trigger(_queue(name, "nats://127.0.0.1:1"), Recorder())
+
+
+def test_the_trigger_outlives_a_nats_restart(tmp_path: Path, name: str) -> None:
+    """Its own nats-server (JetStream on disk) is killed and started again: the runner's
+    connection reconnects and the durable consumer goes on where it was."""
+    binary = shutil.which("nats-server")
+    if binary is None:
+        reason = "nats-server is not installed: the restart test runs its own server"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    command = [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path)]
+
+    def start() -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def up() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                return True
+            except OSError:
+                return False
+
+        wait_until(up)
+        return server
+
+    url = f"nats://127.0.0.1:{port}"
+    server = start()
+    recorder = Recorder()
+    try:
+        with start_trigger(_queue(name, url), recorder):
+            publish(name, 1, broker="nats", url=url)
+            wait_until(lambda: recorder.bodies() == [1])
+            server.kill()
+            server.wait(10)
+            server = start()
+            publish(name, 2, broker="nats", url=url)
+            wait_until(lambda: recorder.bodies() == [1, 2], timeout=30)
+    finally:
+        close_shared()
+        server.kill()
+        server.wait(10)

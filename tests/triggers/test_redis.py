@@ -3,6 +3,10 @@ and ordered stream subscriptions from a start position."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
 import time
 
 import pytest
@@ -164,3 +168,55 @@ def test_an_unreachable_redis_is_a_clear_error(name: str) -> None:
         start_trigger(_queue(name, "redis://127.0.0.1:1/0"), Recorder())
     with pytest.raises(BrokerUnavailableError):
         publish(name, 1, broker="redis", url="redis://127.0.0.1:1/0")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _redis_server(port: int) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = "redis-server is not installed: the restart test runs its own Redis"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+
+    def up() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+    wait_until(up)
+    client.close()
+    return server
+
+
+def test_the_trigger_outlives_a_redis_restart_that_lost_everything(name: str) -> None:
+    """A Redis restart without persistence loses the stream and its group: the runner
+    reports the outage, then makes them again and goes on consuming."""
+    port = _free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    server = _redis_server(port)
+    recorder = Recorder()
+    try:
+        with start_trigger(_queue(name, url), recorder) as runner:
+            publish(name, 1, broker="redis", url=url)
+            wait_until(lambda: recorder.bodies() == [1])
+            server.kill()
+            server.wait(10)
+            wait_until(lambda: "fetch failed" in str(runner.stats().last_error))
+            server = _redis_server(port)
+            publish(name, 2, broker="redis", url=url)
+            wait_until(lambda: recorder.bodies() == [1, 2], timeout=20)
+    finally:
+        server.kill()
+        server.wait(10)

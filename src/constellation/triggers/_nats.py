@@ -21,6 +21,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import datetime
+import logging
 import re
 import socket
 import threading
@@ -41,6 +42,8 @@ from ._sqlite import encode
 
 __all__ = ["NatsConnection", "NatsQueueSource", "NatsStreamSource", "nats_publish"]
 
+log = logging.getLogger("constellation.triggers")
+
 T = TypeVar("T")
 _TIMEOUT_S = 10.0
 
@@ -59,13 +62,21 @@ class NatsConnection:
             _probe(url)  # nats-py would keep retrying a refused first connect
             self.nc = self.run(
                 nats.connect(
-                    url, connect_timeout=2, allow_reconnect=True, max_reconnect_attempts=-1
+                    url,
+                    connect_timeout=2,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,  # a broker restart is waited out
+                    error_cb=self._on_error,
                 )
             )
         except Exception as exc:
             self._stop_loop()
             raise BrokerUnavailableError("nats", url, exc) from None
         self.js = self.nc.jetstream(timeout=5.0)
+
+    async def _on_error(self, exc: Exception) -> None:
+        # nats-py logs a traceback per failed reconnect by default; one line is enough.
+        log.warning("nats at %s: %r", self.url, exc)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = _TIMEOUT_S) -> T:
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)

@@ -162,6 +162,20 @@ class _RedisSource(Source):
             pipe.xdel(self.key, *ids)
         pipe.execute()
 
+    def fetch(self, limit: int, wait_s: float) -> list[Delivery]:
+        try:
+            return self._fetch(limit, wait_s)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+        # The key or the group vanished (deleted, or Redis restarted without persistence):
+        # make them again and carry on, rather than fail every poll from now on.
+        self.start()
+        return []
+
+    def _fetch(self, limit: int, wait_s: float) -> list[Delivery]:
+        raise NotImplementedError
+
     def _event(self, entry_id: bytes, fields: dict[bytes, bytes], deliveries: int) -> Delivery:
         eid = entry_id.decode()
         event = {
@@ -207,7 +221,7 @@ class RedisQueueSource(_RedisSource):
     def start(self) -> None:
         _create_group(self.client, self.url, self.key, self.group, "0")
 
-    def fetch(self, limit: int, wait_s: float) -> list[Delivery]:
+    def _fetch(self, limit: int, wait_s: float) -> list[Delivery]:
         out: list[Delivery] = []
         if time.monotonic() - self._last_reclaim >= self._reclaim_every:
             out = self._reclaim(limit)
@@ -265,7 +279,7 @@ class RedisStreamSource(_RedisSource):
             start_id = f"{ms - 1}-18446744073709551615" if ms > 0 else "0"
         _create_group(self.client, self.url, self.key, self.group, start_id)
 
-    def fetch(self, limit: int, wait_s: float) -> list[Delivery]:
+    def _fetch(self, limit: int, wait_s: float) -> list[Delivery]:
         if self._backlog:
             out = self._read("0", limit, None)
             if out:

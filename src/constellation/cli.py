@@ -8,6 +8,7 @@ their own, and reach a running platform through its control tables where they ne
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import signal
@@ -51,7 +52,28 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     console.print(table)
 
 
-@click.group()
+class _LazyGroup(click.Group):
+    """Mounts each capability's command group on first use, so ``constellation functions
+    ...`` does not import numpy, wasmtime and the rest."""
+
+    LAZY = {
+        "anomaly": "constellation.anomaly._cli",
+        "gpu": "constellation.gpu._cli",
+        "triggers": "constellation.triggers._cli",
+        "wasm": "constellation.wasm._cli",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            module = importlib.import_module(self.LAZY[cmd_name])
+            self.add_command(module.cli, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup)
 @click.version_option(package_name="constellation")
 def main() -> None:
     """Constellation: serverless functions, WASM, GPUs, predictive scaling, anomaly detection."""
@@ -446,19 +468,6 @@ def instances_restart(instance_id: str) -> None:
         raise click.ClickException(answer)
     console.print(f"{instance_id}: {answer}")
 
-
-def _mount_capability_commands() -> None:
-    from .gpu._cli import cli as gpu_cli
-
-    main.add_command(gpu_cli)
-    try:
-        from .wasm._cli import cli as wasm_cli
-    except ImportError:  # the WASM package may not ship its CLI yet
-        return
-    main.add_command(wasm_cli)
-
-
-_mount_capability_commands()
 
 if __name__ == "__main__":
     main()

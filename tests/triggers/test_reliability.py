@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,3 +131,17 @@ def test_a_delivery_longer_than_the_visibility_timeout_keeps_its_lease(
         wait_until(lambda: len(slow.events) + len(other.events) == 1)
         time.sleep(0.3)
     assert slow.bodies() + other.bodies() == ["long job"]
+
+
+@pytest.mark.parametrize("broker", BROKERS)
+def test_close_leaves_no_thread_behind(
+    request: pytest.FixtureRequest, store: Store, name: str, broker: str
+) -> None:
+    url = _url(request, broker)
+    publish(name, "first", broker=broker, url=url, store=store)  # the publisher's connection
+    before = {t.ident for t in threading.enumerate()}
+    recorder = Recorder()
+    runner = start_trigger(_spec(broker, name, url, max_in_flight=3), recorder, store=store)
+    wait_until(lambda: recorder.events)
+    runner.close()
+    wait_until(lambda: {t.ident for t in threading.enumerate()} <= before)

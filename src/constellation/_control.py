@@ -11,6 +11,7 @@ import os
 import time
 from typing import Any
 
+from ._proc import pid_alive
 from .store import Store
 
 __all__ = ["ControlTables"]
@@ -36,16 +37,6 @@ CREATE TABLE IF NOT EXISTS platform_requests (
     created_at REAL NOT NULL
 );
 """
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ControlTables:
@@ -85,7 +76,7 @@ class ControlTables:
             dict(r)
             for r in self._store.query("SELECT * FROM platform_instances ORDER BY kind, owner, id")
         ]
-        dead = {r["owner_pid"] for r in rows if not _alive(r["owner_pid"])}
+        dead = {r["owner_pid"] for r in rows if not pid_alive(r["owner_pid"])}
         for pid in dead:
             self._store.execute("DELETE FROM platform_instances WHERE owner_pid = ?", (pid,))
         return [r for r in rows if r["owner_pid"] not in dead]

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from .._proc import pid_alive
 from ..config import Settings
 from ..errors import ClosedError, NotFoundError, ValidationError
 from ..store import Store
@@ -129,7 +130,7 @@ class AsyncQueue:
         )
         for row in rows:
             pid = int((row["lease_owner"] or "0:").split(":")[0])
-            if pid == os.getpid() or not _alive(pid):
+            if pid == os.getpid() or not pid_alive(pid):
                 self._store.execute(
                     "UPDATE async_invocations SET state = 'queued', next_attempt_at = ? "
                     "WHERE request_id = ? AND state = 'running'",
@@ -227,15 +228,3 @@ class AsyncQueue:
         for thread in self._threads:
             thread.join(timeout=30.0)
         self._threads = []
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -9,9 +9,10 @@ three signals, each O(1) per value:
    Spikes, level shifts, a missing daily bump and a flat line where there is usually
    noise all create contexts the series has not shown. Seen contexts are kept in
    fixed bitmaps (``bins + bins^2 + bins^3`` bytes), so memory stays bounded.
-2. **Size of the deviation**, as a tie-break between equally novel values: the larger
-   of the value's and the change's z-score over the last ``window`` values, squashed
-   to ``tiebreak * (1 - exp(-z / 5))``.
+2. **Size of the deviation**, as a tie-break between equally novel values: the sum
+   of the value's and the change's z-scores over the last ``window`` values, squashed
+   to ``tiebreak * (1 - exp(-z / 5))`` (the sum ranked better on NAB than the larger
+   of the two: 64.3 against 63.0).
 3. **One alarm per event**: a score only counts when it beats every score of the last
    ``gate`` values (a sliding maximum); otherwise the output is 0. A lasting incident
    raises one alarm at its onset instead of hundreds.
@@ -113,11 +114,11 @@ class Ensemble(Detector):
         new_extreme = self.n_seen > 10 and (x < self._low or x > self._high)
         if new_extreme:
             novelty = max(novelty, 1.0)
-        z = 0.0
+        z = 0.0  # the value's and the change's z-scores, summed
         if self._values.std > 0:
-            z = abs(self._values.deviation(x)) / self._values.std
+            z += abs(self._values.deviation(x)) / self._values.std
         if self._last is not None and self._changes.std > 0:
-            z = max(z, abs(self._changes.deviation(x - self._last)) / self._changes.std)
+            z += abs(self._changes.deviation(x - self._last)) / self._changes.std
         raw = novelty + self.tiebreak * (1 - math.exp(-z / 5))
         if self.n_seen + 1 < self.warmup:
             raw = 0.0

@@ -13,7 +13,7 @@ Contract
   ``isolation_forest`` (k deviations of the isolation score), ``threshold`` (the upper
   limit), ``rate_change``, ``pattern`` (same hour of the day or week), ``correlation``
   (``paired_with`` another metric) and ``ensemble`` (the default method: NAB-tuned
-  context novelty with one alarm per event; 63.0 on NAB's standard profile).
+  context novelty with one alarm per event; 64.3 on NAB's standard profile).
 * **Registry**: :class:`AnomalyRegistry` (or the module functions on a default one):
   ``detect`` returns the new or continuing :class:`Anomaly` (truthy) or None; a
   continuing anomaly updates one record and auto-resolves after ``auto_resolve_after``

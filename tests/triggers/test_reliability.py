@@ -35,6 +35,11 @@ def _spec(broker: str, queue: str, url: str | None, **options: Any) -> dict[str,
     return spec
 
 
+def _read(path: Path) -> str:
+    """The file's text once written (it may exist, still empty, for a moment)."""
+    return path.read_text() if path.exists() else ""
+
+
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Constellation]:
     with Constellation(
@@ -67,7 +72,7 @@ def test_a_worker_killed_while_processing_gets_the_message_again(
     spec = _spec(broker, name, url, retry_delay_s=0.1)
     with start_trigger(spec, invoke, store=platform.store) as runner:
         publish(name, {"dir": str(folder)}, broker=broker, url=url, store=platform.store)
-        wait_until(lambda: (folder / "attempt-1").exists(), timeout=30)
+        wait_until(lambda: _read(folder / "attempt-1"), timeout=30)
         worker = int((folder / "attempt-1").read_text())
         os.kill(worker, signal.SIGKILL)
         wait_until(lambda: runner.stats().succeeded == 1, timeout=30)
@@ -96,7 +101,7 @@ def test_a_consumer_process_killed_mid_message_loses_nothing(
         assert consumer.poll() is None, "the consumer process did not start"
         with Store(db) as store:
             message_id = publish(name, {"n": 1}, broker=broker, url=url, store=store)
-            wait_until(lambda: (folder / "took").exists(), timeout=30)
+            wait_until(lambda: _read(folder / "took"), timeout=30)
             assert (folder / "took").read_text() == message_id
             consumer.send_signal(signal.SIGKILL)
             consumer.wait(10)

@@ -50,3 +50,22 @@ def test_wasm_example_prints_the_seed_report(tmp_path: Path) -> None:
     gas = int(out.split("Gas used: ")[1].split()[0])
     assert gas > 0
     assert "Calls before restore: 2" in out and "Calls after restore: 1" in out
+
+
+def test_anomaly_example_detects_the_spike_and_restarts_the_instance(tmp_path: Path) -> None:
+    env = {**os.environ, "CONSTELLATION_HOME": str(tmp_path / "home")}
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "anomaly_detection.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "⚠️  Anomaly detected!" in out and "  Metric: response_time" in out
+    assert "  Value: 480.0" in out and "  Severity: critical" in out
+    assert "sigma above its baseline" in out
+    assert "Service api restarted due to anomaly" in out
+    before, after = out.split("Restarts: 1; pid ")[1].split()[0:3:2]
+    assert before != after
+    assert "anomalies detected: 1" in out

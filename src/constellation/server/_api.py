@@ -9,6 +9,7 @@ calls run on worker threads.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -277,6 +278,32 @@ async def stats(request: Request) -> Response:
     return json_response((await _call(request, service.get_serverless_stats)).to_dict())
 
 
+# -- anomalies ---------------------------------------------------------------------------
+def _anomaly_dict(a: Any) -> dict[str, Any]:
+    return dataclasses.asdict(a)
+
+
+async def list_anomalies(request: Request) -> Response:
+    """Open anomalies (``?all=true``: the history too, newest first)."""
+    from .. import anomaly
+
+    registry = anomaly.get_registry()
+    if request.query_params.get("all") in ("1", "true"):
+        found = await _call(request, registry.history)
+    else:
+        found = await _call(request, registry.get_active)
+    return json_response({"anomalies": [_anomaly_dict(a) for a in found]})
+
+
+async def resolve_anomaly(request: Request) -> Response:
+    from .. import anomaly
+
+    resolved = await _call(
+        request, anomaly.get_registry().resolve, request.path_params["anomaly_id"]
+    )
+    return json_response(_anomaly_dict(resolved))
+
+
 # -- triggers ----------------------------------------------------------------------------
 async def add_trigger(request: Request) -> Response:
     service = _service(request)
@@ -348,6 +375,8 @@ ROUTES = [
     Route("/api/v1/invocations/{request_id}/redrive", redrive, methods=["POST"]),
     Route("/api/v1/dead-letters", dead_letters, methods=["GET"]),
     Route("/api/v1/stats", stats, methods=["GET"]),
+    Route("/api/v1/anomalies", list_anomalies, methods=["GET"]),
+    Route("/api/v1/anomalies/{anomaly_id}/resolve", resolve_anomaly, methods=["POST"]),
 ]
 
 

@@ -356,6 +356,13 @@ def openapi_document() -> dict[str, Any]:
             )
         },
         "/api/v1/stats": {"get": _op("Platform statistics", {"200": _json(_OBJ)})},
+        "/api/v1/anomalies": {
+            "get": _op("Open anomalies (?all=true: with the history)", {"200": _json(_OBJ)})
+        },
+        "/api/v1/anomalies/{anomaly_id}/resolve": {
+            "parameters": [_path_param("anomaly_id")],
+            "post": _op("Resolve an anomaly", {"200": _json(_OBJ)}),
+        },
     }
     _add_ids_and_links(paths)
     return {

@@ -25,8 +25,10 @@ def _running_instance(name: str) -> dict[str, object]:
     deadline = time.monotonic() + 20
     while True:
         rows = [r for r in constellation.list_instances() if r["owner"] == name]
-        if rows and rows[0]["status"] == "running" or time.monotonic() > deadline:
+        if rows and (rows[0]["status"] == "running" or time.monotonic() > deadline):
             return rows[0]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"deployment {name!r} has no instance")
         time.sleep(0.05)
 
 
@@ -78,7 +80,8 @@ def main() -> None:
     print(f"Restarts: {len(restarted)}; pid {instance['pid']} -> {after['pid']}")
     stats = anomaly.get_stats()
     print(
-        f"Detectors: {stats.get('detectors')}, anomalies: {stats.get('anomalies_total', stats.get('active'))}"
+        f"Detectors: {stats['detectors']}, points: {stats['points_processed']}, "
+        f"anomalies detected: {stats['anomalies_detected']}"
     )
     constellation.undeploy("api")
 

@@ -192,7 +192,9 @@ def test_concurrent_requests_queue_up_to_the_limit_and_all_succeed(served: Serve
                 range(36),
             )
         )
-    assert [a.status_code for a in answers] == [200] * 36, [a.text for a in answers if a.status_code != 200]
+    assert [a.status_code for a in answers] == [200] * 36, [
+        a.text for a in answers if a.status_code != 200
+    ]
     assert [a.json()["body"]["n"] for a in answers] == list(range(36))
     assert len({a.headers["x-request-id"] for a in answers}) == 36
     assert len(served.platform.serverless.list_instances("busy")) <= 3

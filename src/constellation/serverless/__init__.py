@@ -61,6 +61,7 @@ __all__ = [
     "create_function",
     "delete_function",
     "deploy_function",
+    "emit",
     "enable_cold_start_optimization",
     "get_billing",
     "get_function",
@@ -77,6 +78,7 @@ __all__ = [
     "list_instances",
     "list_triggers",
     "prewarm_function",
+    "publish",
     "redrive",
     "remove_trigger",
     "set_concurrency",
@@ -186,6 +188,16 @@ def invoke_sync(function: str, input: Any = None, timeout: int | None = None) ->
 
 def invoke_async(function: str, input: Any = None, *, max_retries: int | None = None) -> str:
     return _service().invoke_async(function, input, max_retries=max_retries)
+
+
+def publish(queue: str, message: Any, *, broker: str = "sqlite", url: str | None = None) -> str:
+    """Put a message on a queue (``"sqlite"``, ``"redis"`` or ``"nats"``) for queue triggers."""
+    return _service().publish(queue, message, broker=broker, url=url)
+
+
+def emit(event_type: str, payload: Any, *, source: str = "constellation") -> int:
+    """Send a custom event to the event triggers whose glob matches ``event_type``."""
+    return _service().emit(event_type, payload, source=source)
 
 
 def get_invocation(request_id: str) -> Invocation:

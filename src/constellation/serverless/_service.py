@@ -704,6 +704,23 @@ class ServerlessService(QueriesMixin):
                 now,
             )
 
+    def publish(
+        self, queue: str, message: Any, *, broker: str = "sqlite", url: str | None = None
+    ) -> str:
+        """Put a message on a queue that queue triggers consume; returns its id."""
+        from ..triggers import publish
+
+        return publish(
+            queue, message, broker=broker, url=url, store=self._store, settings=self.settings
+        )
+
+    def emit(self, event_type: str, payload: Any, *, source: str = "constellation") -> int:
+        """Send a custom event (CloudEvents envelope) to the event triggers whose glob
+        matches ``event_type``; returns how many it was queued for."""
+        from ..triggers import emit
+
+        return emit(event_type, payload, source=source, store=self._store)
+
     def get_invocation(self, request_id: str) -> Invocation:
         found = self.async_queue.get(request_id)
         if found is not None:

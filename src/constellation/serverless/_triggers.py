@@ -377,8 +377,11 @@ class TriggerRunners:
                 return self._invoke(_fid, event)
 
             try:
+                # A durable name (the trigger's id): an event trigger's backlog and a
+                # stream's position survive a restart.
+                spec = {**trigger.spec, "name": trigger.spec.get("name") or trigger.id}
                 runner = start_trigger(
-                    dict(trigger.spec),
+                    spec,
                     invoke,
                     store=self._store,
                     settings=self._settings,

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from .._proc import pid_alive
 from ..errors import ValidationError
 from ..store import Store
 from ._source import Delivery, GroupCommit, Source
@@ -222,7 +223,7 @@ class SqliteQueueSource(Source):
         for row in rows:
             host, _, rest = str(row[0]).partition(":")
             pid = int(rest.partition(":")[0] or 0)
-            if host == _HOST and not _alive(pid):
+            if host == _HOST and not pid_alive(pid):
                 freed += self.store.execute(
                     "UPDATE trigger_queue SET visible_at = ?, lease_owner = NULL "
                     "WHERE queue = ? AND lease_owner = ?",
@@ -271,15 +272,3 @@ class SqliteQueueSource(Source):
                 if not waiting:
                     del _waiters[self._key]
         self._wake.set()
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -191,6 +191,9 @@ def main() -> None:
     results["idle_platform_rss_mb"] = idle_platform_rss_mb()
     with tempfile.TemporaryDirectory() as home:
         with Constellation(home) as p:
+            p.serverless.init()
+            # Measured here: the pool itself. The autoscaler would keep instances warm.
+            p.serverless.autoscaler.close()
             results["warm_invoke_us"] = warm_overhead_us(p, n_warm)
             results["cold_start_optimised"] = cold_start_ms(p, n_cold, optimised=True)
             results["cold_start_plain"] = cold_start_ms(p, n_cold, optimised=False)

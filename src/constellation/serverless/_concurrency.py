@@ -2,13 +2,13 @@
 
 The pool calls :meth:`ConcurrencyMeter.change` whenever an invocation starts or ends;
 the meter integrates the in-flight count over time into one-second buckets, so the
-autoscaler can average demand over any window without sampling on the hot path.
+autoscaler can average demand over any window without sampling on the hot path. The
+meter has no lock of its own: its owner (the pool) calls it under the pool's lock.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from collections import deque
 
 __all__ = ["ConcurrencyMeter"]
@@ -16,7 +16,6 @@ __all__ = ["ConcurrencyMeter"]
 
 class ConcurrencyMeter:
     def __init__(self, now: float, keep_s: int = 120) -> None:
-        self._lock = threading.Lock()
         self._in_flight = 0
         self._since = now
         self._second = math.floor(now)
@@ -42,9 +41,8 @@ class ConcurrencyMeter:
             self._since = now
 
     def change(self, delta: int, now: float) -> None:
-        with self._lock:
-            self._advance(now)
-            self._in_flight = max(0, self._in_flight + delta)
+        self._advance(now)
+        self._in_flight = max(0, self._in_flight + delta)
 
     @property
     def in_flight(self) -> int:
@@ -53,13 +51,12 @@ class ConcurrencyMeter:
     def average(self, window_s: float, now: float) -> float:
         """Mean in-flight count over the last ``window_s`` seconds (or since the meter began,
         when that is shorter: a new function is not diluted by time it did not exist)."""
-        with self._lock:
-            self._advance(now)
-            start = now - window_s
-            first_second = math.floor(start)
-            total = self._area  # the current, partial second
-            for second, area in self._buckets:
-                if second >= first_second:
-                    total += area
-            covered = now - max(first_second, self._created)
-            return total / covered if covered > 0 else float(self._in_flight)
+        self._advance(now)
+        start = now - window_s
+        first_second = math.floor(start)
+        total = self._area  # the current, partial second
+        for second, area in self._buckets:
+            if second >= first_second:
+                total += area
+        covered = now - max(first_second, self._created)
+        return total / covered if covered > 0 else float(self._in_flight)

@@ -82,6 +82,7 @@ class FunctionPool:
                         stale.append(instance)
                         continue
                     self._busy.add(instance)
+                    self.meter.change(+1, self._clock())
                     break
                 else:
                     instance = None
@@ -89,6 +90,7 @@ class FunctionPool:
                     break
                 if len(self._busy) + self._starting < self.limit:
                     self._starting += 1
+                    self.meter.change(+1, self._clock())
                     generation = self._generation
                     break
                 remaining = deadline - time.monotonic()
@@ -97,13 +99,13 @@ class FunctionPool:
                 self._cond.wait(remaining)
         for old in stale:
             old.close()
-        self.meter.change(+1, self._clock())
         if instance is not None:
             return instance, False
         try:
             return self._start(generation, busy=True), True
         except BaseException:
-            self.meter.change(-1, self._clock())
+            with self._cond:
+                self.meter.change(-1, self._clock())
             raise
 
     def try_acquire(self) -> WorkerInstance | None:
@@ -117,12 +119,11 @@ class FunctionPool:
                     stale.append(candidate)
                     continue
                 self._busy.add(candidate)
+                self.meter.change(+1, self._clock())
                 instance = candidate
                 break
         for old in stale:
             old.close()
-        if instance is not None:
-            self.meter.change(+1, self._clock())
         return instance
 
     def _start(self, generation: int, busy: bool) -> WorkerInstance:
@@ -145,8 +146,8 @@ class FunctionPool:
         return instance
 
     def release(self, instance: WorkerInstance, now: float, healthy: bool = True) -> None:
-        self.meter.change(-1, now)
         with self._cond:
+            self.meter.change(-1, now)
             self._busy.discard(instance)
             keep = healthy and not self._closed and not instance.closed
             keep = keep and instance.generation == self._generation
@@ -213,6 +214,11 @@ class FunctionPool:
     def instances(self) -> list[tuple[WorkerInstance, str]]:
         with self._cond:
             return [(i, "idle") for i in self._idle] + [(i, "busy") for i in self._busy]
+
+    def demand(self, window_s: float, now: float) -> float:
+        """Mean invocations in flight over the last ``window_s`` seconds."""
+        with self._cond:
+            return self.meter.average(window_s, now)
 
     def counts(self) -> PoolCounts:
         with self._cond:

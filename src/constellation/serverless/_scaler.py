@@ -72,12 +72,12 @@ class Autoscaler:
         decisions = {}
         for pool in self.service.pools():
             info = pool.info
-            stable = pool.meter.average(self.config.stable_window_s, moment)
-            panic = pool.meter.average(self.config.panic_window_s, moment)
+            stable = pool.demand(self.config.stable_window_s, moment)
+            panic = pool.demand(self.config.panic_window_s, moment)
             # The demand series the forecaster learns from (one point per tick).
             self.service.telemetry.record(
                 "function_concurrency",
-                pool.meter.average(self.config.tick_s, moment),
+                pool.demand(self.config.tick_s, moment),
                 moment,
                 {"function": info.name},
             )

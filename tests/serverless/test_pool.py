@@ -118,14 +118,15 @@ def test_idle_period_and_minimum_come_from_the_scaling_policy(tmp_path: Path) ->
         f = sls.create_function(
             "kept",
             "python",
-            "noop",
+            "sleep",
             HANDLERS,
             scaling_policy={"min_instances": 1, "idle_timeout_s": 10},
         )
         sls.deploy_function(f.id)
         assert len(sls.list_instances("kept")) == 1
-        _parallel(sls, f.id, [None, None, None])
-        assert 1 < len(sls.list_instances("kept")) <= 3
+        # Three calls that overlap in time need three instances.
+        _parallel(sls, f.id, [{"seconds": 0.5}] * 3)
+        assert len(sls.list_instances("kept")) == 3
         clock.advance(11)
         sls.reap_idle()
         assert len(sls.list_instances("kept")) == 1

@@ -111,6 +111,11 @@ def test_delete_function(sls: ServerlessService) -> None:
         ({"env": {"1BAD": "x"}}, "env", "not a valid variable name"),
         ({"scaling_policy": {"max_instances": 0}}, "scaling_policy.max_instances", "at least 1"),
         ({"scaling_policy": {"warp": 9}}, "scaling_policy", "unknown option 'warp'"),
+        (
+            {"scaling_policy": {"target_concurrency": 150}},
+            "scaling_policy.target_concurrency",
+            "percent, in (0, 100]",
+        ),
     ],
 )
 def test_bad_input_names_the_field_and_creates_nothing(

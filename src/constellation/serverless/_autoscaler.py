@@ -66,7 +66,7 @@ class ScalingDecision:
 
 
 def _instances_for(concurrency: float, policy: ScalingPolicy) -> int:
-    per_instance = min(policy.target_concurrency, 100.0) / 100.0
+    per_instance = policy.target_concurrency / 100.0
     return math.ceil(max(0.0, concurrency) / per_instance - 1e-9)
 
 

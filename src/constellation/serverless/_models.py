@@ -35,7 +35,7 @@ class ScalingPolicy:
 
     min_instances: int = 0
     max_instances: int = 100
-    target_concurrency: float = 1.0
+    target_concurrency: float = 100.0  # utilisation target, percent of one instance's capacity
     enable_predictive_scaling: bool = False
     idle_timeout_s: float = 300.0
 
@@ -54,9 +54,10 @@ class ScalingPolicy:
                 f"{self.min_instances} is above max_instances ({self.max_instances})",
             )
         tc = self.target_concurrency
-        if isinstance(tc, bool) or not isinstance(tc, int | float) or not 0 < tc <= 10000:
+        if isinstance(tc, bool) or not isinstance(tc, int | float) or not 0 < tc <= 100:
             raise ValidationError(
-                "scaling_policy.target_concurrency", f"{tc!r} must be a number in (0, 10000]"
+                "scaling_policy.target_concurrency",
+                f"{tc!r} must be a utilisation target in percent, in (0, 100]",
             )
         if not isinstance(self.enable_predictive_scaling, bool):
             raise ValidationError(

@@ -56,7 +56,9 @@ def mase(train: np.ndarray, actual: np.ndarray, fc: np.ndarray) -> float:
 def ours(item: tuple[str, np.ndarray, np.ndarray]) -> dict[str, object]:
     name, y, _test = item
     t0 = time.perf_counter()
-    periods = [p.samples for p in detect_periods(y, 3600.0)]
+    # strongest first, as Predictor.train() does: single-season members use the first
+    found = sorted(detect_periods(y, 3600.0), key=lambda p: p.strength, reverse=True)
+    periods = [p.samples for p in found]
     f = Forecaster("ensemble", horizon=H, origins=ORIGINS).fit(y, periods)
     fc = f.forecast(H)
     fit_s = time.perf_counter() - t0

@@ -165,7 +165,9 @@ class Predictor:
             periods: list[Period] = []
             forecaster: Forecaster | None = None
             if np.ptp(y) > 0:
-                periods = detect_periods(y, series.step, self.config.periods)
+                # strongest first: single-season models use the first period
+                found = detect_periods(y, series.step, self.config.periods)
+                periods = sorted(found, key=lambda p: p.strength, reverse=True)
                 steps = self._backtest_steps(series, periods)
                 forecaster = Forecaster(
                     self.config.model,

@@ -69,3 +69,20 @@ def test_anomaly_example_detects_the_spike_and_restarts_the_instance(tmp_path: P
     before, after = out.split("Restarts: 1; pid ")[1].split()[0:3:2]
     assert before != after
     assert "anomalies detected: 1" in out
+
+
+def test_predictive_example_scales_up_ahead_of_the_peak(tmp_path: Path) -> None:
+    env = {**os.environ, "CONSTELLATION_HOME": str(tmp_path / "home")}
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "predictive_scaling.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    ).stdout
+    predicted = float(out.split("Predicted CPU: ")[1].split()[0])
+    low, _, high = out.split("Range: ")[1].split()[:3]
+    assert 80.0 < predicted < 92.0 and float(low) <= predicted <= float(high)
+    assert "Proactively scaled up based on prediction" in out
+    assert "web instances: 3" in out

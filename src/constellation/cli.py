@@ -59,14 +59,23 @@ class _LazyGroup(click.Group):
     LAZY = {
         "anomaly": "constellation.anomaly._cli",
         "gpu": "constellation.gpu._cli",
+        "predictive": "constellation.predictive._cli",
         "triggers": "constellation.triggers._cli",
         "wasm": "constellation.wasm._cli",
     }
 
+    # Shortcuts to a capability's subcommand: ``constellation predict FILE.csv``.
+    ALIASES = {"predict": ("predictive", "forecast")}
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self.LAZY})
+        return sorted({*super().list_commands(ctx), *self.LAZY, *self.ALIASES})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.ALIASES and cmd_name not in self.commands:
+            group_name, sub = self.ALIASES[cmd_name]
+            group = self.get_command(ctx, group_name)
+            if isinstance(group, click.Group) and sub in group.commands:
+                self.add_command(group.commands[sub], cmd_name)
         if cmd_name in self.LAZY and cmd_name not in self.commands:
             module = importlib.import_module(self.LAZY[cmd_name])
             self.add_command(module.cli, cmd_name)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from ._cluster import ClusterHandle
 from ._control import ControlTables
 from .config import Settings, load_settings
 from .errors import ClosedError, NotFoundError, ValidationError
@@ -23,8 +24,8 @@ from .telemetry import DeferredSubscribers, Telemetry
 
 if TYPE_CHECKING:
     from .anomaly import AnomalyRegistry
-    from .deployments import Cluster, DeploymentManager
-    from .gpu import Allocation, GpuManager
+    from .deployments import DeploymentManager
+    from .gpu import GpuManager
     from .predictive import PredictiveService
     from .serverless import FunctionInfo, ServerlessService
     from .serverless._autoscaler import Forecast
@@ -340,6 +341,8 @@ class Constellation:
             self._anomaly.shutdown()
         if self._gpu is not None:
             self._gpu.close()
+        if self._predictive is not None:
+            self._predictive.shutdown()
         self.store.close()
 
     @property
@@ -351,32 +354,6 @@ class Constellation:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class ClusterHandle:
-    """A cluster (see :class:`constellation.deployments.Cluster`) with the seed's GPU calls."""
-
-    def __init__(self, platform: Constellation, cluster: Cluster) -> None:
-        self._platform = platform
-        self.cluster = cluster
-        self.name = cluster.name
-
-    def __getattr__(self, attribute: str) -> Any:
-        return getattr(self.cluster, attribute)
-
-    def preallocate_gpus(self, count: int = 1, **request: Any) -> Allocation | None:
-        """Reserve ``count`` GPUs for the cluster (exclusive unless the request says
-        otherwise); None when they do not fit (``platform.gpu.explain`` says why)."""
-        if not self.cluster.gpu_enabled:
-            raise ValidationError("gpu_enabled", f"cluster {self.name!r} was created without GPUs")
-        wanted = {"gpu_count": count, "exclusive": True, **request}
-        return self._platform.gpu.allocate(f"cluster:{self.name}", wanted)
-
-    def release_gpus(self) -> bool:
-        return self._platform.gpu.deallocate(f"cluster:{self.name}")
-
-    def __repr__(self) -> str:
-        return f"ClusterHandle({self.cluster!r})"
 
 
 _default: Constellation | None = None

@@ -10,16 +10,21 @@ from pathlib import Path
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "iguana"
 
 
-def test_serverless_example_prints_the_seed_report(tmp_path: Path) -> None:
+def _run(example: str, tmp_path: Path) -> str:
+    """Run an example in its own platform home; returns what it printed."""
     env = {**os.environ, "CONSTELLATION_HOME": str(tmp_path / "home")}
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLES / "serverless_functions.py")],
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / example)],
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=True,
     ).stdout
+
+
+def test_serverless_example_prints_the_seed_report(tmp_path: Path) -> None:
+    out = _run("serverless_functions.py", tmp_path)
     for line in (
         "✅ Function deployed!",
         '   POST /api/orders -> 200 {"order_id":1,"status":"accepted","total":5.4',
@@ -36,15 +41,7 @@ def test_serverless_example_prints_the_seed_report(tmp_path: Path) -> None:
 
 
 def test_wasm_example_prints_the_seed_report(tmp_path: Path) -> None:
-    env = {**os.environ, "CONSTELLATION_HOME": str(tmp_path / "home")}
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLES / "wasm_instances.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    out = _run("wasm_instances.py", tmp_path)
     assert "Module loaded: " in out and "Exports: 3" in out
     assert "Result: 52" in out
     gas = int(out.split("Gas used: ")[1].split()[0])
@@ -53,15 +50,7 @@ def test_wasm_example_prints_the_seed_report(tmp_path: Path) -> None:
 
 
 def test_anomaly_example_detects_the_spike_and_restarts_the_instance(tmp_path: Path) -> None:
-    env = {**os.environ, "CONSTELLATION_HOME": str(tmp_path / "home")}
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLES / "anomaly_detection.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    out = _run("anomaly_detection.py", tmp_path)
     assert "⚠️  Anomaly detected!" in out and "  Metric: response_time" in out
     assert "  Value: 480.0" in out and "  Severity: critical" in out
     assert "sigma above its baseline" in out
@@ -72,15 +61,7 @@ def test_anomaly_example_detects_the_spike_and_restarts_the_instance(tmp_path: P
 
 
 def test_predictive_example_scales_up_ahead_of_the_peak(tmp_path: Path) -> None:
-    env = {**os.environ, "CONSTELLATION_HOME": str(tmp_path / "home")}
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLES / "predictive_scaling.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=True,
-    ).stdout
+    out = _run("predictive_scaling.py", tmp_path)
     predicted = float(out.split("Predicted CPU: ")[1].split()[0])
     low, _, high = out.split("Range: ")[1].split()[:3]
     assert 80.0 < predicted < 92.0 and float(low) <= predicted <= float(high)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from time import perf_counter as _perf
 from typing import Any
 
 import orjson
@@ -44,12 +45,25 @@ def send_raw(sock: socket.socket, body: bytes) -> None:
 class Receiver:
     """Reads framed messages from one socket into a reused buffer (no allocation per call)."""
 
-    __slots__ = ("_buf", "_view", "sock")
+    __slots__ = ("_buf", "_view", "sock", "spin_s")
 
-    def __init__(self, sock: socket.socket, size: int = 16384) -> None:
+    def __init__(self, sock: socket.socket, size: int = 16384, spin_s: float = 0.0) -> None:
         self.sock = sock
+        # Poll this long before sleeping in recv(): an answer that comes within it is read
+        # without the wake-up of a sleeping thread (on an idle VM, tens of microseconds).
+        self.spin_s = spin_s
         self._buf = bytearray(size)
         self._view = memoryview(self._buf)
+
+    def _spin_recv(self) -> int:
+        sock, view = self.sock, self._view
+        deadline = _perf() + self.spin_s
+        while True:
+            try:
+                return sock.recv_into(view, 0, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                if _perf() > deadline:
+                    return sock.recv_into(view)
 
     @property
     def view(self) -> memoryview:
@@ -64,7 +78,12 @@ class Receiver:
         blocking with ``SO_RCVTIMEO`` set).
         """
         sock, view = self.sock, self._view
-        got = sock.recv_into(view) if already is None else already
+        if already is not None:
+            got = already
+        elif self.spin_s > 0.0:
+            got = self._spin_recv()
+        else:
+            got = sock.recv_into(view)
         if not got:
             raise ChannelClosed("peer closed the channel")
         while got < 4:

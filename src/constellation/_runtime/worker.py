@@ -160,7 +160,7 @@ def _serve(sock: socket.socket, spec: dict[str, Any], handler: Callable[..., Any
     perf = time.perf_counter
     getrusage = resource.getrusage
     self_usage = resource.RUSAGE_SELF
-    receiver = Receiver(sock)
+    receiver = Receiver(sock, spin_s=float(spec.get("spin_s", 0.0)))
     while True:
         try:
             request = receiver.recv()

@@ -76,11 +76,20 @@ class WorkerInstance:
     def new_id() -> str:
         return "fi-" + uuid.uuid4().hex[:12]
 
+    @property
+    def spin_s(self) -> float:
+        """How long :meth:`invoke_raw` polls for the reply before it sleeps."""
+        return self._receiver.spin_s
+
+    @spin_s.setter
+    def spin_s(self, seconds: float) -> None:
+        self._receiver.spin_s = seconds
+
     def wait_ready(self, timeout: float) -> dict[str, Any]:
         """The worker's first message: ``{"ready": true, "init_ms"}`` or an error."""
         self._sock.settimeout(timeout)
         try:
-            message: dict[str, Any] = self._receiver.recv()
+            message: dict[str, Any] = Receiver(self._sock, 4096).recv()
             self._sock.settimeout(None)  # blocking from now on: invoke_raw uses SO_RCVTIMEO
         except ChannelClosed:
             message = {"ready": False, "error": self._death("while starting")}

@@ -61,6 +61,7 @@ class Launcher:
             "attr": attr,
             "env": info.env,
             "log_bytes": self._settings.log_capture_bytes,
+            "spin_s": self._settings.worker_spin_us / 1e6,
             "check_only": check_only,
         }
 
@@ -102,6 +103,7 @@ class Launcher:
         instance = WorkerInstance(
             instance_id, info.id, generation, pid, sock, self.exits, self._clock()
         )
+        instance.spin_s = self._settings.reply_spin_us / 1e6
         ready = instance.wait_ready(START_TIMEOUT_S)
         if not ready.get("ready"):
             instance.close()

@@ -238,7 +238,7 @@ class Constellation:
     def list_instances(self) -> list[dict[str, Any]]:
         """Every instance: deployment processes and function workers, as rows."""
         rows: list[dict[str, Any]] = []
-        if self._deployments is not None or self._has_deployments():
+        if self._deployments is not None:
             for d in self.deployments.list_instances():
                 rows.append(
                     {
@@ -265,15 +265,6 @@ class Constellation:
                     }
                 )
         return rows
-
-    def _has_deployments(self) -> bool:
-        try:
-            row = self.store.query_one(
-                "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'deploy%'"
-            )
-        except Exception:
-            return False
-        return bool(row and row[0])
 
     def restart_instance(self, instance_id: str) -> None:
         """Restart a deployment instance or replace a function worker, by id."""

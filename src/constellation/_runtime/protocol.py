@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ChannelClosed", "Receiver", "recv_message", "send_message", "send_raw"]
+__all__ = ["ChannelClosed", "Receiver", "send_message", "send_raw"]
 
 _HEADER = struct.Struct("<I")
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -107,8 +107,3 @@ class Receiver:
                 raise ChannelClosed("peer closed the channel mid-message")
             got += more
         return orjson.loads(view[4:end])
-
-
-def recv_message(sock: socket.socket) -> Any:
-    """Read one message from ``sock`` (allocating: use a :class:`Receiver` on hot paths)."""
-    return Receiver(sock, 4096).recv()

@@ -11,8 +11,6 @@ import time
 import uuid
 from typing import Any
 
-import orjson
-
 from .._runtime.protocol import _HEADER, ChannelClosed, Receiver
 from ._zygote_client import ExitRegistry, describe_exit
 
@@ -102,12 +100,8 @@ class WorkerInstance:
         self.init_ms = float(message.get("init_ms", 0.0))
         return message
 
-    def invoke(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one request and wait for its reply, at most ``timeout`` seconds."""
-        return self.invoke_raw(orjson.dumps(request), timeout)
-
     def invoke_raw(self, body: bytes, timeout: float) -> dict[str, Any]:
-        """Like :meth:`invoke` with the request already encoded as JSON."""
+        """Send one request (already encoded as JSON) and wait for its reply, at most ``timeout`` seconds."""
         sock = self._sock
         if timeout != self._timeout:
             # A kernel receive timeout on a blocking socket: no poll() or fcntl() per call.

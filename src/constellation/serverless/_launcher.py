@@ -164,10 +164,6 @@ class Launcher:
         if found:
             found[1].close()
 
-    def zygote_count(self) -> int:
-        with self._lock:
-            return len(self._zygotes) + (1 if self._root and not self._root.closed else 0)
-
     def close(self) -> None:
         """Stop every zygote. Idempotent."""
         with self._lock:

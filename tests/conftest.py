@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,3 +34,38 @@ def data_dir() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """A real Ray cluster of three nodes on this machine (``ray.cluster_utils.Cluster``),
+    joined by the test process: the head, a CPU node with the custom resource
+    ``fast_disk``, and a node that declares one GPU and the custom resource ``accelerator``.
+
+    Skips where Ray is not installed, except under CI (``CONSTELLATION_REQUIRE_RAY=1``),
+    where that is a failure.
+    """
+    try:
+        import ray
+        from ray.cluster_utils import Cluster
+    except ImportError as exc:
+        reason = f"Ray is not installed ({exc}): pip install -e '.[ray]'"
+        if os.environ.get("CONSTELLATION_REQUIRE_RAY") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    store = 80 * 1024 * 1024
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "include_dashboard": False, "object_store_memory": store},
+    )
+    cluster.add_node(num_cpus=2, resources={"fast_disk": 1}, object_store_memory=store)
+    cluster.add_node(
+        num_cpus=2, num_gpus=1, resources={"accelerator": 1}, object_store_memory=store
+    )
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False, logging_level=logging.WARNING)
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

@@ -21,6 +21,8 @@ from .errors import ConfigError
 __all__ = ["Settings", "default_home", "load_settings"]
 
 ENV_PREFIX = "CONSTELLATION_"
+BACKENDS = ("local", "ray")
+_TEXT_FIELDS = frozenset({"backend", "ray_address", "ray_placement"})
 
 
 def default_home() -> Path:
@@ -60,11 +62,23 @@ class Settings:
     reaper_interval_s: float = 5.0
     restart_backoff_initial_s: float = 0.5
     restart_backoff_max_s: float = 30.0
+    # Where instances run: "local" (processes on this machine) or "ray" (Ray actors).
+    backend: str = "local"
+    # The Ray cluster to join: "" starts a local Ray, "auto" finds a running one,
+    # "HOST:PORT" is a head's GCS address, "ray://HOST:10001" goes through Ray Client.
+    ray_address: str = ""
+    # "spread" puts a function's instances on different nodes; "pack" fills one first.
+    ray_placement: str = "spread"
+    # How long a new instance may wait for Ray to place and start it.
+    ray_start_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
         for field in dataclasses.fields(self):
-            if field.name == "home":
+            if field.name == "home" or field.name in _TEXT_FIELDS:
+                value = getattr(self, field.name)
+                if field.name != "home" and not isinstance(value, str):
+                    raise ConfigError(field.name, f"{value!r} is not a string")
                 continue
             value = getattr(self, field.name)
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -80,6 +94,9 @@ class Settings:
         _check_range("reply_spin_us", self.reply_spin_us, 0, 100_000, "us")
         _check_range("worker_spin_us", self.worker_spin_us, 0, 100_000, "us")
         _check_range("log_capture_bytes", self.log_capture_bytes, 0, 6 * 1024 * 1024, "bytes")
+        _check_choice("backend", self.backend, BACKENDS)
+        _check_choice("ray_placement", self.ray_placement, ("spread", "pack"))
+        _check_range("ray_start_timeout_s", self.ray_start_timeout_s, 1, 3600, "s")
         if self.ledger_flush_interval_s <= 0:
             raise ConfigError("ledger_flush_interval_s", "must be > 0")
         if self.async_lease_s < self.default_timeout_s:
@@ -97,6 +114,11 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(name, f"{value!r} is not allowed; allowed: {', '.join(allowed)}")
+
+
 def _check_range(name: str, value: float, low: float, high: float, unit: str = "") -> None:
     if not low <= value <= high:
         raise ConfigError.range(name, value, low, high, unit)
@@ -109,6 +131,10 @@ def _coerce(name: str, raw: object, source: str) -> object:
         raise ConfigError(name, f"unknown setting (from {source}); known settings: {allowed}")
     if name == "home":
         return Path(str(raw))
+    if name in _TEXT_FIELDS:
+        if not isinstance(raw, str):
+            raise ConfigError(name, f"{raw!r} (from {source}) is not a string")
+        return raw
     if not isinstance(raw, str):
         return raw
     kind = field_types[name]

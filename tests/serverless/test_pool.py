@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from constellation.serverless import InvocationResult, ServerlessService
 
 from .conftest import HANDLERS, FakeClock, make_platform
@@ -72,6 +74,8 @@ def test_prewarm_keeps_idle_instances_ready(sls: ServerlessService) -> None:
     assert not result.cold_start
 
 
+# Function zygotes are the local backend's mechanism; on Ray an actor is the unit of start-up.
+@pytest.mark.local_only
 def test_cold_start_optimisation_forks_from_a_zygote_with_the_module_loaded(
     sls: ServerlessService,
 ) -> None:

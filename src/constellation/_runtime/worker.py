@@ -127,6 +127,18 @@ def load_handler(spec: dict[str, Any]) -> Callable[..., Any]:
     return handler
 
 
+def _die_with_parent() -> None:
+    """Be killed when the zygote ends (on a Ray node it ends with its actor), even in the
+    middle of a handler that never returns."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent is already gone
+        os._exit(0)
+
+
 def _limit_memory(memory_mb: int) -> None:
     # The handler may allocate memory_mb beyond what the instance holds when ready.
     with open("/proc/self/statm", "rb") as statm:
@@ -139,6 +151,8 @@ def run_worker(sock_fd: int, spec: dict[str, Any]) -> NoReturn:
     """Serve invocations on ``sock_fd`` until the platform goes away. Never returns."""
     sock = socket.socket(fileno=sock_fd)
     started = time.perf_counter()
+    if spec.get("die_with_parent"):
+        _die_with_parent()
     try:
         prepare_process(spec)
         handler = load_handler(spec)

@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any, cast
 
+from ..backends._base import Backend
 from ..config import Settings
 from ..errors import ClosedError, ValidationError
 from ._errors import InstanceStartError
@@ -19,12 +20,55 @@ from ._models import FunctionInfo
 from ._wasm_instance import WasmInstance
 from ._zygote_client import ExitRegistry, FunctionZygote, RootZygote
 
-__all__ = ["Launcher"]
+__all__ = ["Launcher", "make_launcher", "raise_for_check", "worker_spec"]
 
 START_TIMEOUT_S = 60.0
 
 
+def make_launcher(settings: Settings, clock: Any) -> Backend:
+    """The backend that starts instances: this machine's processes, or Ray actors."""
+    if settings.backend == "ray":
+        from ..backends.ray import RayBackend
+
+        return RayBackend(settings, clock)
+    return Launcher(settings, clock)
+
+
+def worker_spec(
+    settings: Settings, info: FunctionInfo, instance_id: str, check_only: bool = False
+) -> dict[str, Any]:
+    """What a worker process needs to load and serve the function (JSON-able)."""
+    module, attr = info.entry.split(":")
+    return {
+        "function": info.name,
+        "version": info.version,
+        "memory_mb": info.memory_mb,
+        "instance_id": instance_id,
+        "code_root": str(settings.code_dir / info.code_hash),
+        "module": module,
+        "attr": attr,
+        "env": info.env,
+        "log_bytes": settings.log_capture_bytes,
+        "spin_s": settings.worker_spin_us / 1e6,
+        "check_only": check_only,
+    }
+
+
+def raise_for_check(ready: dict[str, Any]) -> None:
+    """ValidationError naming ``code`` or ``handler`` when a check worker could not load it."""
+    if not ready.get("ready"):
+        message = str(ready.get("error", "the code could not be loaded"))
+        field, _, detail = message.partition(": ")
+        if field in ("code", "handler") and detail:
+            raise ValidationError(field, detail)
+        raise ValidationError("code", message)
+
+
 class Launcher:
+    """The local backend: instances are processes forked on this machine."""
+
+    name = "local"
+
     def __init__(self, settings: Settings, clock: Any) -> None:
         self._settings = settings
         self._clock = clock
@@ -50,20 +94,7 @@ class Launcher:
     def spec(
         self, info: FunctionInfo, instance_id: str, check_only: bool = False
     ) -> dict[str, Any]:
-        module, attr = info.entry.split(":")
-        return {
-            "function": info.name,
-            "version": info.version,
-            "memory_mb": info.memory_mb,
-            "instance_id": instance_id,
-            "code_root": str(self._settings.code_dir / info.code_hash),
-            "module": module,
-            "attr": attr,
-            "env": info.env,
-            "log_bytes": self._settings.log_capture_bytes,
-            "spin_s": self._settings.worker_spin_us / 1e6,
-            "check_only": check_only,
-        }
+        return worker_spec(self._settings, info, instance_id, check_only)
 
     def check_handler(self, info: FunctionInfo) -> None:
         """Import the code in a throw-away worker; ValidationError if the handler is unusable."""
@@ -76,12 +107,7 @@ class Launcher:
             ready = probe.wait_ready(START_TIMEOUT_S)
         finally:
             probe.close()
-        if not ready.get("ready"):
-            message = str(ready.get("error", "the code could not be loaded"))
-            field, _, detail = message.partition(": ")
-            if field in ("code", "handler") and detail:
-                raise ValidationError(field, detail)
-            raise ValidationError("code", message)
+        raise_for_check(ready)
 
     def launch(self, info: FunctionInfo, generation: int) -> WorkerInstance:
         """Start one instance and wait until it is ready (a cold start)."""

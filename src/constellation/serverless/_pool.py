@@ -176,6 +176,7 @@ class FunctionPool:
         started = 0
         while True:
             with self._cond:
+                self._forget_closed()
                 if self._closed or len(self._idle) + len(self._busy) + self._starting >= want:
                     return started
                 self._starting += 1
@@ -211,8 +212,15 @@ class FunctionPool:
                     return instance
         return None
 
+    def _forget_closed(self) -> None:
+        # An idle instance can end on its own (a Ray actor lost with its node); it is
+        # already closed, so dropping it from the list is all that is left to do.
+        if any(i.closed for i in self._idle):
+            self._idle = [i for i in self._idle if not i.closed]
+
     def instances(self) -> list[tuple[WorkerInstance, str]]:
         with self._cond:
+            self._forget_closed()
             return [(i, "idle") for i in self._idle] + [(i, "busy") for i in self._busy]
 
     def demand(self, window_s: float, now: float) -> float:

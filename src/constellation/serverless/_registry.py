@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ConflictError, NotFoundError
 from ..store import Store
-from ._models import FunctionInfo, ScalingPolicy
+from ._models import FunctionInfo, Resources, ScalingPolicy
 
 __all__ = ["FunctionRegistry"]
 
@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS functions (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     deployed_at REAL,
-    gas_limit INTEGER
+    gas_limit INTEGER,
+    resources TEXT NOT NULL DEFAULT '{}'
 );
 """
 
@@ -63,6 +64,7 @@ _COLUMNS = (
     "updated_at",
     "deployed_at",
     "gas_limit",
+    "resources",
 )
 
 
@@ -71,6 +73,7 @@ def _to_row(info: FunctionInfo) -> tuple[Any, ...]:
     values["env"] = json.dumps(info.env)
     values["scaling_policy"] = json.dumps(info.scaling_policy.to_dict())
     values["cold_start_optimization"] = int(info.cold_start_optimization)
+    values["resources"] = json.dumps(info.resources.to_dict())
     return tuple(values[c] for c in _COLUMNS)
 
 
@@ -79,6 +82,7 @@ def _from_row(row: Any) -> FunctionInfo:
     data["env"] = json.loads(data["env"])
     data["scaling_policy"] = ScalingPolicy(**json.loads(data["scaling_policy"]))
     data["cold_start_optimization"] = bool(data["cold_start_optimization"])
+    data["resources"] = Resources.from_mapping(json.loads(data["resources"] or "{}"))
     return FunctionInfo(**data)
 
 
@@ -86,6 +90,9 @@ class FunctionRegistry:
     def __init__(self, store: Store) -> None:
         self._store = store
         store.ensure_schema("serverless.functions", _SCHEMA)
+        columns = {row[1] for row in store.query("PRAGMA table_info(functions)")}
+        if "resources" not in columns:  # a store made before per-function resources
+            store.execute("ALTER TABLE functions ADD COLUMN resources TEXT NOT NULL DEFAULT '{}'")
         self._lock = threading.Lock()
         self._by_id: dict[str, FunctionInfo] = {}
         self._by_name: dict[str, str] = {}

@@ -30,9 +30,16 @@ from ._async import AsyncQueue
 from ._codestore import CodeSnapshot, resolve_entry, snapshot_code
 from ._errors import InstanceStartError
 from ._instance import InstanceDied, InstanceTimedOut, WorkerInstance
-from ._launcher import Launcher
+from ._launcher import make_launcher
 from ._ledger import Ledger, billed_ms
-from ._models import FunctionInfo, FunctionInstance, Invocation, InvocationResult, ScalingPolicy
+from ._models import (
+    FunctionInfo,
+    FunctionInstance,
+    Invocation,
+    InvocationResult,
+    Resources,
+    ScalingPolicy,
+)
 from ._pool import FunctionPool, Throttled
 from ._queries import QueriesMixin
 from ._registry import FunctionRegistry
@@ -62,7 +69,7 @@ class ServerlessService(QueriesMixin):
         self._store = store
         self.registry = FunctionRegistry(store)
         self.ledger = Ledger(store, settings)
-        self.launcher = Launcher(settings, clock)
+        self.launcher = make_launcher(settings, clock)
         self.async_queue = AsyncQueue(store, settings, self._run_async, clock)
         self.autoscaler = Autoscaler(self)
         self._pools: dict[str, FunctionPool] = {}
@@ -167,13 +174,15 @@ class ServerlessService(QueriesMixin):
         scaling_policy: Mapping[str, Any] | None = None,
         cold_start_optimization: bool = False,
         gas_limit: int | None = None,
+        resources: Mapping[str, Any] | None = None,
     ) -> FunctionInfo:
         """Register a function; its code is copied into the store and its handler checked.
 
         ``runtime="wasm"`` takes a ``.wasm`` (or ``.wat``) file: a WASI command module
         (handler ``"_start"``) gets the event as JSON on stdin and answers on stdout; a core
         module's exported function (the handler) takes and returns numbers. ``gas_limit`` is
-        a WASM function's gas budget per invocation.
+        a WASM function's gas budget per invocation. ``resources`` (``num_cpus``,
+        ``num_gpus``, ``custom``) is what each instance asks a Ray cluster for.
         """
         s = self.settings
         check.check_name(name)
@@ -187,6 +196,7 @@ class ServerlessService(QueriesMixin):
         base = ScalingPolicy(idle_timeout_s=s.idle_timeout_s)
         policy = ScalingPolicy.from_mapping(scaling_policy, base)
         gas = check.check_gas_limit(gas_limit, runtime)
+        wants = Resources.from_mapping(resources)
         if code is None:
             raise ValidationError("code", "required: the path of a .py file or a directory")
         if self.registry.find(name) is not None:
@@ -220,6 +230,7 @@ class ServerlessService(QueriesMixin):
             created_at=now,
             updated_at=now,
             gas_limit=gas,
+            resources=wants,
         )
         self._check_code(info)
         return self.registry.insert(info)
@@ -294,6 +305,17 @@ class ServerlessService(QueriesMixin):
         return self._update(
             function, True, gas_limit=check.check_gas_limit(gas_limit, info.runtime)
         )
+
+    def set_resources(
+        self, function: str, resources: Mapping[str, Any] | None = None, **options: Any
+    ) -> FunctionInfo:
+        """What each instance asks the cluster for: ``num_cpus``, ``num_gpus``, ``custom``.
+
+        Options not given keep their current value; the instances are replaced.
+        """
+        info = self.registry.get(function)
+        merged = {**info.resources.to_dict(), **(resources or {}), **options}
+        return self._update(function, True, resources=Resources.from_mapping(merged))
 
     def set_concurrency(self, function: str, concurrency: int) -> FunctionInfo:
         return self._update(function, False, concurrency=check.check_concurrency(concurrency))
@@ -412,6 +434,7 @@ class ServerlessService(QueriesMixin):
                         max(0.0, now - inst.created_at),
                         inst.invocations,
                         pool.info.version,
+                        getattr(inst, "node", "local"),
                     )
                 )
         return out

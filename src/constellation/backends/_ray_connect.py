@@ -1,0 +1,85 @@
+"""Joining a Ray cluster, or starting a local one, with errors a user can act on.
+
+``ray.init`` on an address that answers nothing may wait a long time, so a TCP probe
+(at most :data:`PROBE_TIMEOUT_S`) runs first and turns an unreachable address into
+:class:`BackendUnreachable` within seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from types import ModuleType
+from typing import Any
+
+from ._errors import BackendNotInstalled, BackendUnreachable
+
+__all__ = ["import_ray", "join", "parse_address"]
+
+PROBE_TIMEOUT_S = 5.0
+RAY_CLIENT_PORT = 10001
+RAY_GCS_PORT = 6379
+INSTALL_HINT = "pip install 'constellation[ray]'"
+
+
+def import_ray() -> ModuleType:
+    try:
+        import ray
+    except ImportError as exc:
+        raise BackendNotInstalled(
+            f"the ray backend needs Ray, which is not installed ({exc}): {INSTALL_HINT}"
+        ) from None
+    return ray
+
+
+def parse_address(address: str) -> tuple[str, int] | None:
+    """(host, port) to probe; None for "" (start Ray here) and "auto" (find one)."""
+    if address in ("", "auto", "local"):
+        return None
+    client = address.startswith("ray://")
+    rest = address[len("ray://") :] if client else address
+    host, sep, port_text = rest.rpartition(":")
+    if not sep:
+        host, port_text = rest, str(RAY_CLIENT_PORT if client else RAY_GCS_PORT)
+    host = host.strip("[]")
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise BackendUnreachable(
+            f"ray_address {address!r} is not an address; use '' (start a local Ray), "
+            "'auto', 'HOST:PORT' or 'ray://HOST:10001'"
+        )
+    return host, int(port_text)
+
+
+def _probe(address: str, host: str, port: int) -> None:
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise BackendUnreachable(
+            f"cannot reach the Ray cluster at {address!r}: {exc.strerror or exc} "
+            f"(is `ray start --head` running there, and is port {port} open?)"
+        ) from None
+
+
+def join(ray: ModuleType, address: str, **init_options: Any) -> bool:
+    """Connect this process to Ray; True when it started a local Ray itself.
+
+    A process already connected (``ray.init`` was called, by a test or by the user's own
+    code) keeps that connection.
+    """
+    if ray.is_initialized():
+        return False
+    target = parse_address(address)
+    if target is not None:
+        _probe(address, *target)
+    options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+    options.update(init_options)
+    if address in ("", "local"):
+        options.setdefault("include_dashboard", False)
+        ray.init(**options)
+        return True
+    try:
+        ray.init(address=address, **options)
+    except ConnectionError as exc:
+        raise BackendUnreachable(f"cannot join the Ray cluster at {address!r}: {exc}") from None
+    return False

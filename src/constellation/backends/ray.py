@@ -1,0 +1,219 @@
+"""The Ray backend: function instances run as Ray actors on a Ray cluster.
+
+The control plane stays in this (the head's) process: registry, pools, autoscaler,
+ledger, triggers and gateway are the local ones. Only instances move: a cold start
+creates an actor (placed by Ray's scheduler with the function's resources), a warm pool
+is a set of idle actors, scale-to-zero ends them. Each actor hosts a constellation worker
+process on its node (see ``_ray_host``), so timeouts and memory limits hold there too.
+A watcher notices actors lost with their node; pools then replace them. WASM functions
+run in this process, as on the local backend.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from ..config import Settings
+from ..errors import ClosedError
+from ..serverless._errors import InstanceStartError
+from ..serverless._instance import WorkerInstance
+from ..serverless._launcher import Launcher, raise_for_check, worker_spec
+from ..serverless._models import FunctionInfo
+from ._codeship import pack_code
+from ._ray_connect import import_ray, join
+from ._ray_host import FunctionHost
+from ._ray_instance import RayInstance
+from ._ray_watch import ActorWatcher
+
+__all__ = ["RayBackend"]
+
+MB = 1024 * 1024
+NODES_TTL_S = 2.0  # how long a view of the cluster's nodes is trusted
+
+
+class RayBackend:
+    """Starts function instances as Ray actors. ``close`` is idempotent."""
+
+    name = "ray"
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._local = Launcher(settings, clock)  # WASM functions run in this process
+        self._ray: ModuleType | None = None
+        self._host: Any = None
+        self._started_ray = False
+        self._watcher: ActorWatcher | None = None
+        self._code: dict[str, Any] = {}  # code hash -> ObjectRef of its zip
+        self._nodes: tuple[float, list[dict[str, Any]]] = (0.0, [])
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- connection ------------------------------------------------------------------
+    def _connect(self) -> ModuleType:
+        with self._lock:
+            if self._closed:
+                raise ClosedError("the platform is shut down")
+            if self._ray is None:
+                ray = import_ray()
+                self._started_ray = join(ray, self._settings.ray_address)
+                self._host = ray.remote(FunctionHost)
+                self._watcher = ActorWatcher(ray)
+                self._ray = ray
+            return self._ray
+
+    def start(self) -> None:
+        """Join (or start) the Ray cluster now, so the first cold start does not pay for it."""
+        self._connect()
+
+    @property
+    def started_ray(self) -> bool:
+        """Whether this backend started a local Ray (and so shuts it down on close)."""
+        return self._started_ray
+
+    # -- instances -------------------------------------------------------------------
+    def actor_options(self, info: FunctionInfo) -> dict[str, Any]:
+        """What Ray is asked for per instance: CPUs, GPUs, memory, custom resources."""
+        wants = info.resources
+        options: dict[str, Any] = {
+            "num_cpus": wants.cpus_for(info.memory_mb),
+            "memory": info.memory_mb * MB,
+            "max_restarts": 0,  # a lost instance is replaced by the pool, not restarted
+            "max_concurrency": 2,  # one invocation, plus the watcher's call
+        }
+        if wants.num_gpus:
+            options["num_gpus"] = wants.num_gpus
+        if wants.custom:
+            options["resources"] = dict(wants.custom)
+        if self._settings.ray_placement == "spread":
+            options["scheduling_strategy"] = "SPREAD"
+        return options
+
+    def launch(self, info: FunctionInfo, generation: int) -> Any:
+        if info.runtime == "wasm":
+            return self._local.launch(info, generation)
+        ray = self._connect()
+        started = time.perf_counter()
+        options = self.actor_options(info)
+        self._check_placeable(info, options)
+        instance_id = WorkerInstance.new_id()
+        spec = self._spec(info, instance_id)
+        timeout = self._settings.ray_start_timeout_s
+        actor = self._host.options(**options).remote(
+            spec, self._code_ref(info.code_hash), info.code_hash, timeout
+        )
+        instance = RayInstance(ray, actor, instance_id, info.id, generation, self._clock())
+        ready = instance.wait_ready(timeout)
+        if not ready.get("ready"):
+            instance.close()
+            raise InstanceStartError(str(ready.get("error", "the instance failed to start")))
+        instance.init_ms = (time.perf_counter() - started) * 1000.0
+        assert self._watcher is not None
+        self._watcher.watch(instance)
+        return instance
+
+    def check_handler(self, info: FunctionInfo) -> None:
+        """Load the code once on the cluster, in a throw-away actor that asks for nothing."""
+        if info.runtime == "wasm":
+            self._local.check_handler(info)
+            return
+        self._connect()
+        spec = self._spec(info, "check", check_only=True)
+        timeout = self._settings.ray_start_timeout_s
+        actor = self._host.options(num_cpus=0, max_restarts=0).remote(
+            spec, self._code_ref(info.code_hash), info.code_hash, timeout
+        )
+        assert self._ray is not None
+        probe = RayInstance(self._ray, actor, "check", info.id, 0, self._clock())
+        try:
+            ready = probe.wait_ready(timeout)
+        finally:
+            probe.close()
+        raise_for_check(ready)
+
+    def _spec(self, info: FunctionInfo, instance_id: str, check_only: bool = False) -> dict:
+        spec = worker_spec(self._settings, info, instance_id, check_only)
+        spec["reply_spin_s"] = self._settings.reply_spin_us / 1e6
+        return spec
+
+    def _code_ref(self, code_hash: str) -> Any:
+        with self._lock:
+            ref = self._code.get(code_hash)
+        if ref is None:
+            assert self._ray is not None
+            ref = self._ray.put(pack_code(self._settings.code_dir / code_hash))
+            with self._lock:
+                ref = self._code.setdefault(code_hash, ref)
+        return ref
+
+    # -- placement -------------------------------------------------------------------
+    def _alive_nodes(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        seen_at, nodes = self._nodes
+        if now - seen_at > NODES_TTL_S or not nodes:
+            assert self._ray is not None
+            nodes = [n for n in self._ray.nodes() if n.get("Alive")]
+            self._nodes = (now, nodes)
+        return nodes
+
+    def _check_placeable(self, info: FunctionInfo, options: dict[str, Any]) -> None:
+        """InstanceStartError naming the resource when no node could ever host the instance
+        (Ray would otherwise keep the actor pending for good)."""
+        needs = {"CPU": options["num_cpus"], "memory": options["memory"]}
+        if "num_gpus" in options:
+            needs["GPU"] = options["num_gpus"]
+        needs.update(options.get("resources", {}))
+        nodes = [n.get("Resources", {}) for n in self._alive_nodes()]
+        for name, amount in needs.items():
+            most = max((float(r.get(name, 0.0)) for r in nodes), default=0.0)
+            if most < amount:
+                shown = _shown(name, amount)
+                raise InstanceStartError(
+                    f"no node in the Ray cluster has {shown} for function {info.name!r} "
+                    f"(the most any node has: {_shown(name, most)})"
+                )
+        if not any(all(float(r.get(k, 0.0)) >= v for k, v in needs.items()) for r in nodes):
+            wanted = ", ".join(_shown(k, v) for k, v in needs.items())
+            raise InstanceStartError(
+                f"no single node in the Ray cluster has all of {wanted} for function {info.name!r}"
+            )
+
+    # -- cold-start optimisation: an actor is the unit of start-up here ----------------
+    def function_zygote(self, info: FunctionInfo) -> None:
+        if info.runtime == "wasm":
+            self._local.function_zygote(info)
+
+    def drop_function_zygote(self, function_id: str) -> None:
+        self._local.drop_function_zygote(function_id)
+
+    def close(self) -> None:
+        """End the watcher and (if this backend started it) the local Ray. Idempotent;
+        the pools end their own actors first."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            ray, self._ray = self._ray, None
+            code, self._code = self._code, {}
+        self._local.close()
+        if self._watcher is not None:
+            self._watcher.close()
+        if ray is not None:
+            if code:
+                try:
+                    ray.internal.free(list(code.values()))
+                except Exception:  # freeing is an optimisation; Ray may be gone already
+                    pass
+            if self._started_ray:
+                ray.shutdown()
+
+
+def _shown(name: str, amount: float) -> str:
+    if name == "memory":
+        return f"memory={amount / MB:g} MB"
+    key = {"CPU": "num_cpus", "GPU": "num_gpus"}.get(name, name)
+    return f"{key}={amount:g}"

@@ -1,0 +1,202 @@
+"""The Ray backend on a real three-node Ray cluster (the ``ray_cluster`` fixture).
+
+The whole serverless suite also runs on this backend (tests/serverless, ``[ray]`` ids);
+these tests cover what only a cluster has: placement across nodes, GPU and custom
+resources, resources no node has, and a node lost under load.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from constellation.platform import Constellation
+from constellation.serverless import InvocationResult, ServerlessService
+
+HANDLERS = str(Path(__file__).resolve().parents[1] / "fixtures" / "serverless" / "handlers.py")
+MB = 1024 * 1024
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture
+def sls(ray_cluster: Any, tmp_path: Path) -> Iterator[ServerlessService]:
+    with Constellation(
+        tmp_path / "home",
+        backend="ray",
+        ledger_flush_interval_s=0.05,
+        async_retry_base_s=0.05,
+        reaper_interval_s=3600.0,
+        ray_start_timeout_s=30.0,
+    ) as platform:
+        yield platform.serverless
+
+
+def _ready_instances(sls: ServerlessService, function_id: str, count: int) -> list[Any]:
+    """The function's instances, once ``count`` are up (prewarming returns when the last
+    start has begun; another thread may still be finishing one)."""
+    deadline = time.monotonic() + 30
+    while len(instances := sls.list_instances(function_id)) < count:
+        assert time.monotonic() < deadline, instances
+        time.sleep(0.05)
+    return instances
+
+
+def _node_with(resource: str) -> str:
+    import ray
+
+    ids = [n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get(resource)]
+    assert len(ids) == 1, ids
+    return str(ids[0])
+
+
+def test_instances_spread_across_nodes(sls: ServerlessService) -> None:
+    f = sls.create_function("spread", "python", "count", HANDLERS, concurrency=6)
+    sls.deploy_function(f.id)
+    sls.prewarm_function(f.id, instances=6)
+    instances = _ready_instances(sls, f.id, 6)
+    assert len({i.node for i in instances}) >= 2, [i.node for i in instances]
+    result = sls.invoke_sync(f.id)
+    assert result.status == "success"
+    assert not result.cold_start
+
+
+def test_gpu_requests_land_only_on_the_gpu_node(sls: ServerlessService) -> None:
+    gpu_node = _node_with("GPU")
+    f = sls.create_function(
+        "gpu", "python", "env", HANDLERS, concurrency=2, resources={"num_gpus": 0.5}
+    )
+    sls.deploy_function(f.id)
+    sls.prewarm_function(f.id, instances=2)  # two halves of the one GPU
+    assert {i.node for i in _ready_instances(sls, f.id, 2)} == {gpu_node}
+    result = sls.invoke_sync(f.id, {"names": ["CUDA_VISIBLE_DEVICES"]})
+    assert result.status == "success", result.error
+    assert result.output == {"CUDA_VISIBLE_DEVICES": "0"}  # Ray assigned the GPU
+
+
+def test_custom_resources_choose_the_node(sls: ServerlessService) -> None:
+    node = _node_with("accelerator")
+    f = sls.create_function("acc", "python", "count", HANDLERS, resources={"num_cpus": 0.5})
+    sls.set_resources(f.id, custom={"accelerator": 1})
+    sls.deploy_function(f.id)
+    assert sls.invoke_sync(f.id).status == "success"
+    assert [i.node for i in sls.list_instances(f.id)] == [node]
+    assert sls.get_function(f.id).resources.num_cpus == 0.5  # kept by set_resources
+
+
+@pytest.mark.parametrize(
+    ("resources", "named"),
+    [
+        ({"num_gpus": 2}, "num_gpus=2 for function 'need' (the most any node has: num_gpus=1)"),
+        ({"custom": {"tpu": 1}}, "tpu=1"),
+        ({"num_cpus": 64}, "num_cpus=64"),
+    ],
+)
+def test_resources_no_node_has_fail_the_invocation_naming_them(
+    sls: ServerlessService, resources: dict[str, Any], named: str
+) -> None:
+    f = sls.create_function("need", "python", "count", HANDLERS, resources=resources)
+    sls.deploy_function(f.id)
+    started = time.monotonic()
+    result = sls.invoke_sync(f.id)
+    assert time.monotonic() - started < 10  # an error, not a pending actor
+    assert result.status == "error"
+    assert result.error is not None and named in result.error
+    assert "no node in the Ray cluster has" in result.error
+
+
+def test_all_the_resources_on_one_node_or_none(sls: ServerlessService) -> None:
+    f = sls.create_function(
+        "both", "python", "count", HANDLERS, resources={"num_gpus": 1, "custom": {"accelerator": 1}}
+    )
+    sls.deploy_function(f.id)
+    assert sls.invoke_sync(f.id).status == "success"  # the GPU node has both
+    # One node has the GPU, another the fast disk: none has both.
+    sls.set_resources(f.id, custom={"fast_disk": 1})
+    result = sls.invoke_sync(f.id)
+    assert result.status == "error"
+    assert result.error is not None
+    assert "no single node in the Ray cluster has all of" in result.error
+    assert "num_gpus=1" in result.error and "fast_disk=1" in result.error
+
+
+def test_scale_to_zero_ends_the_actors(ray_cluster: Any, tmp_path: Path) -> None:
+    import ray
+
+    clock = [1_800_000_000.0]
+    with Constellation(
+        tmp_path / "home", backend="ray", clock=lambda: clock[0], reaper_interval_s=3600.0
+    ) as platform:
+        sls = platform.serverless
+        f = sls.create_function(
+            "idle", "python", "count", HANDLERS, scaling_policy={"idle_timeout_s": 60}
+        )
+        sls.deploy_function(f.id)
+        sls.prewarm_function(f.id, instances=2)
+        sls.prewarm_function(f.id, instances=0)
+        _ready_instances(sls, f.id, 2)
+        pool = sls.pools()[0]
+        actors = [inst.actor for inst, _ in pool.instances()]
+        assert len(actors) == 2
+        assert all(ray.get(a.ready.remote(), timeout=10)["ready"] for a in actors)
+        clock[0] += 61
+        assert sls.reap_idle() == 2
+        assert sls.list_instances(f.id) == []
+        for actor in actors:  # ray.kill is asynchronous: the actor ends soon after
+            deadline = time.monotonic() + 10
+            with pytest.raises(ray.exceptions.RayActorError):
+                while time.monotonic() < deadline:
+                    ray.get(actor.ready.remote(), timeout=10)
+                    time.sleep(0.05)
+
+
+def test_a_node_removed_under_load(ray_cluster: Any, sls: ServerlessService) -> None:
+    victim = ray_cluster.add_node(num_cpus=2, object_store_memory=80 * MB)
+    ray_cluster.wait_for_nodes()
+    f = sls.create_function("load", "python", "sleep", HANDLERS, concurrency=8)
+    sls.deploy_function(f.id)
+    sls.prewarm_function(f.id, instances=8)  # spread over four nodes
+    nodes = [i.node for i in _ready_instances(sls, f.id, 8)]
+    assert victim.node_id in nodes, nodes
+
+    async_ids = [sls.invoke_async(f.id, {"seconds": 0.3}, max_retries=3) for _ in range(16)]
+    sync_results: list[InvocationResult] = []
+
+    def call_repeatedly() -> None:
+        for _ in range(3):
+            sync_results.append(sls.invoke_sync(f.id, {"seconds": 0.3}))
+
+    threads = [threading.Thread(target=call_repeatedly) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.4)  # in the middle of the first round of calls
+    ray_cluster.remove_node(victim, allow_graceful=False)
+
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a sync invocation hangs"
+    assert len(sync_results) == 12
+    for result in sync_results:
+        assert result.status in ("success", "crashed"), result.error
+        if result.status == "crashed":  # in flight on the lost node: a clear error
+            assert result.error is not None and "Ray actor" in result.error
+
+    deadline = time.monotonic() + 60
+    states: list[str] = []
+    while time.monotonic() < deadline:
+        states = [sls.get_invocation(rid).state for rid in async_ids]
+        if all(s in ("succeeded", "dead") for s in states):
+            break
+        time.sleep(0.1)
+    assert states == ["succeeded"] * 16  # lost attempts were retried elsewhere
+
+    # Ray declares the node dead after its health checks fail; its idle instances go then.
+    while victim.node_id in {i.node for i in sls.list_instances(f.id)}:
+        assert time.monotonic() < deadline, "instances on the lost node are still listed"
+        time.sleep(0.5)
+    assert sls.invoke_sync(f.id, {"seconds": 0}).status == "success"

@@ -11,11 +11,12 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from .config import BACKENDS
 from .errors import ConstellationError
 from .platform import Constellation
 
@@ -31,9 +33,9 @@ console = Console()
 
 
 @contextmanager
-def _platform(background: bool = False) -> Iterator[Constellation]:
+def _platform(background: bool = False, **overrides: Any) -> Iterator[Constellation]:
     try:
-        with Constellation(background=background) as platform:
+        with Constellation(background=background, **overrides) as platform:
             yield platform
     except ConstellationError as exc:
         raise click.ClickException(str(exc)) from None
@@ -88,19 +90,48 @@ def main() -> None:
     """Constellation: serverless functions, WASM, GPUs, predictive scaling, anomaly detection."""
 
 
+def _backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option(
+        "--address",
+        default=None,
+        help="With --backend ray: the cluster to join ('auto', HOST:PORT or "
+        "ray://HOST:10001); without it a local Ray is started.",
+    )(command)
+    return click.option(
+        "--backend",
+        type=click.Choice(BACKENDS),
+        default=None,
+        help="Where instances run: local processes or Ray actors (default: the "
+        "'backend' setting, local).",
+    )(command)
+
+
+def _backend_overrides(backend: str | None, address: str | None) -> dict[str, str]:
+    overrides = {}
+    if backend is not None:
+        overrides["backend"] = backend
+    if address is not None:
+        if (backend or os.environ.get("CONSTELLATION_BACKEND", "local")) != "ray":
+            raise click.BadParameter("is only used with --backend ray", param_hint="--address")
+        overrides["ray_address"] = address
+    return overrides
+
+
 @main.command()
-def run() -> None:
+@_backend_options
+def run(backend: str | None, address: str | None) -> None:
     """Run the platform in the foreground until Ctrl-C (embedded defaults)."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with _platform(background=True) as platform:
+    with _platform(background=True, **_backend_overrides(backend, address)) as platform:
         platform.start()
         stats = platform.serverless.get_serverless_stats()
         console.print(f"Constellation running (home: {platform.settings.home})")
         console.print(
             f"  functions: {stats.functions}, deployments: {len(platform.deployments.list_deployments())}"
         )
+        console.print(f"  instances run on: {platform.settings.backend}")
         console.print("  async invocations are dispatched here; Ctrl-C stops the platform")
         stop.wait()
         console.print("stopping: flushing the ledger and ending every instance")
@@ -112,17 +143,19 @@ def run() -> None:
 @click.option(
     "--no-auth", is_flag=True, help="No bearer token on /api/v1 (loopback addresses only)."
 )
-def serve(host: str, port: int, no_auth: bool) -> None:
+@_backend_options
+def serve(host: str, port: int, no_auth: bool, backend: str | None, address: str | None) -> None:
     """Run the platform as a server: REST API, HTTP triggers, timers, /metrics."""
     from .server import check_bind
     from .server import serve as run_server
 
+    overrides = _backend_overrides(backend, address)
     try:
         check_bind(host, not no_auth)
-        platform = Constellation(background=True)
+        platform = Constellation(background=True, **overrides)
+        run_server(platform, host, port, auth=not no_auth, echo=click.echo)
     except ConstellationError as exc:
         raise click.ClickException(str(exc)) from None
-    run_server(platform, host, port, auth=not no_auth, echo=click.echo)
 
 
 @main.command()

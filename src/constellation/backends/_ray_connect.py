@@ -1,14 +1,17 @@
 """Joining a Ray cluster, or starting a local one, with errors a user can act on.
 
 ``ray.init`` on an address that answers nothing may wait a long time, so a TCP probe
-(at most :data:`PROBE_TIMEOUT_S`) runs first and turns an unreachable address into
-:class:`BackendUnreachable` within seconds.
+(at most :data:`PROBE_TIMEOUT_S`) runs first, and the join itself runs in a thread that
+is given up on when the whole has taken :data:`JOIN_TIMEOUT_S`: an address that accepts
+a connection but is no Ray cluster fails as fast as one that refuses it.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import threading
+import time
 from types import ModuleType
 from typing import Any
 
@@ -17,6 +20,7 @@ from ._errors import BackendNotInstalled, BackendUnreachable
 __all__ = ["import_ray", "join", "parse_address"]
 
 PROBE_TIMEOUT_S = 5.0
+JOIN_TIMEOUT_S = 8.0  # probe and handshake together: an answer within 10 s
 RAY_CLIENT_PORT = 10001
 RAY_GCS_PORT = 6379
 INSTALL_HINT = "pip install 'constellation[ray]'"
@@ -70,16 +74,38 @@ def join(ray: ModuleType, address: str, **init_options: Any) -> bool:
     if ray.is_initialized():
         return False
     target = parse_address(address)
-    if target is not None:
-        _probe(address, *target)
     options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
     options.update(init_options)
     if address in ("", "local"):
         options.setdefault("include_dashboard", False)
         ray.init(**options)
         return True
-    try:
-        ray.init(address=address, **options)
-    except ConnectionError as exc:
-        raise BackendUnreachable(f"cannot join the Ray cluster at {address!r}: {exc}") from None
+    started = time.monotonic()
+    if target is not None:
+        _probe(address, *target)
+    _init_within(ray, address, JOIN_TIMEOUT_S - (time.monotonic() - started), options)
     return False
+
+
+def _init_within(ray: ModuleType, address: str, timeout: float, options: dict[str, Any]) -> None:
+    outcome: dict[str, BaseException | None] = {}
+
+    def attempt() -> None:
+        try:
+            ray.init(address=address, **options)
+            outcome["error"] = None
+        except BaseException as exc:  # reported to the caller below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=attempt, name="ray-join", daemon=True)
+    thread.start()
+    thread.join(max(timeout, 0.1))
+    if "error" not in outcome:
+        raise BackendUnreachable(
+            f"the Ray cluster at {address!r} did not answer within {JOIN_TIMEOUT_S:g} s "
+            "(is it a Ray head, and does its Ray version match?)"
+        )
+    error = outcome["error"]
+    if error is not None:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise BackendUnreachable(f"cannot join the Ray cluster at {address!r}: {detail}")

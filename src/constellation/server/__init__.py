@@ -75,9 +75,14 @@ def serve(
             echo(f"API token (shown once; `constellation token` shows it again): {token}")
     else:
         echo("authentication is OFF (--no-auth, loopback only)")
-    platform.start()
+    try:
+        platform.start()  # joins the Ray cluster first on the ray backend
+    except BaseException:
+        platform.close()
+        raise
     app = create_app(platform.serverless, token=token)
     echo(f"Constellation serving on http://{host}:{port} (home: {platform.settings.home})")
+    echo(f"instances run on: {platform.settings.backend}")
     # uvicorn re-raises the signal that stopped it once it has shut down; with these
     # handlers in place that is harmless, so the platform is closed (ledger flushed,
     # instances stopped) and the process exits 0.

@@ -28,6 +28,7 @@ explicit :class:`ServerlessService` with the same methods.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ._errors import InstanceStartError, ServerlessError
@@ -38,6 +39,7 @@ from ._models import (
     FunctionMetrics,
     Invocation,
     InvocationResult,
+    Resources,
     ScalingPolicy,
     ServerlessStats,
 )
@@ -52,6 +54,7 @@ __all__ = [
     "InstanceStartError",
     "Invocation",
     "InvocationResult",
+    "Resources",
     "ScalingPolicy",
     "ServerlessError",
     "ServerlessService",
@@ -84,6 +87,7 @@ __all__ = [
     "set_concurrency",
     "set_env_var",
     "set_gas_limit",
+    "set_resources",
     "set_memory",
     "set_scaling_policy",
     "set_timeout",
@@ -154,6 +158,12 @@ def set_timeout(function: str, timeout_s: int) -> FunctionInfo:
 
 def set_concurrency(function: str, concurrency: int) -> FunctionInfo:
     return _service().set_concurrency(function, concurrency)
+
+
+def set_resources(
+    function: str, resources: Mapping[str, Any] | None = None, **options: Any
+) -> FunctionInfo:
+    return _service().set_resources(function, resources, **options)
 
 
 def set_gas_limit(function: str, gas_limit: int | None) -> FunctionInfo:

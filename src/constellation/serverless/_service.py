@@ -96,8 +96,11 @@ class ServerlessService(QueriesMixin):
                 raise ClosedError("the serverless service is shut down")
             if self._running:
                 return
+        self.launcher.start()  # may fail (a Ray cluster out of reach) before anything runs
+        with self._lock:
+            if self._running:
+                return
             self._running = True
-        self.launcher.start()
         self.async_queue.start()
         self.autoscaler.start()
         for info in self.registry.list():

@@ -106,8 +106,8 @@ def _backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def _backend_overrides(backend: str | None, address: str | None) -> dict[str, str]:
-    overrides = {}
+def _backend_overrides(backend: str | None, address: str | None) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
     if backend is not None:
         overrides["backend"] = backend
     if address is not None:

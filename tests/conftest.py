@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,3 +70,14 @@ def ray_cluster() -> Iterator[Any]:
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def wait_until_node_is_dead(node_id: str, timeout: float = 60.0) -> None:
+    """Wait until Ray's control store marks a removed node dead (its health checks fail
+    first), so what follows sees the cluster without it."""
+    import ray
+
+    deadline = time.monotonic() + timeout
+    while any(n["NodeID"] == node_id and n["Alive"] for n in ray.nodes()):
+        assert time.monotonic() < deadline, f"Ray still sees node {node_id} alive"
+        time.sleep(0.2)

@@ -200,9 +200,14 @@ class Constellation:
         """Run a script as supervised instances. ``gpu`` may be a GPU id or a request
         (``{"gpu_count": 1, "memory_mb": 4096}``): the request is allocated for the
         deployment, its instances start with the allocation's environment, and the GPUs
-        are given back on ``undeploy``."""
+        are given back on ``undeploy``. On the Ray backend a request becomes Ray's
+        ``num_gpus`` (``gpu_count``, or ``compute_share`` percent of one GPU), and Ray picks
+        the node and the devices."""
         merged = {**(spec or {}), **options}
         request = merged.get("gpu")
+        if self.settings.backend == "ray" and request is not None:
+            merged = _gpu_request_as_ray_resources(merged)  # Ray assigns the devices
+            return self.deployments.deploy(name, merged)
         if not isinstance(request, Mapping):
             return self.deployments.deploy(name, merged)
         owner = f"deployment:{name}"
@@ -368,3 +373,29 @@ def reset_default_platform() -> None:
         if _default is not None:
             _default.close()
             _default = None
+
+
+def _gpu_request_as_ray_resources(options: dict[str, Any]) -> dict[str, Any]:
+    request = options.pop("gpu")
+    if not isinstance(request, Mapping):
+        raise ValidationError(
+            "gpu",
+            f"{request!r}: on the ray backend Ray assigns the devices; give a request such as "
+            "{'gpu_count': 1} or {'compute_share': 50}",
+        )
+    count = request.get("gpu_count", 1)
+    share = request.get("compute_share")
+    if share is not None:
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 100:
+            raise ValidationError("gpu.compute_share", f"{share!r} must be a percent in (0, 100]")
+        if count != 1:
+            raise ValidationError("gpu.compute_share", "a share is of one GPU: use gpu_count 1")
+        gpus: float = share / 100.0
+    elif isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 64:
+        raise ValidationError("gpu.gpu_count", f"{count!r} must be an integer 1-64")
+    else:
+        gpus = float(count)
+    resources = dict(options.get("resources") or {})
+    resources["num_gpus"] = gpus
+    options["resources"] = resources
+    return options

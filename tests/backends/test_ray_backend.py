@@ -18,6 +18,8 @@ import pytest
 from constellation.platform import Constellation
 from constellation.serverless import InvocationResult, ServerlessService
 
+from ..conftest import wait_until_node_is_dead
+
 HANDLERS = str(Path(__file__).resolve().parents[1] / "fixtures" / "serverless" / "handlers.py")
 MB = 1024 * 1024
 
@@ -92,7 +94,7 @@ def test_custom_resources_choose_the_node(sls: ServerlessService) -> None:
 @pytest.mark.parametrize(
     ("resources", "named"),
     [
-        ({"num_gpus": 2}, "num_gpus=2 for function 'need' (the most any node has: num_gpus=1)"),
+        ({"num_gpus": 2}, "num_gpus=2 (the most any node has: num_gpus=1), for function 'need'"),
         ({"custom": {"tpu": 1}}, "tpu=1"),
         ({"num_cpus": 64}, "num_cpus=64"),
     ],
@@ -176,6 +178,7 @@ def test_a_node_removed_under_load(ray_cluster: Any, sls: ServerlessService) -> 
         thread.start()
     time.sleep(0.4)  # in the middle of the first round of calls
     ray_cluster.remove_node(victim, allow_graceful=False)
+    wait_until_node_is_dead(victim.node_id)
 
     for thread in threads:
         thread.join(timeout=60)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ._errors import BackendNotInstalled, BackendUnreachable
 
-__all__ = ["import_ray", "join", "parse_address"]
+__all__ = ["acquire", "import_ray", "join", "parse_address", "release"]
 
 PROBE_TIMEOUT_S = 5.0
 JOIN_TIMEOUT_S = 8.0  # probe and handshake together: an answer within 10 s
@@ -109,3 +109,34 @@ def _init_within(ray: ModuleType, address: str, timeout: float, options: dict[st
     if error is not None:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise BackendUnreachable(f"cannot join the Ray cluster at {address!r}: {detail}")
+
+
+# One Ray connection per process, shared by the function backend and the deployment
+# backend; a local Ray started here is shut down when its last user lets go.
+_users = 0
+_started_here = False
+_lock = threading.Lock()
+
+
+def acquire(address: str) -> ModuleType:
+    """Ray, joined to ``address`` (or to the cluster this process already joined)."""
+    global _users, _started_here
+    ray = import_ray()
+    with _lock:
+        if _users == 0 or not ray.is_initialized():
+            _started_here = join(ray, address)
+        _users += 1
+    return ray
+
+
+def release() -> None:
+    """One user is done; the last one shuts down a Ray that this process started."""
+    global _users, _started_here
+    with _lock:
+        _users = max(0, _users - 1)
+        if _users or not _started_here:
+            return
+        _started_here = False
+    import ray
+
+    ray.shutdown()

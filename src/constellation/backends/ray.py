@@ -24,15 +24,16 @@ from ..serverless._instance import WorkerInstance
 from ..serverless._launcher import Launcher, raise_for_check, worker_spec
 from ..serverless._models import FunctionInfo
 from ._codeship import pack_code
-from ._ray_connect import import_ray, join
+from ._ray_connect import acquire, release
 from ._ray_host import FunctionHost
 from ._ray_instance import RayInstance
+from ._ray_placement import NodeView
 from ._ray_watch import ActorWatcher
 
 __all__ = ["RayBackend"]
 
 MB = 1024 * 1024
-NODES_TTL_S = 2.0  # how long a view of the cluster's nodes is trusted
+START_ATTEMPTS = 3  # a start lost with its node is tried on another
 
 
 class RayBackend:
@@ -46,10 +47,9 @@ class RayBackend:
         self._local = Launcher(settings, clock)  # WASM functions run in this process
         self._ray: ModuleType | None = None
         self._host: Any = None
-        self._started_ray = False
         self._watcher: ActorWatcher | None = None
         self._code: dict[str, Any] = {}  # code hash -> ObjectRef of its zip
-        self._nodes: tuple[float, list[dict[str, Any]]] = (0.0, [])
+        self._nodes: NodeView | None = None
         self._lock = threading.Lock()
         self._closed = False
 
@@ -59,9 +59,9 @@ class RayBackend:
             if self._closed:
                 raise ClosedError("the platform is shut down")
             if self._ray is None:
-                ray = import_ray()
-                self._started_ray = join(ray, self._settings.ray_address)
+                ray = acquire(self._settings.ray_address)
                 self._host = ray.remote(FunctionHost)
+                self._nodes = NodeView(ray)
                 self._watcher = ActorWatcher(ray)
                 self._ray = ray
             return self._ray
@@ -69,11 +69,6 @@ class RayBackend:
     def start(self) -> None:
         """Join (or start) the Ray cluster now, so the first cold start does not pay for it."""
         self._connect()
-
-    @property
-    def started_ray(self) -> bool:
-        """Whether this backend started a local Ray (and so shuts it down on close)."""
-        return self._started_ray
 
     # -- instances -------------------------------------------------------------------
     def actor_options(self, info: FunctionInfo) -> dict[str, Any]:
@@ -96,25 +91,38 @@ class RayBackend:
     def launch(self, info: FunctionInfo, generation: int) -> Any:
         if info.runtime == "wasm":
             return self._local.launch(info, generation)
-        ray = self._connect()
+        self._connect()
         started = time.perf_counter()
         options = self.actor_options(info)
         self._check_placeable(info, options)
         instance_id = WorkerInstance.new_id()
-        spec = self._spec(info, instance_id)
-        timeout = self._settings.ray_start_timeout_s
-        actor = self._host.options(**options).remote(
-            spec, self._code_ref(info.code_hash), info.code_hash, timeout
-        )
-        instance = RayInstance(ray, actor, instance_id, info.id, generation, self._clock())
-        ready = instance.wait_ready(timeout)
+        instance, ready = self._start_host(info, self._spec(info, instance_id), options)
         if not ready.get("ready"):
-            instance.close()
             raise InstanceStartError(str(ready.get("error", "the instance failed to start")))
         instance.init_ms = (time.perf_counter() - started) * 1000.0
+        instance.generation = generation
         assert self._watcher is not None
         self._watcher.watch(instance)
         return instance
+
+    def _start_host(
+        self, info: FunctionInfo, spec: dict[str, Any], options: dict[str, Any]
+    ) -> tuple[RayInstance, dict[str, Any]]:
+        """Create the actor and wait for its worker; a start lost to the cluster (the node
+        died under it) is tried again, a failure of the code is not."""
+        assert self._ray is not None
+        timeout = self._settings.ray_start_timeout_s
+        for attempt in range(1, START_ATTEMPTS + 1):
+            actor = self._host.options(**options).remote(
+                spec, self._code_ref(info.code_hash), info.code_hash, timeout
+            )
+            instance = RayInstance(self._ray, actor, spec["instance_id"], info.id, 0, self._clock())
+            ready = instance.wait_ready(timeout)
+            if ready.get("ready") or not ready.get("cluster") or attempt == START_ATTEMPTS:
+                if not ready.get("ready"):
+                    instance.close()
+                return instance, ready
+        raise AssertionError("unreachable")
 
     def check_handler(self, info: FunctionInfo) -> None:
         """Load the code once on the cluster, in a throw-away actor that asks for nothing."""
@@ -123,16 +131,10 @@ class RayBackend:
             return
         self._connect()
         spec = self._spec(info, "check", check_only=True)
-        timeout = self._settings.ray_start_timeout_s
-        actor = self._host.options(num_cpus=0, max_restarts=0).remote(
-            spec, self._code_ref(info.code_hash), info.code_hash, timeout
-        )
-        assert self._ray is not None
-        probe = RayInstance(self._ray, actor, "check", info.id, 0, self._clock())
-        try:
-            ready = probe.wait_ready(timeout)
-        finally:
-            probe.close()
+        probe, ready = self._start_host(info, spec, {"num_cpus": 0, "max_restarts": 0})
+        probe.close()
+        if ready.get("cluster"):
+            raise InstanceStartError(f"the code could not be checked: {ready.get('error')}")
         raise_for_check(ready)
 
     def _spec(self, info: FunctionInfo, instance_id: str, check_only: bool = False) -> dict:
@@ -150,37 +152,12 @@ class RayBackend:
                 ref = self._code.setdefault(code_hash, ref)
         return ref
 
-    # -- placement -------------------------------------------------------------------
-    def _alive_nodes(self) -> list[dict[str, Any]]:
-        now = time.monotonic()
-        seen_at, nodes = self._nodes
-        if now - seen_at > NODES_TTL_S or not nodes:
-            assert self._ray is not None
-            nodes = [n for n in self._ray.nodes() if n.get("Alive")]
-            self._nodes = (now, nodes)
-        return nodes
-
     def _check_placeable(self, info: FunctionInfo, options: dict[str, Any]) -> None:
-        """InstanceStartError naming the resource when no node could ever host the instance
-        (Ray would otherwise keep the actor pending for good)."""
-        needs = {"CPU": options["num_cpus"], "memory": options["memory"]}
-        if "num_gpus" in options:
-            needs["GPU"] = options["num_gpus"]
-        needs.update(options.get("resources", {}))
-        nodes = [n.get("Resources", {}) for n in self._alive_nodes()]
-        for name, amount in needs.items():
-            most = max((float(r.get(name, 0.0)) for r in nodes), default=0.0)
-            if most < amount:
-                shown = _shown(name, amount)
-                raise InstanceStartError(
-                    f"no node in the Ray cluster has {shown} for function {info.name!r} "
-                    f"(the most any node has: {_shown(name, most)})"
-                )
-        if not any(all(float(r.get(k, 0.0)) >= v for k, v in needs.items()) for r in nodes):
-            wanted = ", ".join(_shown(k, v) for k, v in needs.items())
-            raise InstanceStartError(
-                f"no single node in the Ray cluster has all of {wanted} for function {info.name!r}"
-            )
+        """InstanceStartError naming the resource when no node could ever host it."""
+        assert self._nodes is not None
+        why = self._nodes.why_not(options)
+        if why is not None:
+            raise InstanceStartError(f"{why}, for function {info.name!r}")
 
     # -- cold-start optimisation: an actor is the unit of start-up here ----------------
     def function_zygote(self, info: FunctionInfo) -> None:
@@ -191,8 +168,8 @@ class RayBackend:
         self._local.drop_function_zygote(function_id)
 
     def close(self) -> None:
-        """End the watcher and (if this backend started it) the local Ray. Idempotent;
-        the pools end their own actors first."""
+        """End the watcher and let go of Ray (a local Ray started for this process ends
+        with its last user). Idempotent; the pools end their own actors first."""
         with self._lock:
             if self._closed:
                 return
@@ -208,12 +185,4 @@ class RayBackend:
                     ray.internal.free(list(code.values()))
                 except Exception:  # freeing is an optimisation; Ray may be gone already
                     pass
-            if self._started_ray:
-                ray.shutdown()
-
-
-def _shown(name: str, amount: float) -> str:
-    if name == "memory":
-        return f"memory={amount / MB:g} MB"
-    key = {"CPU": "num_cpus", "GPU": "num_gpus"}.get(name, name)
-    return f"{key}={amount:g}"
+            release()

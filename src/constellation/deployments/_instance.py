@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from ._logs import InstanceLog
 from ._models import InstanceInfo
-from ._process import InstanceProcess, Lifeline
+from ._process import InstanceProcess, Lifeline, ProcessStarter, start_local_process
 from ._spec import DeploymentSpec
 
 __all__ = ["Backoff", "Instance"]
@@ -85,7 +85,7 @@ class Instance:
         self.created_at = created_at
         self.log = log
         self.backoff = backoff
-        self.proc: InstanceProcess | None = None
+        self.proc: InstanceProcess | None = None  # or a RayProcess: the same interface
         self.state = "stopped"  # "up" | "backoff" | "stopped" | "failed"
         self.started_at: float | None = None
         self.last_exit_code: int | None = None
@@ -102,6 +102,7 @@ class Instance:
         lifeline: Lifeline | None,
         now: float,
         lifeline_grace_s: float,
+        start_process: ProcessStarter = start_local_process,
     ) -> None:
         """Start a process; a failure to start counts as a failed run under the policy."""
         self.next_start_at = None
@@ -109,15 +110,7 @@ class Instance:
         try:
             if not os.path.isfile(spec.script):
                 raise FileNotFoundError(f"script not found: {spec.script}")
-            self.proc = InstanceProcess(
-                spec.script,
-                spec.args,
-                env=env,
-                cwd=spec.working_dir,
-                log_path=self.log.path,
-                lifeline=lifeline,
-                lifeline_grace_s=lifeline_grace_s,
-            )
+            self.proc = start_process(spec, env, self.log.path, lifeline, lifeline_grace_s)
         except OSError as exc:
             self.proc = None
             self.started_at = now
@@ -173,6 +166,8 @@ class Instance:
     def status(self, now: float, start_grace_s: float) -> str:
         if self.alive:
             started = self.started_at if self.started_at is not None else now
+            if not getattr(self.proc, "placed", True):  # a Ray actor waiting for a node
+                return "starting"
             return "starting" if now - started < start_grace_s else "running"
         return self.state
 
@@ -193,4 +188,5 @@ class Instance:
                 max(0.0, self.next_start_at - now) if self.next_start_at is not None else None
             ),
             log_path=str(self.log.path),
+            node=getattr(self.proc, "node", "local") if alive else None,
         )

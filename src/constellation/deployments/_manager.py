@@ -96,6 +96,12 @@ class DeploymentManager:
             gpu_env=gpu_env,
             on_instance_start=on_instance_start,
         )
+        self._ray_scripts: Any = None
+        if settings.backend == "ray":  # instances run as Ray actors on the cluster's nodes
+            from ..backends._ray_scripts import RayScripts
+
+            self._ray_scripts = RayScripts(settings)
+            self._rt.start_process = self._ray_scripts.start
         self._lock = self._rt.lock
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -310,6 +316,7 @@ class DeploymentManager:
             created_at=state.created_at,
             updated_at=state.updated_at,
             running=sum(1 for inst in state.instances if inst.alive),
+            resources=dict(spec.resources),
         )
 
     # -- instances ---------------------------------------------------------------------
@@ -422,6 +429,8 @@ class DeploymentManager:
             proc.terminate()
         self._rt.await_stopped(procs)
         self._rt.lifeline.close()
+        if self._ray_scripts is not None:
+            self._ray_scripts.close()
 
     def __enter__(self) -> DeploymentManager:
         return self

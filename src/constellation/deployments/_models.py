@@ -33,6 +33,7 @@ class Deployment:
     created_at: float
     updated_at: float
     running: int  # instances alive now (starting or running)
+    resources: dict[str, Any] = dataclasses.field(default_factory=dict)  # for the Ray backend
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -56,6 +57,7 @@ class InstanceInfo:
     last_error: str | None
     next_restart_in_s: float | None  # only in "backoff"
     log_path: str
+    node: str | None = None  # where it runs while alive: "local", or the Ray node's id
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

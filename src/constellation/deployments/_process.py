@@ -23,12 +23,23 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ._launcher import LIFELINE_FD, LIFELINE_GRACE
 
-__all__ = ["InstanceProcess", "Lifeline", "kill_orphan", "process_identity"]
+if TYPE_CHECKING:
+    from ._spec import DeploymentSpec
+
+__all__ = [
+    "InstanceProcess",
+    "Lifeline",
+    "ProcessStarter",
+    "kill_orphan",
+    "process_identity",
+    "start_local_process",
+]
 
 LAUNCHER = str(Path(__file__).with_name("_launcher.py"))  # run by path: see its docstring
 
@@ -188,3 +199,28 @@ class InstanceProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# (spec, env, log path, lifeline, grace) -> a started process. The local backend's is
+# start_local_process; the Ray backend's starts the script in an actor on a node.
+ProcessStarter = Callable[
+    ["DeploymentSpec", Mapping[str, str], Path, "Lifeline | None", float], Any
+]
+
+
+def start_local_process(
+    spec: DeploymentSpec,
+    env: Mapping[str, str],
+    log_path: Path,
+    lifeline: Lifeline | None,
+    grace_s: float,
+) -> InstanceProcess:
+    return InstanceProcess(
+        spec.script,
+        spec.args,
+        env=env,
+        cwd=spec.working_dir,
+        log_path=log_path,
+        lifeline=lifeline,
+        lifeline_grace_s=grace_s,
+    )

@@ -27,7 +27,13 @@ from constellation.config import Settings
 from ._instance import Backoff, Instance
 from ._logs import InstanceLog
 from ._persist import DeploymentTables
-from ._process import InstanceProcess, Lifeline, kill_orphan
+from ._process import (
+    InstanceProcess,
+    Lifeline,
+    ProcessStarter,
+    kill_orphan,
+    start_local_process,
+)
 from ._spec import GPU_ENV, DeploymentSpec, gpu_env
 
 # (deployment name, gpu id) -> the variables that show the process its GPU, or None for
@@ -82,6 +88,7 @@ class Runtime:
         self.by_id: dict[str, Instance] = {}
         self.terminating: list[tuple[InstanceProcess, float]] = []  # (process, kill at)
         self.lifeline = Lifeline()
+        self.start_process: ProcessStarter = start_local_process
         self._next_rotation_check = 0.0
 
     def save_instance(self, inst: Instance) -> None:
@@ -154,7 +161,14 @@ class Runtime:
 
     def start(self, state: DeploymentState, inst: Instance, now: float) -> None:
         self._kill_orphan(inst)
-        inst.start(state.spec, self.env(state, inst), self.lifeline, now, self.stop_timeout_s)
+        inst.start(
+            state.spec,
+            self.env(state, inst),
+            self.lifeline,
+            now,
+            self.stop_timeout_s,
+            self.start_process,
+        )
         self.save_instance(inst)
         if inst.proc is not None:
             logger.info(

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._resources import Resources
+from ..errors import ValidationError
 from ._errors import DeploymentValidationError
 
 __all__ = [
@@ -45,6 +47,7 @@ DEPLOYMENT_OPTIONS = (
     "gpu_memory",
     "restart_policy",
     "working_dir",
+    "resources",
 )
 CLUSTER_OPTIONS = ("name", "gpu_enabled", "predictive_scaling", "description")
 MAX_INSTANCES = 1024  # a guard against a typo starting 10,000 processes
@@ -113,6 +116,8 @@ class DeploymentSpec:
     restart_policy: str = "always"
     working_dir: str = ""
     script_sha256: str = ""
+    # What each instance asks a Ray cluster for ({} = one CPU); see constellation._resources.
+    resources: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __repr__(self) -> str:
         fields = [
@@ -132,6 +137,7 @@ class DeploymentSpec:
         data = dataclasses.asdict(self)
         data["env"] = dict(self.env)
         data["args"] = list(self.args)
+        data["resources"] = dict(self.resources)
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -242,6 +248,16 @@ def _gpu(value: object) -> str | None:
     )
 
 
+def _resources(value: object) -> dict[str, Any]:
+    if value is None:
+        return {}
+    try:
+        resources = Resources.from_mapping(value)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise _invalid(exc.field, exc.message) from None
+    return resources.to_dict()
+
+
 def parse_deployment(spec: Mapping[str, Any] | None, options: Mapping[str, Any]) -> DeploymentSpec:
     """Validate a deployment spec (dict and/or keywords) into a :class:`DeploymentSpec`."""
     raw = merge_options(spec, options, DEPLOYMENT_OPTIONS)
@@ -266,6 +282,7 @@ def parse_deployment(spec: Mapping[str, Any] | None, options: Mapping[str, Any])
         if gpu is None:
             raise _invalid("gpu_memory", "needs a gpu; set the gpu option too")
     return DeploymentSpec(
+        resources=_resources(raw.get("resources")),
         script=str(script),
         instances=instances,
         args=_args(raw.get("args")),

@@ -249,7 +249,7 @@ class ServerlessService(QueriesMixin):
     def _check_code(self, info: FunctionInfo) -> None:
         try:
             self.launcher.check_handler(info)
-        except ValidationError:
+        except (ValidationError, InstanceStartError):
             self._discard_unused(info.code_hash)
             raise
 

@@ -1,0 +1,139 @@
+"""Deployments on the Ray backend: each instance's script runs in an actor on a node,
+supervised from the head as on the local backend (real three-node cluster)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from constellation.errors import ValidationError
+from constellation.platform import Constellation
+
+from ..conftest import wait_until_node_is_dead
+
+SERVICE = str(Path(__file__).resolve().parents[1] / "fixtures" / "backends" / "service.py")
+MB = 1024 * 1024
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture
+def platform(ray_cluster: Any, tmp_path: Path) -> Iterator[Constellation]:
+    with Constellation(
+        tmp_path / "home", backend="ray", restart_backoff_initial_s=0.1, ray_start_timeout_s=30.0
+    ) as p:
+        yield p
+
+
+def _until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.1)
+    return found
+
+
+def _running(platform: Constellation, name: str, count: int) -> list[Any]:
+    def check() -> list[Any]:
+        found = [i for i in platform.deployments.list_instances(name) if i.status == "running"]
+        return found if len(found) == count else []
+
+    return list(_until(check))
+
+
+def _log(path: str, text: str) -> str:
+    return str(_until(lambda: text in Path(path).read_text() and Path(path).read_text()))
+
+
+def test_instances_run_on_nodes_with_their_output_in_the_head_log(platform: Constellation) -> None:
+    import ray
+
+    platform.deploy("svc", script=SERVICE, instances=3, env={"GREETING": "hi"})
+    instances = _running(platform, "svc", 3)
+    nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    assert {i.node for i in instances} <= nodes
+    assert len({i.node for i in instances}) >= 2  # spread
+    for inst in instances:
+        assert f"service up {inst.pid} {inst.index} None hi" in _log(inst.log_path, "service up")
+    platform.undeploy("svc")
+    assert platform.deployments.list_instances() == []
+
+
+def test_a_script_that_exits_is_restarted_by_its_policy(platform: Constellation) -> None:
+    platform.deploy("crashy", script=SERVICE, args=["1.5"], restart_policy="on-failure")
+    first = _running(platform, "crashy", 1)[0]
+
+    def restarted() -> Any:
+        inst = platform.deployments.list_instances("crashy")[0]
+        return inst if inst.restarts >= 1 and inst.last_exit_code == 3 else None
+
+    inst = _until(restarted)
+    assert inst.last_error.startswith("exited with code 3")
+    log = _log(inst.log_path, "restarting in")
+    assert f"service up {first.pid}" in log
+
+
+@pytest.mark.parametrize(("request_", "share"), [({"gpu_count": 1}, 1), ({"compute_share": 50}, 2)])
+def test_a_gpu_request_becomes_ray_num_gpus(
+    platform: Constellation, request_: dict[str, int], share: int
+) -> None:
+    import ray
+
+    gpu_node = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("GPU"))
+    platform.deploy("gpu", script=SERVICE, instances=share, gpu=request_)
+    assert platform.deployments.get_deployment("gpu").resources["num_gpus"] == 1 / share
+    for inst in _running(platform, "gpu", share):
+        assert inst.node == gpu_node
+        assert f"service up {inst.pid} {inst.index} 0" in _log(inst.log_path, "service up")
+
+
+def test_a_gpu_id_is_refused_on_ray(platform: Constellation) -> None:
+    with pytest.raises(ValidationError) as caught:
+        platform.deploy("gpu", script=SERVICE, gpu="0")
+    assert caught.value.field == "gpu"
+    assert "Ray assigns the devices" in str(caught.value)
+    assert platform.deployments.list_deployments() == []
+
+
+def test_resources_no_node_has_are_named_in_the_instance_error(platform: Constellation) -> None:
+    platform.deploy("big", script=SERVICE, resources={"custom": {"tpu": 1}})
+
+    def failed() -> Any:
+        inst = platform.deployments.list_instances("big")[0]
+        return inst if inst.last_error else None
+
+    inst = _until(failed, timeout=10)
+    assert "no node in the Ray cluster has tpu=1" in inst.last_error
+    assert inst.status in ("backoff", "starting")
+
+
+def test_an_instance_on_a_lost_node_is_restarted_elsewhere(
+    ray_cluster: Any, platform: Constellation
+) -> None:
+    victim = ray_cluster.add_node(num_cpus=2, resources={"victim": 1}, object_store_memory=80 * MB)
+    ray_cluster.wait_for_nodes()
+    platform.deploy("pinned", script=SERVICE, resources={"custom": {"victim": 1}})
+    platform.deploy("roaming", script=SERVICE, instances=4)
+    assert _running(platform, "pinned", 1)[0].node == victim.node_id
+    roaming = _running(platform, "roaming", 4)
+    on_victim = [i.index for i in roaming if i.node == victim.node_id]
+    assert on_victim, [i.node for i in roaming]
+    ray_cluster.remove_node(victim, allow_graceful=False)
+    wait_until_node_is_dead(victim.node_id)  # later tests see the cluster as it now is
+
+    def moved() -> list[Any]:
+        found = _running(platform, "roaming", 4)
+        return found if victim.node_id not in {i.node for i in found} else []
+
+    after = _until(moved)
+    for inst in after:
+        if inst.index in on_victim:
+            assert inst.restarts >= 1 and inst.last_exit_code == -9
+            assert "Ray actor was lost" in Path(inst.log_path).read_text()
+    pinned = platform.deployments.list_instances("pinned")[0]  # nowhere to go now
+    assert pinned.status in ("starting", "backoff")
+    assert pinned.pid in (0, None)

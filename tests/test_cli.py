@@ -57,6 +57,13 @@ def test_functions_lifecycle_through_the_cli(tmp_home: Path) -> None:
     assert code == 0 and "estimated cost USD" in out
     code, out = _run("functions", "set", "order", "--memory", "99999")
     assert code == 1 and "memory_mb: 99999 is out of range; expected 128-10240 MB" in out
+    code, out = _run("functions", "set", "order", "--num-gpus", "0.5", "--resource", "fast_disk=1")
+    assert code == 0 and "num_gpus=0.5" in out and "'fast_disk': 1.0" in out
+    code, out = _run("functions", "set", "order", "--num-gpus", "1.5", "--memory", "256")
+    assert code == 1 and "resources.num_gpus: 1.5: a fraction is allowed only below 1" in out
+    assert "memory_mb=128" in _run("functions", "set", "order")[1]  # nothing applied
+    code, out = _run("functions", "set", "order", "--resource", "fast_disk")
+    assert code == 2 and "'fast_disk' is not NAME=AMOUNT" in out
     code, out = _run("functions", "dlq")
     assert code == 0 and "dead letters" in out
     assert _run("functions", "delete", "order")[0] == 0

@@ -188,6 +188,19 @@ def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
     return env
 
 
+def _parse_amounts(pairs: tuple[str, ...]) -> dict[str, float]:
+    amounts = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            amounts[name] = float(value) if sep else float("nan")
+        except ValueError:
+            sep = ""
+        if not sep or amounts[name] != amounts[name]:
+            raise click.BadParameter(f"{pair!r} is not NAME=AMOUNT", param_hint="--resource")
+    return amounts
+
+
 @functions.command("create")
 @click.argument("name")
 @click.option(
@@ -257,6 +270,16 @@ def functions_deploy(name: str) -> None:
 @click.option("--env", "env", multiple=True, help="NAME=VALUE (repeatable).")
 @click.option("--prewarm", type=int, help="Idle instances to keep ready.")
 @click.option("--cold-start-optimization/--no-cold-start-optimization", default=None)
+@click.option("--num-cpus", type=float, help="CPUs each instance asks a Ray cluster for.")
+@click.option(
+    "--num-gpus", type=float, help="GPUs per instance on Ray (a fraction below 1 shares one)."
+)
+@click.option(
+    "--resource",
+    "custom",
+    multiple=True,
+    help="NAME=AMOUNT: a custom Ray node resource (repeatable).",
+)
 def functions_set(
     name: str,
     memory_mb: int | None,
@@ -265,14 +288,26 @@ def functions_set(
     env: tuple[str, ...],
     prewarm: int | None,
     cold_start_optimization: bool | None,
+    num_cpus: float | None,
+    num_gpus: float | None,
+    custom: tuple[str, ...],
 ) -> None:
     """Change a function's settings (a running platform applies them within a second)."""
+    from .serverless import Resources
     from .serverless import _validation as check
 
     with _platform() as p:
         s = p.serverless
-        s.get_function(name)
+        info = s.get_function(name)
+        resources: dict[str, Any] = {}
+        if num_cpus is not None:
+            resources["num_cpus"] = num_cpus
+        if num_gpus is not None:
+            resources["num_gpus"] = num_gpus
+        if custom:
+            resources["custom"] = _parse_amounts(custom)
         try:  # every value is checked before any is applied
+            Resources.from_mapping({**info.resources.to_dict(), **resources})
             variables = check.check_env(_parse_env(env))
             _ = memory_mb is None or check.check_memory(memory_mb)
             _ = timeout_s is None or check.check_timeout(timeout_s)
@@ -291,6 +326,8 @@ def functions_set(
             s.prewarm_function(name, prewarm)
         if cold_start_optimization is not None:
             s.enable_cold_start_optimization(name, cold_start_optimization)
+        if resources:
+            s.set_resources(name, resources)
         console.print(repr(s.get_function(name)))
 
 

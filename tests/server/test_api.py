@@ -91,6 +91,7 @@ def test_bad_fields_are_named_and_nothing_is_created(served: Served) -> None:
         ({"name": "ok"}, "code"),
         ({"name": "ok", "code": SOURCE, "code_zip": "eA=="}, "code"),
         ({"name": "ok", "code_zip": "not base64!"}, "code_zip"),
+        ({"name": "ok", "code": SOURCE, "resources": {"num_gpus": 1.5}}, "resources.num_gpus"),
     ]
     for body, field in cases:
         r = c.post("/api/v1/functions", json=body)
@@ -136,6 +137,29 @@ def test_patch_checks_every_value_before_applying_any(served: Served) -> None:
     assert unset.status_code == 200 and unset.json()["env"] == {}
     again = c.patch("/api/v1/functions/tune", json={"env": {"K": None}})
     assert again.status_code == 400 and again.json()["error"]["field"] == "env.K"
+
+
+def test_resources_are_set_at_create_and_patched(served: Served) -> None:
+    c = served.client
+    r = c.post(
+        "/api/v1/functions",
+        json={
+            "name": "res",
+            "handler": "calc.handle",
+            "code": SOURCE,
+            "resources": {"num_gpus": 0.5},
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["resources"] == {"num_cpus": None, "num_gpus": 0.5, "custom": {}}
+    bad = c.patch(
+        "/api/v1/functions/res", json={"memory_mb": 256, "resources": {"custom": {"x": 0}}}
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "resources.custom.x"
+    assert c.get("/api/v1/functions/res").json()["memory_mb"] == 128  # nothing applied
+    good = c.patch("/api/v1/functions/res", json={"resources": {"num_cpus": 2}})
+    assert good.status_code == 200
+    assert good.json()["resources"] == {"num_cpus": 2, "num_gpus": 0.5, "custom": {}}
 
 
 def test_async_invoke_gives_a_request_id_to_look_up(served: Served) -> None:

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import ClosedError, ConflictError, NotFoundError, ValidationError
-from ..serverless import FunctionInfo, ServerlessService, Trigger
+from ..serverless import FunctionInfo, Resources, ServerlessService, Trigger
 from ..serverless import _validation as check
 from ..serverless._triggers import validate_spec
 from ._asgi import error_body
@@ -47,6 +47,7 @@ CREATE_FIELDS = (
     "scaling_policy",
     "cold_start_optimization",
     "deploy",
+    "resources",
 )
 PATCH_FIELDS = (
     "memory_mb",
@@ -56,6 +57,7 @@ PATCH_FIELDS = (
     "scaling_policy",
     "cold_start_optimization",
     "prewarm_instances",
+    "resources",
 )
 
 
@@ -118,6 +120,7 @@ def _create(service: ServerlessService, data: dict[str, Any]) -> dict[str, Any]:
             handler,
             str(path),
             cold_start_optimization=bool(data.get("cold_start_optimization", False)),
+            resources=data.get("resources"),
             **options,
         )
     except BaseException:
@@ -167,6 +170,10 @@ def _patch(service: ServerlessService, name: str, data: dict[str, Any]) -> Funct
             checker(data[key])
     if "scaling_policy" in data:
         type(info.scaling_policy).from_mapping(data["scaling_policy"], info.scaling_policy)
+    if "resources" in data:
+        if not isinstance(data["resources"], dict):
+            raise ValidationError("resources", "must be an object: num_cpus, num_gpus, custom")
+        Resources.from_mapping({**info.resources.to_dict(), **data["resources"]})
     if "cold_start_optimization" in data and not isinstance(data["cold_start_optimization"], bool):
         raise ValidationError("cold_start_optimization", "must be true or false")
     if "memory_mb" in data:
@@ -183,6 +190,8 @@ def _patch(service: ServerlessService, name: str, data: dict[str, Any]) -> Funct
         service.set_scaling_policy(info.id, data["scaling_policy"])
     if "cold_start_optimization" in data:
         service.enable_cold_start_optimization(info.id, data["cold_start_optimization"])
+    if "resources" in data:
+        service.set_resources(info.id, data["resources"])
     if "prewarm_instances" in data:
         service.prewarm_function(info.id, data["prewarm_instances"])
     return service.get_function(info.id)

@@ -193,6 +193,7 @@ SCHEMAS: dict[str, Any] = {
             "concurrency": _INT,
             "env": {"type": "object", "additionalProperties": _STR},
             "scaling_policy": _ref("ScalingPolicy"),
+            "resources": _ref("Resources"),
             "status": _STR,
             "version": _INT,
             "triggers": {"type": "array", "items": _ref("Trigger")},
@@ -215,6 +216,7 @@ SCHEMAS: dict[str, Any] = {
             "scaling_policy": _ref("ScalingPolicy"),
             "cold_start_optimization": {"type": "boolean"},
             "deploy": {"type": "boolean"},
+            "resources": _ref("Resources"),
         },
         "example": EXAMPLE_FUNCTION,
     },
@@ -228,6 +230,17 @@ SCHEMAS: dict[str, Any] = {
             "scaling_policy": _ref("ScalingPolicy"),
             "cold_start_optimization": {"type": "boolean"},
             "prewarm_instances": _INT,
+            "resources": _ref("Resources"),
+        },
+    },
+    "Resources": {
+        "type": "object",
+        "description": "What each instance asks a Ray cluster for (the ray backend places by "
+        "it; the local backend does not use it).",
+        "properties": {
+            "num_cpus": {"type": "number", "nullable": True, "minimum": 0, "maximum": 1024},
+            "num_gpus": {"type": "number", "minimum": 0, "maximum": 64},
+            "custom": {"type": "object", "additionalProperties": {"type": "number"}},
         },
     },
     "InvocationResult": {

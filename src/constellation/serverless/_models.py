@@ -125,7 +125,7 @@ class FunctionInfo:
             f"FunctionInfo(id={self.id!r}, name={self.name!r}, runtime={self.runtime!r}, "
             f"handler={self.handler!r}, memory_mb={self.memory_mb}, timeout_s={self.timeout_s}, "
             f"concurrency={self.concurrency}, env={mask_env(self.env)!r}, version={self.version}, "
-            f"status={self.status!r})"
+            f"status={self.status!r}, resources={self.resources!r})"
         )
 
     def to_dict(self) -> dict[str, Any]:

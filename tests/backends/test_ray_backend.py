@@ -127,6 +127,34 @@ def test_all_the_resources_on_one_node_or_none(sls: ServerlessService) -> None:
     assert "num_gpus=1" in result.error and "fast_disk=1" in result.error
 
 
+def test_a_start_waiting_for_busy_resources_gives_up_in_time(
+    ray_cluster: Any, tmp_path: Path
+) -> None:
+    with Constellation(tmp_path / "home", backend="ray", ray_start_timeout_s=2.0) as platform:
+        sls = platform.serverless
+        f = sls.create_function(
+            "one",
+            "python",
+            "count",
+            HANDLERS,
+            concurrency=2,
+            resources={"custom": {"accelerator": 1}},
+        )
+        sls.deploy_function(f.id)
+        assert sls.invoke_sync(f.id).status == "success"  # its idle instance holds the one
+        sls.prewarm_function(f.id, instances=0)
+        pool = sls.pools()[0]
+        held, _ = pool.instances()[0]
+        pool.try_acquire()  # busy now: a second invocation needs a second instance
+        started = time.monotonic()
+        result = sls.invoke_sync(f.id)
+        assert time.monotonic() - started < 10
+        assert result.status == "error"
+        assert result.error is not None
+        assert "Ray did not place and start it within 2 s" in result.error
+        pool.release(held, time.time())
+
+
 def test_scale_to_zero_ends_the_actors(ray_cluster: Any, tmp_path: Path) -> None:
     import ray
 

@@ -118,7 +118,7 @@ class RayBackend:
             )
             instance = RayInstance(self._ray, actor, spec["instance_id"], info.id, 0, self._clock())
             ready = instance.wait_ready(timeout)
-            if ready.get("ready") or not ready.get("cluster") or attempt == START_ATTEMPTS:
+            if ready.get("ready") or ready.get("cluster") != "lost" or attempt == START_ATTEMPTS:
                 if not ready.get("ready"):
                     instance.close()
                 return instance, ready

@@ -131,3 +131,14 @@ def test_a_fresh_process_joins_a_running_cluster(ray_cluster: Any, tmp_path: Pat
 
     assert node in {n["NodeID"] for n in ray.nodes()}
     assert time.monotonic() - started < 60
+
+
+@pytest.mark.ray
+def test_no_address_starts_a_ray_of_its_own(ray_cluster: Any, tmp_path: Path) -> None:
+    # Even with another cluster running on this machine (the fixture's), "" means a
+    # private local Ray, not whichever cluster was started last.
+    outcome, _ = _run(tmp_path, "")
+    assert outcome.startswith("RESULT success {'x': 1} "), outcome
+    import ray
+
+    assert outcome.split()[-1] not in {n["NodeID"] for n in ray.nodes()}

@@ -78,7 +78,9 @@ def join(ray: ModuleType, address: str, **init_options: Any) -> bool:
     options.update(init_options)
     if address in ("", "local"):
         options.setdefault("include_dashboard", False)
-        ray.init(**options)
+        # "local" explicitly: with no address Ray joins whatever cluster was last started
+        # on this machine (another process's), which is not what "" promises.
+        ray.init(address="local", **options)
         return True
     started = time.monotonic()
     if target is not None:

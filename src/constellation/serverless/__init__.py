@@ -29,7 +29,7 @@ explicit :class:`ServerlessService` with the same methods.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import InstanceStartError, ServerlessError
 from ._models import (
@@ -43,8 +43,10 @@ from ._models import (
     ScalingPolicy,
     ServerlessStats,
 )
-from ._service import ServerlessService
-from ._triggers import Trigger
+
+if TYPE_CHECKING:
+    from ._service import ServerlessService
+    from ._triggers import Trigger
 
 __all__ = [
     "Billing",
@@ -96,7 +98,21 @@ __all__ = [
 ]
 
 
-def _service() -> ServerlessService:
+def __getattr__(name: str) -> Any:
+    # The service and its loops load on first use: a Ray node that imports only the
+    # instance wrapper (constellation.backends._ray_host) starts faster without them.
+    if name == "ServerlessService":
+        from ._service import ServerlessService
+
+        return ServerlessService
+    if name == "Trigger":
+        from ._triggers import Trigger
+
+        return Trigger
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _default_service() -> ServerlessService:
     from ..platform import default_platform
 
     return default_platform().serverless
@@ -104,7 +120,7 @@ def _service() -> ServerlessService:
 
 def init() -> None:
     """Start the function pool's background loops (optional: first use starts them)."""
-    _service().init()
+    _default_service().init()
 
 
 def is_running() -> bool:
@@ -129,126 +145,126 @@ def create_function(
     code: str | None = None,
     **options: Any,
 ) -> FunctionInfo:
-    return _service().create_function(name, runtime, handler, code, **options)
+    return _default_service().create_function(name, runtime, handler, code, **options)
 
 
 def deploy_function(function: str) -> FunctionInfo:
-    return _service().deploy_function(function)
+    return _default_service().deploy_function(function)
 
 
 def delete_function(function: str) -> None:
-    _service().delete_function(function)
+    _default_service().delete_function(function)
 
 
 def get_function(function: str) -> FunctionInfo:
-    return _service().get_function(function)
+    return _default_service().get_function(function)
 
 
 def list_functions() -> list[FunctionInfo]:
-    return _service().list_functions()
+    return _default_service().list_functions()
 
 
 def set_memory(function: str, memory_mb: int) -> FunctionInfo:
-    return _service().set_memory(function, memory_mb)
+    return _default_service().set_memory(function, memory_mb)
 
 
 def set_timeout(function: str, timeout_s: int) -> FunctionInfo:
-    return _service().set_timeout(function, timeout_s)
+    return _default_service().set_timeout(function, timeout_s)
 
 
 def set_concurrency(function: str, concurrency: int) -> FunctionInfo:
-    return _service().set_concurrency(function, concurrency)
+    return _default_service().set_concurrency(function, concurrency)
 
 
 def set_resources(
     function: str, resources: Mapping[str, Any] | None = None, **options: Any
 ) -> FunctionInfo:
-    return _service().set_resources(function, resources, **options)
+    return _default_service().set_resources(function, resources, **options)
 
 
 def set_gas_limit(function: str, gas_limit: int | None) -> FunctionInfo:
-    return _service().set_gas_limit(function, gas_limit)
+    return _default_service().set_gas_limit(function, gas_limit)
 
 
 def set_env_var(function: str, name: str, value: str) -> FunctionInfo:
-    return _service().set_env_var(function, name, value)
+    return _default_service().set_env_var(function, name, value)
 
 
 def unset_env_var(function: str, name: str) -> FunctionInfo:
-    return _service().unset_env_var(function, name)
+    return _default_service().unset_env_var(function, name)
 
 
 def set_scaling_policy(
     function: str, policy: dict[str, Any] | None = None, **options: Any
 ) -> FunctionInfo:
-    return _service().set_scaling_policy(function, policy, **options)
+    return _default_service().set_scaling_policy(function, policy, **options)
 
 
 def enable_cold_start_optimization(function: str, enabled: bool = True) -> FunctionInfo:
-    return _service().enable_cold_start_optimization(function, enabled)
+    return _default_service().enable_cold_start_optimization(function, enabled)
 
 
 def prewarm_function(function: str, instances: int = 1) -> FunctionInfo:
-    return _service().prewarm_function(function, instances)
+    return _default_service().prewarm_function(function, instances)
 
 
 def invoke_sync(function: str, input: Any = None, timeout: int | None = None) -> InvocationResult:
-    return _service().invoke_sync(function, input, timeout)
+    return _default_service().invoke_sync(function, input, timeout)
 
 
 def invoke_async(function: str, input: Any = None, *, max_retries: int | None = None) -> str:
-    return _service().invoke_async(function, input, max_retries=max_retries)
+    return _default_service().invoke_async(function, input, max_retries=max_retries)
 
 
 def publish(queue: str, message: Any, *, broker: str = "sqlite", url: str | None = None) -> str:
     """Put a message on a queue (``"sqlite"``, ``"redis"`` or ``"nats"``) for queue triggers."""
-    return _service().publish(queue, message, broker=broker, url=url)
+    return _default_service().publish(queue, message, broker=broker, url=url)
 
 
 def emit(event_type: str, payload: Any, *, source: str = "constellation") -> int:
     """Send a custom event to the event triggers whose glob matches ``event_type``."""
-    return _service().emit(event_type, payload, source=source)
+    return _default_service().emit(event_type, payload, source=source)
 
 
 def get_invocation(request_id: str) -> Invocation:
-    return _service().get_invocation(request_id)
+    return _default_service().get_invocation(request_id)
 
 
 def list_dead_letters(function: str | None = None) -> list[Invocation]:
-    return _service().list_dead_letters(function)
+    return _default_service().list_dead_letters(function)
 
 
 def redrive(request_id: str) -> Invocation:
-    return _service().redrive(request_id)
+    return _default_service().redrive(request_id)
 
 
 def get_function_metrics(function: str) -> FunctionMetrics:
-    return _service().get_function_metrics(function)
+    return _default_service().get_function_metrics(function)
 
 
 def get_billing(function: str, start: float | None = None, end: float | None = None) -> Billing:
-    return _service().get_billing(function, start, end)
+    return _default_service().get_billing(function, start, end)
 
 
 def get_logs(function: str, limit: int = 20) -> list[dict[str, Any]]:
-    return _service().get_logs(function, limit)
+    return _default_service().get_logs(function, limit)
 
 
 def get_serverless_stats() -> ServerlessStats:
-    return _service().get_serverless_stats()
+    return _default_service().get_serverless_stats()
 
 
 def list_instances(function: str | None = None) -> list[FunctionInstance]:
-    return _service().list_instances(function)
+    return _default_service().list_instances(function)
 
 
 def add_trigger(function: str, spec: dict[str, Any]) -> Trigger:
-    return _service().add_trigger(function, spec)
+    return _default_service().add_trigger(function, spec)
 
 
 def remove_trigger(trigger_id: str) -> Trigger:
-    return _service().remove_trigger(trigger_id)
+    return _default_service().remove_trigger(trigger_id)
 
 
 def list_triggers(function: str | None = None) -> list[Trigger]:
-    return _service().list_triggers(function)
+    return _default_service().list_triggers(function)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -95,3 +96,42 @@ def test_serve_no_auth_on_loopback(tmp_path: Path) -> None:
         out = _stop(proc)
     assert "authentication is OFF" in out
     assert read_token(tmp_path / "home") is None
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_serve_on_a_ray_cluster(ray_cluster: Any, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    proc, url = _serve(home, "--no-auth", "--backend", "ray", "--address", ray_cluster.address)
+    code = "import os\ndef handler(event, context):\n    return {'pid': os.getpid()}\n"
+    created = httpx.post(
+        url + "/api/v1/functions",
+        json={
+            "name": "where",
+            "code": code,
+            "deploy": True,
+            "triggers": [{"type": "http", "path": "/where"}],
+        },
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text
+    answer = httpx.post(url + "/where", timeout=60)
+    assert answer.status_code == 200, answer.text
+    listed = httpx.get(url + "/api/v1/functions/where/instances").json()["instances"]
+    import ray
+
+    assert [i["pid"] for i in listed] == [answer.json()["pid"]]
+    assert listed[0]["node"] in {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    out = _stop(proc)
+    assert "instances run on: ray" in out
+
+
+def test_serve_refuses_an_address_without_the_ray_backend(tmp_path: Path) -> None:
+    cli = Path(sys.executable).with_name("constellation")
+    env = {**os.environ, "CONSTELLATION_HOME": str(tmp_path / "home")}
+    env.pop("CONSTELLATION_BACKEND", None)
+    done = subprocess.run(
+        [str(cli), "serve", "--address", "auto"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "Invalid value for --address: is only used with --backend ray" in done.stderr

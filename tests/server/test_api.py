@@ -196,6 +196,27 @@ def test_metrics_billing_logs_instances_stats(served: Served) -> None:
     assert c.get("/api/v1/stats").json()["total_invocations"] == 3
 
 
+def test_scaling_decisions_are_served(served: Served) -> None:
+    served.create("scaled", "echo")
+    c = served.client
+    assert c.post("/api/v1/functions/scaled/invoke", json={}).json()["status"] == "success"
+    assert c.get("/api/v1/functions/scaled/scaling").json() == {"decisions": []}
+    sls = served.platform.serverless
+    first = sls.autoscaler.tick()
+    sls.autoscaler.tick()  # the same decision again: logged once
+    sls.prewarm_function("scaled", instances=2)
+    second = sls.autoscaler.tick()  # two instances now: a new entry
+    decisions = c.get("/api/v1/functions/scaled/scaling").json()["decisions"]
+    fid = sls.get_function("scaled").id
+    assert [d["current"] for d in decisions] == [1, 2]
+    assert [d["desired"] for d in decisions] == [first[fid].desired, second[fid].desired]
+    assert {"current", "reactive", "predicted", "panic", "reason"} <= set(decisions[-1])
+    one = c.get("/api/v1/functions/scaled/scaling?limit=1").json()["decisions"]
+    assert one == decisions[-1:]
+    assert c.get("/api/v1/functions/scaled/scaling?limit=0").json()["error"]["field"] == "limit"
+    assert c.get("/api/v1/functions/nope/scaling").status_code == 404
+
+
 def test_triggers_endpoint_add_list_get_delete(served: Served) -> None:
     served.create("t", "echo")
     c = served.client

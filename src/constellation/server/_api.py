@@ -282,6 +282,17 @@ async def instances(request: Request) -> Response:
     return json_response({"instances": [i.to_dict() for i in found]})
 
 
+async def scaling(request: Request) -> Response:
+    """The autoscaler's recent decisions for the function, oldest first, with their inputs."""
+    service = _service(request)
+    raw = request.query_params.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise ValidationError("limit", f"{raw!r} must be an integer 1-1000")
+    name = request.path_params["name"]
+    found = await _call(request, service.get_scaling_decisions, name, int(raw))
+    return json_response({"decisions": found})
+
+
 async def stats(request: Request) -> Response:
     service = _service(request)
     return json_response((await _call(request, service.get_serverless_stats)).to_dict())
@@ -375,6 +386,7 @@ ROUTES = [
     Route(F + "/billing", billing, methods=["GET"]),
     Route(F + "/logs", logs, methods=["GET"]),
     Route(F + "/instances", instances, methods=["GET"]),
+    Route(F + "/scaling", scaling, methods=["GET"]),
     Route(F + "/triggers", add_trigger, methods=["POST"]),
     Route(F + "/triggers", list_triggers, methods=["GET"]),
     Route("/api/v1/triggers", list_triggers, methods=["GET"]),

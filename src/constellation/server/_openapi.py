@@ -338,6 +338,14 @@ def openapi_document() -> dict[str, Any]:
             ),
         },
         f + "/instances": {"parameters": [FN], "get": _op("Instances", {"200": _json(_OBJ)})},
+        f + "/scaling": {
+            "parameters": [FN],
+            "get": _op(
+                "The autoscaler's recent decisions and their inputs",
+                {"200": _json(_OBJ)},
+                params=[_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})],
+            ),
+        },
         f + "/triggers": {
             "parameters": [FN],
             "get": _op("The function's triggers", {"200": _json(_OBJ)}),

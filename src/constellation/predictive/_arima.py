@@ -17,10 +17,11 @@ on the last ``SEARCH_WINDOW`` observations; the winner is re-estimated on the la
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import least_squares
+from scipy.optimize import least_squares, leastsq
 from scipy.signal import lfilter, lfiltic
 
 from ._base import FloatArray, Model
@@ -31,6 +32,7 @@ __all__ = ["ARIMA", "kpss_stat", "ndiffs", "seasonal_strength"]
 _KPSS_5PCT = 0.463
 FIT_WINDOW = 2000  # at least; ten seasonal cycles when the period is longer
 SEARCH_WINDOW = 1000  # the order search's window (at least six cycles)
+LSQ_TOL = 1e-6  # relative: coefficients to about six digits, far below their standard errors
 MAX_SEASON = 168
 _FITTED = ("order", "seasonal_order", "coef", "aicc", "residuals", "full_ar", "full_ma", "mu", "m")
 
@@ -79,12 +81,16 @@ def _poly(coefs: FloatArray, sign: float, lag: int = 1) -> FloatArray:
     return out
 
 
-def _roots_ok(poly: FloatArray) -> bool:
-    """All roots of the lag polynomial outside the unit circle (with a small margin)."""
+def _roots_ok(poly: FloatArray, lag: int = 1) -> bool:
+    """All roots of the lag polynomial outside the unit circle (with a small margin).
+
+    For a seasonal factor given in z = B^lag, |B| > 1 + margin is |z| > (1 + margin)^lag:
+    checking the factor in z is the same test without the degree-lag polynomial's roots.
+    """
     trimmed = np.trim_zeros(poly, "b")
     if trimmed.size <= 1:
         return True
-    return bool(np.all(np.abs(np.roots(trimmed[::-1])) > 1.0 + 1e-3))
+    return bool(np.all(np.abs(np.roots(trimmed[::-1])) > (1.0 + 1e-3) ** lag))
 
 
 class ARIMA(Model):
@@ -138,8 +144,18 @@ class ARIMA(Model):
         return np.asarray(lfilter(ar, ma, w - self.mu), dtype=np.float64)
 
     def _admissible(self, coef: FloatArray) -> bool:
-        ar, ma = self._polys(coef)
-        return _roots_ok(ar) and _roots_ok(ma)
+        # The roots of a product are its factors' roots: each factor is checked on its
+        # own, the seasonal ones in B^m (a degree-1 or 2 polynomial, not degree m or 2m).
+        assert self.order is not None
+        p, _, q = self.order
+        sp, _, sq = self.seasonal_order
+        parts = np.split(coef, np.cumsum([p, q, sp]))
+        return (
+            _roots_ok(_poly(parts[0], -1.0))
+            and _roots_ok(_poly(parts[1], 1.0))
+            and _roots_ok(_poly(parts[2], -1.0), self.m)
+            and _roots_ok(_poly(parts[3][:sq], 1.0), self.m)
+        )
 
     def _fit_order(self, y: FloatArray) -> None:
         assert self.order is not None
@@ -161,7 +177,15 @@ class ARIMA(Model):
                 def resid(c: FloatArray) -> FloatArray:
                     return self._innovations(c, tail)[burn:]
 
-                self.coef = np.asarray(least_squares(resid, start, method="lm").x)
+                # MINPACK's Levenberg-Marquardt with its own finite differences: the
+                # same method as least_squares(method="lm") without a Python-level
+                # Jacobian routine around every step.
+                with warnings.catch_warnings():  # reaching maxfev: keep where it got
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    found = leastsq(
+                        resid, start, ftol=LSQ_TOL, xtol=LSQ_TOL, maxfev=100 * k * (k + 1)
+                    )
+                self.coef = np.asarray(found[0], dtype=np.float64).reshape(k)
                 if not self._admissible(self.coef):
                     # Typically a seasonal MA drifting to -1 (a deterministic season):
                     # once more inside the box |c| < 0.98, which keeps single terms

@@ -61,3 +61,52 @@ def test_timeout_and_crash_on_the_loop_path(sls: ServerlessService, run: Any) ->
     assert timed_out.status == "timeout" and timed_out.error == "timed out after 1000 ms"
     assert crashed.status == "crashed" and "SIGSEGV" in str(crashed.error)
     assert after.ok and after.cold_start
+
+
+@pytest.mark.parametrize("run", RUNNERS)
+def test_calls_over_the_limit_wait_on_the_loop_for_a_released_instance(
+    sls: ServerlessService, run: Any
+) -> None:
+    f = sls.create_function("queue", "python", "sleep", HANDLERS, concurrency=1)
+    first = sls.invoke_sync(f.id, {"seconds": 0})
+    pool = sls.pools()[0]
+
+    async def calls() -> tuple[list[InvocationResult], int]:
+        tasks = [
+            asyncio.ensure_future(sls.invoke_awaitable(f.id, {"seconds": 0.05})) for _ in range(4)
+        ]
+        await asyncio.sleep(0.02)
+        queued = len(pool._loop_waiters)  # three wait for the one instance, on the loop
+        return list(await asyncio.gather(*tasks)), queued
+
+    results, queued = run(calls())
+    assert queued == 3
+    assert [r.status for r in results] == ["success"] * 4
+    assert {r.instance_id for r in results} == {first.instance_id}  # handed on, not restarted
+    assert pool.counts().idle == 1 and pool.counts().busy == 0
+
+
+@pytest.mark.parametrize("run", RUNNERS)
+def test_a_wait_past_the_timeout_is_throttled_and_a_cancelled_wait_loses_nothing(
+    sls: ServerlessService, run: Any
+) -> None:
+    f = sls.create_function("busy", "python", "sleep", HANDLERS, concurrency=1, timeout_s=1)
+    sls.invoke_sync(f.id, {"seconds": 0})
+
+    async def calls() -> tuple[InvocationResult, InvocationResult, InvocationResult]:
+        holder = asyncio.ensure_future(sls.invoke_awaitable(f.id, {"seconds": 0.6}))
+        await asyncio.sleep(0.05)
+        throttled = await sls.invoke_awaitable(f.id, {"seconds": 0}, timeout=200)
+        gave_up = asyncio.ensure_future(sls.invoke_awaitable(f.id, {"seconds": 0}))
+        await asyncio.sleep(0.05)
+        gave_up.cancel()  # a client that went away while waiting
+        held = await holder
+        after = await sls.invoke_awaitable(f.id, {"seconds": 0})
+        return throttled, held, after
+
+    throttled, held, after = run(calls())
+    assert throttled.status == "throttled"
+    assert throttled.error is not None and "concurrency limit (1)" in throttled.error
+    assert held.status == "success" and after.status == "success"
+    counts = sls.pools()[0].counts()
+    assert (counts.idle, counts.busy) == (1, 0)  # the instance came back after the cancel

@@ -9,10 +9,13 @@ one to free up and then raises :class:`Throttled`. Instances of an older
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ClosedError
 from ._concurrency import ConcurrencyMeter
@@ -54,6 +57,11 @@ class FunctionPool:
         self._starting = 0
         self._generation = 0
         self._closed = False
+        # Requests on an event loop (the HTTP gateway) wait here for a released instance,
+        # without a thread each; threads wait on the condition. Turns alternate.
+        self._loop_waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = deque()
+        self._thread_waiters = 0
+        self._loop_turn = True
 
     @property
     def limit(self) -> int:
@@ -96,7 +104,11 @@ class FunctionPool:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise Throttled()
-                self._cond.wait(remaining)
+                self._thread_waiters += 1
+                try:
+                    self._cond.wait(remaining)
+                finally:
+                    self._thread_waiters -= 1
         for old in stale:
             old.close()
         if instance is not None:
@@ -146,17 +158,68 @@ class FunctionPool:
         return instance
 
     def release(self, instance: WorkerInstance, now: float, healthy: bool = True) -> None:
+        handoff: tuple[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]], Any] | None = None
         with self._cond:
             self.meter.change(-1, now)
-            self._busy.discard(instance)
             keep = healthy and not self._closed and not instance.closed
             keep = keep and instance.generation == self._generation
-            if keep:
-                instance.idle_since = now
-                self._idle.append(instance)
-            self._cond.notify()
+            waiter = self._next_loop_waiter()
+            if waiter is not None and keep:
+                # Straight to a request waiting on an event loop: it stays busy.
+                self.meter.change(+1, now)
+                handoff = (waiter, instance)
+            else:
+                self._busy.discard(instance)
+                if keep:
+                    instance.idle_since = now
+                    self._idle.append(instance)
+                elif waiter is not None:
+                    handoff = (waiter, None)  # a slot is free: that request starts one
+                self._cond.notify()
         if not keep:
             instance.close()
+        if handoff is not None:
+            (loop, future), given = handoff
+            try:
+                loop.call_soon_threadsafe(self._deliver, future, given)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                if given is not None:
+                    self.release(given, now)
+
+    def _next_loop_waiter(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]] | None:
+        """The next live event-loop waiter, when it is the loop side's turn (call locked)."""
+        while self._loop_waiters and self._loop_waiters[0][1].done():
+            self._loop_waiters.popleft()  # timed out or cancelled
+        if not self._loop_waiters:
+            return None
+        if self._thread_waiters and not self._loop_turn:
+            self._loop_turn = True
+            return None
+        self._loop_turn = False
+        return self._loop_waiters.popleft()
+
+    def _deliver(self, future: asyncio.Future[Any], instance: WorkerInstance | None) -> None:
+        if not future.done():
+            future.set_result(instance)
+        elif instance is not None:  # the request gave up meanwhile: next one
+            self.release(instance, self._clock())
+
+    def acquire_or_wait(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> tuple[WorkerInstance | None, asyncio.Future[Any] | None]:
+        """For a caller on an event loop: ``(instance, None)`` with a warm idle one;
+        ``(None, future)`` when the pool is at its limit (the future gets a released
+        instance, or None when a slot freed up instead); ``(None, None)`` when a new
+        instance may be started (the caller cold-starts it, off the loop)."""
+        instance = self.try_acquire()
+        if instance is not None:
+            return instance, None
+        with self._cond:
+            if self._closed or len(self._busy) + self._starting < self.limit or self._idle:
+                return None, None
+            future: asyncio.Future[Any] = loop.create_future()
+            self._loop_waiters.append((loop, future))
+            return None, future
 
     def update(self, info: FunctionInfo, retire: bool) -> None:
         """New settings; with ``retire`` the current instances are replaced by new ones."""
@@ -238,7 +301,13 @@ class FunctionPool:
             self._closed = True
             idle, self._idle = self._idle, []
             busy, self._busy = list(self._busy), set()
+            waiters, self._loop_waiters = list(self._loop_waiters), deque()
             self._cond.notify_all()
+        for loop, future in waiters:  # they fall back to invoke_sync, which says it is closed
+            try:
+                loop.call_soon_threadsafe(self._deliver, future, None)
+            except RuntimeError:
+                pass
         for instance in idle:
             instance.close()
         for instance in busy:

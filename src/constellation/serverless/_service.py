@@ -7,6 +7,7 @@ the async queue together. ``invoke_sync`` runs on the caller's thread end to end
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import itertools
@@ -476,17 +477,8 @@ class ServerlessService(QueriesMixin):
         try:
             instance, cold = pool.acquire(t0 + limit_ms / 1000.0)
         except Throttled:
-            return self._finish(
-                info,
-                rid,
-                started_at,
-                "throttled",
-                None,
-                f"throttled: function {info.name!r} is at its concurrency limit "
-                f"({pool.limit}) and no instance freed up within {limit_ms} ms",
-                "Throttled",
-                (time.monotonic() - t0) * 1000.0,
-            )
+            waited_ms = (time.monotonic() - t0) * 1000.0
+            return self._throttled(info, rid, started_at, pool, limit_ms, waited_ms)
         except InstanceStartError as exc:
             return self._finish(
                 info,
@@ -544,11 +536,21 @@ class ServerlessService(QueriesMixin):
         """
         info, limit_ms, rid, request = self._prepare(function, input, timeout, None, 1)
         pool = self._pools.get(info.id)
-        instance = pool.try_acquire() if pool is not None and info.runtime == "python" else None
+        instance = None
+        started_at = self.clock()
+        t0 = time.monotonic()
+        if pool is not None and info.runtime == "python":
+            instance, waiter = pool.acquire_or_wait(asyncio.get_running_loop())
+            if waiter is not None:  # at the limit: wait on the loop for a released one
+                try:
+                    async with asyncio.timeout(limit_ms / 1000.0):
+                        instance = await waiter
+                except TimeoutError:
+                    waited_ms = (time.monotonic() - t0) * 1000.0
+                    return self._throttled(info, rid, started_at, pool, limit_ms, waited_ms)
         if instance is None or pool is None:
             call = functools.partial(self.invoke_sync, function, input, timeout, request_id=rid)
             return await anyio.to_thread.run_sync(call, limiter=limiter)
-        started_at = self.clock()
         t1 = time.monotonic()
         try:
             reply = await instance.invoke_awaitable(request, limit_ms / 1000.0)
@@ -559,6 +561,27 @@ class ServerlessService(QueriesMixin):
             instance.kill()
             raise
         return self._answered(pool, instance, False, info, rid, reply, started_at)
+
+    def _throttled(
+        self,
+        info: FunctionInfo,
+        rid: str,
+        started_at: float,
+        pool: FunctionPool,
+        limit_ms: int,
+        waited_ms: float,
+    ) -> InvocationResult:
+        return self._finish(
+            info,
+            rid,
+            started_at,
+            "throttled",
+            None,
+            f"throttled: function {info.name!r} is at its concurrency limit "
+            f"({pool.limit}) and no instance freed up within {limit_ms} ms",
+            "Throttled",
+            waited_ms,
+        )
 
     def _new_request_id(self) -> str:
         # A random per-process prefix and a counter: unique, and cheaper than uuid4().

@@ -148,6 +148,10 @@ def shutdown() -> None:
         registry.shutdown()
 
 
+# An invocation's point may arrive up to its timeout (at most 900 s) after its timestamp.
+LATE_TOLERANCE_S = 900.0
+
+
 def watch_telemetry(
     telemetry: Telemetry,
     registry: AnomalyRegistry | None = None,
@@ -161,8 +165,10 @@ def watch_telemetry(
     ``auto`` lists ``(glob, method, sensitivity)``: the first point of a new series whose
     name matches gets its own detector (keyed by the series key), which is how every
     function gets default detectors on duration and error rate. The ``instance_label``
-    label, when present, becomes the anomaly's instance id. Bad points are logged and
-    dropped: the producer of the metric is never interrupted.
+    label, when present, becomes the anomaly's instance id. A point up to
+    ``LATE_TOLERANCE_S`` older than the series' last one (concurrent invocations finish
+    out of order) is fed as if just after it; bad points (not finite, far older) are
+    logged and dropped: the producer of the metric is never interrupted.
     """
     reg = registry if registry is not None else get_registry()
     rules = list(auto or [])
@@ -185,8 +191,14 @@ def watch_telemetry(
         for handle in targets:
             if handle.method == "correlation":
                 continue  # needs a pair: call detect(..., paired_value=...) directly
+            when = point.timestamp
+            last = handle.last_timestamp
+            if last is not None and last - LATE_TOLERANCE_S <= when <= last:
+                # Invocations are stamped when they start and recorded when they end, so
+                # concurrent ones arrive a little out of order: fed just after the last.
+                when = last + 1e-6
             try:
-                reg.detect(handle, point.value, point.timestamp, instance)
+                reg.detect(handle, point.value, when, instance)
             except ConstellationError as exc:
                 log.warning("anomaly: dropped a point of %s: %s", key, exc)
 

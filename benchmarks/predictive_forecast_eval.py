@@ -31,7 +31,7 @@ from constellation.predictive import Forecaster, Naive2, SeasonalNaive, detect_p
 
 H = 48
 M = 24
-ORIGINS = int(os.environ.get("PREDICTIVE_ORIGINS", "3"))
+ORIGINS = int(os.environ.get("PREDICTIVE_ORIGINS", "4"))
 
 
 def load(data: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -30,7 +30,7 @@ from ._errors import FitError
 __all__ = ["ARIMA", "kpss_stat", "ndiffs", "seasonal_strength"]
 
 _KPSS_5PCT = 0.463
-FIT_WINDOW = 2000  # at least; ten seasonal cycles when the period is longer
+FIT_WINDOW = 1000  # at least; ten seasonal cycles when the period is longer
 SEARCH_WINDOW = 1000  # the order search's window (at least six cycles)
 LSQ_TOL = 1e-6  # relative: coefficients to about six digits, far below their standard errors
 MAX_SEASON = 168

@@ -57,7 +57,7 @@ class PredictorConfig:
     #: backtest horizon in seconds (None: one cycle of the longest period, or 12 steps)
     backtest_horizon: float | None = None
     #: rolling-origin backtest windows used for weights and interval calibration
-    backtest_origins: int = 3
+    backtest_origins: int = 4
     #: ``confidence`` = estimated P(|actual - value| <= tolerance * |value|)
     confidence_tolerance: float = 0.1
     #: the background loop retrains this often (seconds) ...

@@ -106,7 +106,7 @@ class Forecaster:
     """Fits one model, ``ensemble`` or ``auto`` with backtest-calibrated intervals."""
 
     def __init__(
-        self, model: str = "auto", horizon: int = 24, origins: int = 3, tolerance: float = 0.1
+        self, model: str = "auto", horizon: int = 24, origins: int = 4, tolerance: float = 0.1
     ) -> None:
         self.model = ALIASES.get(model, model)
         self.horizon = max(1, int(horizon))

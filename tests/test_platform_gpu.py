@@ -81,3 +81,73 @@ def test_cluster_preallocates_gpus(tmp_path: Path) -> None:
         plain = platform.create_cluster({"name": "cpu-only"})
         with pytest.raises(ValidationError, match="gpu_enabled"):
             plain.preallocate_gpus(count=1)
+
+
+HANDLERS = str(Path(__file__).resolve().parent / "fixtures" / "serverless" / "handlers.py")
+GPU_ENV = ["CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"]
+
+
+def _owners(platform: Constellation) -> list[str]:
+    return sorted(a.owner for a in platform.gpu.allocations())
+
+
+def test_a_function_instance_gets_its_gpus_while_it_lives(tmp_path: Path) -> None:
+    with _platform(tmp_path / "home") as platform:
+        sls = platform.serverless
+        f = sls.create_function(
+            "infer", "python", "env", HANDLERS, gpu={"gpu_count": 1, "memory_mb": 4096}
+        )
+        assert sls.get_function(f.id).gpu is not None
+        assert sls.get_function(f.id).gpu["memory_mb"] == 4096  # type: ignore[index]
+        result = sls.invoke_sync(f.id, {"names": GPU_ENV})
+        assert result.status == "success", result.error
+        owner = f"function:infer:{result.instance_id}"
+        assert _owners(platform) == [owner]
+        allocation = platform.gpu.get_allocation(owner)
+        assert allocation is not None
+        assert result.output == {k: allocation.env.get(k) for k in GPU_ENV}
+        assert result.output["CUDA_VISIBLE_DEVICES"]  # a real device id from the capture
+        sls.prewarm_function(f.id, instances=2)  # a second instance: a second allocation
+        assert len(_owners(platform)) == 2
+        sls.delete_function(f.id)  # its instances end: the GPUs come back
+        assert _owners(platform) == []
+
+
+def test_a_function_whose_gpu_request_does_not_fit_fails_its_cold_start(tmp_path: Path) -> None:
+    with _platform(tmp_path / "home") as platform:
+        sls = platform.serverless
+        f = sls.create_function("greedy", "python", "env", HANDLERS, gpu={"gpu_count": 3})
+        result = sls.invoke_sync(f.id, {"names": GPU_ENV})
+        assert result.status == "error"
+        assert result.error is not None
+        assert result.error.startswith("cold start failed: no GPU for function 'greedy':")
+        assert _owners(platform) == []
+
+
+def test_bad_gpu_requests_name_the_field(tmp_path: Path) -> None:
+    with _platform(tmp_path / "home") as platform:
+        sls = platform.serverless
+        for request, field in (
+            ({"gpu_count": 0}, "gpu.gpu_count"),
+            ({"compute_share": 101}, "gpu.compute_share"),
+            ({"colour": "green"}, "gpu.colour"),
+            ("all of them", "gpu"),
+        ):
+            with pytest.raises(ValidationError) as caught:
+                sls.create_function("bad", "python", "env", HANDLERS, gpu=request)  # type: ignore[arg-type]
+            assert caught.value.field == field, (request, caught.value)
+        assert sls.list_functions() == []
+        f = sls.create_function("ok", "python", "env", HANDLERS)
+        with pytest.raises(ValidationError):
+            sls.set_gpu(f.id, {"gpu_count": -1})
+        assert sls.get_function(f.id).gpu is None
+        assert sls.set_gpu(f.id, {"gpu_count": 1}).gpu is not None
+
+
+def test_gpus_left_by_a_crashed_platform_are_released_at_start(tmp_path: Path) -> None:
+    with _platform(tmp_path / "home") as platform:
+        assert platform.gpu.allocate("function:old:fi-gone", {"gpu_count": 1}) is not None
+        assert platform.gpu.allocate("deployment:keep", {"gpu_count": 1}) is not None
+    with _platform(tmp_path / "home") as platform:
+        platform.start()
+        assert _owners(platform) == ["deployment:keep"]

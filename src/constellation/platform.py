@@ -9,6 +9,7 @@ instance created on first use under ``$CONSTELLATION_HOME``.
 from __future__ import annotations
 
 import atexit
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -92,7 +93,39 @@ class Constellation:
                     clock=self.clock,
                     background=self.background,
                 )
+                from .serverless._launcher import Launcher
+
+                launcher = service.launcher
+                if isinstance(launcher, Launcher):  # the local backend: our GPU manager
+                    launcher.gpu_allocate = self._allocate_function_gpus
+                    launcher.gpu_release = self._release_function_gpus
             return service
+
+    def _allocate_function_gpus(self, owner: str, request: dict[str, Any]) -> dict[str, str]:
+        allocation = self.gpu.allocate(owner, dict(request))
+        if allocation is None:
+            raise ValueError(str(self.gpu.explain(dict(request))))
+        return dict(allocation.env)
+
+    def _release_function_gpus(self, owner: str) -> None:
+        gpu = self._gpu
+        if gpu is not None:
+            try:
+                gpu.deallocate(owner)
+            except ClosedError:  # the platform is going away; the next start releases it
+                pass
+
+    def _release_stale_function_gpus(self) -> None:
+        """Function instances do not outlive their platform: GPUs that a previous
+        process's instances held (it crashed) are given back when a platform starts."""
+        try:
+            rows = self.store.query(
+                "SELECT owner FROM gpu_allocations WHERE owner LIKE 'function:%'"
+            )
+        except sqlite3.OperationalError:  # no GPU was ever allocated with this store
+            return
+        for row in rows:
+            self.gpu.deallocate(row[0])
 
     @property
     def deployments(self) -> DeploymentManager:
@@ -283,6 +316,7 @@ class Constellation:
 
     def start(self) -> None:
         """Start everything a server runs: functions' loops, deployments, the control loop."""
+        self._release_stale_function_gpus()
         self.serverless.init()
         self.serverless.autoscaler.forecaster = self.forecast_concurrency
         _ = self.deployments

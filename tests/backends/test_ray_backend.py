@@ -81,6 +81,17 @@ def test_gpu_requests_land_only_on_the_gpu_node(sls: ServerlessService) -> None:
     assert result.output == {"CUDA_VISIBLE_DEVICES": "0"}  # Ray assigned the GPU
 
 
+def test_a_gpu_request_becomes_ray_num_gpus(sls: ServerlessService) -> None:
+    gpu_node = _node_with("GPU")
+    f = sls.create_function(
+        "share", "python", "env", HANDLERS, gpu={"compute_share": 50, "memory_mb": 1024}
+    )
+    result = sls.invoke_sync(f.id, {"names": ["CUDA_VISIBLE_DEVICES"]})
+    assert result.status == "success", result.error
+    assert result.output == {"CUDA_VISIBLE_DEVICES": "0"}
+    assert [i.node for i in sls.list_instances(f.id)] == [gpu_node]
+
+
 def test_custom_resources_choose_the_node(sls: ServerlessService) -> None:
     node = _node_with("accelerator")
     f = sls.create_function("acc", "python", "count", HANDLERS, resources={"num_cpus": 0.5})

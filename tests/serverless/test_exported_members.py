@@ -46,6 +46,7 @@ SERVERLESS = {
     "set_concurrency",
     "set_env_var",
     "set_gas_limit",
+    "set_gpu",
     "set_resources",
     "set_memory",
     "set_scaling_policy",

@@ -80,8 +80,9 @@ class RayBackend:
             "max_restarts": 0,  # a lost instance is replaced by the pool, not restarted
             "max_concurrency": 2,  # one invocation, plus the watcher's call
         }
-        if wants.num_gpus:
-            options["num_gpus"] = wants.num_gpus
+        gpus = wants.num_gpus or _gpus_of_request(info.gpu)
+        if gpus:
+            options["num_gpus"] = gpus
         if wants.custom:
             options["resources"] = dict(wants.custom)
         if self._settings.ray_placement == "spread":
@@ -189,3 +190,12 @@ class RayBackend:
                 except Exception:  # freeing is an optimisation; Ray may be gone already
                     pass
             release()
+
+
+def _gpus_of_request(request: dict[str, Any] | None) -> float:
+    """A function's GPU request as Ray's num_gpus: its count, or its share of one GPU."""
+    if not request:
+        return 0.0
+    if request.get("compute_share"):
+        return float(request["compute_share"]) / 100.0
+    return float(request.get("gpu_count") or 1)

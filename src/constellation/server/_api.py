@@ -48,6 +48,7 @@ CREATE_FIELDS = (
     "cold_start_optimization",
     "deploy",
     "resources",
+    "gpu",
 )
 PATCH_FIELDS = (
     "memory_mb",
@@ -58,6 +59,7 @@ PATCH_FIELDS = (
     "cold_start_optimization",
     "prewarm_instances",
     "resources",
+    "gpu",
 )
 
 
@@ -121,6 +123,7 @@ def _create(service: ServerlessService, data: dict[str, Any]) -> dict[str, Any]:
             str(path),
             cold_start_optimization=bool(data.get("cold_start_optimization", False)),
             resources=data.get("resources"),
+            gpu=data.get("gpu"),
             **options,
         )
     except BaseException:
@@ -174,6 +177,8 @@ def _patch(service: ServerlessService, name: str, data: dict[str, Any]) -> Funct
         if not isinstance(data["resources"], dict):
             raise ValidationError("resources", "must be an object: num_cpus, num_gpus, custom")
         Resources.from_mapping({**info.resources.to_dict(), **data["resources"]})
+    if "gpu" in data:
+        check.check_gpu(data["gpu"], info.runtime)
     if "cold_start_optimization" in data and not isinstance(data["cold_start_optimization"], bool):
         raise ValidationError("cold_start_optimization", "must be true or false")
     if "memory_mb" in data:
@@ -192,6 +197,8 @@ def _patch(service: ServerlessService, name: str, data: dict[str, Any]) -> Funct
         service.enable_cold_start_optimization(info.id, data["cold_start_optimization"])
     if "resources" in data:
         service.set_resources(info.id, data["resources"])
+    if "gpu" in data:
+        service.set_gpu(info.id, data["gpu"])
     if "prewarm_instances" in data:
         service.prewarm_function(info.id, data["prewarm_instances"])
     return service.get_function(info.id)

@@ -217,6 +217,11 @@ SCHEMAS: dict[str, Any] = {
             "cold_start_optimization": {"type": "boolean"},
             "deploy": {"type": "boolean"},
             "resources": _ref("Resources"),
+            "gpu": {
+                "type": "object",
+                "nullable": True,
+                "description": "a GPU request per instance",
+            },
         },
         "example": EXAMPLE_FUNCTION,
     },
@@ -231,6 +236,11 @@ SCHEMAS: dict[str, Any] = {
             "cold_start_optimization": {"type": "boolean"},
             "prewarm_instances": _INT,
             "resources": _ref("Resources"),
+            "gpu": {
+                "type": "object",
+                "nullable": True,
+                "description": "a GPU request per instance",
+            },
         },
     },
     "Resources": {

@@ -89,6 +89,7 @@ __all__ = [
     "set_concurrency",
     "set_env_var",
     "set_gas_limit",
+    "set_gpu",
     "set_memory",
     "set_resources",
     "set_scaling_policy",
@@ -180,6 +181,10 @@ def set_resources(
     function: str, resources: Mapping[str, Any] | None = None, **options: Any
 ) -> FunctionInfo:
     return _default_service().set_resources(function, resources, **options)
+
+
+def set_gpu(function: str, request: Mapping[str, Any] | None) -> FunctionInfo:
+    return _default_service().set_gpu(function, request)
 
 
 def set_gas_limit(function: str, gas_limit: int | None) -> FunctionInfo:

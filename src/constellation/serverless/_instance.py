@@ -9,6 +9,7 @@ import socket
 import struct
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from .._runtime.protocol import _HEADER, ChannelClosed, Receiver
@@ -43,6 +44,7 @@ class WorkerInstance:
         "idle_since",
         "init_ms",
         "invocations",
+        "on_close",
         "pid",
     )
 
@@ -69,6 +71,7 @@ class WorkerInstance:
         self.idle_since = now
         self.init_ms = 0.0
         self.invocations = 0
+        self.on_close: Callable[[], None] | None = None  # e.g. give its GPUs back
 
     @staticmethod
     def new_id() -> str:
@@ -154,6 +157,7 @@ class WorkerInstance:
     def _death(self, when: str) -> str:
         self._closed = True
         self._sock.close()
+        self._ended()
         status = self._exits.wait(self.pid, timeout=2.0)
         return f"{describe_exit(status)} {when}"
 
@@ -170,6 +174,12 @@ class WorkerInstance:
         if not self._closed:
             self._closed = True
             self._sock.close()
+            self._ended()
+
+    def _ended(self) -> None:
+        callback, self.on_close = self.on_close, None
+        if callback is not None:
+            callback()
 
     @property
     def closed(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from ..backends._base import Backend
@@ -78,6 +79,10 @@ class Launcher:
         self._zygotes: dict[str, tuple[tuple[Any, ...], FunctionZygote]] = {}
         self._lock = threading.Lock()
         self._closed = False
+        # Set by the platform: (owner, request) -> the allocation's env, or a ValueError
+        # saying why nothing fits; and owner -> give the GPUs back.
+        self.gpu_allocate: Callable[[str, dict[str, Any]], dict[str, str]] | None = None
+        self.gpu_release: Callable[[str], None] | None = None
 
     def _root_zygote(self) -> RootZygote:
         with self._lock:
@@ -122,13 +127,21 @@ class Launcher:
             wasm.init_ms = (time.perf_counter() - started) * 1000.0
             return cast(WorkerInstance, wasm)  # the same interface, in-process
         spec = self.spec(info, instance_id)
-        if info.cold_start_optimization:
-            pid, sock = self._fork_from_function_zygote(info, spec)
-        else:
-            pid, sock = self._root_zygote().fork_worker(spec)
+        owner = f"function:{info.name}:{instance_id}"
+        release = self._gpus_for(info, owner, spec)
+        try:
+            if info.cold_start_optimization:
+                pid, sock = self._fork_from_function_zygote(info, spec)
+            else:
+                pid, sock = self._root_zygote().fork_worker(spec)
+        except BaseException:
+            if release is not None:
+                release()
+            raise
         instance = WorkerInstance(
             instance_id, info.id, generation, pid, sock, self.exits, self._clock()
         )
+        instance.on_close = release
         instance.spin_s = self._settings.reply_spin_us / 1e6
         ready = instance.wait_ready(START_TIMEOUT_S)
         if not ready.get("ready"):
@@ -136,6 +149,23 @@ class Launcher:
             raise InstanceStartError(str(ready.get("error", "the instance failed to start")))
         instance.init_ms = (time.perf_counter() - started) * 1000.0
         return instance
+
+    def _gpus_for(
+        self, info: FunctionInfo, owner: str, spec: dict[str, Any]
+    ) -> Callable[[], None] | None:
+        """Allocate the function's GPU request for one instance; its env goes to the worker.
+        Returns what gives the GPUs back (called when the instance ends)."""
+        if info.gpu is None:
+            return None
+        if self.gpu_allocate is None or self.gpu_release is None:
+            raise InstanceStartError(f"function {info.name!r} asks for a GPU: no GPU manager here")
+        try:
+            env = self.gpu_allocate(owner, info.gpu)
+        except ValueError as exc:
+            raise InstanceStartError(f"no GPU for function {info.name!r}: {exc}") from None
+        spec["env"] = {**spec["env"], **env}
+        release = self.gpu_release
+        return lambda: release(owner)
 
     def _fork_from_function_zygote(self, info: FunctionInfo, spec: dict[str, Any]) -> Any:
         for _ in range(2):

@@ -119,6 +119,7 @@ class FunctionInfo:
     deployed_at: float | None = None
     gas_limit: int | None = None  # WASM functions: a gas budget per invocation
     resources: Resources = field(default_factory=Resources)
+    gpu: dict[str, Any] | None = None  # a GPU request (constellation.gpu), per instance
 
     def __repr__(self) -> str:
         return (

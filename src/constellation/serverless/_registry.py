@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS functions (
     updated_at REAL NOT NULL,
     deployed_at REAL,
     gas_limit INTEGER,
-    resources TEXT NOT NULL DEFAULT '{}'
+    resources TEXT NOT NULL DEFAULT '{}',
+    gpu TEXT
 );
 """
 
@@ -65,6 +66,7 @@ _COLUMNS = (
     "deployed_at",
     "gas_limit",
     "resources",
+    "gpu",
 )
 
 
@@ -74,6 +76,7 @@ def _to_row(info: FunctionInfo) -> tuple[Any, ...]:
     values["scaling_policy"] = json.dumps(info.scaling_policy.to_dict())
     values["cold_start_optimization"] = int(info.cold_start_optimization)
     values["resources"] = json.dumps(info.resources.to_dict())
+    values["gpu"] = None if info.gpu is None else json.dumps(info.gpu)
     return tuple(values[c] for c in _COLUMNS)
 
 
@@ -83,6 +86,7 @@ def _from_row(row: Any) -> FunctionInfo:
     data["scaling_policy"] = ScalingPolicy(**json.loads(data["scaling_policy"]))
     data["cold_start_optimization"] = bool(data["cold_start_optimization"])
     data["resources"] = Resources.from_mapping(json.loads(data["resources"] or "{}"))
+    data["gpu"] = None if data["gpu"] is None else json.loads(data["gpu"])
     return FunctionInfo(**data)
 
 
@@ -93,6 +97,8 @@ class FunctionRegistry:
         columns = {row[1] for row in store.query("PRAGMA table_info(functions)")}
         if "resources" not in columns:  # a store made before per-function resources
             store.execute("ALTER TABLE functions ADD COLUMN resources TEXT NOT NULL DEFAULT '{}'")
+        if "gpu" not in columns:  # ... or before GPU requests on functions
+            store.execute("ALTER TABLE functions ADD COLUMN gpu TEXT")
         self._lock = threading.Lock()
         self._by_id: dict[str, FunctionInfo] = {}
         self._by_name: dict[str, str] = {}

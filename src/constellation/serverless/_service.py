@@ -179,6 +179,7 @@ class ServerlessService(QueriesMixin):
         cold_start_optimization: bool = False,
         gas_limit: int | None = None,
         resources: Mapping[str, Any] | None = None,
+        gpu: Mapping[str, Any] | None = None,
     ) -> FunctionInfo:
         """Register a function; its code is copied into the store and its handler checked.
 
@@ -186,7 +187,9 @@ class ServerlessService(QueriesMixin):
         (handler ``"_start"``) gets the event as JSON on stdin and answers on stdout; a core
         module's exported function (the handler) takes and returns numbers. ``gas_limit`` is
         a WASM function's gas budget per invocation. ``resources`` (``num_cpus``,
-        ``num_gpus``, ``custom``) is what each instance asks a Ray cluster for.
+        ``num_gpus``, ``custom``) is what each instance asks a Ray cluster for. ``gpu`` is a
+        GPU request (``{"gpu_count": 1, "memory_mb": 4096}``, see :mod:`constellation.gpu`)
+        allocated for each instance while it lives; its environment reaches the worker.
         """
         s = self.settings
         check.check_name(name)
@@ -201,6 +204,7 @@ class ServerlessService(QueriesMixin):
         policy = ScalingPolicy.from_mapping(scaling_policy, base)
         gas = check.check_gas_limit(gas_limit, runtime)
         wants = Resources.from_mapping(resources)
+        gpu_request = check.check_gpu(gpu, runtime)
         if code is None:
             raise ValidationError("code", "required: the path of a .py file or a directory")
         if self.registry.find(name) is not None:
@@ -235,6 +239,7 @@ class ServerlessService(QueriesMixin):
             updated_at=now,
             gas_limit=gas,
             resources=wants,
+            gpu=gpu_request,
         )
         self._check_code(info)
         return self.registry.insert(info)
@@ -320,6 +325,11 @@ class ServerlessService(QueriesMixin):
         info = self.registry.get(function)
         merged = {**info.resources.to_dict(), **(resources or {}), **options}
         return self._update(function, True, resources=Resources.from_mapping(merged))
+
+    def set_gpu(self, function: str, request: Mapping[str, Any] | None) -> FunctionInfo:
+        """A GPU request for each instance (None: no GPU); the instances are replaced."""
+        info = self.registry.get(function)
+        return self._update(function, True, gpu=check.check_gpu(request, info.runtime))
 
     def set_concurrency(self, function: str, concurrency: int) -> FunctionInfo:
         return self._update(function, False, concurrency=check.check_concurrency(concurrency))

@@ -78,6 +78,25 @@ def check_gas_limit(value: Any, runtime: str) -> int | None:
     return _check_int("gas_limit", value, 1, 2**63 - 1)
 
 
+def check_gpu(value: Any, runtime: str) -> dict[str, Any] | None:
+    """A GPU request for each instance (the fields of constellation.gpu's requests)."""
+    if value is None:
+        return None
+    if runtime != "python":
+        raise ValidationError("gpu", f"applies to runtime 'python' only, not {runtime!r}")
+    if not isinstance(value, Mapping):
+        raise ValidationError(
+            "gpu", f"expected a request such as {{'gpu_count': 1}}, got {value!r}"
+        )
+    from ..gpu import GpuRequest  # the GPU package loads only for functions that ask
+
+    try:
+        request = GpuRequest.from_value(dict(value))
+    except ValidationError as exc:
+        raise ValidationError(f"gpu.{exc.field}", exc.message) from None
+    return request.as_dict()
+
+
 def check_env_name(name: Any) -> str:
     if not isinstance(name, str) or not _ENV_NAME.match(name):
         raise ValidationError(

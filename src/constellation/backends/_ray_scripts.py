@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
+from ..deployments._process import stop_gracefully
 from ._codeship import pack_code
 from ._ray_connect import acquire, release
 from ._ray_instance import describe_ray_error
@@ -151,13 +152,7 @@ class RayProcess:
         return self._finish() if ready else None
 
     def close(self, grace_s: float = 5.0) -> int:
-        self.terminate()
-        code = self.wait(grace_s)
-        if code is None:
-            self.kill()
-            code = self.wait()
-        assert code is not None
-        return code
+        return stop_gracefully(self, grace_s)
 
 
 class RayScripts:

@@ -39,6 +39,7 @@ __all__ = [
     "kill_orphan",
     "process_identity",
     "start_local_process",
+    "stop_gracefully",
 ]
 
 LAUNCHER = str(Path(__file__).with_name("_launcher.py"))  # run by path: see its docstring
@@ -186,19 +187,25 @@ class InstanceProcess:
 
     def close(self, grace_s: float = 5.0) -> int:
         """SIGTERM, wait ``grace_s``, then SIGKILL. Idempotent; returns the exit code."""
-        self.terminate()
-        code = self.wait(grace_s)
-        if code is None:
-            self.kill()
-            code = self.wait()
-        assert code is not None
-        return code
+        return stop_gracefully(self, grace_s)
 
     def __enter__(self) -> InstanceProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def stop_gracefully(proc: Any, grace_s: float) -> int:
+    """``terminate``, wait up to ``grace_s``, then ``kill``: for any process-like object
+    (a local process, or a Ray actor's script); returns the exit code."""
+    proc.terminate()
+    code = proc.wait(grace_s)
+    if code is None:
+        proc.kill()
+        code = proc.wait()
+    assert code is not None
+    return int(code)
 
 
 # (spec, env, log path, lifeline, grace) -> a started process. The local backend's is

@@ -74,6 +74,9 @@ class Ledger:
         self._pending: list[tuple[Any, ...]] = []
         self._pending_logs: list[tuple[Any, ...]] = []
         self._lock = threading.Lock()
+        # Held from taking the pending rows to committing them: a reader that flushes
+        # first (find, logs) waits for a flush already under way, so it sees its rows.
+        self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
         self._flusher = threading.Thread(target=self._run, name="ledger-flush", daemon=True)
@@ -112,6 +115,10 @@ class Ledger:
 
     def flush(self) -> int:
         """Write the pending records now; returns how many."""
+        with self._flush_lock:
+            return self._flush_locked()
+
+    def _flush_locked(self) -> int:
         with self._lock:
             rows, self._pending = self._pending, []
             logs, self._pending_logs = self._pending_logs, []

@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import ValidationError
 
-__all__ = ["MB_PER_CPU", "Resources"]
+__all__ = ["MB_PER_CPU", "Resources", "ray_gpus_of"]
 
 _RESERVED_RESOURCES = frozenset({"CPU", "GPU", "memory", "object_store_memory"})
 # AWS Lambda gives a function one vCPU per 1,769 MB of memory; an instance asks for
@@ -91,3 +91,13 @@ class Resources:
 
     def to_dict(self) -> dict[str, Any]:
         return {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "custom": dict(self.custom)}
+
+
+def ray_gpus_of(request: Mapping[str, Any] | None) -> float:
+    """A GPU request (constellation.gpu's form) as Ray's ``num_gpus``: its ``gpu_count``,
+    or ``compute_share`` percent of one GPU."""
+    if not request:
+        return 0.0
+    if request.get("compute_share"):
+        return float(request["compute_share"]) / 100.0
+    return float(request.get("gpu_count") or 1)

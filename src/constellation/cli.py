@@ -193,11 +193,12 @@ def _parse_amounts(pairs: tuple[str, ...]) -> dict[str, float]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         try:
-            amounts[name] = float(value) if sep else float("nan")
+            amount = float(value)
         except ValueError:
-            sep = ""
-        if not sep or amounts[name] != amounts[name]:
+            amount = math.nan
+        if not sep or not math.isfinite(amount):
             raise click.BadParameter(f"{pair!r} is not NAME=AMOUNT", param_hint="--resource")
+        amounts[name] = amount
     return amounts
 
 

@@ -75,12 +75,13 @@ class Settings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
         for field in dataclasses.fields(self):
-            if field.name == "home" or field.name in _TEXT_FIELDS:
-                value = getattr(self, field.name)
-                if field.name != "home" and not isinstance(value, str):
-                    raise ConfigError(field.name, f"{value!r} is not a string")
+            if field.name == "home":
                 continue
             value = getattr(self, field.name)
+            if field.name in _TEXT_FIELDS:
+                if not isinstance(value, str):
+                    raise ConfigError(field.name, f"{value!r} is not a string")
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(field.name, f"{value!r} is not a number")
             if value < 0:

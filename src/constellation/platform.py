@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ._cluster import ClusterHandle
 from ._control import ControlTables
+from ._resources import ray_gpus_of
 from .config import Settings, load_settings
 from .errors import ClosedError, NotFoundError, ValidationError
 from .store import Store
@@ -424,12 +425,9 @@ def _gpu_request_as_ray_resources(options: dict[str, Any]) -> dict[str, Any]:
             raise ValidationError("gpu.compute_share", f"{share!r} must be a percent in (0, 100]")
         if count != 1:
             raise ValidationError("gpu.compute_share", "a share is of one GPU: use gpu_count 1")
-        gpus: float = share / 100.0
     elif isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 64:
         raise ValidationError("gpu.gpu_count", f"{count!r} must be an integer 1-64")
-    else:
-        gpus = float(count)
     resources = dict(options.get("resources") or {})
-    resources["num_gpus"] = gpus
+    resources["num_gpus"] = ray_gpus_of(request)
     options["resources"] = resources
     return options

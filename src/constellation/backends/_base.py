@@ -21,6 +21,7 @@ class Instance(Protocol):
     """One instance of a function: serves one invocation at a time."""
 
     id: str
+    node: str  # "local", or the Ray node's id
     function_id: str
     generation: int
     pid: int

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from .._resources import ray_gpus_of
 from ..config import Settings
 from ..errors import ClosedError
 from ..serverless._errors import InstanceStartError
@@ -80,7 +81,7 @@ class RayBackend:
             "max_restarts": 0,  # a lost instance is replaced by the pool, not restarted
             "max_concurrency": 2,  # one invocation, plus the watcher's call
         }
-        gpus = wants.num_gpus or _gpus_of_request(info.gpu)
+        gpus = wants.num_gpus or ray_gpus_of(info.gpu)
         if gpus:
             options["num_gpus"] = gpus
         if wants.custom:
@@ -113,17 +114,19 @@ class RayBackend:
         died under it) is tried again, a failure of the code is not."""
         assert self._ray is not None
         timeout = self._settings.ray_start_timeout_s
-        for attempt in range(1, START_ATTEMPTS + 1):
+        attempts = 0
+        while True:
+            attempts += 1
             actor = self._host.options(**options).remote(
                 spec, self._code_ref(info.code_hash), info.code_hash, timeout
             )
             instance = RayInstance(self._ray, actor, spec["instance_id"], info.id, 0, self._clock())
             ready = instance.wait_ready(timeout)
-            if ready.get("ready") or ready.get("cluster") != "lost" or attempt == START_ATTEMPTS:
-                if not ready.get("ready"):
-                    instance.close()
+            if ready.get("ready"):
                 return instance, ready
-        raise AssertionError("unreachable")
+            instance.close()
+            if ready.get("cluster") != "lost" or attempts == START_ATTEMPTS:
+                return instance, ready
 
     def check_handler(self, info: FunctionInfo) -> None:
         """Load the code once on the cluster, in a throw-away actor that asks for nothing."""
@@ -190,12 +193,3 @@ class RayBackend:
                 except Exception:  # freeing is an optimisation; Ray may be gone already
                     pass
             release()
-
-
-def _gpus_of_request(request: dict[str, Any] | None) -> float:
-    """A function's GPU request as Ray's num_gpus: its count, or its share of one GPU."""
-    if not request:
-        return 0.0
-    if request.get("compute_share"):
-        return float(request["compute_share"]) / 100.0
-    return float(request.get("gpu_count") or 1)

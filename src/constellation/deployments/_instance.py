@@ -166,9 +166,10 @@ class Instance:
     def status(self, now: float, start_grace_s: float) -> str:
         if self.alive:
             started = self.started_at if self.started_at is not None else now
-            if not getattr(self.proc, "placed", True):  # a Ray actor waiting for a node
+            assert self.proc is not None
+            if not self.proc.placed or now - started < start_grace_s:
                 return "starting"
-            return "starting" if now - started < start_grace_s else "running"
+            return "running"
         return self.state
 
     def info(self, now: float, start_grace_s: float) -> InstanceInfo:
@@ -188,5 +189,5 @@ class Instance:
                 max(0.0, self.next_start_at - now) if self.next_start_at is not None else None
             ),
             log_path=str(self.log.path),
-            node=getattr(self.proc, "node", "local") if alive else None,
+            node=self.proc.node if alive and self.proc is not None else None,
         )

@@ -88,6 +88,9 @@ def kill_orphan(pid: int, identity: str | None) -> bool:
 class InstanceProcess:
     """A running script: started on construction, output appended to ``log_path``."""
 
+    node = "local"  # where it runs (a Ray backend's process gives its node's id)
+    placed = True  # started at once (a Ray actor may wait for a node first)
+
     def __init__(
         self,
         script: str,

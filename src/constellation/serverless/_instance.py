@@ -31,6 +31,8 @@ class InstanceDied(Exception):
 class WorkerInstance:
     """A worker process serving one function, one invocation at a time."""
 
+    node = "local"  # where it runs (a Ray instance gives its node's id)
+
     __slots__ = (
         "_closed",
         "_exits",

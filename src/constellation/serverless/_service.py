@@ -448,7 +448,7 @@ class ServerlessService(QueriesMixin):
                         max(0.0, now - inst.created_at),
                         inst.invocations,
                         pool.info.version,
-                        getattr(inst, "node", "local"),
+                        inst.node,
                     )
                 )
         return out

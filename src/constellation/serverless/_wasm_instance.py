@@ -24,6 +24,8 @@ __all__ = ["WasmInstance"]
 class WasmInstance:
     """One pooled WASM handler; ``close()`` is idempotent."""
 
+    node = "local"  # it runs in the platform's process
+
     def __init__(self, instance_id: str, function_id: str, generation: int, handler: Any,
                  memory_mb: int, now: float) -> None:  # fmt: skip
         self.id = instance_id

@@ -14,7 +14,13 @@
 4. An allocate/deallocate round trip on the real inventory.
 5. The real outputs (``nvidia-smi -q -x``, ``--query-gpu`` CSV, ``--query-compute-apps``,
    ``-L``, NVML readings as JSON) saved under ``--out`` as new fixtures, serial numbers
-   masked. Exit status 1 when a check fails, 2 when there is no NVIDIA GPU here.
+   masked.
+6. A real CUDA program (PyTorch, in a child process) started with an allocation's env:
+   it must see exactly that GPU, and the monitor must attribute its memory to the
+   allocation; with MPS at hand, the same under a 50% ``compute_share``
+   (``benchmarks/gpu_workload.py``; ``--no-workload`` skips it).
+
+Exit status 1 when a check fails, 2 when there is no NVIDIA GPU here.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ from constellation.gpu._model import BackendError, Gpu
 from constellation.gpu._nvidia_smi import APPS_FIELDS, QUERY_FIELDS, NvidiaSmiBackend, parse_xml
 from constellation.gpu._nvml import NvmlBackend
 from constellation.telemetry import Telemetry
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_workload import run_workload
 
 ROOT = Path(__file__).resolve().parents[1]
 EXACT = ("uuid", "name", "memory_total", "mig_enabled")
@@ -135,6 +144,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--loop-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--no-workload", dest="workload", action="store_false", help="skip the CUDA program"
+    )
     args = parser.parse_args()
 
     nvml = NvmlBackend()
@@ -219,6 +231,11 @@ def main() -> int:
 
     print("## 5. saving the real outputs")
     save(args.out, smi.tool, nvml_gpus)
+
+    print("## 6. a real CUDA program on an allocation")
+    workload = run_workload(check) if args.workload else {}
+    if workload:
+        (args.out / "workload.json").write_text(json.dumps(workload, indent=2) + "\n")
     nvml.close()
     manager.close()
 

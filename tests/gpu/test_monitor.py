@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -54,6 +55,28 @@ def test_nvml_samples_through_nvml(fakes) -> None:
     telemetry = Telemetry()
     GpuMonitor(manager, telemetry).tick(now=1.0)
     assert telemetry.series("gpu_power_watts", {"gpu": "nvidia:0"}).last().value == 110.23
+    manager.close()
+
+
+def test_nvml_usage_per_allocation_reads_the_process_list_at_each_tick(
+    fakes,
+) -> None:
+    """NVML samples carry no processes: the monitor must ask NVML for them at each tick,
+    not reuse the list from the first discovery (made before the process started)."""
+    fakes.nvml(L40S)
+    manager = GpuManager(discovery=Discovery(backends()))
+    manager.allocate("trainer", memory_mb=4096)
+    manager.attach_process("trainer", 4321)
+    telemetry = Telemetry()
+    monitor = GpuMonitor(manager, telemetry)
+    monitor.tick(now=1.0)
+    series = telemetry.series("gpu_allocation_memory_mb", {"owner": "trainer"})
+    assert series.last().value == 0.0
+    import pynvml  # the fake, first on sys.path
+
+    pynvml._devices[0].processes = [SimpleNamespace(pid=4321, usedGpuMemory=3000 * 1024 * 1024)]
+    monitor.tick(now=2.0)
+    assert series.last().value == 3000.0
     manager.close()
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ..errors import ValidationError
 from ..telemetry import Telemetry
 from ._manager import GpuManager
-from ._model import BackendError, Gpu
+from ._model import BackendError, Gpu, GpuProcess
 from ._nvml import NvmlBackend
 
 __all__ = ["GpuMonitor", "GpuSample", "read_gpu"]
@@ -74,12 +74,15 @@ class GpuMonitor:
         self.last_error: str | None = None
         self.latest: dict[str, GpuSample] = {}
 
+    def _nvml(self) -> NvmlBackend | None:
+        return next(
+            (b for b in self.manager.discovery.backends if isinstance(b, NvmlBackend)), None
+        )
+
     def sample(self, now: float | None = None) -> list[GpuSample]:
         """Read every GPU once: through NVML where NVML answered, else by rediscovery."""
         timestamp = self._clock() if now is None else now
-        nvml = next(
-            (b for b in self.manager.discovery.backends if isinstance(b, NvmlBackend)), None
-        )
+        nvml = self._nvml()
         fresh = not self.manager.discovery.discovered
         gpus = self.manager.discover()
         if not fresh and (nvml is None or any(g.backend != "nvml" for g in gpus)):
@@ -113,20 +116,38 @@ class GpuMonitor:
         return samples
 
     def _record_allocations(self, timestamp: float) -> None:
-        by_id = {g.id: g for g in self.manager.discovery.gpus}
-        for allocation in self.manager.allocations():
-            if not allocation.pids:
-                continue
+        watched = [a for a in self.manager.allocations() if a.pids]
+        if not watched:
+            return
+        processes = self._processes({gpu_id for a in watched for gpu_id in a.gpu_ids})
+        for allocation in watched:
             pids = set(allocation.pids)
             used = 0
             for gpu_id in allocation.gpu_ids:
-                gpu = by_id.get(gpu_id)
-                for proc in gpu.processes if gpu else ():
+                for proc in processes.get(gpu_id, ()):
                     if proc.pid in pids and proc.memory_mb is not None:
                         used += proc.memory_mb
             self.telemetry.record(
                 "gpu_allocation_memory_mb", used, timestamp, {"owner": allocation.owner}
             )
+
+    def _processes(self, gpu_ids: set[str]) -> dict[str, tuple[GpuProcess, ...]]:
+        """Each GPU's process list now: NVML is asked again, since its samples carry none
+        (the discovered list is from the first discovery); a tool backend's discovery
+        ran during this sample, so its list is already fresh."""
+        nvml = self._nvml()
+        found: dict[str, tuple[GpuProcess, ...]] = {}
+        for gpu in self.manager.discovery.gpus:
+            if gpu.id not in gpu_ids:
+                continue
+            if gpu.backend == "nvml" and nvml is not None:
+                try:
+                    found[gpu.id] = nvml.processes(gpu.index)
+                except BackendError as exc:
+                    self.last_error = str(exc)
+            else:
+                found[gpu.id] = gpu.processes
+        return found
 
     # -- the loop -----------------------------------------------------------------
     @property

@@ -201,6 +201,12 @@ class NvmlBackend:
             "power_draw": draw,
         }
 
+    def processes(self, index: int) -> tuple[GpuProcess, ...]:
+        """The compute processes on device ``index`` now (pid and memory; for usage per owner)."""
+        with self._lock:
+            self._open()
+            return self._processes(self._handles[index], ())
+
     @property
     def device_count(self) -> int:
         with self._lock:

@@ -96,7 +96,7 @@ class NvmlBackend:
     def _device(self, index: int, handle: Any, driver: str) -> Gpu:
         nvml = self._nvml
         name = _str(nvml.nvmlDeviceGetName(handle))
-        memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+        memory = self._memory(handle)
         total = memory.total // _MIB
         cc = self._maybe(nvml.nvmlDeviceGetCudaComputeCapability, handle)
         mig_mode = self._maybe(nvml.nvmlDeviceGetMigMode, handle)
@@ -124,6 +124,19 @@ class NvmlBackend:
             driver_version=driver,
             backend=NAME,
         )
+
+    def _memory(self, handle: Any) -> Any:
+        """Memory as ``nvidia-smi`` counts it: the v2 call, whose ``used`` leaves out what
+        the driver reserves (616 MiB on an idle H200, which v1 counts as used); v1 where
+        the driver or binding lacks v2."""
+        nvml = self._nvml
+        version = getattr(nvml, "nvmlMemory_v2", None)
+        if version is not None:
+            try:
+                return nvml.nvmlDeviceGetMemoryInfo(handle, version=version)
+            except nvml.NVMLError:
+                pass  # FunctionNotFound on older drivers
+        return nvml.nvmlDeviceGetMemoryInfo(handle)
 
     def _readings(self, handle: Any) -> tuple[float | None, ...]:
         nvml = self._nvml
@@ -190,7 +203,7 @@ class NvmlBackend:
             nvml = self._open()
             handle = self._handles[index]
             try:
-                memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+                memory = self._memory(handle)
                 util, temp, draw, _limit = self._readings(handle)
             except nvml.NVMLError as exc:
                 raise ToolFailed(NAME, str(exc)) from None

@@ -6,7 +6,8 @@ output, and otherwise fails the way the real tool does for an unknown query (exi
 2 and a message), so the production code cannot lean on anything a capture lacks.
 
 Environment:
-  FAKE_<TOOL>_CAPTURE   the capture (file or folder) for that tool (TOOL like NVIDIA_SMI)
+  FAKE_<TOOL>_CAPTURE   the capture for that tool (TOOL like NVIDIA_SMI): a file, an
+                        amd-smi/xpu-smi folder, or a folder saved by gpu_check.py
   FAKE_GPU_STATE        ``idle`` (default) or ``load``: which section of an exporter capture
   FAKE_<TOOL>_MODE      ``hang`` (sleep, to test timeouts), ``garbage`` (print junk, exit 0),
                         ``fail`` (exit 9)
@@ -46,6 +47,26 @@ def _sections(text: str, state: str) -> dict[str, str]:
     return found
 
 
+# A folder saved by benchmarks/gpu_check.py: each file is the output of one command.
+REAL_FILES = {
+    "nvidia-smi -q -x": "nvidia-smi-q-x.xml",
+    "nvidia-smi --query-gpu=": "query-gpu.csv",
+    "nvidia-smi --query-compute-apps=": "query-compute-apps.csv",
+    "nvidia-smi -L": "nvidia-smi-L.txt",
+}
+
+
+def capture_sections(capture: Path, state: str) -> dict[str, str]:
+    """Command -> output, from an exporter capture (file) or a gpu_check folder."""
+    if capture.is_dir():
+        return {
+            command: (capture / name).read_text()
+            for command, name in REAL_FILES.items()
+            if (capture / name).is_file()
+        }
+    return _sections(capture.read_text(encoding="utf-8", errors="replace"), state)
+
+
 def _project(body: str, fields: list[str]) -> str:
     """The capture's CSV restricted to ``fields``, as nvidia-smi prints such a query."""
     rows = list(csv.reader(io.StringIO(body), skipinitialspace=True))
@@ -61,12 +82,11 @@ def _project(body: str, fields: list[str]) -> str:
 
 
 def nvidia_smi(capture: Path, args: list[str]) -> str:
-    text = capture.read_text(encoding="utf-8", errors="replace")
     if capture.suffix == ".xml":
         if args == ["-q", "-x"]:
-            return text
+            return capture.read_text(encoding="utf-8", errors="replace")
         _fail("nvidia-smi", args)
-    sections = _sections(text, os.environ.get("FAKE_GPU_STATE", "idle"))
+    sections = capture_sections(capture, os.environ.get("FAKE_GPU_STATE", "idle"))
     for prefix in ("--query-gpu=", "--query-compute-apps="):
         if args and args[0].startswith(prefix) and "--format=csv" in args:
             wanted = args[0][len(prefix) :].split(",")

@@ -1,4 +1,5 @@
-"""A fake ``pynvml`` (nvidia-ml-py) that answers from an nvidia_gpu_exporter capture.
+"""A fake ``pynvml`` (nvidia-ml-py) that answers from an nvidia_gpu_exporter capture,
+or from a folder of real outputs saved by ``benchmarks/gpu_check.py``.
 
 Only the calls the NVML backend makes exist. Readings come from the capture's
 ``--query-gpu`` CSV (memory, utilisation, temperature, power, compute capability, MIG
@@ -6,7 +7,9 @@ mode), ``-L`` (MIG profiles and UUIDs), the default ``nvidia-smi`` table (each M
 device's GPU instance id and memory) and ``--query-compute-apps`` (processes). Like real
 NVML it answers in bytes and milliwatts, raises ``NVMLError_NotSupported`` for a reading
 the capture says is ``[N/A]`` (utilisation under MIG), and ``NVMLError_LibraryNotFound``
-from ``nvmlInit`` when no capture is configured (``FAKE_PYNVML_CAPTURE``).
+from ``nvmlInit`` when no capture is configured (``FAKE_PYNVML_CAPTURE``). Memory v1
+counts the driver's reservation (``<reserved>`` of a saved ``-q -x``) as used, v2 does
+not; ``FAKE_PYNVML_NO_V2`` makes v2 absent, as on older drivers.
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from fake_smi import capture_sections
+
 NVML_TEMPERATURE_GPU = 0
 NVML_DEVICE_MIG_DISABLE = 0
 NVML_DEVICE_MIG_ENABLE = 1
+nvmlMemory_v2 = 0x02000028
 _MIB = 1024 * 1024
 
 
@@ -42,6 +48,10 @@ class NVMLError_NotFound(NVMLError):
     pass
 
 
+class NVMLError_FunctionNotFound(NVMLError):
+    pass
+
+
 class NVMLError_NoPermission(NVMLError):
     pass
 
@@ -58,27 +68,13 @@ class _Device:
     uuid: str = ""
     memory_total: int = 0
     memory_used: int = 0
+    memory_reserved: int = 0
     gpu_instance_id: int | None = None
     processes: list[SimpleNamespace] = field(default_factory=list)
 
 
 _devices: list[_Device] | None = None
 calls: dict[str, int] = {}
-
-
-def _sections(text: str, state: str) -> dict[str, str]:
-    lines = text.split("\n")
-    marks = [
-        i
-        for i in range(len(lines) - 3)
-        if lines[i].startswith("####") and lines[i + 2].startswith("# $ ")
-    ]
-    found: dict[str, str] = {}
-    for n, i in enumerate(marks):
-        end = marks[n + 1] if n + 1 < len(marks) else len(lines)
-        if lines[i + 1][2:].split(" :: ")[0].strip() in (state, "capabilities"):
-            found.setdefault(lines[i + 2][4:].strip().split("=")[0], "\n".join(lines[i + 4 : end]))
-    return found
 
 
 def _rows(body: str) -> list[dict[str, str]]:
@@ -95,9 +91,13 @@ def _load() -> list[_Device]:
     raw = os.environ.get("FAKE_PYNVML_CAPTURE")
     if not raw:
         raise NVMLError_LibraryNotFound("NVML Shared Library Not Found")
-    sections = _sections(
-        Path(raw).read_text(errors="replace"), os.environ.get("FAKE_GPU_STATE", "idle")
-    )
+    capture = Path(raw)
+    found = capture_sections(capture, os.environ.get("FAKE_GPU_STATE", "idle"))
+    sections: dict[str, str] = {}
+    for command, body in found.items():
+        sections.setdefault(command.split("=")[0], body)
+    xml = sections.get("nvidia-smi -q -x", "")
+    reserved = [int(mib) for mib in re.findall(r"<reserved>(\d+) MiB</reserved>", xml)]
     devices = []
     for row in _rows(sections["nvidia-smi --query-gpu"]):
         d = _Device(row, name=row["name"], uuid=row["uuid"])
@@ -105,6 +105,8 @@ def _load() -> list[_Device]:
             _mib(row["memory.total"]) * _MIB,
             _mib(row["memory.used"]) * _MIB,
         )
+        if len(reserved) > len(devices):
+            d.memory_reserved = reserved[len(devices)] * _MIB
         devices.append(d)
     apps = sections.get("nvidia-smi --query-compute-apps")
     for app in _rows(apps) if apps and apps.strip() else []:
@@ -181,10 +183,17 @@ def nvmlDeviceGetUUID(handle: Any) -> str:
     return _dev(handle).uuid
 
 
-def nvmlDeviceGetMemoryInfo(handle: Any) -> SimpleNamespace:
+def nvmlDeviceGetMemoryInfo(handle: Any, version: int | None = None) -> SimpleNamespace:
+    """v1 counts the driver's reservation as used, v2 does not (as nvidia-smi does not)."""
     d = _dev(handle)
+    if version is None:
+        used = d.memory_used + d.memory_reserved
+        return SimpleNamespace(total=d.memory_total, used=used, free=d.memory_total - used)
+    if os.environ.get("FAKE_PYNVML_NO_V2"):
+        raise NVMLError_FunctionNotFound("Function Not Found")
+    free = d.memory_total - d.memory_used - d.memory_reserved
     return SimpleNamespace(
-        total=d.memory_total, used=d.memory_used, free=d.memory_total - d.memory_used
+        total=d.memory_total, reserved=d.memory_reserved, used=d.memory_used, free=free
     )
 
 
@@ -208,7 +217,9 @@ def nvmlDeviceGetPowerUsage(handle: Any) -> int:
 
 
 def nvmlDeviceGetEnforcedPowerLimit(handle: Any) -> int:
-    return round(float(_reading(handle, "enforced.power.limit").split()[0]) * 1000)
+    row = _dev(handle).row
+    key = "enforced.power.limit" if "enforced.power.limit" in row else "power.limit"
+    return round(float(_reading(handle, key).split()[0]) * 1000)
 
 
 def nvmlDeviceGetCudaComputeCapability(handle: Any) -> tuple[int, int]:

@@ -113,6 +113,27 @@ def test_a_function_instance_gets_its_gpus_while_it_lives(tmp_path: Path) -> Non
         assert _owners(platform) == []
 
 
+def test_a_gpu_function_has_its_memory_limit_on_data_not_address_space(tmp_path: Path) -> None:
+    """CUDA reserves far more address space than memory when it starts: under RLIMIT_AS
+    it cannot start. A GPU instance's memory limit is RLIMIT_DATA, and it still holds."""
+    with _platform(tmp_path / "home") as platform:
+        sls = platform.serverless
+        gpu = {"gpu_count": 1, "memory_mb": 1024}
+        limits = sls.create_function("limits", "python", "limits", HANDLERS, gpu=gpu)
+        plain = sls.create_function("plain-limits", "python", "limits", HANDLERS)
+        on_gpu, on_cpu = sls.invoke_sync(limits.id, {}), sls.invoke_sync(plain.id, {})
+        assert on_gpu.ok and on_cpu.ok, (on_gpu.error, on_cpu.error)
+        assert on_gpu.output["AS"] is None and on_gpu.output["DATA"] is not None
+        assert on_cpu.output["AS"] is not None and on_cpu.output["DATA"] is None
+        hungry = sls.create_function(
+            "hungry", "python", "allocate", HANDLERS, memory_mb=128, gpu=gpu
+        )
+        assert sls.invoke_sync(hungry.id, {"mb": 40}).ok
+        over = sls.invoke_sync(hungry.id, {"mb": 400})
+        assert over.status == "memory_limit", over.error
+        assert over.error == "memory limit of 128 MB exceeded"
+
+
 def test_a_function_whose_gpu_request_does_not_fit_fails_its_cold_start(tmp_path: Path) -> None:
     with _platform(tmp_path / "home") as platform:
         sls = platform.serverless

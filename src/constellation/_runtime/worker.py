@@ -139,8 +139,19 @@ def _die_with_parent() -> None:
         os._exit(0)
 
 
-def _limit_memory(memory_mb: int) -> None:
-    # The handler may allocate memory_mb beyond what the instance holds when ready.
+def _limit_memory(memory_mb: int, kind: str) -> None:
+    """Allow the handler ``memory_mb`` beyond what the instance holds when ready.
+
+    ``address_space`` (RLIMIT_AS) bounds every mapping. A GPU instance gets ``data``
+    (RLIMIT_DATA: private writable memory, the heap and anonymous mmaps) instead, since
+    CUDA reserves far more address space than memory when it starts, and a CUDA start
+    under RLIMIT_AS fails."""
+    if kind == "data":
+        with open("/proc/self/status", "rb") as status:
+            line = next(row for row in status if row.startswith(b"VmData:"))
+        limit = int(line.split()[1]) * 1024 + memory_mb * MB
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        return
     with open("/proc/self/statm", "rb") as statm:
         virtual = int(statm.read().split()[0]) * _PAGE
     limit = virtual + memory_mb * MB
@@ -162,7 +173,7 @@ def run_worker(sock_fd: int, spec: dict[str, Any]) -> NoReturn:
     if spec.get("check_only"):
         send_message(sock, {"ready": True, "init_ms": 0.0, "pid": os.getpid()})
         os._exit(0)
-    _limit_memory(spec["memory_mb"])
+    _limit_memory(spec["memory_mb"], spec.get("memory_limit", "address_space"))
     init_ms = (time.perf_counter() - started) * 1000.0
     send_message(sock, {"ready": True, "init_ms": init_ms, "pid": os.getpid()})
     _serve(sock, spec, handler)

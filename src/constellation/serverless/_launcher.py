@@ -44,6 +44,8 @@ def worker_spec(
         "function": info.name,
         "version": info.version,
         "memory_mb": info.memory_mb,
+        # CUDA cannot start under an address-space limit (see _runtime.worker._limit_memory)
+        "memory_limit": "address_space" if info.gpu is None else "data",
         "instance_id": instance_id,
         "code_root": str(settings.code_dir / info.code_hash),
         "module": module,

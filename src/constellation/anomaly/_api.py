@@ -175,11 +175,19 @@ def watch_telemetry(
     created: set[str] = set()
     lock = threading.Lock()
 
-    def on_point(series: MetricSeries, point: MetricPoint) -> None:
+    # Each series' detectors, found once per registry version (not per point).
+    found: dict[str, tuple[int, list[MetricDetector]]] = {}
+
+    def targets_of(series: MetricSeries) -> list[MetricDetector]:
         key = series.key
-        targets = [d for d in reg.detectors() if d.metric == key]
+        version = reg.version
+        cached = found.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        everyone = reg.detectors()
+        targets = [d for d in everyone if d.metric == key]
         if not targets:
-            targets = [d for d in reg.detectors() if d.metric == series.name]
+            targets = [d for d in everyone if d.metric == series.name]
         if not targets and rules:
             with lock:
                 if key not in created:
@@ -187,6 +195,13 @@ def watch_telemetry(
                     for pattern, method, sensitivity in rules:
                         if fnmatch.fnmatchcase(series.name, pattern):
                             targets.append(reg.create_detector(key, method, sensitivity))
+            version = reg.version
+        found[key] = (version, targets)
+        return targets
+
+    def on_point(series: MetricSeries, point: MetricPoint) -> None:
+        key = series.key
+        targets = targets_of(series)
         instance = series.labels.get(instance_label)
         for handle in targets:
             if handle.method == "correlation":

@@ -59,6 +59,7 @@ class AnomalyRegistry:
         self.flush_interval_s = flush_interval_s
         self._lock = threading.RLock()
         self._detectors: dict[str, MetricDetector] = {}
+        self.version = 0  # changes whenever a detector is created or destroyed
         self._rules: dict[str, Rule] = {}
         self._points = 0
         self._detect_us = 0.0
@@ -105,6 +106,7 @@ class AnomalyRegistry:
             handle._filter, _ = build_filter(method, level, options)
         with self._lock:
             self._detectors[handle.id] = handle
+            self.version += 1
         return handle
 
     def get_detector(self, detector: MetricDetector | str) -> MetricDetector:
@@ -124,6 +126,7 @@ class AnomalyRegistry:
         handle = self.get_detector(detector)
         with self._lock:
             self._detectors.pop(handle.id, None)
+            self.version += 1
             self._incidents.forget_detector(handle.id)
 
     def create_rule(

@@ -180,6 +180,9 @@ class FunctionPool:
             instance.close()
         if handoff is not None:
             (loop, future), given = handoff
+            if asyncio._get_running_loop() is loop:
+                self._deliver(future, given)  # on the waiter's own loop: no wake-up needed
+                return
             try:
                 loop.call_soon_threadsafe(self._deliver, future, given)
             except RuntimeError:  # the loop is closed: nobody is waiting any more

@@ -51,6 +51,12 @@ from ._triggers import Trigger, TriggerRegistry, TriggerRunners
 __all__ = ["ServerlessService"]
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+_GAVE_UP: Any = object()  # what a loop waiter gets when its time limit passed first
+
+
+def _give_up(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_result(_GAVE_UP)
 
 
 class ServerlessService(QueriesMixin):
@@ -550,12 +556,15 @@ class ServerlessService(QueriesMixin):
         started_at = self.clock()
         t0 = time.monotonic()
         if pool is not None and info.runtime == "python":
-            instance, waiter = pool.acquire_or_wait(asyncio.get_running_loop())
+            loop = asyncio.get_running_loop()
+            instance, waiter = pool.acquire_or_wait(loop)
             if waiter is not None:  # at the limit: wait on the loop for a released one
+                timer = loop.call_later(limit_ms / 1000.0, _give_up, waiter)
                 try:
-                    async with asyncio.timeout(limit_ms / 1000.0):
-                        instance = await waiter
-                except TimeoutError:
+                    instance = await waiter
+                finally:
+                    timer.cancel()
+                if instance is _GAVE_UP:
                     waited_ms = (time.monotonic() - t0) * 1000.0
                     return self._throttled(info, rid, started_at, pool, limit_ms, waited_ms)
         if instance is None or pool is None:

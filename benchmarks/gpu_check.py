@@ -173,7 +173,7 @@ def main() -> int:
     csv_times, csv_gpus = paths["csv"]
     assert isinstance(nvml_gpus, list)
     rows = [
-        ("NVML, first call (nvmlInit + walk)", first[0], "<= 20 ms (seed < 100 ms)"),
+        ("NVML, first call (import pynvml, nvmlInit, walk)", first[0], "<= 20 ms (seed < 100 ms)"),
         ("NVML, warm (median)", statistics.median(warm), "<= 20 ms (seed < 100 ms)"),
         ("nvidia-smi -q -x + parse (median)", statistics.median(xml_times), "peer"),
         ("nvidia-smi CSV path + parse (median)", statistics.median(csv_times), "peer"),

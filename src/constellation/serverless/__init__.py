@@ -8,7 +8,8 @@ Contract:
   every deploy; later edits of the source change nothing until the next deploy.
 * Handlers run in worker processes forked from a pre-imported zygote, never in the
   platform's process. Each instance serves one invocation at a time; the memory limit
-  (RLIMIT_AS), timeout (the worker is killed) and concurrency limit are enforced per
+  (RLIMIT_AS; RLIMIT_DATA for a function with a GPU request, since CUDA cannot start
+  under RLIMIT_AS), timeout (the worker is killed) and concurrency limit are enforced per
   invocation. A handler that raises, exits or crashes gives a result with a status and
   an error; nothing else is affected.
 * ``invoke_sync`` returns an :class:`InvocationResult`; ``invoke_async`` commits the

@@ -9,8 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from constellation.config import Settings
 from constellation.serverless import InvocationResult
+from constellation.serverless import _ledger as ledger_module
 from constellation.serverless._ledger import Ledger
 from constellation.store import Store
 
@@ -44,6 +47,64 @@ def test_find_waits_for_a_flush_already_under_way(tmp_path: Path) -> None:
         found = ledger.find("r-1")  # before the fix: None, the other flush not committed
         flusher.join()
         assert found is not None and found["request_id"] == "r-1"
+    finally:
+        ledger.close()
+        store.close()
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_a_batch_stores_each_value_with_its_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: bool
+) -> None:
+    """One JSON array per batch (json_each) stores what row-by-row inserts store."""
+    monkeypatch.setattr(ledger_module, "_HAS_JSON_ARROW", batch)
+    store = Store(tmp_path / "db.sqlite")
+    ledger = Ledger(store, Settings(home=tmp_path, ledger_flush_interval_s=3600.0))
+    try:
+        ok = _result("r-1")
+        failed = InvocationResult(
+            "r-2",
+            "fn-1",
+            "f",
+            "error",
+            None,
+            "boom: naïve “quotes” \u2603",
+            "ValueError",
+            2.5,
+            3,
+            12.75,
+            256,
+            True,
+            40.125,
+            1e9 + 0.5,
+            "fi-1",
+        )
+        ledger.append(ok)
+        ledger.append(failed)
+        assert ledger.flush() == 2
+        rows = store.query(
+            "SELECT request_id, started_at, typeof(started_at) AS t_started, duration_ms,"
+            " billed_ms, typeof(billed_ms) AS t_billed, memory_mb, cold_start, init_ms,"
+            " status, instance_id, error, typeof(error) AS t_error FROM ledger ORDER BY request_id"
+        )
+        assert [tuple(r) for r in rows] == [
+            ("r-1", 1e9, "real", 1.0, 1, "integer", 128, 0, 0.0, "success", None, None, "null"),
+            (
+                "r-2",
+                1e9 + 0.5,
+                "real",
+                2.5,
+                3,
+                "integer",
+                256,
+                1,
+                40.125,
+                "error",
+                "fi-1",
+                "boom: naïve “quotes” \u2603",
+                "text",
+            ),
+        ]
     finally:
         ledger.close()
         store.close()

@@ -16,9 +16,9 @@ import orjson
 
 from ..serverless import ServerlessService
 from ._api import DEFAULT_MAX_API_BODY_BYTES, management_app
-from ._asgi import Receive, Scope, Send, error_body, header, send_bytes, send_json
+from ._asgi import Receive, Scope, Send, error_body, header, send_bytes, send_json, send_response
 from ._auth import check_bearer
-from ._gateway import DEFAULT_MAX_BODY_BYTES, HttpTriggerGateway
+from ._gateway import DEFAULT_MAX_BODY_BYTES, HttpTriggerGateway, Response
 from ._metrics import CONTENT_TYPE, render_metrics
 from ._openapi import openapi_document
 
@@ -26,6 +26,7 @@ __all__ = ["DEFAULT_MAX_HEADER_BYTES", "GatewayApp", "create_app"]
 
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 _API = "/api/v1"
+_SYSTEM_PATHS = frozenset(("/healthz", "/metrics", "/openapi.json"))
 _UNAUTHORISED = orjson.dumps(
     error_body("Unauthorized", "send 'Authorization: Bearer <token>' (see `constellation token`)")
 )
@@ -59,12 +60,14 @@ class GatewayApp:
         if kind != "http":
             await send({"type": "websocket.close", "code": 1003})
             return
-        size = sum(len(k) + len(v) for k, v in scope["headers"])
-        if size > self.max_header_bytes:
-            message = f"the request headers are over {self.max_header_bytes} bytes"
-            await send_json(send, 431, error_body("HeadersTooLarge", message))
+        too_large = self.headers_too_large(scope["headers"])
+        if too_large is not None:
+            await send_response(send, *too_large)
             return
         path: str = scope["path"]
+        if self.is_trigger_path(path):
+            await self.gateway(scope, receive, send)
+            return
         if path.startswith(_API) and (len(path) == len(_API) or path[len(_API)] == "/"):
             if self.token is not None and not check_bearer(
                 (header(scope, b"authorization") or b"").decode("latin-1"), self.token
@@ -74,10 +77,22 @@ class GatewayApp:
                 return
             await self.api(scope, receive, send)
             return
-        if path in ("/healthz", "/metrics", "/openapi.json"):
-            await self._system(scope, send, path)
-            return
-        await self.gateway(scope, receive, send)
+        await self._system(scope, send, path)
+
+    @staticmethod
+    def is_trigger_path(path: str) -> bool:
+        """Whether ``path`` is for the HTTP triggers (not the API or the system paths)."""
+        if path in _SYSTEM_PATHS:
+            return False
+        return not (path.startswith(_API) and (len(path) == len(_API) or path[len(_API)] == "/"))
+
+    def headers_too_large(self, headers: list[tuple[bytes, bytes]]) -> Response | None:
+        """The 431 response when the request headers are over ``max_header_bytes``."""
+        if sum(len(k) + len(v) for k, v in headers) <= self.max_header_bytes:
+            return None
+        message = f"the request headers are over {self.max_header_bytes} bytes"
+        data = orjson.dumps(error_body("HeadersTooLarge", message))
+        return 431, data, [(b"content-type", b"application/json")]
 
     async def _system(self, scope: Scope, send: Send, path: str) -> None:
         if scope["method"] not in ("GET", "HEAD"):

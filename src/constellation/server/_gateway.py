@@ -21,8 +21,10 @@ body over the limit -> 413, invalid JSON -> 400, unknown route -> 404, wrong met
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -40,7 +42,6 @@ from ._asgi import (
     error_body,
     header,
     read_body,
-    send_json,
     send_response,
 )
 from ._routes import Match, RouteTable, is_traversal
@@ -50,6 +51,11 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "HttpTriggerGateway", "build_event", "to_re
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 RETRY_AFTER = [(b"retry-after", b"1")]
 _FAILED_STATUS = {"timeout": 504, "throttled": 429}
+# RFC 9110 tokens for names; no control characters (CR, LF: response splitting) in values.
+_BAD_HEADER_NAME = re.compile(rb'[\x00-\x20\x7f()<>@,;:\\"/\[\]?={}]')
+_BAD_HEADER_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+Response = tuple[int, bytes, list[tuple[bytes, bytes]]]  # status, body, headers
+BodyReader = Callable[[], Awaitable[bytes]]
 
 
 def _is_json(content_type: bytes | None) -> bool:
@@ -111,7 +117,7 @@ def build_event(scope: Scope, match: Match, body: bytes) -> dict[str, Any]:
     }
 
 
-def _proxy_response(out: dict[str, Any]) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+def _proxy_response(out: dict[str, Any]) -> Response:
     status = out.get("statusCode")
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise ValueError(f"statusCode {status!r} is not an HTTP status (100-599)")
@@ -123,6 +129,9 @@ def _proxy_response(out: dict[str, Any]) -> tuple[int, bytes, list[tuple[bytes, 
         for k, v in raw_headers.items()
         if str(k).lower() not in ("content-length", "transfer-encoding")
     ]
+    for name, value in headers:
+        if not name or _BAD_HEADER_NAME.search(name) or _BAD_HEADER_VALUE.search(value):
+            raise ValueError(f"header {name!r}: {value!r} is not a valid HTTP header")
     body = out.get("body")
     if isinstance(body, str):
         data = base64.b64decode(body) if out.get("isBase64Encoded") else body.encode()
@@ -136,7 +145,7 @@ def _proxy_response(out: dict[str, Any]) -> tuple[int, bytes, list[tuple[bytes, 
     return status, data, headers
 
 
-def to_response(result: InvocationResult) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+def to_response(result: InvocationResult) -> Response:
     """Status, body and headers for an invocation's result."""
     rid = [(b"x-request-id", result.request_id.encode())]
     if result.status == "success":
@@ -172,7 +181,7 @@ class HttpTriggerGateway:
         threads: int = 256,
     ) -> None:
         self._service = service
-        self._max_body = max_body_bytes
+        self.max_body_bytes = max_body_bytes
         self._limiter = CapacityLimiter(threads)
         self._table = RouteTable([])
         self._version = -1
@@ -193,67 +202,73 @@ class HttpTriggerGateway:
         return self._table
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry (the lane in ``_lane.py`` calls :meth:`respond` directly)."""
+        max_body = self.max_body_bytes
+
+        async def body() -> bytes:
+            return await read_body(scope, receive, max_body)
+
+        status, data, headers = await self.respond(scope, body)
+        await send_response(send, status, data, headers)
+
+    async def respond(self, scope: Scope, read_body: BodyReader) -> Response:
+        """The response to one request. ``scope`` needs ``method``, ``path``,
+        ``query_string`` and ``headers`` (``client`` when known); ``read_body`` is
+        awaited once the route is known, and raises :class:`BodyTooLarge` over the limit."""
         path = scope["path"]
         if is_traversal(path):
-            await send_json(send, 400, error_body("BadPath", "'.', '..', NUL and '\\' are refused"))
-            return
+            return _error(400, "BadPath", "'.', '..', NUL and '\\' are refused")
         found = self.routes().resolve(scope["method"], path)
         if found is None:
-            await send_json(send, 404, error_body("NotFound", f"no route for {path}"))
-            return
+            return _error(404, "NotFound", f"no route for {path}")
         if isinstance(found, list):
             allow = [(b"allow", ", ".join(found).encode())]
-            await send_json(
-                send, 405, error_body("MethodNotAllowed", "allowed: " + ", ".join(found)), allow
-            )
-            return
-        status = await self._serve(scope, receive, send, found)
-        key = (found.route, scope["method"], status)
+            return _error(405, "MethodNotAllowed", "allowed: " + ", ".join(found), allow)
+        response = await self._serve(scope, read_body, found)
+        key = (found.route, scope["method"], response[0])
         self.requests[key] = self.requests.get(key, 0) + 1
+        return response
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, match: Match) -> int:
+    async def _serve(self, scope: Scope, read_body: BodyReader, match: Match) -> Response:
         try:
-            body = await read_body(scope, receive, self._max_body)
+            body = await read_body()
         except BodyTooLarge:
-            message = f"the body is over the limit of {self._max_body} bytes"
-            await send_json(send, 413, error_body("PayloadTooLarge", message))
-            return 413
+            message = f"the body is over the limit of {self.max_body_bytes} bytes"
+            return _error(413, "PayloadTooLarge", message)
         try:
             event = build_event(scope, match, body)
         except ValueError as exc:
-            await send_json(send, 400, error_body("InvalidJSON", f"the body is not JSON: {exc}"))
-            return 400
+            return _error(400, "InvalidJSON", f"the body is not JSON: {exc}")
         trigger = match.trigger
         fid = trigger.function_id
         try:
             info = self._service.get_function(fid)
         except NotFoundError:
             self._service.triggers.remove_for_function(fid)
-            await send_json(send, 404, error_body("NotFound", f"no route for {scope['path']}"))
-            return 404
+            return _error(404, "NotFound", f"no route for {scope['path']}")
         limit = min(info.concurrency, info.scaling_policy.max_instances)
         with self._lock:
             waiting = self._waiting.get(trigger.id, 0)
-            if waiting >= limit + trigger.spec.get("max_queued", 100):
-                over = True
-            else:
-                over = False
+            over = waiting >= limit + trigger.spec.get("max_queued", 100)
+            if not over:
                 self._waiting[trigger.id] = waiting + 1
         if over:
             message = f"function {info.name!r} is at its concurrency limit and queue"
-            await send_json(send, 429, error_body("Throttled", message), RETRY_AFTER)
-            return 429
+            return _error(429, "Throttled", message, RETRY_AFTER)
         try:
             result = await self._service.invoke_awaitable(fid, event, limiter=self._limiter)
         except NotFoundError:
-            await send_json(send, 404, error_body("NotFound", f"no route for {scope['path']}"))
-            return 404
+            return _error(404, "NotFound", f"no route for {scope['path']}")
         except ClosedError:
-            await send_json(send, 503, error_body("Unavailable", "the platform is stopping"))
-            return 503
+            return _error(503, "Unavailable", "the platform is stopping")
         finally:
             with self._lock:
                 self._waiting[trigger.id] -= 1
-        status, data, headers = to_response(result)
-        await send_response(send, status, data, headers)
-        return status
+        return to_response(result)
+
+
+def _error(
+    status: int, kind: str, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> Response:
+    data = orjson.dumps(error_body(kind, message), option=JSON_OPTIONS)
+    return status, data, [(b"content-type", b"application/json"), *(extra or [])]

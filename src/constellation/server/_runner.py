@@ -11,18 +11,21 @@ from typing import Any
 
 import uvicorn
 
+from ._app import GatewayApp
 from ._errors import ServerError
+from ._lane import lane_protocol
 
 __all__ = ["ServerThread", "uvicorn_config"]
 
 
 def uvicorn_config(app: Any, host: str, port: int, log_level: str = "warning") -> uvicorn.Config:
+    """uvloop and httptools; for a :class:`GatewayApp`, with HTTP triggers on the lane."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=lane_protocol(app) if isinstance(app, GatewayApp) else "httptools",
         ws="none",
         lifespan="off",
         log_level=log_level,

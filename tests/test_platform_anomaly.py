@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 
 from constellation.platform import Constellation
@@ -48,3 +50,17 @@ def test_detectors_are_fed_off_the_invocation_path(tmp_path: Path) -> None:
         assert 'function_duration_ms{function="steady"}' in metrics
         assert 'function_error_rate{function="steady"}' in metrics
         assert registry.get_active() == []
+
+
+def test_a_burst_reaches_the_default_detectors_as_one_point_per_second(tmp_path: Path) -> None:
+    with Constellation(tmp_path / "home") as platform:
+        registry = platform.anomaly
+        f = platform.serverless.create_function("busy", "python", "noop", HANDLERS)
+        started = time.monotonic()
+        for _ in range(60):
+            platform.serverless.invoke_sync(f.id)
+        elapsed = time.monotonic() - started
+        platform.flush_metrics()
+        [duration] = [d for d in registry.detectors() if d.metric.startswith("function_duration")]
+        # one point per 1 s window (DETECTOR_WINDOW_S), not one per invocation
+        assert 1 <= duration.points <= math.ceil(elapsed) + 1, (duration.points, elapsed)

@@ -25,7 +25,7 @@ from .store import Store
 from .telemetry import DeferredSubscribers, Telemetry
 
 if TYPE_CHECKING:
-    from .anomaly import AnomalyRegistry
+    from .anomaly import AnomalyRegistry, TelemetryWatcher
     from .deployments import DeploymentManager
     from .gpu import GpuManager
     from .predictive import PredictiveService
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 FORECAST_CONFIDENCE_THRESHOLD = 0.8
 
 # Every function gets these detectors (watched metric glob, method, sensitivity).
+# The default detectors see each function's series in 1 s windows (the mean of each
+# window), not every invocation: see constellation.anomaly._watch.
+DETECTOR_WINDOW_S = 1.0
 DEFAULT_DETECTORS: list[tuple[str, str, float | None]] = [
     ("function_duration_ms", "ensemble", None),
     ("function_error_rate", "threshold", 0.25),  # an EWMA over about 10 invocations
@@ -72,7 +75,7 @@ class Constellation:
         self._predictive: PredictiveService | None = None
         self._gpu: GpuManager | None = None
         self._deferred: DeferredSubscribers | None = None
-        self._unwatch: Callable[[], None] | None = None
+        self._unwatch: TelemetryWatcher | None = None
         self._lock = threading.RLock()
         self._closed = False
         self._stop = threading.Event()
@@ -154,7 +157,8 @@ class Constellation:
         """Anomaly detection over the platform's own metrics, stored with its state.
 
         Detectors are fed from a background thread (never on an invocation's hot path);
-        every function gets :data:`DEFAULT_DETECTORS` on its duration and error rate.
+        every function gets :data:`DEFAULT_DETECTORS` on its duration and error rate, fed
+        one point per :data:`DETECTOR_WINDOW_S` window (the mean of the window).
         """
         with self._lock:
             self._check_open()
@@ -163,9 +167,14 @@ class Constellation:
 
                 self._anomaly = AnomalyRegistry(store=self.store, clock=self.clock)
                 self._deferred = DeferredSubscribers(self.telemetry)
-                self._unwatch = watch_telemetry(
-                    cast(Telemetry, self._deferred), self._anomaly, auto=DEFAULT_DETECTORS
+                watcher = watch_telemetry(
+                    cast(Telemetry, self._deferred),
+                    self._anomaly,
+                    auto=DEFAULT_DETECTORS,
+                    window_s=DETECTOR_WINDOW_S,
                 )
+                self._deferred.add_tick(lambda: watcher.close_windows(self.clock()))
+                self._unwatch = watcher
             return self._anomaly
 
     @property
@@ -197,6 +206,8 @@ class Constellation:
         """Deliver metric points still queued for the anomaly detectors (for tests)."""
         if self._deferred is not None:
             self._deferred.flush()
+        if self._unwatch is not None:
+            self._unwatch.close_windows()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -367,6 +378,7 @@ class Constellation:
             deployments.close()
         if self._deferred is not None and self._unwatch is not None:
             self._deferred.close()
+            self._unwatch.close_windows()
             self._unwatch()
         if self._anomaly is not None:
             self._anomaly.shutdown()

@@ -8,6 +8,7 @@ subscribe to new points. Series are keyed by ``name`` plus sorted labels, e.g.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -59,6 +60,7 @@ class MetricSeries:
         return iter(list(self._points))
 
 
+log = logging.getLogger("constellation.telemetry")
 Subscriber = Callable[[MetricSeries, MetricPoint], None]
 
 
@@ -119,6 +121,7 @@ class DeferredSubscribers:
     It has the same ``subscribe`` as :class:`Telemetry` and can stand in for it. Points
     wait in a bounded queue (the oldest are dropped when it is full) and are delivered
     in order every ``interval_s``; :meth:`flush` delivers them now. ``close`` is idempotent.
+    :meth:`add_tick` callbacks run on the same thread after each periodic delivery.
     """
 
     def __init__(
@@ -126,6 +129,7 @@ class DeferredSubscribers:
     ) -> None:
         self._queue: deque[tuple[MetricSeries, MetricPoint]] = deque(maxlen=maxlen)
         self._subscribers: list[Subscriber] = []
+        self._ticks: list[Callable[[], object]] = []
         self._lock = threading.RLock()
         self._interval_s = interval_s
         self._stop = threading.Event()
@@ -145,9 +149,19 @@ class DeferredSubscribers:
 
         return unsubscribe
 
+    def add_tick(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` on the delivery thread after each periodic delivery."""
+        with self._lock:
+            self._ticks = [*self._ticks, callback]
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
             self.flush()
+            for tick in self._ticks:
+                try:
+                    tick()
+                except Exception:  # a failing tick must not stop the deliveries
+                    log.exception("telemetry: a tick callback failed")
 
     def flush(self) -> int:
         """Deliver every queued point now; returns how many."""

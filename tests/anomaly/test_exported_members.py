@@ -48,6 +48,7 @@ EXPECTED = {
     "score_series",
     "set_registry",
     "shutdown",
+    "TelemetryWatcher",
     "watch_telemetry",
 }
 

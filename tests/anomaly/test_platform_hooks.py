@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from constellation.anomaly import AnomalyRegistry, watch_telemetry
+from constellation.errors import ValidationError
 from constellation.store import Store
 from constellation.telemetry import Telemetry
 
@@ -80,3 +81,55 @@ def test_telemetry_points_reach_detectors_and_auto_detectors(clock) -> None:
     stop()
     telemetry.record("queue_depth", 11.0, t + 2)
     assert named.points == 61
+
+
+def test_windows_feed_one_mean_point_per_series_and_window(clock) -> None:
+    telemetry = Telemetry()
+    reg = AnomalyRegistry(clock=clock)
+    watcher = watch_telemetry(telemetry, reg, auto=[("latency", "zscore", 5.0)], window_s=1.0)
+    labels = {"function": "f"}
+    for t, value in ((100.0, 10.0), (100.4, 20.0), (100.2, 30.0), (100.9, 40.0)):
+        telemetry.record("latency", value, t, labels)  # 100.2 arrives late: same window
+    assert reg.detectors() == []  # the window is still open: nothing fed, nothing created
+    telemetry.record("latency", 50.0, 101.0, labels)  # the next window closes the first
+    [detector] = reg.detectors()
+    assert detector.points == 1
+    assert detector.last_timestamp == 100.9  # at the window's latest point
+    assert watcher.close_windows(now=101.5) == 0  # the second window runs to 102.0
+    assert watcher.close_windows(now=102.0) == 1
+    assert detector.points == 2
+    telemetry.record("latency", 60.0, 103.0, labels)
+    assert watcher.close_windows() == 1  # None: every open window, ended or not
+    assert detector.points == 3
+    watcher()
+    telemetry.record("latency", 70.0, 110.0, labels)
+    assert watcher.close_windows() == 0  # unsubscribed: nothing arrives any more
+    watcher()  # idempotent
+
+
+def test_the_window_mean_is_what_the_detector_sees(clock) -> None:
+    telemetry = Telemetry()
+    reg = AnomalyRegistry(clock=clock)
+    seen: list[float] = []
+    d = reg.create_detector("latency", "threshold", 35.0)
+    original = reg.detect
+    reg.detect = lambda handle, value, *a, **k: (
+        seen.append(value),
+        original(handle, value, *a, **k),
+    )[1]  # type: ignore[method-assign]
+    watcher = watch_telemetry(telemetry, reg, window_s=2.0)
+    for t, value in ((10.0, 10.0), (11.0, 20.0), (11.5, 90.0)):
+        telemetry.record("latency", value, t)
+    watcher.close_windows()
+    assert seen == [40.0] and d.points == 1
+    assert [a.detected_value for a in reg.get_active()] == [40.0]
+
+
+def test_a_bad_window_is_refused() -> None:
+    for bad in (0, -1.0, True, "1s"):
+        try:
+            watch_telemetry(Telemetry(), AnomalyRegistry(), window_s=bad)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            assert exc.field == "window_s" and "expected > 0 seconds" in str(exc)
+        else:
+            raise AssertionError(f"window_s={bad!r} was accepted")

@@ -46,7 +46,6 @@ from ._api import (
     resolve,
     set_registry,
     shutdown,
-    watch_telemetry,
 )
 from ._base import AnomalyError, Baseline, Detector, ThresholdFilter
 from ._contextual import Correlation, Pattern, RateChange
@@ -65,6 +64,7 @@ from ._nab_scoring import (
 from ._records import ANOMALY_TYPES, SEVERITIES, Anomaly, Rule
 from ._registry import AnomalyRegistry, MetricDetector
 from ._statistical import IQR, MAD, MovingAverage, Threshold, ZScore
+from ._watch import TelemetryWatcher, watch_telemetry
 
 __all__ = [
     "ANOMALY_TYPES",
@@ -88,6 +88,7 @@ __all__ = [
     "RateChange",
     "Rule",
     "SeriesScore",
+    "TelemetryWatcher",
     "Threshold",
     "ThresholdFilter",
     "ZScore",

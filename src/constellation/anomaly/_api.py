@@ -8,14 +8,11 @@ from its telemetry with :func:`watch_telemetry`.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ConstellationError
-from ..telemetry import MetricPoint, MetricSeries, Telemetry
 from ._records import Anomaly, Rule
 from ._registry import AnomalyRegistry, MetricDetector
 
@@ -34,7 +31,6 @@ __all__ = [
     "resolve",
     "set_registry",
     "shutdown",
-    "watch_telemetry",
 ]
 
 log = logging.getLogger("constellation.anomaly")
@@ -146,75 +142,3 @@ def shutdown() -> None:
     registry = set_registry(None)
     if registry is not None:
         registry.shutdown()
-
-
-# An invocation's point may arrive up to its timeout (at most 900 s) after its timestamp.
-LATE_TOLERANCE_S = 900.0
-
-
-def watch_telemetry(
-    telemetry: Telemetry,
-    registry: AnomalyRegistry | None = None,
-    auto: list[tuple[str, str, float | None]] | None = None,
-    instance_label: str = "instance",
-) -> Callable[[], None]:
-    """Feed every new telemetry point to the detectors on its series; returns an unsubscribe.
-
-    A point of series ``name{labels}`` goes to each detector whose metric is the series
-    key (``function_duration_ms{function="resize"}``) or, when none is, its bare name.
-    ``auto`` lists ``(glob, method, sensitivity)``: the first point of a new series whose
-    name matches gets its own detector (keyed by the series key), which is how every
-    function gets default detectors on duration and error rate. The ``instance_label``
-    label, when present, becomes the anomaly's instance id. A point up to
-    ``LATE_TOLERANCE_S`` older than the series' last one (concurrent invocations finish
-    out of order) is fed as if just after it; bad points (not finite, far older) are
-    logged and dropped: the producer of the metric is never interrupted.
-    """
-    reg = registry if registry is not None else get_registry()
-    rules = list(auto or [])
-    created: set[str] = set()
-    lock = threading.Lock()
-
-    # Each series' detectors, found once per registry version (not per point).
-    found: dict[str, tuple[int, list[MetricDetector]]] = {}
-
-    def targets_of(series: MetricSeries) -> list[MetricDetector]:
-        key = series.key
-        version = reg.version
-        cached = found.get(key)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        everyone = reg.detectors()
-        targets = [d for d in everyone if d.metric == key]
-        if not targets:
-            targets = [d for d in everyone if d.metric == series.name]
-        if not targets and rules:
-            with lock:
-                if key not in created:
-                    created.add(key)
-                    for pattern, method, sensitivity in rules:
-                        if fnmatch.fnmatchcase(series.name, pattern):
-                            targets.append(reg.create_detector(key, method, sensitivity))
-            version = reg.version
-        found[key] = (version, targets)
-        return targets
-
-    def on_point(series: MetricSeries, point: MetricPoint) -> None:
-        key = series.key
-        targets = targets_of(series)
-        instance = series.labels.get(instance_label)
-        for handle in targets:
-            if handle.method == "correlation":
-                continue  # needs a pair: call detect(..., paired_value=...) directly
-            when = point.timestamp
-            last = handle.last_timestamp
-            if last is not None and last - LATE_TOLERANCE_S <= when <= last:
-                # Invocations are stamped when they start and recorded when they end, so
-                # concurrent ones arrive a little out of order: fed just after the last.
-                when = last + 1e-6
-            try:
-                reg.detect(handle, point.value, when, instance)
-            except ConstellationError as exc:
-                log.warning("anomaly: dropped a point of %s: %s", key, exc)
-
-    return telemetry.subscribe(on_point)

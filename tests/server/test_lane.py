@@ -191,3 +191,19 @@ def test_headers_over_the_limit_are_431_on_trigger_routes(lane: Served) -> None:
         sock.sendall(_post("/echo/1", b"{}", b"X-Big: " + b"z" * 20_000 + b"\r\n"))
         [(status, _, body)] = _responses(sock, 1)
     assert status == 431 and orjson.loads(body)["error"]["type"] == "HeadersTooLarge"
+
+
+def test_a_call_in_flight_when_the_server_stops_is_answered_then_closed(lane: Served) -> None:
+    """uvicorn's graceful shutdown reaches lane requests: the answer still comes, with
+    ``connection: close``, and the server waits for it."""
+    sock = _connect(lane)
+    try:
+        sock.sendall(b"GET /slow?s=0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.15)  # the call is running in its worker
+        lane.server.close()  # returns once in-flight requests are answered
+        [(status, headers, body)] = _responses(sock, 1)
+        assert status == 200 and "pid" in orjson.loads(body)
+        assert headers[b"connection"] == b"close"
+        assert sock.recv(1) == b""
+    finally:
+        sock.close()

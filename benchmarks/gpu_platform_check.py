@@ -25,6 +25,9 @@ from pathlib import Path
 
 from constellation.platform import Constellation
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_workload import has_cuda_torch
+
 failures: list[str] = []
 
 HANDLER = """
@@ -143,12 +146,7 @@ def deployment(platform: Constellation, work: Path) -> None:
 
 
 def main() -> int:
-    probe = subprocess.run(
-        [sys.executable, "-c", "import torch; assert torch.cuda.is_available()"],
-        capture_output=True,
-        timeout=120,
-    )
-    if probe.returncode != 0:
+    if not has_cuda_torch():
         print("no PyTorch with CUDA here")
         return 2
     limits()

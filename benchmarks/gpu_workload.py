@@ -49,7 +49,8 @@ sys.stdin.read()
 """
 
 
-def _has_torch() -> bool:
+def has_cuda_torch() -> bool:
+    """Whether this Python has PyTorch with a usable CUDA device (asked in a child)."""
     probe = subprocess.run(
         [sys.executable, "-c", "import torch; assert torch.cuda.is_available()"],
         capture_output=True,
@@ -107,7 +108,7 @@ def _on_allocation(manager: GpuManager, owner: str, check: Check) -> dict[str, o
 
 def run_workload(check: Check) -> dict[str, object]:
     """The workload on a shared allocation, then (where MPS is at hand) on an MPS one."""
-    if not _has_torch():
+    if not has_cuda_torch():
         print("  [note] no PyTorch with CUDA here: the workload step is skipped")
         return {}
     report: dict[str, object] = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
 
 from ..errors import ConstellationError, ValidationError
 from ..telemetry import MetricPoint, MetricSeries, Telemetry
@@ -49,6 +49,7 @@ class TelemetryWatcher:
 
     def __init__(
         self,
+        telemetry: Telemetry,
         registry: AnomalyRegistry,
         auto: list[tuple[str, str, float | None]],
         instance_label: str,
@@ -62,7 +63,7 @@ class TelemetryWatcher:
         self._targets: dict[str, tuple[int, list[MetricDetector]]] = {}
         self._windows: dict[str, _Window] = {}
         self._lock = threading.RLock()
-        self._unsubscribe: Any = None
+        self._unsubscribe: Callable[[], None] | None = telemetry.subscribe(self.on_point)
 
     def __call__(self) -> None:
         unsubscribe, self._unsubscribe = self._unsubscribe, None
@@ -168,6 +169,4 @@ def watch_telemetry(
     ):
         raise ValidationError("window_s", f"{window_s!r} is not allowed; expected > 0 seconds")
     reg = registry if registry is not None else get_registry()
-    watcher = TelemetryWatcher(reg, list(auto or []), instance_label, window_s)
-    watcher._unsubscribe = telemetry.subscribe(watcher.on_point)
-    return watcher
+    return TelemetryWatcher(telemetry, reg, list(auto or []), instance_label, window_s)

@@ -68,7 +68,7 @@ class GatewayApp:
         if self.is_trigger_path(path):
             await self.gateway(scope, receive, send)
             return
-        if path.startswith(_API) and (len(path) == len(_API) or path[len(_API)] == "/"):
+        if _is_api_path(path):
             if self.token is not None and not check_bearer(
                 (header(scope, b"authorization") or b"").decode("latin-1"), self.token
             ):
@@ -82,9 +82,7 @@ class GatewayApp:
     @staticmethod
     def is_trigger_path(path: str) -> bool:
         """Whether ``path`` is for the HTTP triggers (not the API or the system paths)."""
-        if path in _SYSTEM_PATHS:
-            return False
-        return not (path.startswith(_API) and (len(path) == len(_API) or path[len(_API)] == "/"))
+        return path not in _SYSTEM_PATHS and not _is_api_path(path)
 
     def headers_too_large(self, headers: list[tuple[bytes, bytes]]) -> Response | None:
         """The 431 response when the request headers are over ``max_header_bytes``."""
@@ -118,6 +116,10 @@ class GatewayApp:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _is_api_path(path: str) -> bool:
+    return path.startswith(_API) and (len(path) == len(_API) or path[len(_API)] == "/")
 
 
 def create_app(service: ServerlessService, *, token: str | None, **options: Any) -> GatewayApp:

@@ -13,6 +13,7 @@ __all__ = [
     "Receive",
     "Scope",
     "Send",
+    "check_declared_length",
     "error_body",
     "header",
     "read_body",
@@ -73,11 +74,16 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole body, or BodyTooLarge as soon as it is known to be over ``limit``."""
+def check_declared_length(scope: Scope, limit: int) -> None:
+    """BodyTooLarge when the request's ``Content-Length`` is already over ``limit``."""
     declared = header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge()
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole body, or BodyTooLarge as soon as it is known to be over ``limit``."""
+    check_declared_length(scope, limit)
     chunks: list[bytes] = []
     size = 0
     while True:

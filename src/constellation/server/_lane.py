@@ -30,7 +30,7 @@ import httptools
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from ._asgi import BodyTooLarge
+from ._asgi import BodyTooLarge, check_declared_length
 from ._gateway import Response
 
 if TYPE_CHECKING:
@@ -40,13 +40,7 @@ __all__ = ["lane_protocol"]
 
 log = logging.getLogger("constellation.server")
 
-_STATUS_LINES = {
-    status: f"HTTP/1.1 {status} {phrase}\r\n".encode()
-    for status in range(100, 600)
-    for phrase in [
-        http.HTTPStatus(status).phrase if status in http.HTTPStatus._value2member_map_ else ""
-    ]
-}
+_STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in http.HTTPStatus}
 _INTERNAL_ERROR = (
     500,
     b"Internal Server Error",
@@ -109,9 +103,7 @@ class _LaneCycle:
 
     async def _read_body(self) -> bytes:
         limit = self.app.gateway.max_body_bytes
-        for name, value in self.scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-                raise BodyTooLarge()
+        check_declared_length(self.scope, limit)
         while self.more_body and not self.disconnected:
             if len(self.body) > limit:
                 raise BodyTooLarge()

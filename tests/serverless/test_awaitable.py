@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -110,3 +113,114 @@ def test_a_wait_past_the_timeout_is_throttled_and_a_cancelled_wait_loses_nothing
     assert held.status == "success" and after.status == "success"
     counts = sls.pools()[0].counts()
     assert (counts.idle, counts.busy) == (1, 0)  # the instance came back after the cancel
+
+
+class _LoopThread:
+    """An event loop running in its own thread, as the HTTP server's is."""
+
+    def __init__(self, new_loop: Any) -> None:
+        self.loop = new_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+LOOPS = [
+    pytest.param(asyncio.new_event_loop, id="asyncio"),
+    pytest.param(uvloop.new_event_loop, id="uvloop"),
+]
+
+
+@pytest.mark.local_only
+@pytest.mark.parametrize("new_loop", LOOPS)
+def test_an_instance_serves_a_running_loop_and_threads_in_turn(
+    sls: ServerlessService, new_loop: Any
+) -> None:
+    f = sls.create_function("turns", "python", "echo", HANDLERS, concurrency=1)
+    first = sls.invoke_sync(f.id, {"n": 0})
+    server = _LoopThread(new_loop)
+    try:
+        results = []
+        for n in range(1, 7):  # loop, thread, loop, thread...: one instance, both ways
+            if n % 2:
+                results.append(server.call(sls.invoke_awaitable(f.id, {"n": n})))
+            else:
+                results.append(sls.invoke_sync(f.id, {"n": n}))
+        # A thread's call on an instance the loop watches, with a long wait on the thread.
+        slow = sls.create_function("slow-turns", "python", "sleep", HANDLERS, concurrency=1)
+        sls.invoke_sync(slow.id, {"seconds": 0})
+        assert server.call(sls.invoke_awaitable(slow.id, {"seconds": 0})).ok
+        assert sls.invoke_sync(slow.id, {"seconds": 0.3}).ok
+        assert server.call(sls.invoke_awaitable(slow.id, {"seconds": 0})).ok
+    finally:
+        server.close()
+    assert [r.status for r in results] == ["success"] * 6
+    assert [r.output["event"]["n"] for r in results] == [1, 2, 3, 4, 5, 6]
+    assert {r.instance_id for r in results} == {first.instance_id}
+
+
+@pytest.mark.local_only
+@pytest.mark.parametrize("new_loop", LOOPS)
+def test_closing_an_instance_a_running_loop_watches_ends_its_worker(
+    sls: ServerlessService, new_loop: Any
+) -> None:
+    f = sls.create_function("watched", "python", "echo", HANDLERS)
+    server = _LoopThread(new_loop)
+    try:
+        sls.invoke_sync(f.id, {"n": 0})
+        assert server.call(sls.invoke_awaitable(f.id, {"n": 1})).ok  # now the loop watches it
+        (pid,) = [i.pid for i in sls.list_instances("watched")]
+        sls.delete_function(f.id)  # closes the instance from this thread
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(pid)  # its socket was closed: the worker saw EOF and exited
+        # The loop goes on serving other instances (no stale watch on a reused descriptor).
+        g = sls.create_function("after", "python", "echo", HANDLERS)
+        sls.invoke_sync(g.id, {"n": 2})
+        assert server.call(sls.invoke_awaitable(g.id, {"n": 3})).output["event"] == {"n": 3}
+    finally:
+        server.close()
+
+
+@pytest.mark.local_only
+def test_a_second_loop_is_served_while_the_first_still_watches(sls: ServerlessService) -> None:
+    f = sls.create_function("two-loops", "python", "echo", HANDLERS, concurrency=1)
+    sls.invoke_sync(f.id, {"n": 0})
+    first, second = _LoopThread(uvloop.new_event_loop), _LoopThread(asyncio.new_event_loop)
+    try:
+        outputs = [
+            loop.call(sls.invoke_awaitable(f.id, {"n": n})).output["event"]["n"]
+            for n, loop in enumerate([first, second, second, first, second], 1)
+        ]
+    finally:
+        first.close()
+        second.close()
+    assert outputs == [1, 2, 3, 4, 5]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: ask the kernel whether it exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return not _zombie(pid)
+    return waited == 0
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return False

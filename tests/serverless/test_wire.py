@@ -1,0 +1,105 @@
+"""The worker channel's QUIET bit: callers past the cores to spare sleep, and say so."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from constellation._runtime.protocol import Receiver, send_raw
+from constellation.serverless import _instance
+from constellation.serverless._instance import SpinGate, WorkerInstance
+from constellation.serverless._zygote_client import ExitRegistry
+
+pytestmark = pytest.mark.local_only  # the wire itself: the same on every backend
+
+
+class _RecordingSocket:
+    """A socket that records the flags of each ``recv_into``."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.flags: list[int] = []
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        self.flags.append(flags)
+        return self.sock.recv_into(buffer, nbytes, flags)
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    a, b = socket.socketpair()
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_a_quiet_message_makes_the_next_read_sleep_instead_of_polling(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    sender, receiving = pair
+    sock = _RecordingSocket(receiving)
+    receiver = Receiver(sock, spin_s=5.0)  # type: ignore[arg-type]
+    # One message at a time, as on the channel (a request, then its reply).
+    send_raw(sender, b'{"n": 1}', quiet=True)
+    assert receiver.recv() == {"n": 1}  # polled for: nothing said otherwise yet
+    assert receiver.quiet
+    assert sock.flags[-1] == socket.MSG_DONTWAIT
+    send_raw(sender, b'{"n": 2}')
+    assert receiver.recv() == {"n": 2}  # after the quiet one: a plain, sleeping read
+    assert not receiver.quiet
+    assert sock.flags[-1] == 0
+    send_raw(sender, b'{"n": 3}')
+    assert receiver.recv() == {"n": 3}
+    assert sock.flags[-1] == socket.MSG_DONTWAIT
+    send_raw(sender, b'{"n": 4}')
+    assert receiver.recv(spin=False) == {"n": 4}  # the caller may also say no
+    assert sock.flags[-1] == 0
+
+
+def test_the_quiet_bit_is_not_part_of_the_length(pair: tuple[socket.socket, socket.socket]) -> None:
+    sender, receiving = pair
+    body = orjson.dumps({"big": "x" * 40_000})  # longer than the receive buffer
+    send_raw(sender, body, quiet=True)
+    assert Receiver(receiving, size=4096).recv() == {"big": "x" * 40_000}
+
+
+def test_the_spin_gate_lets_as_many_calls_poll_as_there_are_slots() -> None:
+    gate = SpinGate(2)
+    assert [gate.enter(), gate.enter(), gate.enter()] == [True, True, False]
+    gate.leave()
+    assert gate.in_flight == 2
+    assert gate.enter() is False  # still two others in flight
+    gate.leave()
+    gate.leave()
+    assert gate.enter() is True
+
+
+@pytest.mark.parametrize(("slots", "quiet"), [(1, False), (0, True)])
+def test_an_instance_tells_its_worker_to_sleep_when_no_core_is_spare(
+    pair: tuple[socket.socket, socket.socket],
+    monkeypatch: pytest.MonkeyPatch,
+    slots: int,
+    quiet: bool,
+) -> None:
+    monkeypatch.setattr(_instance, "SPIN_GATE", SpinGate(slots))
+    ours, worker_end = pair
+    told_quiet: list[bool] = []
+
+    def worker() -> None:  # one request, one reply
+        receiver = Receiver(worker_end)
+        request = receiver.recv()
+        told_quiet.append(receiver.quiet)
+        send_raw(worker_end, orjson.dumps({"ok": True, "out": request["n"]}))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    instance = WorkerInstance("fi-test", "fn", 0, 0, ours, ExitRegistry(), 0.0)
+    assert instance.invoke_raw(orjson.dumps({"n": 7}), 5.0) == {"ok": True, "out": 7}
+    thread.join(5)
+    assert told_quiet == [quiet]
+    assert _instance.SPIN_GATE.in_flight == 0

@@ -13,7 +13,6 @@ import pytest
 
 from constellation.config import Settings
 from constellation.serverless import InvocationResult
-from constellation.serverless import _ledger as ledger_module
 from constellation.serverless._ledger import Ledger
 from constellation.store import Store
 
@@ -52,12 +51,9 @@ def test_find_waits_for_a_flush_already_under_way(tmp_path: Path) -> None:
         store.close()
 
 
-@pytest.mark.parametrize("batch", [True, False])
-def test_a_batch_stores_each_value_with_its_type(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: bool
-) -> None:
-    """One JSON array per batch (json_each) stores what row-by-row inserts store."""
-    monkeypatch.setattr(ledger_module, "_HAS_JSON_ARROW", batch)
+@pytest.mark.parametrize("others", [0, 62, 63, 200])
+def test_a_batch_stores_each_value_with_its_type(tmp_path: Path, others: int) -> None:
+    """Multi-row statements (64 rows, then the rest) store every row, each value typed."""
     store = Store(tmp_path / "db.sqlite")
     ledger = Ledger(store, Settings(home=tmp_path, ledger_flush_interval_s=3600.0))
     try:
@@ -80,12 +76,16 @@ def test_a_batch_stores_each_value_with_its_type(
             "fi-1",
         )
         ledger.append(ok)
+        for n in range(others):
+            ledger.append(_result(f"x-{n:04d}"))
         ledger.append(failed)
-        assert ledger.flush() == 2
+        assert ledger.flush() == others + 2
+        assert store.query_one("SELECT COUNT(DISTINCT request_id) FROM ledger")[0] == others + 2
         rows = store.query(
             "SELECT request_id, started_at, typeof(started_at) AS t_started, duration_ms,"
             " billed_ms, typeof(billed_ms) AS t_billed, memory_mb, cold_start, init_ms,"
-            " status, instance_id, error, typeof(error) AS t_error FROM ledger ORDER BY request_id"
+            " status, instance_id, error, typeof(error) AS t_error FROM ledger"
+            " WHERE request_id LIKE 'r-%' ORDER BY request_id"
         )
         assert [tuple(r) for r in rows] == [
             ("r-1", 1e9, "real", 1.0, 1, "integer", 128, 0, 0.0, "success", None, None, "null"),

@@ -5,20 +5,22 @@
 ``close`` writes what is left, so no record is lost on shutdown. Metrics and bills are
 computed from the ledger, so a restarted platform reports the same figures.
 
-A batch goes to SQLite as one JSON array in one statement (``json_each``), not one
-statement per row: SQLite then works through the batch without the GIL, where binding
-row by row took it back thousands of times a second from the thread that serves
-requests (8 % more HTTP trigger throughput on 2 cores).
+A batch goes to SQLite as multi-row ``INSERT ... VALUES (...), (...)`` statements of up
+to 64 rows, not one statement per row: SQLite then works through 64 rows at a time
+without the GIL, where binding row by row took it back thousands of times a second from
+the thread that serves requests. (An earlier version sent the batch as one JSON array
+through ``json_each``; SQLite before 3.45 parses each row's JSON once per column, which
+cost twice the CPU of these statements.)
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import sqlite3
 import threading
 from typing import Any
-
-import orjson
 
 from ..config import Settings
 from ..store import Store
@@ -53,14 +55,21 @@ CREATE TABLE IF NOT EXISTS invocation_logs (
 CREATE INDEX IF NOT EXISTS invocation_logs_function ON invocation_logs(function_id, started_at);
 """
 
-_INSERT = "INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_INSERT_BATCH = (
-    "INSERT INTO ledger SELECT "
-    + ", ".join(f"value ->> {i}" for i in range(13))
-    + " FROM json_each(?)"
-)
-_HAS_JSON_ARROW = sqlite3.sqlite_version_info >= (3, 38, 0)  # the ->> operator
+_COLUMNS = 13
+_CHUNK = 64  # rows per statement: 832 parameters, under SQLite's oldest limit of 999
 _INSERT_LOG = "INSERT OR REPLACE INTO invocation_logs VALUES (?,?,?,?)"
+
+
+@functools.lru_cache(maxsize=_CHUNK)
+def _insert_rows_sql(rows: int) -> str:
+    row = "(" + ",".join("?" * _COLUMNS) + ")"
+    return "INSERT INTO ledger VALUES " + ",".join([row] * rows)
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        conn.execute(_insert_rows_sql(len(chunk)), tuple(itertools.chain.from_iterable(chunk)))
 
 
 def billed_ms(result: InvocationResult) -> int:
@@ -139,10 +148,7 @@ class Ledger:
         if not rows and not logs:
             return 0
         with self._store.transaction() as conn:
-            if _HAS_JSON_ARROW:
-                conn.execute(_INSERT_BATCH, (orjson.dumps(rows),))
-            else:
-                conn.executemany(_INSERT, rows)
+            _insert_rows(conn, rows)
             if logs:
                 conn.executemany(_INSERT_LOG, logs)
                 keep = self._settings.log_keep_per_function

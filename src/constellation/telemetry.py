@@ -35,11 +35,8 @@ class MetricSeries:
     def __init__(self, name: str, labels: Mapping[str, str] | None = None, maxlen: int = 10_000):
         self.name = name
         self.labels = dict(labels or {})
+        self.key = series_key(name, self.labels)  # looked up for every point downstream
         self._points: deque[MetricPoint] = deque(maxlen=maxlen)
-
-    @property
-    def key(self) -> str:
-        return series_key(self.name, self.labels)
 
     def append(self, value: float, timestamp: float) -> MetricPoint:
         point = MetricPoint(float(timestamp), float(value))

@@ -122,6 +122,17 @@ def test_a_chunked_body_is_read_whole(lane: Served) -> None:
     assert status == 200 and orjson.loads(body)["body"] == {"items": list(range(20_000))}
 
 
+def test_a_body_that_arrives_later_is_waited_for(lane: Served) -> None:
+    body = orjson.dumps({"late": "x" * 1000})
+    with _connect(lane) as sock:
+        request = _post("/echo/late", body)
+        sock.sendall(request[: -len(body) // 2])  # the headers and half the body
+        time.sleep(0.3)  # the call is under way, waiting for the rest
+        sock.sendall(request[-len(body) // 2 :])
+        [(status, _, answer)] = _responses(sock, 1)
+    assert status == 200 and orjson.loads(answer)["body"] == {"late": "x" * 1000}
+
+
 def test_over_the_body_limit_is_413_declared_or_not(lane: Served) -> None:
     limit = lane.platform.serverless and 6 * 1024 * 1024
     big = b"x" * (limit + 1)

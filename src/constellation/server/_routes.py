@@ -22,6 +22,8 @@ def is_traversal(path: str) -> bool:
     """``.``/``..`` segments, NUL bytes or backslashes: refused before any routing."""
     if "\x00" in path or "\\" in path:
         return True
+    if "/." not in path and not path.startswith("."):
+        return False
     return any(part in (".", "..") for part in path.split("/"))
 
 
@@ -45,20 +47,26 @@ class RouteTable:
 
     def resolve(self, method: str, path: str) -> Match | list[str] | None:
         """A match; or the methods the path allows (for a 405); or None (404)."""
-        parts = [p for p in path.split("/") if p]
-        normal = "/" + "/".join(parts)
+        by_method = self._exact.get(path)  # found as it is: already in normal form
+        normal, parts = path, None
+        if by_method is None:
+            parts = [p for p in path.split("/") if p]
+            normal = "/" + "/".join(parts)
+            by_method = self._exact.get(normal)
         allowed: list[str] = []
-        by_method = self._exact.get(normal)
         if by_method is not None:
             trigger = by_method.get(method) or by_method.get("ANY")
             if trigger is not None:
                 return Match(trigger, normal, {})
             allowed.extend(by_method)
-        for route, route_method, trigger in self._patterns:
-            params = route.match(parts)
-            if params is None:
-                continue
-            if route_method in (method, "ANY"):
-                return Match(trigger, route.path, params)
-            allowed.append(route_method)
+        if self._patterns:
+            if parts is None:
+                parts = [p for p in path.split("/") if p]
+            for route, route_method, trigger in self._patterns:
+                params = route.match(parts)
+                if params is None:
+                    continue
+                if route_method in (method, "ANY"):
+                    return Match(trigger, route.path, params)
+                allowed.append(route_method)
         return sorted(set(allowed)) or None

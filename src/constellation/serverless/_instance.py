@@ -178,22 +178,28 @@ class WorkerInstance:
         """:meth:`invoke_raw` for an asyncio loop: the loop waits for the reply instead of a
         thread blocking on it."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            if self._loop is not None and not self._loop.is_closed():
-                # Still registered with another loop, which alone may undo that (it does
-                # when this call's reply wakes it): this call waits the one-off way.
-                return await self._invoke_unregistered(loop, body, timeout)
+        if self._loop is None or (self._loop is not loop and self._loop.is_closed()):
             self._loop = loop
             loop.add_reader(self._sock.fileno(), self._on_readable, loop)
             self._sock.setblocking(True)  # libuv made it non-blocking; invoke_raw blocks
-        waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(timeout, _expire, waiter)
         spin = SPIN_GATE.enter()  # here only to tell the worker whether to poll afterwards
+        message = _HEADER.pack(len(body) if spin else len(body) | QUIET) + body
         try:
-            self._sock.sendall(_HEADER.pack(len(body) if spin else len(body) | QUIET) + body)
-            # The first bytes, read by _on_readable; the rest (if the reply is long) read
-            # blocking below, as it is already on its way.
-            got = await waiter
+            if self._loop is loop:
+                waiter = self._waiter = loop.create_future()
+                timer = loop.call_later(timeout, _expire, waiter)
+                try:
+                    self._sock.sendall(message)
+                    # The first bytes, read by _on_readable; the rest (if the reply is
+                    # long) read blocking below, as it is already on its way.
+                    got = await waiter
+                finally:
+                    timer.cancel()
+                    self._waiter = None
+            else:
+                # Still registered with another loop, which alone may undo that (it does
+                # when this call's reply wakes it): this call waits the one-off way.
+                got = await self._recv_once(loop, message, timeout)
         except TimeoutError:
             self.kill()
             raise InstanceTimedOut() from None
@@ -201,32 +207,20 @@ class WorkerInstance:
             raise InstanceDied(self._death("during the invocation")) from None
         finally:
             SPIN_GATE.leave()
-            timer.cancel()
-            self._waiter = None
         return self._reply(got)
 
-    async def _invoke_unregistered(
-        self, loop: asyncio.AbstractEventLoop, body: bytes, timeout: float
-    ) -> dict[str, Any]:
+    async def _recv_once(
+        self, loop: asyncio.AbstractEventLoop, message: bytes, timeout: float
+    ) -> int:
         sock = self._sock
-        SPIN_GATE.enter()
+        sock.sendall(message)
+        sock.setblocking(False)
         try:
-            sock.sendall(_HEADER.pack(len(body) | QUIET) + body)
-            sock.setblocking(False)
-            try:
-                async with asyncio.timeout(timeout):
-                    got = await loop.sock_recv_into(sock, self._receiver.view)
-            finally:
-                if not self._closed:
-                    sock.setblocking(True)
-        except TimeoutError:
-            self.kill()
-            raise InstanceTimedOut() from None
-        except ConnectionError:
-            raise InstanceDied(self._death("during the invocation")) from None
+            async with asyncio.timeout(timeout):
+                return await loop.sock_recv_into(sock, self._receiver.view)
         finally:
-            SPIN_GATE.leave()
-        return self._reply(got)
+            if not self._closed:
+                sock.setblocking(True)
 
     def _reply(self, got: int) -> dict[str, Any]:
         try:

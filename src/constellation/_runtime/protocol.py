@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["QUIET", "ChannelClosed", "Receiver", "send_message", "send_raw"]
+__all__ = ["QUIET", "ChannelClosed", "Receiver", "frame", "send_message", "send_raw"]
 
 _HEADER = struct.Struct("<I")
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -33,9 +33,13 @@ class ChannelClosed(EOFError):
     """The peer closed its end (it exited or was killed)."""
 
 
+def frame(body: bytes, quiet: bool = False) -> bytes:
+    """``body`` (JSON) with its length word, :data:`QUIET` set when asked."""
+    return _HEADER.pack(len(body) | QUIET if quiet else len(body)) + body
+
+
 def encode(message: Any) -> bytes:
-    body = orjson.dumps(message)
-    return _HEADER.pack(len(body)) + body
+    return frame(orjson.dumps(message))
 
 
 def send_message(sock: socket.socket, message: Any) -> None:
@@ -43,7 +47,7 @@ def send_message(sock: socket.socket, message: Any) -> None:
 
 
 def send_raw(sock: socket.socket, body: bytes, quiet: bool = False) -> None:
-    sock.sendall(_HEADER.pack(len(body) | QUIET if quiet else len(body)) + body)
+    sock.sendall(frame(body, quiet))
 
 
 class Receiver:

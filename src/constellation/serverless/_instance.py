@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from .._runtime.protocol import _HEADER, QUIET, ChannelClosed, Receiver
+from .._runtime.protocol import ChannelClosed, Receiver, frame
 from ._zygote_client import ExitRegistry, describe_exit
 
 __all__ = ["InstanceDied", "InstanceTimedOut", "SpinGate", "WorkerInstance"]
@@ -28,7 +28,8 @@ class SpinGate:
     sleeping process, but only when a core is free to poll on: with more calls in flight
     than cores to spare, pollers take the CPU from the processes they wait for (on two
     cores, four polling workers cost the HTTP gateway a sixth of its throughput). Past
-    ``slots`` calls in flight, callers sleep, and ask their worker to (:data:`QUIET`).
+    ``slots`` calls in flight, callers sleep, and ask their worker to (the ``QUIET`` bit
+    of ``_runtime.protocol``).
     """
 
     def __init__(self, slots: int) -> None:
@@ -162,7 +163,7 @@ class WorkerInstance:
             self._timeout = timeout
         spin = SPIN_GATE.enter()
         try:
-            sock.sendall(_HEADER.pack(len(body) if spin else len(body) | QUIET) + body)
+            sock.sendall(frame(body, quiet=not spin))
             reply: dict[str, Any] = self._receiver.recv(spin=spin)
         except BlockingIOError:  # SO_RCVTIMEO expired
             self.kill()
@@ -183,7 +184,7 @@ class WorkerInstance:
             loop.add_reader(self._sock.fileno(), self._on_readable, loop)
             self._sock.setblocking(True)  # libuv made it non-blocking; invoke_raw blocks
         spin = SPIN_GATE.enter()  # here only to tell the worker whether to poll afterwards
-        message = _HEADER.pack(len(body) if spin else len(body) | QUIET) + body
+        message = frame(body, quiet=not spin)
         try:
             if self._loop is loop:
                 waiter = self._waiter = loop.create_future()

@@ -171,3 +171,42 @@ def test_refused_function_keeps_code_used_by_others(sls: ServerlessService, tmp_
         sls.create_function("other", "python", "missing_function", HANDLERS)
     assert (sls.settings.code_dir / f.code_hash).is_dir()
     shutil.rmtree(tmp_path / "nothing", ignore_errors=True)
+
+
+def test_update_function_checks_everything_then_replaces_instances_once(
+    sls: ServerlessService,
+) -> None:
+    f = sls.create_function("several", "python", "env", HANDLERS, env={"OLD": "1"})
+    sls.deploy_function(f.id)
+    sls.invoke_sync(f.id, {"names": []})
+    pool = next(p for p in sls.pools() if p.info.id == f.id)
+    generation = pool.generation
+    new = sls.update_function(
+        f.id, {"memory_mb": 256, "env": {"A": "1", "B": "2", "C": "3", "OLD": None}}
+    )
+    assert (new.memory_mb, new.env) == (256, {"A": "1", "B": "2", "C": "3"})
+    assert pool.generation == generation + 1  # one replacement for four changes
+    assert sls.update_function(f.id, {"timeout_s": 60}).timeout_s == 60
+    assert pool.generation == generation + 1  # a timeout does not change an instance
+    result = sls.invoke_sync(f.id, {"names": ["A", "OLD"]})
+    assert result.output == {"A": "1", "OLD": None}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"memory_mb": 64, "timeout_s": 60}, "memory_mb"),
+        ({"timeout_s": 60, "env": {"NOT_SET": None}}, "env.NOT_SET"),
+        ({"timeout_s": 60, "handler": "other"}, "handler"),
+        ({"timeout_s": 60, "cold_start_optimization": "yes"}, "cold_start_optimization"),
+        ({"timeout_s": 60, "prewarm_instances": -1}, "prewarm_instances"),
+    ],
+)
+def test_update_function_refused_changes_nothing(
+    sls: ServerlessService, changes: dict[str, object], field: str
+) -> None:
+    f = sls.create_function("strict", "python", "echo", HANDLERS)
+    with pytest.raises(ValidationError) as err:
+        sls.update_function(f.id, changes)
+    assert err.value.field == field
+    assert sls.get_function(f.id) == f

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import ClosedError, ConflictError, NotFoundError, ValidationError
-from ..serverless import FunctionInfo, Resources, ServerlessService, Trigger
+from ..serverless import FunctionInfo, ServerlessService, Trigger
 from ..serverless import _validation as check
 from ..serverless._triggers import validate_spec
 from ._asgi import error_body
@@ -154,54 +154,8 @@ async def get_function(request: Request) -> Response:
 
 
 def _patch(service: ServerlessService, name: str, data: dict[str, Any]) -> FunctionInfo:
-    info = service.get_function(name)
-    # Every value is checked before any is applied. An env value of null unsets it.
-    raw_env = data.get("env") or {}
-    if not isinstance(raw_env, dict):
-        raise ValidationError("env", "must be an object of NAME: value (null to unset)")
-    unset = [k for k, v in raw_env.items() if v is None]
-    for key in unset:
-        if key not in info.env:
-            raise ValidationError(f"env.{key}", "is not set, so it cannot be unset")
-    env = check.check_env({k: v for k, v in raw_env.items() if v is not None})
-    for key, checker in (
-        ("memory_mb", check.check_memory),
-        ("timeout_s", check.check_timeout),
-        ("concurrency", check.check_concurrency),
-    ):
-        if key in data:
-            checker(data[key])
-    if "scaling_policy" in data:
-        type(info.scaling_policy).from_mapping(data["scaling_policy"], info.scaling_policy)
-    if "resources" in data:
-        if not isinstance(data["resources"], dict):
-            raise ValidationError("resources", "must be an object: num_cpus, num_gpus, custom")
-        Resources.from_mapping({**info.resources.to_dict(), **data["resources"]})
-    if "gpu" in data:
-        check.check_gpu(data["gpu"], info.runtime)
-    if "cold_start_optimization" in data and not isinstance(data["cold_start_optimization"], bool):
-        raise ValidationError("cold_start_optimization", "must be true or false")
-    if "memory_mb" in data:
-        service.set_memory(info.id, data["memory_mb"])
-    if "timeout_s" in data:
-        service.set_timeout(info.id, data["timeout_s"])
-    if "concurrency" in data:
-        service.set_concurrency(info.id, data["concurrency"])
-    for key, value in env.items():
-        service.set_env_var(info.id, key, value)
-    for key in unset:
-        service.unset_env_var(info.id, key)
-    if "scaling_policy" in data:
-        service.set_scaling_policy(info.id, data["scaling_policy"])
-    if "cold_start_optimization" in data:
-        service.enable_cold_start_optimization(info.id, data["cold_start_optimization"])
-    if "resources" in data:
-        service.set_resources(info.id, data["resources"])
-    if "gpu" in data:
-        service.set_gpu(info.id, data["gpu"])
-    if "prewarm_instances" in data:
-        service.prewarm_function(info.id, data["prewarm_instances"])
-    return service.get_function(info.id)
+    # Every value is checked before any is applied; the instances are replaced once.
+    return service.update_function(name, data)
 
 
 async def patch_function(request: Request) -> Response:

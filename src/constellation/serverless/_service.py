@@ -308,6 +308,87 @@ class ServerlessService(QueriesMixin):
         if retire:
             self.launcher.drop_function_zygote(info.id)
 
+    # Fields update_function takes; those that change what an instance is replace them.
+    UPDATABLE = (
+        "memory_mb",
+        "timeout_s",
+        "concurrency",
+        "env",
+        "scaling_policy",
+        "cold_start_optimization",
+        "prewarm_instances",
+        "resources",
+        "gpu",
+        "gas_limit",
+    )
+    _RETIRING = frozenset({"memory_mb", "env", "resources", "gpu", "gas_limit"})
+
+    def update_function(self, function: str, changes: Mapping[str, Any]) -> FunctionInfo:
+        """Change several settings at once: every value is checked before any is applied,
+        the function is saved once, and its instances are replaced at most once.
+
+        ``env`` is merged into the current variables (a value of ``None`` unsets one);
+        ``scaling_policy`` and ``resources`` are merged into the current ones; ``gpu`` is
+        a request or ``None``. A refused change leaves the function as it was.
+        """
+        if not isinstance(changes, Mapping):
+            raise ValidationError("changes", "must be a mapping of setting: value")
+        unknown = sorted(set(changes) - set(self.UPDATABLE))
+        if unknown:
+            raise ValidationError(
+                unknown[0], f"cannot be changed; allowed: {', '.join(self.UPDATABLE)}"
+            )
+        info = self.registry.get(function)
+        fields: dict[str, Any] = {}
+        if "memory_mb" in changes:
+            fields["memory_mb"] = check.check_memory(changes["memory_mb"])
+        if "timeout_s" in changes:
+            fields["timeout_s"] = check.check_timeout(changes["timeout_s"])
+        if "concurrency" in changes:
+            fields["concurrency"] = check.check_concurrency(changes["concurrency"])
+        if "env" in changes:
+            fields["env"] = self._merged_env(info, changes["env"])
+        if "scaling_policy" in changes:
+            fields["scaling_policy"] = ScalingPolicy.from_mapping(
+                changes["scaling_policy"], info.scaling_policy
+            )
+        if "cold_start_optimization" in changes:
+            enabled = changes["cold_start_optimization"]
+            if not isinstance(enabled, bool):
+                raise ValidationError("cold_start_optimization", "must be true or false")
+            fields["cold_start_optimization"] = enabled
+        if "prewarm_instances" in changes:
+            fields["prewarm_instances"] = check.check_prewarm(changes["prewarm_instances"])
+        if "resources" in changes:
+            wanted = changes["resources"]
+            if not isinstance(wanted, Mapping):
+                raise ValidationError("resources", "must be an object: num_cpus, num_gpus, custom")
+            fields["resources"] = Resources.from_mapping({**info.resources.to_dict(), **wanted})
+        if "gpu" in changes:
+            fields["gpu"] = check.check_gpu(changes["gpu"], info.runtime)
+        if "gas_limit" in changes:
+            fields["gas_limit"] = check.check_gas_limit(changes["gas_limit"], info.runtime)
+        changed = {k: v for k, v in fields.items() if getattr(info, k) != v}
+        if not changed:
+            return info
+        new = self._update(function, bool(self._RETIRING & set(changed)), **changed)
+        if changed.get("cold_start_optimization") and self._running and new.status == "deployed":
+            self.launcher.function_zygote(new)  # ready before the next cold start
+        if "prewarm_instances" in changed:
+            self._warm(new)
+        return new
+
+    @staticmethod
+    def _merged_env(info: FunctionInfo, raw: Any) -> dict[str, str]:
+        if not isinstance(raw, Mapping):
+            raise ValidationError("env", "must be an object of NAME: value (null to unset)")
+        for key, value in raw.items():
+            if value is None and key not in info.env:
+                raise ValidationError(f"env.{key}", "is not set, so it cannot be unset")
+        setting = check.check_env({k: v for k, v in raw.items() if v is not None})
+        kept = {k: v for k, v in info.env.items() if raw.get(k, v) is not None}
+        return {**kept, **setting}
+
     def set_memory(self, function: str, memory_mb: int) -> FunctionInfo:
         return self._update(function, True, memory_mb=check.check_memory(memory_mb))
 
@@ -366,13 +447,9 @@ class ServerlessService(QueriesMixin):
 
     def prewarm_function(self, function: str, instances: int = 1) -> FunctionInfo:
         """Keep ``instances`` idle instances ready (at most the function's limit)."""
-        if (
-            isinstance(instances, bool)
-            or not isinstance(instances, int)
-            or not 0 <= instances <= 10000
-        ):
-            raise ValidationError("instances", f"{instances!r} must be an integer 0-10000")
-        info = self._update(function, False, prewarm_instances=instances)
+        info = self._update(
+            function, False, prewarm_instances=check.check_prewarm(instances, "instances")
+        )
         self._warm(info)
         return info
 

@@ -70,6 +70,12 @@ def check_concurrency(value: Any) -> int:
     return _check_int("concurrency", value, *CONCURRENCY_RANGE)
 
 
+def check_prewarm(value: Any, field: str = "prewarm_instances") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10000:
+        raise ValidationError(field, f"{value!r} must be an integer 0-10000")
+    return value
+
+
 def check_gas_limit(value: Any, runtime: str) -> int | None:
     if value is None:
         return None

@@ -8,24 +8,12 @@ import pytest
 
 from constellation import anomaly
 from constellation.anomaly import AnomalyRegistry
-
-
-class FakeClock:
-    """A clock the test moves by hand (unix seconds)."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests._support import FakeClock
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1_700_000_000.0)
 
 
 @pytest.fixture

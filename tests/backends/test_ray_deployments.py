@@ -3,7 +3,6 @@ supervised from the head as on the local backend (real three-node cluster)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from constellation.errors import ValidationError
 from constellation.platform import Constellation
 
+from .._support import wait_for_line, wait_until
 from ..conftest import wait_until_node_is_dead
 
 SERVICE = str(Path(__file__).resolve().parents[1] / "fixtures" / "backends" / "service.py")
@@ -29,12 +29,8 @@ def platform(ray_cluster: Any, tmp_path: Path) -> Iterator[Constellation]:
         yield p
 
 
-def _until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.1)
-    return found
+def _until(check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    return wait_until(check, timeout, interval=0.1)
 
 
 def _running(platform: Constellation, name: str, count: int) -> list[Any]:
@@ -46,7 +42,9 @@ def _running(platform: Constellation, name: str, count: int) -> list[Any]:
 
 
 def _log(path: str, text: str) -> str:
-    return str(_until(lambda: text in Path(path).read_text() and Path(path).read_text()))
+    """The instance's log once a whole line with ``text`` is in it."""
+    wait_for_line(path, text)
+    return Path(path).read_text()
 
 
 def test_instances_run_on_nodes_with_their_output_in_the_head_log(platform: Constellation) -> None:
@@ -58,7 +56,8 @@ def test_instances_run_on_nodes_with_their_output_in_the_head_log(platform: Cons
     assert {i.node for i in instances} <= nodes
     assert len({i.node for i in instances}) >= 2  # spread
     for inst in instances:
-        assert f"service up {inst.pid} {inst.index} None hi" in _log(inst.log_path, "service up")
+        line = wait_for_line(inst.log_path, "service up")
+        assert f"service up {inst.pid} {inst.index} None hi" in line
     platform.undeploy("svc")
     assert platform.deployments.list_instances() == []
 
@@ -88,7 +87,8 @@ def test_a_gpu_request_becomes_ray_num_gpus(
     assert platform.deployments.get_deployment("gpu").resources["num_gpus"] == 1 / share
     for inst in _running(platform, "gpu", share):
         assert inst.node == gpu_node
-        assert f"service up {inst.pid} {inst.index} 0" in _log(inst.log_path, "service up")
+        line = wait_for_line(inst.log_path, "service up")
+        assert f"service up {inst.pid} {inst.index} 0" in line
 
 
 def test_a_gpu_id_is_refused_on_ray(platform: Constellation) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import textwrap
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +12,8 @@ import pytest
 from constellation.config import Settings
 from constellation.deployments import DeploymentManager
 from constellation.store import Store
+
+from .._support import FakeClock
 
 # Scripts the tests deploy. Each writes what the test needs to see into its cwd.
 SCRIPTS = {
@@ -73,26 +74,6 @@ SCRIPTS = {
             time.sleep(1)
     """,
 }
-
-
-class FakeClock:
-    def __init__(self, start: float = 1024.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> None:
-    """Poll (real time) until ``predicate()`` is true; fail the test on timeout."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s: {predicate}")
-        time.sleep(0.01)
 
 
 def pid_alive(pid: int) -> bool:
@@ -156,7 +137,7 @@ def manager(make_manager: Callable[..., DeploymentManager]) -> DeploymentManager
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1024.0)
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import pytest
 from constellation.deployments import Deployment, DeploymentManager, DeploymentNotFoundError
 from constellation.errors import NotFoundError
 
-from .conftest import FakeClock, pid_alive, wait_until
+from .._support import FakeClock, wait_until
+from .conftest import pid_alive
 
 
 def _records(folder: Path, ids: list[str]) -> dict[str, dict]:

@@ -17,7 +17,8 @@ from constellation.deployments import DeploymentClosedError, DeploymentManager
 from constellation.errors import ClosedError
 from constellation.store import Store
 
-from .conftest import pid_alive, wait_until
+from .._support import wait_until
+from .conftest import pid_alive
 
 
 def test_recover_restarts_persisted_deployments_with_the_same_ids(

@@ -16,7 +16,8 @@ from constellation.deployments._process import (
     process_identity,
 )
 
-from .conftest import pid_alive, wait_until
+from .._support import wait_until
+from .conftest import pid_alive
 
 
 def _start(scripts: Path, tmp_path: Path, name: str = "sleeper.py", **kw) -> InstanceProcess:

@@ -9,7 +9,8 @@ from pathlib import Path
 from constellation.deployments import DeploymentManager
 from constellation.errors import ConflictError, NotFoundError
 
-from .conftest import pid_alive, wait_until
+from .._support import wait_until
+from .conftest import pid_alive
 
 
 def test_scale_up_and_down(manager: DeploymentManager, scripts: Path) -> None:

@@ -12,7 +12,8 @@ from constellation.deployments import DeploymentManager, DeploymentNotFoundError
 from constellation.errors import NotFoundError
 from constellation.telemetry import Telemetry
 
-from .conftest import FakeClock, pid_alive, wait_until
+from .._support import FakeClock, wait_until
+from .conftest import pid_alive
 
 
 def _wait_status(manager: DeploymentManager, name: str, status: str) -> InstanceInfo:

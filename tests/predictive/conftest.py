@@ -9,25 +9,14 @@ import pytest
 
 from constellation import predictive
 
+from .._support import FakeClock
+
 T0 = 1_700_000_000.0
-
-
-class FakeClock:
-    """A settable clock: tests move time instead of sleeping."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from constellation.predictive import (
     PredictorConfig,
 )
 
-from .conftest import T0, FakeClock, cpu_series
+from .._support import FakeClock
+from .conftest import T0, cpu_series
 
 
 def make(clock: FakeClock | None = None, **kw: object) -> Predictor:

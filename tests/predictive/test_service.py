@@ -16,7 +16,8 @@ from constellation.predictive import (
 )
 from constellation.telemetry import Telemetry
 
-from .conftest import T0, FakeClock, cpu_series
+from .._support import FakeClock
+from .conftest import T0, cpu_series
 
 
 def test_create_get_destroy_and_conflicts(clock: FakeClock) -> None:

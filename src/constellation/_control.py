@@ -16,33 +16,10 @@ from .store import Store
 
 __all__ = ["ControlTables"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS platform_instances (
-    id TEXT PRIMARY KEY,
-    owner_pid INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    status TEXT NOT NULL,
-    pid INTEGER,
-    uptime_s REAL,
-    restarts INTEGER,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS platform_requests (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    answer TEXT,
-    created_at REAL NOT NULL
-);
-"""
-
 
 class ControlTables:
     def __init__(self, store: Store) -> None:
         self._store = store
-        store.ensure_schema("platform.control", _SCHEMA)
 
     def publish(self, rows: list[dict[str, Any]]) -> None:
         """Replace this process's published instance list."""

@@ -1,7 +1,8 @@
 """SQLite persistence shared by every part of the platform.
 
-One file in WAL mode under ``$CONSTELLATION_HOME``. Each part owns its tables and
-creates them with :meth:`Store.ensure_schema` (idempotent ``CREATE ... IF NOT EXISTS``).
+One file in WAL mode under ``$CONSTELLATION_HOME``. Its tables are defined in one
+place, :mod:`constellation.schema`, and brought up to date when the store is opened
+(``PRAGMA user_version`` and ordered migrations).
 One connection is shared by the platform's threads behind a lock: SQLite serialises
 writers anyway, and the hot paths (the invocation ledger) batch their writes.
 Several processes (the server and a CLI) may open the same file; WAL lets readers and
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ClosedError
+from .schema import migrate
 
 __all__ = ["Store"]
 
@@ -40,6 +42,11 @@ class Store:
         self._conn.execute("PRAGMA busy_timeout=30000")
         if str(path) != ":memory:":
             self.path.chmod(0o600)
+        try:
+            self.schema_version = migrate(self._conn)
+        except BaseException:
+            self._conn.close()
+            raise
         self._schemas: set[str] = set()
 
     def _connection(self) -> sqlite3.Connection:

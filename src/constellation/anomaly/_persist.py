@@ -8,6 +8,7 @@ start it reloads the anomalies that were still open, so a restart does not forge
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 
 from ..store import Store
@@ -15,31 +16,6 @@ from ._records import Anomaly
 
 __all__ = ["AnomalyTable"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS anomaly_events (
-    id             TEXT PRIMARY KEY,
-    metric_name    TEXT NOT NULL,
-    type           TEXT NOT NULL,
-    detected_value REAL NOT NULL,
-    expected_value REAL,
-    expected_low   REAL,
-    expected_high  REAL,
-    confidence     REAL NOT NULL,
-    severity       TEXT NOT NULL,
-    recommendation TEXT NOT NULL,
-    instance_id    TEXT,
-    detected_at    REAL NOT NULL,
-    last_seen_at   REAL NOT NULL,
-    resolved_at    REAL,
-    score          REAL NOT NULL,
-    points         INTEGER NOT NULL,
-    detector_id    TEXT,
-    method         TEXT,
-    details        TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS anomaly_events_open ON anomaly_events (resolved_at);
-CREATE INDEX IF NOT EXISTS anomaly_events_metric ON anomaly_events (metric_name, detected_at);
-"""
 
 _COLUMNS = (
     "id",
@@ -76,7 +52,6 @@ class AnomalyTable:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        store.ensure_schema("anomaly", _SCHEMA)
 
     def save(self, anomaly: Anomaly) -> None:
         """Insert or update one anomaly (its id is the key)."""
@@ -95,7 +70,7 @@ class AnomalyTable:
             anomaly.detected_at,
             anomaly.last_seen_at,
             anomaly.resolved_at,
-            anomaly.score,
+            None if math.isnan(anomaly.score) else anomaly.score,  # no expected value
             anomaly.points,
             anomaly.detector_id,
             anomaly.method,
@@ -146,4 +121,6 @@ class AnomalyTable:
 def _from_row(row: sqlite3.Row) -> Anomaly:
     values = {c: row[c] for c in _COLUMNS}
     values["details"] = json.loads(values["details"] or "{}")
+    if values["score"] is None:
+        values["score"] = math.nan
     return Anomaly(**values)

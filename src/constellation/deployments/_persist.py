@@ -17,35 +17,6 @@ from ._spec import ClusterSpec, DeploymentSpec
 
 __all__ = ["DeploymentTables", "InstanceRow"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS deployment_clusters (
-    name TEXT PRIMARY KEY,
-    gpu_enabled INTEGER NOT NULL,
-    predictive_scaling INTEGER NOT NULL,
-    description TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deployments (
-    name TEXT PRIMARY KEY,
-    spec TEXT NOT NULL,
-    generation INTEGER NOT NULL,
-    cluster TEXT REFERENCES deployment_clusters(name),
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deployment_instances (
-    id TEXT PRIMARY KEY,
-    deployment TEXT NOT NULL REFERENCES deployments(name) ON DELETE CASCADE,
-    idx INTEGER NOT NULL,
-    generation INTEGER NOT NULL,
-    restarts INTEGER NOT NULL DEFAULT 0,
-    pid INTEGER,
-    pid_identity TEXT,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS deployment_instances_by_deployment
-    ON deployment_instances(deployment);
-"""
 
 InstanceRow = sqlite3.Row
 
@@ -55,7 +26,6 @@ class DeploymentTables:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        store.ensure_schema("deployments.v1", SCHEMA)
 
     # clusters
     def insert_cluster(self, spec: ClusterSpec, created_at: float) -> None:

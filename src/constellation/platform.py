@@ -1,9 +1,24 @@
 """Constellation: the composition root that wires the platform's parts together.
 
 One ``Constellation`` owns the settings, the SQLite store, the metric series, and, made
-on first use, the serverless service and the deployment manager. The module-level API
-(``constellation.deploy``, ``serverless.create_function``, ...) acts on a default
-instance created on first use under ``$CONSTELLATION_HOME``.
+on first use, the serverless service and the deployment manager. It only composes: each
+policy lives in its capability (GPU placement in :class:`~constellation.gpu.GpuManager`,
+scaling in the autoscaler, forecasts in :mod:`constellation.predictive`, detection in
+:mod:`constellation.anomaly`); here parts are made, handed their hooks, started, stopped.
+
+Library mode equals server mode. A functions service gets, when it is made, the forecaster
+(``enable_predictive_scaling`` works in a script) and, on a platform with background
+loops, the default anomaly detectors on its metrics (:data:`DEFAULT_DETECTORS`); its own
+loops (async dispatch, the autoscaler, warm pools, timers) start on its first use.
+``background=False`` (the CLI's read-only mode) starts none of them. :meth:`start`
+adds what only a server needs: deployments' recovery, the control loop, and the release
+of GPUs that a crashed process's function instances held.
+
+The module-level API (``constellation.deploy``, ``serverless.create_function``,
+``anomaly.get_active``, ...) acts on :func:`default_platform`: made on first use under
+``$CONSTELLATION_HOME``, closed at interpreter exit (``atexit``; :meth:`close` is
+idempotent). A started platform (``serve``, ``run``) is the default when none is open;
+:func:`current_default_platform` says which, without making one.
 """
 
 from __future__ import annotations

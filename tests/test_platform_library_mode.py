@@ -184,3 +184,14 @@ def test_the_default_platform_is_closed_at_interpreter_exit(fresh_default: Path)
         [f] = again.serverless.list_functions()
         assert again.serverless.get_function_metrics(f.id).total_invocations == 1
         assert again.list_instances() == []
+
+
+def test_the_platform_modules_public_names() -> None:
+    import constellation.platform
+
+    assert constellation.platform.__all__ == [
+        "Constellation",
+        "current_default_platform",
+        "default_platform",
+        "reset_default_platform",
+    ]

@@ -172,3 +172,34 @@ def test_gpus_left_by_a_crashed_platform_are_released_at_start(tmp_path: Path) -
     with _platform(tmp_path / "home") as platform:
         platform.start()
         assert _owners(platform) == ["deployment:keep"]
+
+
+@pytest.mark.parametrize(
+    ("request_", "num_gpus"),
+    [({"gpu_count": 2}, 2.0), ({"compute_share": 25}, 0.25), ({"memory_mb": 4096}, 1.0)],
+)
+def test_on_ray_a_gpu_request_becomes_num_gpus(request_: dict[str, int], num_gpus: float) -> None:
+    from constellation._resources import gpu_option_as_ray_resources
+
+    options = {"script": "x.py", "gpu": request_, "resources": {"fast_disk": 1}}
+    assert gpu_option_as_ray_resources(options) == {
+        "script": "x.py",
+        "resources": {"fast_disk": 1, "num_gpus": num_gpus},
+    }
+
+
+@pytest.mark.parametrize(
+    ("gpu", "field"),
+    [
+        ("nvidia:0", "gpu"),
+        ({"compute_share": 0}, "gpu.compute_share"),
+        ({"compute_share": 50, "gpu_count": 2}, "gpu.compute_share"),
+        ({"gpu_count": 0}, "gpu.gpu_count"),
+    ],
+)
+def test_on_ray_a_bad_gpu_option_is_refused_naming_the_field(gpu: object, field: str) -> None:
+    from constellation._resources import gpu_option_as_ray_resources
+
+    with pytest.raises(ValidationError) as caught:
+        gpu_option_as_ray_resources({"gpu": gpu})
+    assert caught.value.field == field

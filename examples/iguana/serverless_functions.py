@@ -1,7 +1,11 @@
 """The seed's "Serverless Functions" example (RADS ``main()``), in Python.
 
 Run: ``.venv/bin/python examples/iguana/serverless_functions.py`` (it uses a private
-platform home in a temporary folder unless ``CONSTELLATION_HOME`` is set). It serves the
+platform home in a temporary folder unless ``CONSTELLATION_HOME`` is set). A plain script
+in library mode: the default platform behind ``serverless.*`` runs what ``serve`` runs
+(the autoscaler with the forecaster, so ``enable_predictive_scaling`` is live; the default
+anomaly detectors, whose findings ``anomaly.get_active()`` lists) and is closed at exit.
+It serves the
 function's HTTP trigger on a free local port for the length of the run and posts one order
 to it; with ``--serve`` it then keeps serving on 127.0.0.1:8080 (no auth, loopback only),
 so ``curl -X POST localhost:8080/api/orders -d '{"order_id": 1, "amount": 5}'`` reaches it.
@@ -17,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from constellation import serverless
+from constellation import anomaly, serverless
 from constellation.platform import default_platform
 from constellation.server import ServerThread, create_app, serve
 
@@ -80,6 +84,20 @@ def main() -> None:
     print(f"  Avg duration: {metrics.average_duration_ms:.3f}ms")
     print(f"  Cold starts: {metrics.cold_starts}")
     print(f"  Avg cold start: {metrics.average_cold_start_ms:.3f}ms")
+
+    # Predictive scaling is live in library mode: the autoscaler asks the platform's
+    # forecaster for the concurrency one lead time ahead (two invocations are too little
+    # history for a forecast yet, so the reactive count decides for now).
+    info = serverless.get_function(func.id)
+    forecast = platform.forecast_concurrency(info, 60.0)
+    print(
+        f"\nPredictive scaling: {'on' if info.scaling_policy.enable_predictive_scaling else 'off'}"
+    )
+    if forecast is None:
+        print("  Forecast in 60s: not enough history yet (the reactive count decides)")
+    else:
+        print(f"  Forecast in 60s: {forecast.value:.1f} in flight")
+    print(f"  Active anomalies: {len(anomaly.get_active())}")  # the default detectors' finds
 
     billing = serverless.get_billing(func.id, start=time.time() - 86400, end=time.time())
     print("\nBilling (last 24h):")

@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import ValidationError
 
-__all__ = ["MB_PER_CPU", "Resources", "ray_gpus_of"]
+__all__ = ["MB_PER_CPU", "Resources", "gpu_option_as_ray_resources", "ray_gpus_of"]
 
 _RESERVED_RESOURCES = frozenset({"CPU", "GPU", "memory", "object_store_memory"})
 # AWS Lambda gives a function one vCPU per 1,769 MB of memory; an instance asks for
@@ -101,3 +101,30 @@ def ray_gpus_of(request: Mapping[str, Any] | None) -> float:
     if request.get("compute_share"):
         return float(request["compute_share"]) / 100.0
     return float(request.get("gpu_count") or 1)
+
+
+def gpu_option_as_ray_resources(options: dict[str, Any]) -> dict[str, Any]:
+    """Deploy ``options`` for the Ray backend: their ``gpu`` request (popped) becomes
+    ``resources["num_gpus"]`` (:func:`ray_gpus_of`), as Ray, not Constellation, picks the
+    node and the devices. A GPU id, or a request out of range, is refused naming the field.
+    """
+    request = options.pop("gpu")
+    if not isinstance(request, Mapping):
+        raise ValidationError(
+            "gpu",
+            f"{request!r}: on the ray backend Ray assigns the devices; give a request such as "
+            "{'gpu_count': 1} or {'compute_share': 50}",
+        )
+    count = request.get("gpu_count", 1)
+    share = request.get("compute_share")
+    if share is not None:
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 100:
+            raise ValidationError("gpu.compute_share", f"{share!r} must be a percent in (0, 100]")
+        if count != 1:
+            raise ValidationError("gpu.compute_share", "a share is of one GPU: use gpu_count 1")
+    elif isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 64:
+        raise ValidationError("gpu.gpu_count", f"{count!r} must be an integer 1-64")
+    resources = dict(options.get("resources") or {})
+    resources["num_gpus"] = ray_gpus_of(request)
+    options["resources"] = resources
+    return options

@@ -1,15 +1,29 @@
 """Constellation: the composition root that wires the platform's parts together.
 
 One ``Constellation`` owns the settings, the SQLite store, the metric series, and, made
-on first use, the serverless service and the deployment manager. The module-level API
-(``constellation.deploy``, ``serverless.create_function``, ...) acts on a default
-instance created on first use under ``$CONSTELLATION_HOME``.
+on first use, the serverless service and the deployment manager. It only composes: each
+policy lives in its capability (GPU placement in :class:`~constellation.gpu.GpuManager`,
+scaling in the autoscaler, forecasts in :mod:`constellation.predictive`, detection in
+:mod:`constellation.anomaly`); here parts are made, handed their hooks, started, stopped.
+
+Library mode equals server mode. A functions service gets, when it is made, the forecaster
+(``enable_predictive_scaling`` works in a script) and, on a platform with background
+loops, the default anomaly detectors on its metrics (:data:`DEFAULT_DETECTORS`); its own
+loops (async dispatch, the autoscaler, warm pools, timers) start on its first use.
+``background=False`` (the CLI's read-only mode) starts none of them. :meth:`start`
+adds what only a server needs: deployments' recovery, the control loop, and the release
+of GPUs that a crashed process's function instances held.
+
+The module-level API (``constellation.deploy``, ``serverless.create_function``,
+``anomaly.get_active``, ...) acts on :func:`default_platform`: made on first use under
+``$CONSTELLATION_HOME``, closed at interpreter exit (``atexit``; :meth:`close` is
+idempotent). A started platform (``serve``, ``run``) is the default when none is open;
+:func:`current_default_platform` says which, without making one.
 """
 
 from __future__ import annotations
 
 import atexit
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,9 +32,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ._cluster import ClusterHandle
 from ._control import ControlTables
-from ._resources import ray_gpus_of
+from ._resources import gpu_option_as_ray_resources
 from .config import Settings, load_settings
-from .errors import ClosedError, NotFoundError, ValidationError
+from .errors import ClosedError, NotFoundError
 from .store import Store
 from .telemetry import DeferredSubscribers, Telemetry
 
@@ -44,7 +58,16 @@ DEFAULT_DETECTORS: list[tuple[str, str, float | None]] = [
     ("function_error_rate", "threshold", 0.25),  # an EWMA over about 10 invocations
 ]
 
-__all__ = ["Constellation", "default_platform", "reset_default_platform"]
+# The owners of function instances' GPU allocations (the local launcher names them
+# ``function:<name>:<instance id>``); none outlives its platform.
+FUNCTION_GPU_OWNERS = "function:"
+
+__all__ = [
+    "Constellation",
+    "current_default_platform",
+    "default_platform",
+    "reset_default_platform",
+]
 
 
 class Constellation:
@@ -76,6 +99,7 @@ class Constellation:
         self._gpu: GpuManager | None = None
         self._deferred: DeferredSubscribers | None = None
         self._unwatch: TelemetryWatcher | None = None
+        self._wired: ServerlessService | None = None
         self._lock = threading.RLock()
         self._closed = False
         self._stop = threading.Event()
@@ -103,33 +127,33 @@ class Constellation:
                 if isinstance(launcher, Launcher):  # the local backend: our GPU manager
                     launcher.gpu_allocate = self._allocate_function_gpus
                     launcher.gpu_release = self._release_function_gpus
+            self._wire_serverless(service)
             return service
 
+    @property
+    def active_serverless(self) -> ServerlessService | None:
+        """The functions service if one is made and not shut down; makes nothing."""
+        service = self._serverless
+        return service if service is not None and not service.closed else None
+
+    def _wire_serverless(self, service: ServerlessService) -> None:
+        """Library mode equals server mode: a functions service gets the forecaster, and
+        on a platform that runs loops (``background``) the default anomaly detectors on its
+        metrics, whoever made it (``serve``, a script, the module-level API). Once each."""
+        if self._wired is service:
+            return
+        self._wired = service
+        service.autoscaler.forecaster = self.forecast_concurrency
+        if self.background:
+            _ = self.anomaly
+
+    # The local launcher's GPU hooks: the GPU capability decides (gpu.GpuManager).
     def _allocate_function_gpus(self, owner: str, request: dict[str, Any]) -> dict[str, str]:
-        allocation = self.gpu.allocate(owner, dict(request))
-        if allocation is None:
-            raise ValueError(str(self.gpu.explain(dict(request))))
-        return dict(allocation.env)
+        return self.gpu.allocate_env(owner, dict(request))
 
     def _release_function_gpus(self, owner: str) -> None:
-        gpu = self._gpu
-        if gpu is not None:
-            try:
-                gpu.deallocate(owner)
-            except ClosedError:  # the platform is going away; the next start releases it
-                pass
-
-    def _release_stale_function_gpus(self) -> None:
-        """Function instances do not outlive their platform: GPUs that a previous
-        process's instances held (it crashed) are given back when a platform starts."""
-        try:
-            rows = self.store.query(
-                "SELECT owner FROM gpu_allocations WHERE owner LIKE 'function:%'"
-            )
-        except sqlite3.OperationalError:  # no GPU was ever allocated with this store
-            return
-        for row in rows:
-            self.gpu.deallocate(row[0])
+        if self._gpu is not None:  # none made: nothing was allocated
+            self._gpu.release(owner)
 
     @property
     def deployments(self) -> DeploymentManager:
@@ -230,15 +254,14 @@ class Constellation:
         with self._lock:
             self._gpu = manager
 
+    # The deployment manager's GPU hooks: the deployment's allocation decides the devices
+    # its processes see, and its processes are noted on it.
     def _deployment_gpu_env(self, name: str, gpu_id: str) -> dict[str, str] | None:
-        # The deployment's allocation decides the devices its processes see.
-        allocation = self._gpu.get_allocation(f"deployment:{name}") if self._gpu else None
-        return dict(allocation.env) if allocation is not None else None
+        return self._gpu.env_of(_deployment_owner(name)) if self._gpu is not None else None
 
     def _deployment_started(self, name: str, instance_id: str, pid: int) -> None:
-        owner = f"deployment:{name}"
-        if self._gpu is not None and self._gpu.get_allocation(owner) is not None:
-            self._gpu.attach_process(owner, pid)
+        if self._gpu is not None:
+            self._gpu.note_process(_deployment_owner(name), pid)
 
     # -- the seed's core API -----------------------------------------------------------
     def deploy(self, name: str, spec: Mapping[str, Any] | None = None, /, **options: Any) -> Any:
@@ -251,23 +274,14 @@ class Constellation:
         merged = {**(spec or {}), **options}
         request = merged.get("gpu")
         if self.settings.backend == "ray" and request is not None:
-            merged = _gpu_request_as_ray_resources(merged)  # Ray assigns the devices
-            return self.deployments.deploy(name, merged)
+            return self.deployments.deploy(name, gpu_option_as_ray_resources(merged))
         if not isinstance(request, Mapping):
             return self.deployments.deploy(name, merged)
-        owner = f"deployment:{name}"
-        allocation = self.gpu.get_allocation(owner) or self.gpu.allocate(owner, dict(request))
-        if allocation is None:
-            raise ValidationError(
-                "gpu", f"no GPU fits the request: {self.gpu.explain(dict(request))}"
-            )
-        merged["gpu"] = allocation.gpu_id
-        merged.setdefault("gpu_memory", allocation.memory_mb)
-        try:
+        # Given back if the deploy is refused: nothing half-done stays in the store.
+        with self.gpu.holding(_deployment_owner(name), dict(request)) as allocation:
+            merged["gpu"] = allocation.gpu_id
+            merged.setdefault("gpu_memory", allocation.memory_mb)
             return self.deployments.deploy(name, merged)
-        except BaseException:
-            self.gpu.deallocate(owner)
-            raise
 
     def scale_up(self, name: str, instances: int = 1) -> Any:
         return self.deployments.scale_up(name, instances)
@@ -278,7 +292,7 @@ class Constellation:
     def undeploy(self, name: str) -> None:
         self.deployments.undeploy(name)
         if self._gpu is not None:
-            self._gpu.deallocate(f"deployment:{name}")
+            self._gpu.deallocate(_deployment_owner(name))
 
     def create_cluster(
         self, spec: Mapping[str, Any] | None = None, /, **options: Any
@@ -327,14 +341,19 @@ class Constellation:
         raise NotFoundError("instance", instance_id)
 
     def start(self) -> None:
-        """Start everything a server runs: functions' loops, deployments, the control loop."""
-        self._release_stale_function_gpus()
+        """Start everything a server runs: functions' loops, deployments, the control loop.
+
+        Function instances do not outlive their platform, so GPUs that a previous process's
+        instances held (it crashed) are given back first. The platform becomes the process's
+        default (:func:`default_platform`) unless one is open, so the module-level API of a
+        served process (``anomaly.get_active()``, ...) acts on what it serves.
+        """
+        self.gpu.release_owners(FUNCTION_GPU_OWNERS)
         self.serverless.init()
         self.serverless.autoscaler.forecaster = self.forecast_concurrency
         _ = self.deployments
-        from . import anomaly
-
-        anomaly.set_registry(self.anomaly)  # the module-level API sees the server's anomalies
+        _ = self.anomaly
+        _adopt_as_default(self)
         if self._control_thread is None:
             self._control_thread = threading.Thread(
                 target=self._control_loop, name="control", daemon=True
@@ -404,13 +423,20 @@ _default_lock = threading.Lock()
 
 
 def default_platform() -> Constellation:
-    """The process-wide platform behind the module-level API (made on first use)."""
+    """The process-wide platform behind the module-level API: made on first use under
+    ``$CONSTELLATION_HOME`` (after a close, a new one), closed at interpreter exit."""
     global _default
     with _default_lock:
         if _default is None or _default.closed:
             _default = Constellation()
-            atexit.register(_default.close)
+            atexit.register(_default.close)  # close() is idempotent
         return _default
+
+
+def current_default_platform() -> Constellation | None:
+    """The default platform if one is open; None otherwise (makes nothing)."""
+    with _default_lock:
+        return _default if _default is not None and not _default.closed else None
 
 
 def reset_default_platform() -> None:
@@ -422,24 +448,13 @@ def reset_default_platform() -> None:
             _default = None
 
 
-def _gpu_request_as_ray_resources(options: dict[str, Any]) -> dict[str, Any]:
-    request = options.pop("gpu")
-    if not isinstance(request, Mapping):
-        raise ValidationError(
-            "gpu",
-            f"{request!r}: on the ray backend Ray assigns the devices; give a request such as "
-            "{'gpu_count': 1} or {'compute_share': 50}",
-        )
-    count = request.get("gpu_count", 1)
-    share = request.get("compute_share")
-    if share is not None:
-        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 100:
-            raise ValidationError("gpu.compute_share", f"{share!r} must be a percent in (0, 100]")
-        if count != 1:
-            raise ValidationError("gpu.compute_share", "a share is of one GPU: use gpu_count 1")
-    elif isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 64:
-        raise ValidationError("gpu.gpu_count", f"{count!r} must be an integer 1-64")
-    resources = dict(options.get("resources") or {})
-    resources["num_gpus"] = ray_gpus_of(request)
-    options["resources"] = resources
-    return options
+def _adopt_as_default(platform: Constellation) -> None:
+    """A started platform (``serve``, ``run``) is the process's default when none is open."""
+    global _default
+    with _default_lock:
+        if _default is None or _default.closed:
+            _default = platform
+
+
+def _deployment_owner(name: str) -> str:
+    return f"deployment:{name}"

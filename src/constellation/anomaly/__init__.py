@@ -14,7 +14,8 @@ Contract
   limit), ``rate_change``, ``pattern`` (same hour of the day or week), ``correlation``
   (``paired_with`` another metric) and ``ensemble`` (the default method: NAB-tuned
   context novelty with one alarm per event; 64.3 on NAB's standard profile).
-* **Registry**: :class:`AnomalyRegistry` (or the module functions on a default one):
+* **Registry**: :class:`AnomalyRegistry` (or the module functions, which act on the
+  default platform's registry: stored in its home, fed by its functions' metrics):
   ``detect`` returns the new or continuing :class:`Anomaly` (truthy) or None; a
   continuing anomaly updates one record and auto-resolves after ``auto_resolve_after``
   normal points; rules (glob patterns) set severity; ``on_detect`` callbacks get new
@@ -26,7 +27,8 @@ Contract
   and changes nothing. A constant series scores 0 (no division by zero, no alarm).
 * **NAB**: :func:`score_series`, :func:`best_threshold` and friends re-implement the
   Numenta Anomaly Benchmark scorer (checked digit for digit against NAB's files).
-* **Platform hooks**: ``AnomalyRegistry(store=..., clock=...)`` + :func:`set_registry`;
+* **Platform hooks**: ``AnomalyRegistry(store=..., clock=...)`` (:func:`set_registry`
+  installs one for the module functions instead of the default platform's);
   :func:`watch_telemetry` feeds it from a :class:`~constellation.telemetry.Telemetry`
   (auto-creating per-series detectors); ``on_detect`` callbacks do the remediation.
 """

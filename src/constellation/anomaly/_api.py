@@ -1,9 +1,11 @@
-"""The seed's module-level API over a default registry, and the telemetry hook.
+"""The seed's module-level API over one registry, and the telemetry hook.
 
-``anomaly.create_detector(...)``, ``anomaly.detect(...)`` and the rest act on a default
-:class:`AnomalyRegistry` created on first use (in memory, wall clock). The platform
-installs its own with :func:`set_registry` (built with its store and clock) and feeds it
-from its telemetry with :func:`watch_telemetry`.
+``anomaly.create_detector(...)``, ``anomaly.detect(...)`` and the rest act on the registry
+of the process's default platform (:func:`constellation.platform.default_platform`,
+looked up on each call and made on first use): the registry stored in its home, fed by
+its functions' metrics, so a script sees the same anomalies as the server of that home.
+:func:`set_registry` installs another registry in its place (tests, embedding); None
+goes back to the default platform's.
 """
 
 from __future__ import annotations
@@ -35,24 +37,38 @@ __all__ = [
 
 log = logging.getLogger("constellation.anomaly")
 
-_default: AnomalyRegistry | None = None
-_default_lock = threading.Lock()
+_installed: AnomalyRegistry | None = None
+_installed_lock = threading.Lock()
 
 
 def get_registry() -> AnomalyRegistry:
-    """The default registry (created on first use: in memory, wall clock)."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = AnomalyRegistry()
-        return _default
+    """The registry the module functions act on: one installed with :func:`set_registry`,
+    else the default platform's (which this makes on first use)."""
+    with _installed_lock:
+        if _installed is not None:
+            return _installed
+    from ..platform import default_platform  # the composition root, looked up lazily
+
+    return default_platform().anomaly
+
+
+def _current_registry() -> AnomalyRegistry | None:
+    """Like :func:`get_registry`, but None where that would make a platform."""
+    with _installed_lock:
+        if _installed is not None:
+            return _installed
+    from ..platform import current_default_platform
+
+    platform = current_default_platform()
+    return platform.anomaly if platform is not None else None
 
 
 def set_registry(registry: AnomalyRegistry | None) -> AnomalyRegistry | None:
-    """Install ``registry`` as the default (None: a fresh one on next use); returns the old."""
-    global _default
-    with _default_lock:
-        previous, _default = _default, registry
+    """Install ``registry`` for the module functions (None: the default platform's again);
+    returns the one installed before (None when that was the default platform's)."""
+    global _installed
+    with _installed_lock:
+        previous, _installed = _installed, registry
     return previous
 
 
@@ -133,12 +149,14 @@ def init() -> None:
 
 
 def is_running() -> bool:
-    """Whether the default registry's loop runs."""
-    return get_registry().is_running()
+    """Whether the registry's loop runs (makes no platform to answer)."""
+    registry = _current_registry()
+    return registry is not None and registry.is_running()
 
 
 def shutdown() -> None:
-    """Stop the default registry's loop (a later call starts a fresh default registry)."""
-    registry = set_registry(None)
+    """Stop the registry's loop and flush its open anomalies. An installed registry is
+    uninstalled too; the default platform's stays its platform's (``init`` restarts it)."""
+    registry = set_registry(None) or _current_registry()
     if registry is not None:
         registry.shutdown()

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ConflictError, ValidationError
+from ..errors import ClosedError, ConflictError, ValidationError
 from ..store import Store
 from ._allocation import Allocation, Explanation, build_env, mig_device_name
 from ._allocator import Allocator, Grant, mig_key_of
@@ -274,6 +275,65 @@ class GpuManager:
             )
             self._grants[owner] = (grant, _with_pids(allocation, pids))
 
+    # -- placement: what the platform's instances ask of the manager ------------------
+    def allocate_env(self, owner: str, request: RequestLike) -> dict[str, str]:
+        """Grant ``request`` to ``owner`` and return the environment its process runs with
+        (``CUDA_VISIBLE_DEVICES`` and friends). Nothing fits: :class:`ValidationError`
+        (a ``ValueError``) on field ``gpu`` saying why, and nothing is granted."""
+        allocation = self.allocate(owner, request)
+        if allocation is None:
+            raise ValidationError("gpu", f"no GPU fits the request: {self.explain(request)}")
+        return dict(allocation.env)
+
+    @contextmanager
+    def holding(self, owner: str, request: RequestLike) -> Iterator[Allocation]:
+        """``owner``'s allocation (the one it holds, else a new grant of ``request``) for the
+        body of a ``with``; if the body raises, the allocation is given back, so a refused
+        deploy leaves nothing granted. Nothing fits: :class:`ValidationError` on ``gpu``."""
+        allocation = self.get_allocation(owner) or self.allocate(owner, request)
+        if allocation is None:
+            raise ValidationError("gpu", f"no GPU fits the request: {self.explain(request)}")
+        try:
+            yield allocation
+        except BaseException:
+            self.deallocate(owner)
+            raise
+
+    def env_of(self, owner: str) -> dict[str, str] | None:
+        """The environment of ``owner``'s allocation; None when it holds none."""
+        allocation = self.get_allocation(owner)
+        return dict(allocation.env) if allocation is not None else None
+
+    def note_process(self, owner: str, pid: int) -> bool:
+        """:meth:`attach_process` when ``owner`` holds an allocation; False when it holds none."""
+        with self._lock:
+            if self.get_allocation(owner) is None:
+                return False
+            self.attach_process(owner, pid)
+            return True
+
+    def release(self, owner: str) -> bool:
+        """:meth:`deallocate`, for an instance that ended: a closed manager (the platform is
+        going away) keeps the row, which the next :meth:`release_owners` gives back."""
+        try:
+            return self.deallocate(owner)
+        except ClosedError:
+            return False
+
+    def release_owners(self, prefix: str) -> list[str]:
+        """Give back every allocation (orphaned ones too) whose owner starts with ``prefix``;
+        returns those owners. Reads the table first, so nothing is discovered when no owner
+        matches (a platform that starts with no stale function allocations stays quick)."""
+        if not prefix:
+            raise ValidationError("prefix", "an empty prefix would release every allocation")
+        with self._lock:
+            self._check_open()
+            rows = self.store.query("SELECT owner FROM gpu_allocations ORDER BY owner")
+            owners = [row[0] for row in rows if str(row[0]).startswith(prefix)]
+            for owner in owners:
+                self.deallocate(owner)
+            return owners
+
     def committed(self) -> dict[str, int]:
         """Memory committed per GPU id (for stats and the CLI)."""
         with self._lock:
@@ -310,8 +370,6 @@ class GpuManager:
 
     def _check_open(self) -> None:
         if self._closed:
-            from ..errors import ClosedError
-
             raise ClosedError("the GPU manager is closed")
 
     def close(self) -> None:

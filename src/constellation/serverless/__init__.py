@@ -125,19 +125,24 @@ def init() -> None:
     _default_service().init()
 
 
-def is_running() -> bool:
-    from ..platform import _default
+def _active_service() -> ServerlessService | None:
+    """The default platform's functions service if there is one; makes nothing."""
+    from ..platform import current_default_platform
 
-    service = _default._serverless if _default is not None and not _default.closed else None
+    platform = current_default_platform()
+    return platform.active_serverless if platform is not None else None
+
+
+def is_running() -> bool:
+    service = _active_service()
     return service is not None and service.is_running()
 
 
 def shutdown() -> None:
     """Stop every instance and loop of the default platform's functions service."""
-    from ..platform import _default
-
-    if _default is not None and not _default.closed and _default._serverless is not None:
-        _default._serverless.shutdown()
+    service = _active_service()
+    if service is not None:
+        service.shutdown()
 
 
 def create_function(

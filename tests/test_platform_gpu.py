@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,8 @@ import pytest
 from constellation.errors import ConflictError, ValidationError
 from constellation.gpu import Discovery, GpuManager, StaticBackend, load_capture
 from constellation.platform import Constellation
+
+from ._support import wait_until
 
 CAPTURE = (
     Path(__file__).resolve().parent / "fixtures" / "gpu" / "nvidia-smi-xml" / "dual_a5000-v13.xml"
@@ -32,24 +33,22 @@ def _environ(pid: int) -> dict[str, str]:
     return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
 
 
-def test_deployment_with_a_gpu_request_gets_the_allocation_env(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "request_", [{"gpu_count": 1, "memory_mb": 4096}, {"gpu_count": 1}], ids=["memory", "whole"]
+)
+def test_deployment_with_a_gpu_request_gets_the_allocation_env(
+    tmp_path: Path, request_: dict[str, int]
+) -> None:
     script = tmp_path / "train_model.py"
     script.write_text(SCRIPT)
     with _platform(tmp_path / "home") as platform:
         gpus = platform.gpu.discover()
         assert len(gpus) == 2
-        platform.deploy(
-            "trainer",
-            {"script": str(script), "instances": 1, "gpu": {"gpu_count": 1, "memory_mb": 4096}},
-        )
+        platform.deploy("trainer", {"script": str(script), "instances": 1, "gpu": request_})
         allocation = platform.gpu.get_allocation("deployment:trainer")
         assert allocation is not None
-        deadline = time.monotonic() + 20
-        pid = None
-        while time.monotonic() < deadline and not pid:
-            pid = platform.deployments.list_instances("trainer")[0].pid
-            time.sleep(0.05)
-        assert pid is not None and pid != os.getpid()
+        pid = wait_until(lambda: platform.deployments.list_instances("trainer")[0].pid)
+        assert pid != os.getpid()
         env = _environ(pid)
         for key, value in allocation.env.items():
             assert env[key] == value

@@ -280,7 +280,8 @@ class Constellation:
         # Given back if the deploy is refused: nothing half-done stays in the store.
         with self.gpu.holding(_deployment_owner(name), dict(request)) as allocation:
             merged["gpu"] = allocation.gpu_id
-            merged.setdefault("gpu_memory", allocation.memory_mb)
+            if allocation.memory_mb:  # a whole-GPU grant reserves no particular amount
+                merged.setdefault("gpu_memory", allocation.memory_mb)
             return self.deployments.deploy(name, merged)
 
     def scale_up(self, name: str, instances: int = 1) -> Any:

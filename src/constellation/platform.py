@@ -96,13 +96,10 @@ class Constellation:
                     telemetry=self.telemetry,
                     clock=self.clock,
                     background=self.background,
+                    gpu_allocate=self._allocate_function_gpus,  # the local backend's GPUs
+                    gpu_release=self._release_function_gpus,
+                    forecaster=self.forecast_concurrency,
                 )
-                from .serverless._launcher import Launcher
-
-                launcher = service.launcher
-                if isinstance(launcher, Launcher):  # the local backend: our GPU manager
-                    launcher.gpu_allocate = self._allocate_function_gpus
-                    launcher.gpu_release = self._release_function_gpus
             return service
 
     def _allocate_function_gpus(self, owner: str, request: dict[str, Any]) -> dict[str, str]:
@@ -330,7 +327,6 @@ class Constellation:
         """Start everything a server runs: functions' loops, deployments, the control loop."""
         self._release_stale_function_gpus()
         self.serverless.init()
-        self.serverless.autoscaler.forecaster = self.forecast_concurrency
         _ = self.deployments
         from . import anomaly
 

@@ -32,7 +32,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._errors import InstanceStartError, ServerlessError
+from ..backends import InstanceStartError
+from ._errors import ServerlessError
 from ._models import (
     Billing,
     FunctionInfo,
@@ -101,8 +102,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The service and its loops load on first use: a Ray node that imports only the
-    # instance wrapper (constellation.backends._ray_host) starts faster without them.
+    # The service and its loops load on first use: importing the value objects alone
+    # (a client that only reads results) stays fast.
     if name == "ServerlessService":
         from ._service import ServerlessService
 

@@ -22,6 +22,15 @@ import anyio
 import anyio.to_thread
 import orjson
 
+from ..backends import (
+    GpuAllocate,
+    GpuRelease,
+    Instance,
+    InstanceDied,
+    InstanceStartError,
+    InstanceTimedOut,
+    make_backend,
+)
 from ..config import Settings
 from ..errors import ClosedError, NotFoundError, ValidationError
 from ..store import Store
@@ -29,9 +38,6 @@ from ..telemetry import MetricSeries, Telemetry
 from . import _validation as check
 from ._async import AsyncQueue
 from ._codestore import CodeSnapshot, resolve_entry, snapshot_code
-from ._errors import InstanceStartError
-from ._instance import InstanceDied, InstanceTimedOut, WorkerInstance
-from ._launcher import make_launcher
 from ._ledger import Ledger, billed_ms
 from ._models import (
     FunctionInfo,
@@ -44,7 +50,7 @@ from ._models import (
 from ._pool import FunctionPool, Throttled
 from ._queries import QueriesMixin
 from ._registry import FunctionRegistry
-from ._scaler import Autoscaler
+from ._scaler import Autoscaler, Forecaster
 from ._timers import TimerScheduler
 from ._triggers import Trigger, TriggerRegistry, TriggerRunners
 
@@ -68,6 +74,9 @@ class ServerlessService(QueriesMixin):
         telemetry: Telemetry | None = None,
         clock: Callable[[], float] = time.time,
         background: bool = True,
+        gpu_allocate: GpuAllocate | None = None,
+        gpu_release: GpuRelease | None = None,
+        forecaster: Forecaster | None = None,
     ) -> None:
         self.settings = settings
         self.background = background
@@ -76,9 +85,11 @@ class ServerlessService(QueriesMixin):
         self._store = store
         self.registry = FunctionRegistry(store)
         self.ledger = Ledger(store, settings)
-        self.launcher = make_launcher(settings, clock)
+        self.launcher = make_backend(
+            settings, clock, gpu_allocate=gpu_allocate, gpu_release=gpu_release
+        )
         self.async_queue = AsyncQueue(store, settings, self._run_async, clock)
-        self.autoscaler = Autoscaler(self)
+        self.autoscaler = Autoscaler(self, forecaster=forecaster)
         self._pools: dict[str, FunctionPool] = {}
         self._series: dict[str, tuple[MetricSeries, MetricSeries]] = {}
         self._error_rates: dict[str, float] = {}
@@ -260,7 +271,7 @@ class ServerlessService(QueriesMixin):
 
     def _check_code(self, info: FunctionInfo) -> None:
         try:
-            self.launcher.check_handler(info)
+            self.launcher.check_handler(info.launch_spec())
         except (ValidationError, InstanceStartError):
             self._discard_unused(info.code_hash)
             raise
@@ -373,7 +384,7 @@ class ServerlessService(QueriesMixin):
             return info
         new = self._update(function, bool(self._RETIRING & set(changed)), **changed)
         if changed.get("cold_start_optimization") and self._running and new.status == "deployed":
-            self.launcher.function_zygote(new)  # ready before the next cold start
+            self.launcher.function_zygote(new.launch_spec())  # ready before the next cold start
         if "prewarm_instances" in changed:
             self._warm(new)
         return new
@@ -442,7 +453,7 @@ class ServerlessService(QueriesMixin):
     def enable_cold_start_optimization(self, function: str, enabled: bool = True) -> FunctionInfo:
         info = self._update(function, False, cold_start_optimization=bool(enabled))
         if enabled and self._running and info.status == "deployed":
-            self.launcher.function_zygote(info)  # ready before the next cold start
+            self.launcher.function_zygote(info.launch_spec())  # ready before the next cold start
         return info
 
     def prewarm_function(self, function: str, instances: int = 1) -> FunctionInfo:
@@ -491,10 +502,11 @@ class ServerlessService(QueriesMixin):
                     raise ClosedError("the serverless service is shut down")
                 pool = self._pools.get(info.id)
                 if pool is None:
-                    pool = self._pools[info.id] = FunctionPool(
-                        info, self.launcher.launch, self.clock
-                    )
+                    pool = self._pools[info.id] = FunctionPool(info, self._launch, self.clock)
         return pool
+
+    def _launch(self, info: FunctionInfo, generation: int) -> Instance:
+        return self.launcher.launch(info.launch_spec(), generation)
 
     def pools(self) -> list[FunctionPool]:
         return list(self._pools.values())
@@ -686,7 +698,7 @@ class ServerlessService(QueriesMixin):
     def _run_on(
         self,
         pool: FunctionPool,
-        instance: WorkerInstance,
+        instance: Instance,
         cold: bool,
         info: FunctionInfo,
         rid: str,
@@ -704,7 +716,7 @@ class ServerlessService(QueriesMixin):
     def _failed(
         self,
         pool: FunctionPool,
-        instance: WorkerInstance,
+        instance: Instance,
         cold: bool,
         info: FunctionInfo,
         rid: str,
@@ -729,7 +741,7 @@ class ServerlessService(QueriesMixin):
     def _answered(
         self,
         pool: FunctionPool,
-        instance: WorkerInstance,
+        instance: Instance,
         cold: bool,
         info: FunctionInfo,
         rid: str,

@@ -20,17 +20,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..config import Settings
-from ..deployments._process import stop_gracefully
+from ...config import Settings
+from ...deployments._process import stop_gracefully
 from ._codeship import pack_code
-from ._ray_connect import acquire, release
-from ._ray_instance import describe_ray_error
-from ._ray_placement import NodeView
-from ._ray_script_host import ScriptHost
+from ._connect import acquire, release
+from ._instance import describe_ray_error
+from ._placement import NodeView
+from ._script_host import ScriptHost
 
 if TYPE_CHECKING:
-    from ..deployments._process import Lifeline
-    from ..deployments._spec import DeploymentSpec
+    from ...deployments._process import Lifeline
+    from ...deployments._spec import DeploymentSpec
 
 __all__ = ["RayProcess", "RayScripts"]
 

@@ -47,8 +47,8 @@ from ._models import (
 )
 
 if TYPE_CHECKING:
+    from ..triggers import Trigger
     from ._service import ServerlessService
-    from ._triggers import Trigger
 
 __all__ = [
     "Billing",
@@ -109,7 +109,7 @@ def __getattr__(name: str) -> Any:
 
         return ServerlessService
     if name == "Trigger":
-        from ._triggers import Trigger
+        from ..triggers import Trigger
 
         return Trigger
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -35,6 +35,15 @@ from ..config import Settings
 from ..errors import ClosedError, NotFoundError, ValidationError
 from ..store import Store
 from ..telemetry import MetricSeries, Telemetry
+from ..triggers import (
+    RunnerSupervisor,
+    TimerScheduler,
+    Trigger,
+    TriggerRegistry,
+    emit,
+    publish,
+    start_trigger,
+)
 from . import _validation as check
 from ._async import AsyncQueue
 from ._codestore import CodeSnapshot, resolve_entry, snapshot_code
@@ -51,8 +60,6 @@ from ._pool import FunctionPool, Throttled
 from ._queries import QueriesMixin
 from ._registry import FunctionRegistry
 from ._scaler import Autoscaler, Forecaster
-from ._timers import TimerScheduler
-from ._triggers import Trigger, TriggerRegistry, TriggerRunners
 
 __all__ = ["ServerlessService"]
 
@@ -102,9 +109,8 @@ class ServerlessService(QueriesMixin):
         self._housekeeper: threading.Thread | None = None
         self.triggers = TriggerRegistry(store, clock)
         self.timers = TimerScheduler(self.triggers, self._invoke_for_trigger, clock=clock)
-        self.trigger_runners = TriggerRunners(
-            self.triggers, self._invoke_for_trigger, store=store, settings=settings, clock=clock
-        )
+        start = functools.partial(start_trigger, store=store, settings=settings, clock=clock)
+        self.trigger_runners = RunnerSupervisor(self.triggers, self._invoke_for_trigger, start)
 
     # -- lifecycle -------------------------------------------------------------------
     def init(self) -> None:
@@ -865,8 +871,6 @@ class ServerlessService(QueriesMixin):
         self, queue: str, message: Any, *, broker: str = "sqlite", url: str | None = None
     ) -> str:
         """Put a message on a queue that queue triggers consume; returns its id."""
-        from ..triggers import publish
-
         return publish(
             queue, message, broker=broker, url=url, store=self._store, settings=self.settings
         )
@@ -874,8 +878,6 @@ class ServerlessService(QueriesMixin):
     def emit(self, event_type: str, payload: Any, *, source: str = "constellation") -> int:
         """Send a custom event (CloudEvents envelope) to the event triggers whose glob
         matches ``event_type``; returns how many it was queued for."""
-        from ..triggers import emit
-
         return emit(event_type, payload, source=source, store=self._store)
 
     def get_invocation(self, request_id: str) -> Invocation:

@@ -7,7 +7,8 @@ Contract:
   Its code is copied into the platform's store under its content hash on create and on
   every deploy; later edits of the source change nothing until the next deploy.
 * Handlers run in worker processes forked from a pre-imported zygote, never in the
-  platform's process. Each instance serves one invocation at a time; the memory limit
+  platform's process (:mod:`constellation.backends` starts them: on this machine, or as
+  Ray actors; an instance that cannot start raises :class:`InstanceStartError`). Each instance serves one invocation at a time; the memory limit
   (RLIMIT_AS; RLIMIT_DATA for a function with a GPU request, since CUDA cannot start
   under RLIMIT_AS), timeout (the worker is killed) and concurrency limit are enforced per
   invocation. A handler that raises, exits or crashes gives a result with a status and
@@ -33,6 +34,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..backends import InstanceStartError
+from ._autoscaler import Forecast
 from ._errors import ServerlessError
 from ._models import (
     Billing,
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Billing",
+    "Forecast",
     "FunctionInfo",
     "FunctionInstance",
     "FunctionMetrics",

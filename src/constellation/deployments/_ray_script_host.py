@@ -15,9 +15,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ...deployments._process import InstanceProcess, Lifeline
-from ._codeship import unpack_code
-from ._host import node_id
+from ..backends.ray import node_id, unpack_code
+from ._process import InstanceProcess, Lifeline
 
 __all__ = ["ScriptHost"]
 

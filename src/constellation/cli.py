@@ -294,12 +294,22 @@ def functions_set(
     custom: tuple[str, ...],
 ) -> None:
     """Change a function's settings (a running platform applies them within a second)."""
-    from .serverless import Resources
-    from .serverless import _validation as check
-
     with _platform() as p:
         s = p.serverless
-        info = s.get_function(name)
+        s.get_function(name)
+        changes: dict[str, Any] = {}
+        if memory_mb is not None:
+            changes["memory_mb"] = memory_mb
+        if timeout_s is not None:
+            changes["timeout_s"] = timeout_s
+        if concurrency is not None:
+            changes["concurrency"] = concurrency
+        if env:
+            changes["env"] = _parse_env(env)
+        if prewarm is not None:
+            changes["prewarm_instances"] = prewarm
+        if cold_start_optimization is not None:
+            changes["cold_start_optimization"] = cold_start_optimization
         resources: dict[str, Any] = {}
         if num_cpus is not None:
             resources["num_cpus"] = num_cpus
@@ -307,29 +317,13 @@ def functions_set(
             resources["num_gpus"] = num_gpus
         if custom:
             resources["custom"] = _parse_amounts(custom)
-        try:  # every value is checked before any is applied
-            Resources.from_mapping({**info.resources.to_dict(), **resources})
-            variables = check.check_env(_parse_env(env))
-            _ = memory_mb is None or check.check_memory(memory_mb)
-            _ = timeout_s is None or check.check_timeout(timeout_s)
-            _ = concurrency is None or check.check_concurrency(concurrency)
+        if resources:
+            changes["resources"] = resources
+        try:  # every value is checked before any is applied; saved once
+            info = s.update_function(name, changes)
         except ConstellationError as exc:
             raise click.ClickException(str(exc)) from None
-        if memory_mb is not None:
-            s.set_memory(name, memory_mb)
-        if timeout_s is not None:
-            s.set_timeout(name, timeout_s)
-        if concurrency is not None:
-            s.set_concurrency(name, concurrency)
-        for key, value in variables.items():
-            s.set_env_var(name, key, value)
-        if prewarm is not None:
-            s.prewarm_function(name, prewarm)
-        if cold_start_optimization is not None:
-            s.enable_cold_start_optimization(name, cold_start_optimization)
-        if resources:
-            s.set_resources(name, resources)
-        console.print(repr(s.get_function(name)))
+        console.print(repr(info))
 
 
 @functions.command("invoke")

@@ -23,13 +23,13 @@ idempotent). A started platform (``serve``, ``run``) is the default when none is
 
 from __future__ import annotations
 
-import atexit
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from . import defaults
 from ._cluster import ClusterHandle
 from ._control import ControlTables
 from ._resources import gpu_option_as_ray_resources
@@ -43,8 +43,7 @@ if TYPE_CHECKING:
     from .deployments import DeploymentManager
     from .gpu import GpuManager
     from .predictive import PredictiveService
-    from .serverless import FunctionInfo, ServerlessService
-    from .serverless._autoscaler import Forecast
+    from .serverless import Forecast, FunctionInfo, ServerlessService
 
 # The autoscaler trusts a forecast whose confidence reaches this (the seed's 0.8).
 FORECAST_CONFIDENCE_THRESHOLD = 0.8
@@ -120,13 +119,10 @@ class Constellation:
                     telemetry=self.telemetry,
                     clock=self.clock,
                     background=self.background,
+                    gpu_allocate=self._allocate_function_gpus,  # the local backend's GPUs
+                    gpu_release=self._release_function_gpus,
+                    forecaster=self.forecast_concurrency,
                 )
-                from .serverless._launcher import Launcher
-
-                launcher = service.launcher
-                if isinstance(launcher, Launcher):  # the local backend: our GPU manager
-                    launcher.gpu_allocate = self._allocate_function_gpus
-                    launcher.gpu_release = self._release_function_gpus
             self._wire_serverless(service)
             return service
 
@@ -143,7 +139,6 @@ class Constellation:
         if self._wired is service:
             return
         self._wired = service
-        service.autoscaler.forecaster = self.forecast_concurrency
         if self.background:
             _ = self.anomaly
 
@@ -217,7 +212,7 @@ class Constellation:
     def forecast_concurrency(self, info: FunctionInfo, lead_time_s: float) -> Forecast | None:
         """The autoscaler's forecaster: the function's concurrency ``lead_time_s`` ahead."""
         from .predictive import PredictiveError
-        from .serverless._autoscaler import Forecast
+        from .serverless import Forecast
 
         metric = f'function_concurrency{{function="{info.name}"}}'
         try:
@@ -351,10 +346,9 @@ class Constellation:
         """
         self.gpu.release_owners(FUNCTION_GPU_OWNERS)
         self.serverless.init()
-        self.serverless.autoscaler.forecaster = self.forecast_concurrency
         _ = self.deployments
         _ = self.anomaly
-        _adopt_as_default(self)
+        defaults.adopt_default_platform(self)  # a server is its process default
         if self._control_thread is None:
             self._control_thread = threading.Thread(
                 target=self._control_loop, name="control", daemon=True
@@ -419,42 +413,24 @@ class Constellation:
         self.close()
 
 
-_default: Constellation | None = None
-_default_lock = threading.Lock()
-
-
 def default_platform() -> Constellation:
     """The process-wide platform behind the module-level API: made on first use under
-    ``$CONSTELLATION_HOME`` (after a close, a new one), closed at interpreter exit."""
-    global _default
-    with _default_lock:
-        if _default is None or _default.closed:
-            _default = Constellation()
-            atexit.register(_default.close)  # close() is idempotent
-        return _default
+    ``$CONSTELLATION_HOME`` (after a close, a new one), closed at interpreter exit.
+    The slot is :mod:`constellation.defaults`, where capabilities find it too."""
+    return cast(Constellation, defaults.default_platform())
 
 
 def current_default_platform() -> Constellation | None:
     """The default platform if one is open; None otherwise (makes nothing)."""
-    with _default_lock:
-        return _default if _default is not None and not _default.closed else None
+    return cast("Constellation | None", defaults.current_default_platform())
 
 
 def reset_default_platform() -> None:
     """Close the default platform; the next module-level call makes a new one."""
-    global _default
-    with _default_lock:
-        if _default is not None:
-            _default.close()
-            _default = None
+    defaults.reset_default_platform()
 
 
-def _adopt_as_default(platform: Constellation) -> None:
-    """A started platform (``serve``, ``run``) is the process's default when none is open."""
-    global _default
-    with _default_lock:
-        if _default is None or _default.closed:
-            _default = platform
+defaults.register_platform_factory(Constellation)
 
 
 def _deployment_owner(name: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from constellation.backends._codeship import pack_code, unpack_code
+from constellation.backends.ray._codeship import pack_code, unpack_code
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -13,7 +13,14 @@ BACKENDS = {
     "BackendError",
     "BackendNotInstalled",
     "BackendUnreachable",
+    "FunctionSpec",
+    "GpuAllocate",
+    "GpuRelease",
     "Instance",
+    "InstanceDied",
+    "InstanceStartError",
+    "InstanceTimedOut",
+    "make_backend",
 }
 
 
@@ -29,6 +36,7 @@ def test_error_hierarchy() -> None:
     for error in (backends.BackendNotInstalled, backends.BackendUnreachable):
         assert issubclass(error, backends.BackendError)
         assert issubclass(error, UnavailableError)
+    assert issubclass(backends.InstanceStartError, backends.BackendError)
 
 
 def test_both_backends_have_the_backend_interface(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from constellation.backends import BackendUnreachable
-from constellation.backends._ray_connect import parse_address
+from constellation.backends.ray._connect import parse_address
 
 HANDLERS = str(Path(__file__).resolve().parents[1] / "fixtures" / "serverless" / "handlers.py")
 

@@ -72,16 +72,18 @@ def test_actor_options_follow_the_function(tmp_path: Path) -> None:
         sls.set_resources(g.id, custom={"accelerator": 1})
         backend = RayBackend(settings)
         try:
-            lambda_ratio = backend.actor_options(sls.get_function(f.id))
+            lambda_ratio = backend.actor_options(sls.get_function(f.id).launch_spec())
             assert lambda_ratio["num_cpus"] == 1.0  # 1,769 MB buys one CPU, as in Lambda
             assert lambda_ratio["memory"] == 1769 * 1024 * 1024
             assert "num_gpus" not in lambda_ratio and "resources" not in lambda_ratio
             assert lambda_ratio["scheduling_strategy"] == "SPREAD"
-            explicit = backend.actor_options(sls.get_function(g.id))
+            explicit = backend.actor_options(sls.get_function(g.id).launch_spec())
             assert explicit["num_cpus"] == 2.0 and explicit["num_gpus"] == 0.5
             assert explicit["resources"] == {"accelerator": 1.0}
             packed = RayBackend(settings.replace(ray_placement="pack"))
-            assert "scheduling_strategy" not in packed.actor_options(sls.get_function(f.id))
+            assert "scheduling_strategy" not in packed.actor_options(
+                sls.get_function(f.id).launch_spec()
+            )
             packed.close()
         finally:
             backend.close()

@@ -7,6 +7,7 @@ from constellation import serverless
 
 SERVERLESS = {
     "Billing",
+    "Forecast",
     "FunctionInfo",
     "FunctionInstance",
     "FunctionMetrics",

@@ -11,7 +11,8 @@ import pytest
 
 from constellation.errors import ValidationError
 from constellation.platform import Constellation
-from constellation.serverless._timers import parse_schedule, validate_timer
+from constellation.triggers import parse_schedule
+from constellation.triggers import validate_trigger as validate_timer
 
 from .conftest import FakeClock
 

@@ -1,11 +1,8 @@
-"""The trigger registry: validation, route conflicts, persistence, and the delegated types."""
+"""Triggers through the functions service: validation, route conflicts, persistence, runners."""
 
 from __future__ import annotations
 
-import sys
-import threading
 import time
-import types
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +12,8 @@ from constellation import serverless
 from constellation.errors import ConflictError, NotFoundError, ValidationError
 from constellation.platform import Constellation, reset_default_platform
 from constellation.serverless import ServerlessService, Trigger
-from constellation.serverless._triggers import compile_route, validate_spec
+from constellation.triggers import compile_route
+from constellation.triggers import validate_trigger as validate_spec
 
 from .conftest import HANDLERS, make_platform
 
@@ -114,73 +112,16 @@ def test_remove_trigger(sls: ServerlessService) -> None:
         sls.add_trigger("nope", {"type": "timer", "schedule": "@hourly"})
 
 
-def test_delegated_types_need_the_triggers_package(
-    sls: ServerlessService, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "constellation.triggers", None)  # as if not installed
+def test_a_runner_trigger_is_started_and_closed_with_its_trigger(sls: ServerlessService) -> None:
     f = sls.create_function("f", "python", "echo", HANDLERS)
-    for kind in ("queue", "stream", "event"):
-        with pytest.raises(ValidationError, match=r"constellation\.triggers") as info:
-            sls.add_trigger(f.id, {"type": kind, "queue": "orders"})
-        assert info.value.field == "trigger.type"
-    assert sls.list_triggers() == []
-
-
-class _Runner:
-    """What ``start_trigger`` returns: delivers events from a thread until closed."""
-
-    def __init__(self, spec: dict[str, Any], invoke: Any) -> None:
-        self.spec, self.invoke, self.closed = spec, invoke, 0
-        self.results: list[Any] = []
-        self.thread = threading.Thread(target=lambda: self.results.append(invoke({"n": 1})))
-        self.thread.start()
-
-    def close(self) -> None:
-        self.closed += 1
-
-
-def _stand_in_package(started: list[_Runner]) -> types.ModuleType:
-    """The contract of ``constellation.triggers`` (built by another part of the project)."""
-    module = types.ModuleType("constellation.triggers")
-
-    def validate_trigger(spec: dict[str, Any]) -> dict[str, Any]:
-        if "queue" not in spec:
-            raise ValidationError("trigger.queue", "required")
-        return {**spec, "batch_size": spec.get("batch_size", 10)}
-
-    def start_trigger(
-        spec: dict[str, Any], invoke: Any, *, store: Any, settings: Any, clock: Any
-    ) -> _Runner:
-        assert store is not None and settings is not None and callable(clock)
-        runner = _Runner(spec, invoke)
-        started.append(runner)
-        return runner
-
-    module.validate_trigger = validate_trigger  # type: ignore[attr-defined]
-    module.start_trigger = start_trigger  # type: ignore[attr-defined]
-    return module
-
-
-def test_delegated_types_are_validated_started_and_closed_through_the_contract(
-    sls: ServerlessService, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    started: list[_Runner] = []
-    monkeypatch.setitem(sys.modules, "constellation.triggers", _stand_in_package(started))
-    f = sls.create_function("f", "python", "echo", HANDLERS)
-    with pytest.raises(ValidationError, match="required"):
+    with pytest.raises(ValidationError) as info:
         sls.add_trigger(f.id, {"type": "queue"})
+    assert info.value.field == "trigger.queue"
     trigger = sls.add_trigger(f.id, {"type": "queue", "queue": "orders"})
-    assert trigger.spec == {"type": "queue", "queue": "orders", "batch_size": 10}
     sls.init()
-    deadline = time.monotonic() + 20
-    while not (started and started[0].results) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    runner = started[0]
-    assert runner.spec["queue"] == "orders"
-    assert runner.results[0].ok and runner.results[0].output["event"] == {"n": 1}
     assert sls.trigger_runners.running() == [trigger.id]
     sls.remove_trigger(trigger.id)
-    assert runner.closed == 1 and sls.trigger_runners.running() == []
+    assert sls.trigger_runners.running() == []
 
 
 def test_module_level_trigger_functions(tmp_home: Path) -> None:
@@ -216,34 +157,3 @@ def test_a_queue_trigger_runs_through_the_triggers_package(
     logs = sls.get_function_metrics(f.id)
     assert logs.successful_invocations == 1
     assert sls.trigger_runners.running() == [trigger.id]
-
-
-def test_a_runner_that_failed_to_start_is_retried(
-    sls: ServerlessService, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    started: list[_Runner] = []
-    module = _stand_in_package(started)
-    real_start = module.start_trigger  # type: ignore[attr-defined]
-    attempts = {"n": 0}
-
-    def flaky_start(*args: Any, **kwargs: Any) -> _Runner:
-        attempts["n"] += 1
-        if attempts["n"] == 1:
-            raise ConnectionError("broker down")
-        runner: _Runner = real_start(*args, **kwargs)
-        return runner
-
-    module.start_trigger = flaky_start  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "constellation.triggers", module)
-    f = sls.create_function("f", "python", "echo", HANDLERS)
-    trigger = sls.add_trigger(f.id, {"type": "queue", "queue": "orders"})
-    runners = sls.trigger_runners
-    runners.sync()
-    assert runners.running() == [] and "broker down" in runners.errors[-1]
-    assert not runners.retry_due(time.monotonic())
-    assert runners.retry_due(time.monotonic() + 11)
-    runners.sync()
-    assert runners.running() == [trigger.id]
-    assert not runners.retry_due(time.monotonic() + 11)
-    started[0].thread.join()
-    runners.close()

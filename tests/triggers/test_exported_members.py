@@ -6,7 +6,19 @@ from constellation import triggers
 from constellation.errors import ConstellationError, UnavailableError
 
 PUBLIC = {
+    "RUNNER_TYPES",
+    "TRIGGER_TYPES",
     "BrokerError",
+    "Firing",
+    "RoutePattern",
+    "RunnerSupervisor",
+    "Schedule",
+    "StartRunner",
+    "TimerScheduler",
+    "Trigger",
+    "TriggerRegistry",
+    "compile_route",
+    "parse_schedule",
     "BrokerUnavailableError",
     "TriggerError",
     "TriggerRunner",

@@ -65,37 +65,73 @@ def test_a_normalised_spec_validates_to_itself(spec: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("spec", "field", "words"),
     [
-        ({"type": "http"}, "type", "'queue', 'stream', 'event'"),
-        ({"type": "queue"}, "queue", "1-200 characters"),
-        ({"type": "queue", "queue": ""}, "queue", "1-200 characters"),
-        ({"type": "queue", "queue": "a b"}, "queue", "letters, digits"),
-        ({"type": "queue", "queue": "q", "broker": "kafka"}, "broker", "'sqlite', 'redis', 'nats'"),
-        ({"type": "queue", "queue": "q", "batch_size": 0}, "batch_size", "expected 1-1000"),
-        ({"type": "queue", "queue": "q", "batch_size": 2.5}, "batch_size", "not an integer"),
-        ({"type": "queue", "queue": "q", "max_in_flight": True}, "max_in_flight", "integer"),
+        ({"type": "smtp"}, "trigger.type", "'http', 'timer', 'queue', 'stream', 'event'"),
+        ({"type": "queue"}, "trigger.queue", "1-200 characters"),
+        ({"type": "queue", "queue": ""}, "trigger.queue", "1-200 characters"),
+        ({"type": "queue", "queue": "a b"}, "trigger.queue", "letters, digits"),
+        (
+            {"type": "queue", "queue": "q", "broker": "kafka"},
+            "trigger.broker",
+            "'sqlite', 'redis', 'nats'",
+        ),
+        ({"type": "queue", "queue": "q", "batch_size": 0}, "trigger.batch_size", "expected 1-1000"),
+        (
+            {"type": "queue", "queue": "q", "batch_size": 2.5},
+            "trigger.batch_size",
+            "not an integer",
+        ),
+        (
+            {"type": "queue", "queue": "q", "max_in_flight": True},
+            "trigger.max_in_flight",
+            "integer",
+        ),
         (
             {"type": "queue", "queue": "q", "visibility_timeout_s": -1},
-            "visibility_timeout_s",
+            "trigger.visibility_timeout_s",
             "0.1",
         ),
-        ({"type": "queue", "queue": "q", "max_deliveries": 1001}, "max_deliveries", "1-1000"),
-        ({"type": "queue", "queue": "q", "retry_delay_s": float("nan")}, "retry_delay_s", "number"),
-        ({"type": "queue", "queue": "q", "dead_letter": "q"}, "dead_letter", "differ"),
-        ({"type": "queue", "queue": "q", "url": "redis://x"}, "url", "omit url"),
-        ({"type": "queue", "queue": "q", "broker": "redis", "url": "http://x"}, "url", "redis://"),
-        ({"type": "queue", "queue": "a.*", "broker": "nats"}, "queue", "letters, digits"),
-        ({"type": "queue", "queue": "a..b", "broker": "nats"}, "queue", "valid subject"),
-        ({"type": "queue", "queue": "q", "colour": 1}, "colour", "allowed: batch_size"),
-        ({"type": "queue", "queue": "q", "group": "a b"}, "group", "letters, digits"),
-        ({"type": "queue", "queue": "q", "name": "x" * 101}, "name", "1-100"),
-        ({"type": "stream", "broker": "sqlite", "stream": "s"}, "broker", "'redis', 'nats'"),
-        ({"type": "stream", "stream": "s", "subject": "x"}, "subject", "names its 'stream'"),
-        ({"type": "stream", "broker": "nats"}, "subject", "NATS subject"),
-        ({"type": "stream", "stream": "s", "start": "now"}, "start", "'latest', 'earliest'"),
-        ({"type": "stream", "stream": "s", "start": -3}, "start", ">= 0"),
-        ({"type": "stream", "broker": "nats", "subject": ">.a"}, "subject", "final '>'"),
-        ({"type": "event"}, "event_type", "'order.*'"),
-        ({"type": "event", "event_type": "has space"}, "event_type", "glob"),
+        (
+            {"type": "queue", "queue": "q", "max_deliveries": 1001},
+            "trigger.max_deliveries",
+            "1-1000",
+        ),
+        (
+            {"type": "queue", "queue": "q", "retry_delay_s": float("nan")},
+            "trigger.retry_delay_s",
+            "number",
+        ),
+        ({"type": "queue", "queue": "q", "dead_letter": "q"}, "trigger.dead_letter", "differ"),
+        ({"type": "queue", "queue": "q", "url": "redis://x"}, "trigger.url", "omit url"),
+        (
+            {"type": "queue", "queue": "q", "broker": "redis", "url": "http://x"},
+            "trigger.url",
+            "redis://",
+        ),
+        ({"type": "queue", "queue": "a.*", "broker": "nats"}, "trigger.queue", "letters, digits"),
+        ({"type": "queue", "queue": "a..b", "broker": "nats"}, "trigger.queue", "valid subject"),
+        ({"type": "queue", "queue": "q", "colour": 1}, "trigger.colour", "allowed: batch_size"),
+        ({"type": "queue", "queue": "q", "group": "a b"}, "trigger.group", "letters, digits"),
+        ({"type": "queue", "queue": "q", "name": "x" * 101}, "trigger.name", "1-100"),
+        (
+            {"type": "stream", "broker": "sqlite", "stream": "s"},
+            "trigger.broker",
+            "'redis', 'nats'",
+        ),
+        (
+            {"type": "stream", "stream": "s", "subject": "x"},
+            "trigger.subject",
+            "names its 'stream'",
+        ),
+        ({"type": "stream", "broker": "nats"}, "trigger.subject", "NATS subject"),
+        (
+            {"type": "stream", "stream": "s", "start": "now"},
+            "trigger.start",
+            "'latest', 'earliest'",
+        ),
+        ({"type": "stream", "stream": "s", "start": -3}, "trigger.start", ">= 0"),
+        ({"type": "stream", "broker": "nats", "subject": ">.a"}, "trigger.subject", "final '>'"),
+        ({"type": "event"}, "trigger.event_type", "'order.*'"),
+        ({"type": "event", "event_type": "has space"}, "trigger.event_type", "glob"),
     ],
 )
 def test_bad_specs_name_the_field_and_what_is_allowed(
@@ -137,3 +173,14 @@ def test_publish_refuses_a_bad_queue_name() -> None:
     with pytest.raises(ValidationError) as info:
         publish("../etc", 1)
     assert info.value.field == "queue"
+
+
+@pytest.mark.parametrize(
+    "spec", [{"type": "http", "path": "/a"}, {"type": "timer", "schedule": "@hourly"}]
+)
+def test_start_trigger_refuses_the_types_no_runner_consumes(spec: dict[str, Any]) -> None:
+    from constellation.triggers import start_trigger
+
+    with pytest.raises(ValidationError, match="not a runner") as info:
+        start_trigger(spec, lambda event: None)
+    assert info.value.field == "trigger.type"

@@ -47,7 +47,7 @@ def get_registry() -> AnomalyRegistry:
     with _installed_lock:
         if _installed is not None:
             return _installed
-    from ..platform import default_platform  # the composition root, looked up lazily
+    from ..defaults import default_platform
 
     return default_platform().anomaly
 
@@ -57,7 +57,7 @@ def _current_registry() -> AnomalyRegistry | None:
     with _installed_lock:
         if _installed is not None:
             return _installed
-    from ..platform import current_default_platform
+    from ..defaults import current_default_platform
 
     platform = current_default_platform()
     return platform.anomaly if platform is not None else None

@@ -1,20 +1,31 @@
 """Backends: where function instances run.
 
-* ``local`` (the default): worker processes forked on this machine
-  (:mod:`constellation.serverless`).
-* ``ray``: Ray actors on a Ray cluster (:class:`constellation.backends.ray.RayBackend`);
+* ``local`` (the default, :class:`constellation.backends.local.LocalBackend`): worker
+  processes forked from zygotes on this machine.
+* ``ray`` (:class:`constellation.backends.ray.RayBackend`): Ray actors on a Ray cluster;
   needs ``pip install 'constellation[ray]'``. Choose it with ``Constellation(backend="ray",
   ray_address=...)``, ``CONSTELLATION_BACKEND=ray`` or ``constellation serve --backend ray``.
 
-Both implement :class:`Backend`; the control plane (registry, pools, autoscaler, ledger,
-triggers, gateway) is the same for both and stays in the platform's process.
+Both implement :class:`Backend`: ``launch(FunctionSpec, generation)`` returns a ready
+:class:`Instance`. :func:`make_backend` picks one from the settings. The control plane
+(registry, pools, autoscaler, ledger, triggers, gateway) is the same for both, stays in
+the platform's process, and reaches backends only through these names.
 """
 
 from __future__ import annotations
 
 from ..config import BACKENDS
 from ._base import Backend, Instance
-from ._errors import BackendError, BackendNotInstalled, BackendUnreachable
+from ._errors import (
+    BackendError,
+    BackendNotInstalled,
+    BackendUnreachable,
+    InstanceDied,
+    InstanceStartError,
+    InstanceTimedOut,
+)
+from ._factory import GpuAllocate, GpuRelease, make_backend
+from ._spec import FunctionSpec
 
 __all__ = [
     "BACKENDS",
@@ -22,5 +33,12 @@ __all__ = [
     "BackendError",
     "BackendNotInstalled",
     "BackendUnreachable",
+    "FunctionSpec",
+    "GpuAllocate",
+    "GpuRelease",
     "Instance",
+    "InstanceDied",
+    "InstanceStartError",
+    "InstanceTimedOut",
+    "make_backend",
 ]

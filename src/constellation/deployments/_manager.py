@@ -98,7 +98,7 @@ class DeploymentManager:
         )
         self._ray_scripts: Any = None
         if settings.backend == "ray":  # instances run as Ray actors on the cluster's nodes
-            from ..backends._ray_scripts import RayScripts
+            from ._ray_scripts import RayScripts
 
             self._ray_scripts = RayScripts(settings)
             self._rt.start_process = self._ray_scripts.start

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from ..errors import ClosedError, ConflictError, NotFoundError, ValidationError
 from ..serverless import FunctionInfo, ServerlessService, Trigger
 from ..serverless import _validation as check
-from ..serverless._triggers import validate_spec
+from ..triggers import validate_trigger
 from ._asgi import error_body
 from ._requests import ApiError, flag, json_response, number, object_body, read_json
 from ._uploads import remove_uploads, save_upload
@@ -107,7 +107,7 @@ def _create(service: ServerlessService, data: dict[str, Any]) -> dict[str, Any]:
         raise ValidationError("triggers", "must be a list of trigger specs")
     for i, spec in enumerate(specs):
         try:
-            validate_spec(spec)
+            validate_trigger(spec)
         except ValidationError as exc:
             raise ValidationError(f"triggers[{i}].{exc.field}", exc.message) from None
     if service.registry.find(name) is not None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..serverless import Trigger
-from ..serverless._triggers import RoutePattern, compile_route
+from ..triggers import RoutePattern, Trigger, compile_route
 
 __all__ = ["Match", "RouteTable", "is_traversal"]
 

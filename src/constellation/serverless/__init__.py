@@ -7,7 +7,8 @@ Contract:
   Its code is copied into the platform's store under its content hash on create and on
   every deploy; later edits of the source change nothing until the next deploy.
 * Handlers run in worker processes forked from a pre-imported zygote, never in the
-  platform's process. Each instance serves one invocation at a time; the memory limit
+  platform's process (:mod:`constellation.backends` starts them: on this machine, or as
+  Ray actors; an instance that cannot start raises :class:`InstanceStartError`). Each instance serves one invocation at a time; the memory limit
   (RLIMIT_AS; RLIMIT_DATA for a function with a GPU request, since CUDA cannot start
   under RLIMIT_AS), timeout (the worker is killed) and concurrency limit are enforced per
   invocation. A handler that raises, exits or crashes gives a result with a status and
@@ -32,7 +33,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._errors import InstanceStartError, ServerlessError
+from ..backends import InstanceStartError
+from ._autoscaler import Forecast
+from ._errors import ServerlessError
 from ._models import (
     Billing,
     FunctionInfo,
@@ -46,11 +49,12 @@ from ._models import (
 )
 
 if TYPE_CHECKING:
+    from ..triggers import Trigger
     from ._service import ServerlessService
-    from ._triggers import Trigger
 
 __all__ = [
     "Billing",
+    "Forecast",
     "FunctionInfo",
     "FunctionInstance",
     "FunctionMetrics",
@@ -101,21 +105,21 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The service and its loops load on first use: a Ray node that imports only the
-    # instance wrapper (constellation.backends._ray_host) starts faster without them.
+    # The service and its loops load on first use: importing the value objects alone
+    # (a client that only reads results) stays fast.
     if name == "ServerlessService":
         from ._service import ServerlessService
 
         return ServerlessService
     if name == "Trigger":
-        from ._triggers import Trigger
+        from ..triggers import Trigger
 
         return Trigger
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _default_service() -> ServerlessService:
-    from ..platform import default_platform
+    from ..defaults import default_platform
 
     return default_platform().serverless
 
@@ -127,7 +131,7 @@ def init() -> None:
 
 def _active_service() -> ServerlessService | None:
     """The default platform's functions service if there is one; makes nothing."""
-    from ..platform import current_default_platform
+    from ..defaults import current_default_platform
 
     platform = current_default_platform()
     return platform.active_serverless if platform is not None else None

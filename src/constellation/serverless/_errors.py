@@ -2,7 +2,9 @@
 
     ConstellationError                      (constellation.errors)
     └── ServerlessError                     root of this package
-        └── InstanceStartError              an instance (or function zygote) could not start
+
+An instance that cannot start raises :class:`constellation.backends.InstanceStartError`
+(re-exported here): the backend that starts instances owns it.
 
 Bad input raises :class:`constellation.errors.ValidationError`; an unknown function,
 invocation or instance raises :class:`constellation.errors.NotFoundError`. A failing
@@ -13,12 +15,8 @@ from __future__ import annotations
 
 from ..errors import ConstellationError
 
-__all__ = ["InstanceStartError", "ServerlessError"]
+__all__ = ["ServerlessError"]
 
 
 class ServerlessError(ConstellationError):
     """Root of the serverless package's own errors."""
-
-
-class InstanceStartError(ServerlessError):
-    """A worker instance or function zygote could not be started."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._resources import Resources
+from ..backends import FunctionSpec
 from ..errors import ValidationError
 
 __all__ = [
@@ -127,6 +128,24 @@ class FunctionInfo:
             f"handler={self.handler!r}, memory_mb={self.memory_mb}, timeout_s={self.timeout_s}, "
             f"concurrency={self.concurrency}, env={mask_env(self.env)!r}, version={self.version}, "
             f"status={self.status!r}, resources={self.resources!r})"
+        )
+
+    def launch_spec(self) -> FunctionSpec:
+        """What a backend needs to start this function's instances."""
+        return FunctionSpec(
+            id=self.id,
+            name=self.name,
+            runtime=self.runtime,
+            entry=self.entry,
+            code_hash=self.code_hash,
+            version=self.version,
+            memory_mb=self.memory_mb,
+            timeout_s=self.timeout_s,
+            env=self.env,
+            gpu=self.gpu,
+            gas_limit=self.gas_limit,
+            cold_start_optimization=self.cold_start_optimization,
+            resources=self.resources,
         )
 
     def to_dict(self) -> dict[str, Any]:

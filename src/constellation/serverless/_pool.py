@@ -17,14 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..backends import Instance
 from ..errors import ClosedError
 from ._concurrency import ConcurrencyMeter
-from ._instance import WorkerInstance
 from ._models import FunctionInfo
 
 __all__ = ["FunctionPool", "PoolCounts", "Throttled"]
 
-Launcher = Callable[[FunctionInfo, int], WorkerInstance]
+# (function, generation) -> a ready instance (a cold start)
+Launch = Callable[[FunctionInfo, int], Instance]
 
 
 class Throttled(Exception):
@@ -44,16 +45,16 @@ class PoolCounts:
 
 class FunctionPool:
     def __init__(
-        self, info: FunctionInfo, launcher: Launcher, clock: Callable[[], float] = time.time
+        self, info: FunctionInfo, launch: Launch, clock: Callable[[], float] = time.time
     ) -> None:
         self.info = info
-        self._launch = launcher
+        self._launch = launch
         self._clock = clock
         self.meter = ConcurrencyMeter(clock())
         self.autoscale_target = 0  # set by the autoscaler; reaping keeps at least this many
         self._cond = threading.Condition(threading.Lock())
-        self._idle: list[WorkerInstance] = []
-        self._busy: set[WorkerInstance] = set()
+        self._idle: list[Instance] = []
+        self._busy: set[Instance] = set()
         self._starting = 0
         self._generation = 0
         self._closed = False
@@ -77,9 +78,9 @@ class FunctionPool:
     def generation(self) -> int:
         return self._generation
 
-    def acquire(self, deadline: float) -> tuple[WorkerInstance, bool]:
+    def acquire(self, deadline: float) -> tuple[Instance, bool]:
         """An instance for one invocation, and whether it was a cold start."""
-        stale: list[WorkerInstance] = []
+        stale: list[Instance] = []
         with self._cond:
             while True:
                 if self._closed:
@@ -120,9 +121,9 @@ class FunctionPool:
                 self.meter.change(-1, self._clock())
             raise
 
-    def try_acquire(self) -> WorkerInstance | None:
+    def try_acquire(self) -> Instance | None:
         """A warm idle instance at once, or None (never starts or waits for one)."""
-        stale: list[WorkerInstance] = []
+        stale: list[Instance] = []
         instance = None
         with self._cond:
             while self._idle and not self._closed:
@@ -138,7 +139,7 @@ class FunctionPool:
             old.close()
         return instance
 
-    def _start(self, generation: int, busy: bool) -> WorkerInstance:
+    def _start(self, generation: int, busy: bool) -> Instance:
         try:
             instance = self._launch(self.info, generation)
         except BaseException:
@@ -157,7 +158,7 @@ class FunctionPool:
             self._cond.notify()
         return instance
 
-    def release(self, instance: WorkerInstance, now: float, healthy: bool = True) -> None:
+    def release(self, instance: Instance, now: float, healthy: bool = True) -> None:
         handoff: tuple[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]], Any] | None = None
         with self._cond:
             self.meter.change(-1, now)
@@ -201,7 +202,7 @@ class FunctionPool:
         self._loop_turn = False
         return self._loop_waiters.popleft()
 
-    def _deliver(self, future: asyncio.Future[Any], instance: WorkerInstance | None) -> None:
+    def _deliver(self, future: asyncio.Future[Any], instance: Instance | None) -> None:
         if not future.done():
             future.set_result(instance)
         elif instance is not None:  # the request gave up meanwhile: next one
@@ -209,7 +210,7 @@ class FunctionPool:
 
     def acquire_or_wait(
         self, loop: asyncio.AbstractEventLoop
-    ) -> tuple[WorkerInstance | None, asyncio.Future[Any] | None]:
+    ) -> tuple[Instance | None, asyncio.Future[Any] | None]:
         """For a caller on an event loop: ``(instance, None)`` with a warm idle one;
         ``(None, future)`` when the pool is at its limit (the future gets a released
         instance, or None when a slot freed up instead); ``(None, None)`` when a new
@@ -228,7 +229,7 @@ class FunctionPool:
         """New settings; with ``retire`` the current instances are replaced by new ones."""
         with self._cond:
             self.info = info
-            retired: list[WorkerInstance] = []
+            retired: list[Instance] = []
             if retire:
                 self._generation += 1
                 retired, self._idle = self._idle, []
@@ -253,7 +254,7 @@ class FunctionPool:
     def reap(self, now: float) -> int:
         """Close instances idle for longer than the policy allows, down to the warm target."""
         idle_timeout = self.info.scaling_policy.idle_timeout_s
-        doomed: list[WorkerInstance] = []
+        doomed: list[Instance] = []
         with self._cond:
             keep = max(self.warm_target, min(self.autoscale_target, self.limit))
             spare = len(self._idle) + len(self._busy) - keep
@@ -265,7 +266,7 @@ class FunctionPool:
             instance.close()
         return len(doomed)
 
-    def remove_instance(self, instance_id: str) -> WorkerInstance | None:
+    def remove_instance(self, instance_id: str) -> Instance | None:
         """Take an idle instance out (to restart it); busy ones are retired on release."""
         with self._cond:
             for instance in self._idle:
@@ -284,7 +285,7 @@ class FunctionPool:
         if any(i.closed for i in self._idle):
             self._idle = [i for i in self._idle if not i.closed]
 
-    def instances(self) -> list[tuple[WorkerInstance, str]]:
+    def instances(self) -> list[tuple[Instance, str]]:
         with self._cond:
             self._forget_closed()
             return [(i, "idle") for i in self._idle] + [(i, "busy") for i in self._busy]

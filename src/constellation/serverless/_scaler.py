@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..backends import InstanceStartError
 from ..errors import ClosedError
 from ._autoscaler import AutoscalerConfig, Forecast, ScalingContext, ScalingDecision, decide
-from ._errors import InstanceStartError
 from ._models import FunctionInfo
 
 if TYPE_CHECKING:
@@ -44,10 +44,16 @@ CREATE INDEX IF NOT EXISTS scaling_decisions_function ON scaling_decisions(funct
 
 
 class Autoscaler:
-    def __init__(self, service: ServerlessService, config: AutoscalerConfig | None = None) -> None:
+    def __init__(
+        self,
+        service: ServerlessService,
+        config: AutoscalerConfig | None = None,
+        *,
+        forecaster: Forecaster | None = None,
+    ) -> None:
         self.service = service
         self.config = config or AutoscalerConfig()
-        self.forecaster: Forecaster | None = None
+        self.forecaster = forecaster  # predictive scaling; None: the reactive count decides
         service._store.ensure_schema("serverless.scaling", _SCHEMA)
         self._panicking_since: dict[str, float | None] = {}
         self._last: dict[str, tuple[int, int, bool]] = {}

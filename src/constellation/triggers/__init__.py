@@ -2,10 +2,16 @@
 
 Contract:
 
-* ``validate_trigger(spec)`` checks a ``queue``, ``stream`` or ``event`` trigger spec and
-  returns it normalised (every default filled in), or raises
-  :class:`~constellation.errors.ValidationError` naming the field and what is allowed.
-  It is idempotent: a normalised spec validates to itself.
+* Every trigger type lives here: ``http`` (a route served by ``constellation serve``;
+  :func:`compile_route` gives the server its :class:`RoutePattern`), ``timer`` (cron,
+  macro or ``rate()``; fired by :class:`TimerScheduler`), and ``queue``, ``stream`` and
+  ``event`` (consumed by a :class:`TriggerRunner`, one per trigger, kept in step with the
+  registry by :class:`RunnerSupervisor`). :class:`TriggerRegistry` stores each
+  :class:`Trigger` (a function's id and its normalised spec) in SQLite.
+* ``validate_trigger(spec)`` checks a spec of any type and returns it normalised (every
+  default filled in), or raises :class:`~constellation.errors.ValidationError` naming the
+  field (``trigger.<field>``) and what is allowed. It is idempotent: a normalised spec
+  validates to itself.
 * ``start_trigger(spec, invoke, store=..., settings=...)`` starts consuming and returns a
   :class:`TriggerRunner`. Each message (or event) is delivered by calling
   ``invoke(event)``; a result whose ``ok`` is false (or an exception) is a failed delivery.
@@ -23,6 +29,8 @@ Contract:
   to every event trigger whose glob matches and returns how many it was queued for.
 * Without ``store``/``settings``, ``publish`` (sqlite), ``emit`` and ``start_trigger``
   use the process's default platform (:func:`constellation.platform.default_platform`).
+* This package knows functions only by id: what a trigger invokes is a callback
+  (``invoke(function_id, event)``) given by the serverless core, which owns the calls.
 
 What the function receives: for queues and streams ``{"type", "broker", "queue" |
 "stream" | "subject", "message_id", "delivery_count", "published_at", "body"}`` where
@@ -36,82 +44,48 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
+from ._broker_spec import QUEUE_BROKERS, broker_url, check_queue_name
 from ._errors import BrokerError, BrokerUnavailableError, TriggerError
-from ._events import EventSource, emit_event, make_event
+from ._events import emit_event, make_event
+from ._http import RoutePattern, compile_route
+from ._registry import Trigger, TriggerRegistry
 from ._runner import TriggerRunner, TriggerStats
-from ._source import Source
-from ._spec import QUEUE_BROKERS, broker_url, check_queue_name, validate_trigger
-from ._sqlite import SqliteQueueSource, sqlite_peek, sqlite_publish
+from ._runners import RunnerSupervisor, StartRunner
+from ._schedule import Schedule, parse_schedule
+from ._sqlite import sqlite_peek, sqlite_publish
+from ._start import default_store, start_trigger
+from ._timers import Firing, TimerScheduler
+from ._validate import RUNNER_TYPES, TRIGGER_TYPES, validate_trigger
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..store import Store
 
 __all__ = [
+    "RUNNER_TYPES",
+    "TRIGGER_TYPES",
     "BrokerError",
     "BrokerUnavailableError",
+    "Firing",
+    "RoutePattern",
+    "RunnerSupervisor",
+    "Schedule",
+    "StartRunner",
+    "TimerScheduler",
+    "Trigger",
     "TriggerError",
+    "TriggerRegistry",
     "TriggerRunner",
     "TriggerStats",
+    "compile_route",
     "emit",
     "make_event",
+    "parse_schedule",
     "peek",
     "publish",
     "start_trigger",
     "validate_trigger",
 ]
-
-
-def _default_store(store: Store | None) -> Store:
-    if store is not None:
-        return store
-    from ..platform import default_platform
-
-    return default_platform().store
-
-
-def start_trigger(
-    spec: dict[str, Any],
-    invoke: Callable[[Any], Any],
-    *,
-    store: Store | None = None,
-    settings: Settings | None = None,
-    clock: Callable[[], float] = time.time,
-) -> TriggerRunner:
-    """Validate ``spec``, connect to its broker and start delivering to ``invoke``.
-
-    Raises ValidationError for a bad spec and BrokerUnavailableError when Redis or NATS
-    cannot be reached; nothing is left running then. ``settings`` is accepted for the
-    platform's wiring; broker URLs come from the spec or ``$CONSTELLATION_REDIS_URL`` /
-    ``$CONSTELLATION_NATS_URL``.
-    """
-    del settings  # nothing in Settings applies to triggers yet
-    spec = validate_trigger(spec)
-    source: Source
-    if spec["type"] == "event":
-        source = EventSource(spec, _default_store(store), clock)
-    elif spec["broker"] == "sqlite":
-        source = SqliteQueueSource(
-            _default_store(store),
-            spec["queue"],
-            spec["dead_letter"],
-            spec["visibility_timeout_s"],
-            clock,
-        )
-    elif spec["broker"] == "redis":
-        from ._redis import RedisQueueSource, RedisStreamSource
-
-        source = RedisQueueSource(spec) if spec["type"] == "queue" else RedisStreamSource(spec)
-    else:
-        from ._nats import NatsQueueSource, NatsStreamSource
-
-        source = NatsQueueSource(spec) if spec["type"] == "queue" else NatsStreamSource(spec)
-    runner = TriggerRunner(spec, invoke, source, ordered=spec["type"] == "stream")
-    try:
-        return runner.start()
-    except BaseException:
-        source.close()
-        raise
 
 
 def _check_publish(queue: str, broker: str, url: str | None) -> None:
@@ -141,7 +115,7 @@ def publish(
     del settings
     _check_publish(queue, broker, url)
     if broker == "sqlite":
-        return sqlite_publish(_default_store(store), queue, message, clock)
+        return sqlite_publish(default_store(store), queue, message, clock)
     if broker == "redis":
         from ._redis import redis_publish
 
@@ -160,7 +134,7 @@ def emit(
     clock: Callable[[], float] = time.time,
 ) -> int:
     """Send a CloudEvents-shaped event to every matching event trigger; returns how many."""
-    return emit_event(_default_store(store), event_type, payload, source, clock)
+    return emit_event(default_store(store), event_type, payload, source, clock)
 
 
 def peek(
@@ -180,7 +154,7 @@ def peek(
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10000:
         raise ValidationError("limit", f"{limit!r} must be an integer 1-10000")
     if broker == "sqlite":
-        return sqlite_peek(_default_store(store), queue, limit)
+        return sqlite_peek(default_store(store), queue, limit)
     if broker == "redis":
         from ._redis import redis_peek
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from ..errors import ClosedError
-from ._errors import InstanceStartError
+from ...errors import ClosedError
+from .._errors import InstanceStartError
 
 __all__ = ["ExitRegistry", "FunctionZygote", "RootZygote", "describe_exit"]
 

@@ -13,10 +13,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from .._runtime.protocol import ChannelClosed, Receiver, frame
+from ..._runtime.protocol import ChannelClosed, Receiver, frame
+from .._errors import InstanceDied, InstanceTimedOut
 from ._zygote_client import ExitRegistry, describe_exit
 
-__all__ = ["InstanceDied", "InstanceTimedOut", "SpinGate", "WorkerInstance"]
+__all__ = ["SpinGate", "WorkerInstance"]
 
 _TIMEVAL = struct.Struct("@ll")
 
@@ -50,14 +51,6 @@ class SpinGate:
 
 # One core is the caller's; the rest may poll.
 SPIN_GATE = SpinGate(max(1, len(os.sched_getaffinity(0)) - 1))
-
-
-class InstanceTimedOut(Exception):
-    """The handler did not answer in time; the worker has been killed."""
-
-
-class InstanceDied(Exception):
-    """The worker process ended during an invocation; the message says how."""
 
 
 class WorkerInstance:

@@ -1,7 +1,9 @@
-"""Trigger specs: validated once, normalised to a dict with every default filled in.
+"""Queue, stream and event trigger specs: validated once, normalised with every default.
 
-``validate_trigger`` is pure: it raises :class:`ValidationError` naming the first bad
-field and what is allowed, or returns a new dict. The runners read only normalised specs.
+``validate_broker_trigger`` is pure: it raises :class:`ValidationError` naming the first
+bad field (``trigger.<field>``) and what is allowed, or returns a new dict. The runners
+read only normalised specs. (:func:`~._validate.validate_trigger` is the entry point for
+every trigger type.)
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ from typing import Any
 
 from ..errors import ValidationError
 
-__all__ = ["DEFAULT_URLS", "broker_url", "check_queue_name", "validate_trigger"]
+__all__ = [
+    "DEFAULT_URLS",
+    "QUEUE_BROKERS",
+    "broker_url",
+    "check_queue_name",
+    "validate_broker_trigger",
+]
 
-TYPES = ("queue", "stream", "event")
 QUEUE_BROKERS = ("sqlite", "redis", "nats")
 STREAM_BROKERS = ("redis", "nats")
 DEFAULT_URLS = {"redis": "redis://127.0.0.1:6379/0", "nats": "nats://127.0.0.1:4222"}
@@ -44,22 +51,19 @@ _ALLOWED = {
 }
 
 
-def validate_trigger(spec: Mapping[str, Any]) -> dict[str, Any]:
+def validate_broker_trigger(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Check a queue, stream or event trigger spec; return it with every default filled in."""
-    if not isinstance(spec, Mapping):
-        raise ValidationError("trigger", f"expected a mapping, got {type(spec).__name__}")
-    kind = spec.get("type")
-    if kind not in TYPES:
-        raise ValidationError.choice("type", kind, TYPES)
+    kind = spec["type"]
     unknown = sorted(set(spec) - _ALLOWED[kind])
     if unknown:
         allowed = ", ".join(sorted(_ALLOWED[kind]))
         raise ValidationError(
-            unknown[0], f"unknown option for a {kind} trigger; allowed: {allowed}"
+            f"trigger.{unknown[0]}", f"unknown option for a {kind} trigger; allowed: {allowed}"
         )
     out: dict[str, Any] = {"type": kind, "name": _name(spec.get("name"))}
     for field, (default, low, high, integer) in _NUMBERS.items():
-        out[field] = _number(field, spec.get(field, default), low, high, integer)
+        value = spec.get(field, default)
+        out[field] = _number(f"trigger.{field}", value, low, high, integer)
     if kind == "queue":
         _queue(spec, out)
     elif kind == "stream":
@@ -72,40 +76,40 @@ def validate_trigger(spec: Mapping[str, Any]) -> dict[str, Any]:
 def _queue(spec: Mapping[str, Any], out: dict[str, Any]) -> None:
     broker = spec.get("broker", "sqlite")
     if broker not in QUEUE_BROKERS:
-        raise ValidationError.choice("broker", broker, QUEUE_BROKERS)
+        raise ValidationError.choice("trigger.broker", broker, QUEUE_BROKERS)
     out["broker"] = broker
-    out["queue"] = check_queue_name("queue", spec.get("queue"), broker)
+    out["queue"] = check_queue_name("trigger.queue", spec.get("queue"), broker)
     out["url"] = _url(broker, spec.get("url"))
     dead = spec.get("dead_letter", out["queue"] + ".dlq")
-    out["dead_letter"] = check_queue_name("dead_letter", dead, broker)
+    out["dead_letter"] = check_queue_name("trigger.dead_letter", dead, broker)
     if out["dead_letter"] == out["queue"]:
-        raise ValidationError("dead_letter", "must differ from the queue itself")
-    out["group"] = _name(spec.get("group", "constellation"), "group")
+        raise ValidationError("trigger.dead_letter", "must differ from the queue itself")
+    out["group"] = _name(spec.get("group", "constellation"), "trigger.group")
 
 
 def _stream(spec: Mapping[str, Any], out: dict[str, Any]) -> None:
     broker = spec.get("broker", "redis")
     if broker not in STREAM_BROKERS:
-        raise ValidationError.choice("broker", broker, STREAM_BROKERS)
+        raise ValidationError.choice("trigger.broker", broker, STREAM_BROKERS)
     out["broker"] = broker
     out["url"] = _url(broker, spec.get("url"))
     if broker == "redis":
         if "subject" in spec:
             raise ValidationError(
-                "subject", "a Redis stream trigger names its 'stream', not a subject"
+                "trigger.subject", "a Redis stream trigger names its 'stream', not a subject"
             )
-        out["stream"] = check_queue_name("stream", spec.get("stream"), "redis")
+        out["stream"] = check_queue_name("trigger.stream", spec.get("stream"), "redis")
     else:
-        out["subject"] = _subject(spec.get("subject"))
+        out["subject"] = _subject(spec.get("subject"), "trigger.subject")
         stream = spec.get("stream")
         if stream is not None:
-            stream = _name(stream, "stream")
+            stream = _name(stream, "trigger.stream")
         out["stream"] = stream  # the JetStream stream; found by subject when left out
     out["start"] = _start(spec.get("start", "latest"))
 
 
-def _name(value: Any, field: str = "name") -> str | None:
-    if value is None and field == "name":
+def _name(value: Any, field: str = "trigger.name") -> str | None:
+    if value is None and field == "trigger.name":
         return None
     if not isinstance(value, str) or not _NAME.match(value):
         raise ValidationError(
@@ -157,13 +161,15 @@ def _subject(value: Any, field: str = "subject", wildcards: bool = True) -> str:
 def _url(broker: str, value: Any) -> str | None:
     if broker == "sqlite":
         if value is not None:
-            raise ValidationError("url", "the sqlite queue lives in the platform's store; omit url")
+            raise ValidationError(
+                "trigger.url", "the sqlite queue lives in the platform's store; omit url"
+            )
         return None
     if value is None:
         return broker_url(broker)
     if not isinstance(value, str) or not value.startswith(_URL_SCHEMES[broker]):
         schemes = ", ".join(_URL_SCHEMES[broker])
-        raise ValidationError("url", f"{value!r} is not a {broker} URL; expected {schemes}")
+        raise ValidationError("trigger.url", f"{value!r} is not a {broker} URL; expected {schemes}")
     return value
 
 
@@ -177,17 +183,18 @@ def _start(value: Any) -> str | float:
         return str(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValidationError(
-            "start", f"{value!r} is not allowed; expected 'latest', 'earliest' or a unix timestamp"
+            "trigger.start",
+            f"{value!r} is not allowed; expected 'latest', 'earliest' or a unix timestamp",
         )
     if value < 0:
-        raise ValidationError("start", f"{value!r} is a negative timestamp; expected >= 0")
+        raise ValidationError("trigger.start", f"{value!r} is a negative timestamp; expected >= 0")
     return float(value)
 
 
 def _event_type(value: Any) -> str:
     if not isinstance(value, str) or not _EVENT_TYPE.match(value):
         raise ValidationError(
-            "event_type",
+            "trigger.event_type",
             f"{value!r} must be a glob of 1-200 characters (letters, digits, '._:/-' "
             "and the wildcards '*', '?', '[...]'), e.g. 'order.*'",
         )

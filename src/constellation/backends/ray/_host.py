@@ -16,18 +16,18 @@ import threading
 import time
 from typing import Any
 
-from ..serverless._instance import InstanceDied, InstanceTimedOut, WorkerInstance
-from ..serverless._zygote_client import ExitRegistry, RootZygote
+from .._errors import InstanceDied, InstanceTimedOut
+from ..local import ExitRegistry, RootZygote, WorkerInstance
 from ._codeship import unpack_code
 
-__all__ = ["FunctionHost"]
+__all__ = ["FunctionHost", "node_id"]
 
 # Markers in a reply that the head turns back into InstanceTimedOut / InstanceDied.
 TIMED_OUT = "__instance_timed_out__"
 DIED = "__instance_died__"
 
 
-def _node_id() -> str:
+def node_id() -> str:
     try:
         import ray
 
@@ -50,7 +50,7 @@ class FunctionHost:
         self._worker = WorkerInstance(spec["instance_id"], "", 0, pid, sock, self._exits, 0.0)
         self._worker.spin_s = float(spec.get("reply_spin_s", 0.0))
         ready = self._worker.wait_ready(start_timeout)
-        ready["node_id"] = _node_id()
+        ready["node_id"] = node_id()
         ready["host"] = socket.gethostname()
         ready["host_ms"] = (time.perf_counter() - started) * 1000.0
         self._ready = ready

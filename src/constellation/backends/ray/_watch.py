@@ -11,7 +11,7 @@ import threading
 from types import ModuleType
 from typing import Any
 
-from ._ray_instance import describe_ray_error
+from ._instance import describe_ray_error
 
 __all__ = ["ActorWatcher"]
 

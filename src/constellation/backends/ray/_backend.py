@@ -4,7 +4,7 @@ The control plane stays in this (the head's) process: registry, pools, autoscale
 ledger, triggers and gateway are the local ones. Only instances move: a cold start
 creates an actor (placed by Ray's scheduler with the function's resources), a warm pool
 is a set of idle actors, scale-to-zero ends them. Each actor hosts a constellation worker
-process on its node (see ``_ray_host``), so timeouts and memory limits hold there too.
+process on its node (see ``_host``), so timeouts and memory limits hold there too.
 A watcher notices actors lost with their node; pools then replace them. WASM functions
 run in this process, as on the local backend.
 """
@@ -17,19 +17,19 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from .._resources import ray_gpus_of
-from ..config import Settings
-from ..errors import ClosedError
-from ..serverless._errors import InstanceStartError
-from ..serverless._instance import WorkerInstance
-from ..serverless._launcher import Launcher, raise_for_check, worker_spec
-from ..serverless._models import FunctionInfo
+from ..._resources import ray_gpus_of
+from ...config import Settings
+from ...errors import ClosedError
+from .._base import Instance
+from .._errors import InstanceStartError
+from .._spec import FunctionSpec, raise_for_check, worker_spec
+from ..local import LocalBackend, WorkerInstance
 from ._codeship import pack_code
-from ._ray_connect import acquire, release
-from ._ray_host import FunctionHost
-from ._ray_instance import RayInstance
-from ._ray_placement import NodeView
-from ._ray_watch import ActorWatcher
+from ._connect import acquire, release
+from ._host import FunctionHost
+from ._instance import RayInstance
+from ._placement import NodeView
+from ._watch import ActorWatcher
 
 __all__ = ["RayBackend"]
 
@@ -45,7 +45,7 @@ class RayBackend:
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._clock = clock
-        self._local = Launcher(settings, clock)  # WASM functions run in this process
+        self._local = LocalBackend(settings, clock)  # WASM functions run in this process
         self._ray: ModuleType | None = None
         self._host: Any = None
         self._watcher: ActorWatcher | None = None
@@ -72,7 +72,7 @@ class RayBackend:
         self._connect()
 
     # -- instances -------------------------------------------------------------------
-    def actor_options(self, info: FunctionInfo) -> dict[str, Any]:
+    def actor_options(self, info: FunctionSpec) -> dict[str, Any]:
         """What Ray is asked for per instance: CPUs, GPUs, memory, custom resources."""
         wants = info.resources
         options: dict[str, Any] = {
@@ -90,7 +90,7 @@ class RayBackend:
             options["scheduling_strategy"] = "SPREAD"
         return options
 
-    def launch(self, info: FunctionInfo, generation: int) -> Any:
+    def launch(self, info: FunctionSpec, generation: int) -> Instance:
         if info.runtime == "wasm":
             return self._local.launch(info, generation)
         self._connect()
@@ -108,7 +108,7 @@ class RayBackend:
         return instance
 
     def _start_host(
-        self, info: FunctionInfo, spec: dict[str, Any], options: dict[str, Any]
+        self, info: FunctionSpec, spec: dict[str, Any], options: dict[str, Any]
     ) -> tuple[RayInstance, dict[str, Any]]:
         """Create the actor and wait for its worker; a start lost to the cluster (the node
         died under it) is tried again, a failure of the code is not."""
@@ -128,7 +128,7 @@ class RayBackend:
             if ready.get("cluster") != "lost" or attempts == START_ATTEMPTS:
                 return instance, ready
 
-    def check_handler(self, info: FunctionInfo) -> None:
+    def check_handler(self, info: FunctionSpec) -> None:
         """Load the code once on the cluster, in a throw-away actor that asks for nothing."""
         if info.runtime == "wasm":
             self._local.check_handler(info)
@@ -141,7 +141,7 @@ class RayBackend:
             raise InstanceStartError(f"the code could not be checked: {ready.get('error')}")
         raise_for_check(ready)
 
-    def _spec(self, info: FunctionInfo, instance_id: str, check_only: bool = False) -> dict:
+    def _spec(self, info: FunctionSpec, instance_id: str, check_only: bool = False) -> dict:
         spec = worker_spec(self._settings, info, instance_id, check_only)
         # No polling between the actor and its worker: next to a Ray call (about 1 ms) the
         # wake-up it saves is small, and the CPU it burns is taken from Ray's own threads.
@@ -159,7 +159,7 @@ class RayBackend:
                 ref = self._code.setdefault(code_hash, ref)
         return ref
 
-    def _check_placeable(self, info: FunctionInfo, options: dict[str, Any]) -> None:
+    def _check_placeable(self, info: FunctionSpec, options: dict[str, Any]) -> None:
         """InstanceStartError naming the resource when no node could ever host it."""
         assert self._nodes is not None
         why = self._nodes.why_not(options)
@@ -167,7 +167,7 @@ class RayBackend:
             raise InstanceStartError(f"{why}, for function {info.name!r}")
 
     # -- cold-start optimisation: an actor is the unit of start-up here ----------------
-    def function_zygote(self, info: FunctionInfo) -> None:
+    def function_zygote(self, info: FunctionSpec) -> None:
         if info.runtime == "wasm":
             self._local.function_zygote(info)
 

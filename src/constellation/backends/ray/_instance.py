@@ -12,8 +12,8 @@ import asyncio
 from types import ModuleType
 from typing import Any
 
-from ..serverless._instance import InstanceDied, InstanceTimedOut
-from ._ray_host import DIED, TIMED_OUT
+from .._errors import InstanceDied, InstanceTimedOut
+from ._host import DIED, TIMED_OUT
 
 __all__ = ["RayInstance", "describe_ray_error"]
 

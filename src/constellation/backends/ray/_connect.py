@@ -15,7 +15,7 @@ import time
 from types import ModuleType
 from typing import Any
 
-from ._errors import BackendNotInstalled, BackendUnreachable
+from .._errors import BackendNotInstalled, BackendUnreachable
 
 __all__ = ["acquire", "import_ray", "join", "parse_address", "release"]
 

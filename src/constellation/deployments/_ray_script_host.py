@@ -15,9 +15,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..deployments._process import InstanceProcess, Lifeline
-from ._codeship import unpack_code
-from ._ray_host import _node_id
+from ..backends.ray import node_id, unpack_code
+from ._process import InstanceProcess, Lifeline
 
 __all__ = ["ScriptHost"]
 
@@ -50,7 +49,7 @@ class ScriptHost:
         )
 
     def info(self) -> dict[str, object]:
-        return {"pid": self._proc.pid, "node_id": _node_id(), "host": socket.gethostname()}
+        return {"pid": self._proc.pid, "node_id": node_id(), "host": socket.gethostname()}
 
     def wait_exit(self) -> int:
         """Blocks until the script ends; its exit code (negative: the signal)."""

@@ -20,17 +20,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from ..backends.ray import NodeView, acquire, describe_ray_error, pack_code, release
 from ..config import Settings
-from ..deployments._process import stop_gracefully
-from ._codeship import pack_code
-from ._ray_connect import acquire, release
-from ._ray_instance import describe_ray_error
-from ._ray_placement import NodeView
+from ._process import stop_gracefully
 from ._ray_script_host import ScriptHost
 
 if TYPE_CHECKING:
-    from ..deployments._process import Lifeline
-    from ..deployments._spec import DeploymentSpec
+    from ._process import Lifeline
+    from ._spec import DeploymentSpec
 
 __all__ = ["RayProcess", "RayScripts"]
 

@@ -11,11 +11,7 @@ import orjson
 import pytest
 
 from constellation._runtime.protocol import Receiver, send_raw
-from constellation.serverless import _instance
-from constellation.serverless._instance import SpinGate, WorkerInstance
-from constellation.serverless._zygote_client import ExitRegistry
-
-pytestmark = pytest.mark.local_only  # the wire itself: the same on every backend
+from constellation.backends.local import ExitRegistry, SpinGate, WorkerInstance, _instance
 
 
 class _RecordingSocket:

@@ -9,6 +9,7 @@ a Python worker, so the pool, limits, ledger, metrics and billing treat both ali
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -16,7 +17,8 @@ from typing import Any
 
 import orjson
 
-from ._instance import InstanceTimedOut, WorkerInstance
+from .._errors import InstanceTimedOut
+from ._instance import WorkerInstance
 
 __all__ = ["WasmInstance"]
 
@@ -44,7 +46,7 @@ class WasmInstance:
     new_id = staticmethod(WorkerInstance.new_id)
 
     def invoke_raw(self, body: bytes, timeout: float) -> dict[str, Any]:
-        from ..wasm import WasmValidationError
+        from ...wasm import WasmValidationError
 
         request = orjson.loads(body)
         start = time.perf_counter()
@@ -71,6 +73,10 @@ class WasmInstance:
             kind = "WasmTrap" if result.trap_code else "WasmError"
             reply.update(ok=False, kind="error", type=kind, error=result.error)
         return reply
+
+    async def invoke_awaitable(self, body: bytes, timeout: float) -> dict[str, Any]:
+        """:meth:`invoke_raw` on a worker thread: a WASM call runs in this process."""
+        return await asyncio.to_thread(self.invoke_raw, body, timeout)
 
     def kill(self) -> None:
         self.close()

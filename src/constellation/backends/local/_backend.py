@@ -1,4 +1,4 @@
-"""Starting instances: the root zygote, per-function zygotes, and worker specs.
+"""The local backend: instances are processes forked from zygotes on this machine.
 
 Without cold-start optimisation a new instance is forked from the root zygote and
 imports the function's module itself. With it, the function gets its own zygote that
@@ -10,69 +10,36 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
-from ..backends._base import Backend
-from ..config import Settings
-from ..errors import ClosedError, ValidationError
-from ._errors import InstanceStartError
+from ...config import Settings
+from ...errors import ClosedError, ValidationError
+from .._base import Instance
+from .._errors import InstanceStartError
+from .._factory import GpuAllocate, GpuRelease
+from .._spec import FunctionSpec, raise_for_check, worker_spec
 from ._instance import WorkerInstance
-from ._models import FunctionInfo
 from ._wasm_instance import WasmInstance
 from ._zygote_client import ExitRegistry, FunctionZygote, RootZygote
 
-__all__ = ["Launcher", "make_launcher", "raise_for_check", "worker_spec"]
+__all__ = ["LocalBackend"]
 
 START_TIMEOUT_S = 60.0
 
 
-def make_launcher(settings: Settings, clock: Any) -> Backend:
-    """The backend that starts instances: this machine's processes, or Ray actors."""
-    if settings.backend == "ray":
-        from ..backends.ray import RayBackend
-
-        return RayBackend(settings, clock)
-    return Launcher(settings, clock)
-
-
-def worker_spec(
-    settings: Settings, info: FunctionInfo, instance_id: str, check_only: bool = False
-) -> dict[str, Any]:
-    """What a worker process needs to load and serve the function (JSON-able)."""
-    module, attr = info.entry.split(":")
-    return {
-        "function": info.name,
-        "version": info.version,
-        "memory_mb": info.memory_mb,
-        # CUDA cannot start under an address-space limit (see _runtime.worker._limit_memory)
-        "memory_limit": "address_space" if info.gpu is None else "data",
-        "instance_id": instance_id,
-        "code_root": str(settings.code_dir / info.code_hash),
-        "module": module,
-        "attr": attr,
-        "env": info.env,
-        "log_bytes": settings.log_capture_bytes,
-        "spin_s": settings.worker_spin_us / 1e6,
-        "check_only": check_only,
-    }
-
-
-def raise_for_check(ready: dict[str, Any]) -> None:
-    """ValidationError naming ``code`` or ``handler`` when a check worker could not load it."""
-    if not ready.get("ready"):
-        message = str(ready.get("error", "the code could not be loaded"))
-        field, _, detail = message.partition(": ")
-        if field in ("code", "handler") and detail:
-            raise ValidationError(field, detail)
-        raise ValidationError("code", message)
-
-
-class Launcher:
+class LocalBackend:
     """The local backend: instances are processes forked on this machine."""
 
     name = "local"
 
-    def __init__(self, settings: Settings, clock: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float],
+        *,
+        gpu_allocate: GpuAllocate | None = None,
+        gpu_release: GpuRelease | None = None,
+    ) -> None:
         self._settings = settings
         self._clock = clock
         self.exits = ExitRegistry()
@@ -81,10 +48,9 @@ class Launcher:
         self._zygotes: dict[str, tuple[tuple[Any, ...], FunctionZygote]] = {}
         self._lock = threading.Lock()
         self._closed = False
-        # Set by the platform: (owner, request) -> the allocation's env, or a ValueError
-        # saying why nothing fits; and owner -> give the GPUs back.
-        self.gpu_allocate: Callable[[str, dict[str, Any]], dict[str, str]] | None = None
-        self.gpu_release: Callable[[str], None] | None = None
+        # The platform's GPU manager, for functions with a GPU request.
+        self._gpu_allocate = gpu_allocate
+        self._gpu_release = gpu_release
 
     def _root_zygote(self) -> RootZygote:
         with self._lock:
@@ -99,11 +65,11 @@ class Launcher:
         self._root_zygote()
 
     def spec(
-        self, info: FunctionInfo, instance_id: str, check_only: bool = False
+        self, info: FunctionSpec, instance_id: str, check_only: bool = False
     ) -> dict[str, Any]:
         return worker_spec(self._settings, info, instance_id, check_only)
 
-    def check_handler(self, info: FunctionInfo) -> None:
+    def check_handler(self, info: FunctionSpec) -> None:
         """Import the code in a throw-away worker; ValidationError if the handler is unusable."""
         if info.runtime == "wasm":
             self._wasm_handler(info).close()  # loads, validates and compiles the module
@@ -116,7 +82,7 @@ class Launcher:
             probe.close()
         raise_for_check(ready)
 
-    def launch(self, info: FunctionInfo, generation: int) -> WorkerInstance:
+    def launch(self, info: FunctionSpec, generation: int) -> Instance:
         """Start one instance and wait until it is ready (a cold start)."""
         started = time.perf_counter()
         instance_id = WorkerInstance.new_id()
@@ -127,7 +93,7 @@ class Launcher:
                 instance_id, info.id, generation, handler, info.memory_mb, self._clock()
             )
             wasm.init_ms = (time.perf_counter() - started) * 1000.0
-            return cast(WorkerInstance, wasm)  # the same interface, in-process
+            return wasm  # the same interface, in-process
         spec = self.spec(info, instance_id)
         owner = f"function:{info.name}:{instance_id}"
         release = self._gpus_for(info, owner, spec)
@@ -153,33 +119,33 @@ class Launcher:
         return instance
 
     def _gpus_for(
-        self, info: FunctionInfo, owner: str, spec: dict[str, Any]
+        self, info: FunctionSpec, owner: str, spec: dict[str, Any]
     ) -> Callable[[], None] | None:
         """Allocate the function's GPU request for one instance; its env goes to the worker.
         Returns what gives the GPUs back (called when the instance ends)."""
         if info.gpu is None:
             return None
-        if self.gpu_allocate is None or self.gpu_release is None:
+        if self._gpu_allocate is None or self._gpu_release is None:
             raise InstanceStartError(f"function {info.name!r} asks for a GPU: no GPU manager here")
         try:
-            env = self.gpu_allocate(owner, info.gpu)
+            env = self._gpu_allocate(owner, dict(info.gpu))
         except ValueError as exc:
             raise InstanceStartError(f"no GPU for function {info.name!r}: {exc}") from None
         spec["env"] = {**spec["env"], **env}
-        release = self.gpu_release
+        release = self._gpu_release
         return lambda: release(owner)
 
-    def _fork_from_function_zygote(self, info: FunctionInfo, spec: dict[str, Any]) -> Any:
+    def _fork_from_function_zygote(self, info: FunctionSpec, spec: dict[str, Any]) -> Any:
         for _ in range(2):
-            zygote = self.function_zygote(info)
+            zygote = self._zygote_of(info)
             try:
                 return zygote.fork_worker(spec)
             except (InstanceStartError, ClosedError):
                 self.drop_function_zygote(info.id)  # it died: make a new one
         raise InstanceStartError(f"the zygote of function {info.name!r} keeps failing")
 
-    def _wasm_handler(self, info: FunctionInfo) -> Any:
-        from ..wasm import WasmError, WasmHandler, WasmHost
+    def _wasm_handler(self, info: FunctionSpec) -> Any:
+        from ...wasm import WasmError, WasmHandler, WasmHost
 
         with self._lock:
             if self._closed:
@@ -200,7 +166,11 @@ class Launcher:
         except WasmError as exc:
             raise ValidationError("code", f"{filename}: {exc}") from None
 
-    def function_zygote(self, info: FunctionInfo) -> FunctionZygote:
+    def function_zygote(self, info: FunctionSpec) -> None:
+        """Start the function's zygote now, so the next cold start is a single fork."""
+        self._zygote_of(info)
+
+    def _zygote_of(self, info: FunctionSpec) -> FunctionZygote:
         """The function's zygote, (re)made when its code, env or version changed."""
         key = (info.code_hash, info.entry, info.version, tuple(sorted(info.env.items())))
         with self._lock:

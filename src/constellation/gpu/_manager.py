@@ -28,17 +28,6 @@ from ._request import GpuRequest
 
 __all__ = ["GpuManager"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS gpu_allocations (
-    owner TEXT PRIMARY KEY,
-    request TEXT NOT NULL,
-    gpus TEXT NOT NULL,
-    mig_device TEXT,
-    created_at REAL NOT NULL,
-    pids TEXT NOT NULL DEFAULT '[]'
-);
-"""
-
 
 RequestLike = GpuRequest | Mapping[str, Any] | None
 
@@ -56,7 +45,6 @@ class GpuManager:
     ) -> None:
         self.store = store if store is not None else Store(":memory:")
         self._own_store = store is None
-        self.store.ensure_schema("gpu_allocations", SCHEMA)
         self.discovery = discovery if discovery is not None else Discovery()
         self._placement = placement
         self._clock = clock

@@ -29,25 +29,6 @@ __all__ = ["AsyncQueue"]
 
 Runner = Callable[[str, Any, str, int], InvocationResult]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS async_invocations (
-    request_id TEXT PRIMARY KEY,
-    function_id TEXT NOT NULL,
-    function_name TEXT NOT NULL,
-    event TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    max_attempts INTEGER NOT NULL,
-    next_attempt_at REAL,
-    lease_owner TEXT,
-    lease_until REAL,
-    result TEXT,
-    error TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS async_due ON async_invocations(state, next_attempt_at);
-"""
 
 _CLAIM = """
 UPDATE async_invocations
@@ -87,7 +68,6 @@ class AsyncQueue:
         self._settings = settings
         self._run = run
         self._clock = clock
-        store.ensure_schema("serverless.async", _SCHEMA)
         self._owner = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []

@@ -17,32 +17,6 @@ from ._models import FunctionInfo, Resources, ScalingPolicy
 
 __all__ = ["FunctionRegistry"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS functions (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    runtime TEXT NOT NULL,
-    handler TEXT NOT NULL,
-    source TEXT NOT NULL,
-    code_hash TEXT NOT NULL,
-    entry TEXT NOT NULL,
-    memory_mb INTEGER NOT NULL,
-    timeout_s INTEGER NOT NULL,
-    concurrency INTEGER NOT NULL,
-    env TEXT NOT NULL,
-    scaling_policy TEXT NOT NULL,
-    cold_start_optimization INTEGER NOT NULL,
-    prewarm_instances INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    deployed_at REAL,
-    gas_limit INTEGER,
-    resources TEXT NOT NULL DEFAULT '{}',
-    gpu TEXT
-);
-"""
 
 _COLUMNS = (
     "id",
@@ -93,12 +67,6 @@ def _from_row(row: Any) -> FunctionInfo:
 class FunctionRegistry:
     def __init__(self, store: Store) -> None:
         self._store = store
-        store.ensure_schema("serverless.functions", _SCHEMA)
-        columns = {row[1] for row in store.query("PRAGMA table_info(functions)")}
-        if "resources" not in columns:  # a store made before per-function resources
-            store.execute("ALTER TABLE functions ADD COLUMN resources TEXT NOT NULL DEFAULT '{}'")
-        if "gpu" not in columns:  # ... or before GPU requests on functions
-            store.execute("ALTER TABLE functions ADD COLUMN gpu TEXT")
         self._lock = threading.Lock()
         self._by_id: dict[str, FunctionInfo] = {}
         self._by_name: dict[str, str] = {}

@@ -26,22 +26,6 @@ __all__ = ["Autoscaler", "Forecaster"]
 # (function, lead time in seconds) -> the forecast of its concurrency, or None
 Forecaster = Callable[[FunctionInfo, float], Forecast | None]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS scaling_decisions (
-    function_id TEXT NOT NULL,
-    at REAL NOT NULL,
-    current INTEGER NOT NULL,
-    desired INTEGER NOT NULL,
-    reactive INTEGER NOT NULL,
-    predicted INTEGER,
-    panic INTEGER NOT NULL,
-    stable_concurrency REAL NOT NULL,
-    panic_concurrency REAL NOT NULL,
-    reason TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS scaling_decisions_function ON scaling_decisions(function_id, at);
-"""
-
 
 class Autoscaler:
     def __init__(
@@ -54,7 +38,6 @@ class Autoscaler:
         self.service = service
         self.config = config or AutoscalerConfig()
         self.forecaster = forecaster  # predictive scaling; None: the reactive count decides
-        service._store.ensure_schema("serverless.scaling", _SCHEMA)
         self._panicking_since: dict[str, float | None] = {}
         self._last: dict[str, tuple[int, int, bool]] = {}
         self._stop = threading.Event()

@@ -35,20 +35,7 @@ from ._sqlite import SqliteQueueSource, encode, publish_rows
 
 __all__ = ["EventSource", "emit_event", "make_event"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS trigger_event_subscriptions (
-    name TEXT PRIMARY KEY,
-    pattern TEXT NOT NULL,
-    queue TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-"""
 _TYPE = re.compile(r"^[A-Za-z0-9_.:/-]{1,200}$")
-
-
-def _ensure_schema(store: Store) -> None:
-    store.ensure_schema("triggers.events", _SCHEMA)
 
 
 def make_event(
@@ -84,7 +71,6 @@ def emit_event(
     """Queue the event for every matching subscription; returns how many matched."""
     now = clock()
     envelope = make_event(event_type, payload, source, now)
-    _ensure_schema(store)
     subs = store.query("SELECT pattern, queue FROM trigger_event_subscriptions")
     queues = sorted({s["queue"] for s in subs if fnmatch.fnmatchcase(event_type, s["pattern"])})
     if queues:
@@ -107,7 +93,6 @@ class EventSource(SqliteQueueSource):
 
     def start(self) -> None:
         super().start()
-        _ensure_schema(self.store)
         self.store.execute(
             "INSERT OR REPLACE INTO trigger_event_subscriptions "
             "(name, pattern, queue, owner, created_at) VALUES (?,?,?,?,?)",

@@ -24,18 +24,6 @@ from ._validate import validate_trigger
 
 __all__ = ["Trigger", "TriggerRegistry"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS triggers (
-    id TEXT PRIMARY KEY,
-    function_id TEXT NOT NULL,
-    type TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT '{}',
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS triggers_function ON triggers(function_id);
-"""
-
 
 @dataclass(frozen=True)
 class Trigger:
@@ -69,7 +57,6 @@ class TriggerRegistry:
     def __init__(self, store: Store, clock: Callable[[], float]) -> None:
         self._store = store
         self._clock = clock
-        store.ensure_schema("serverless.triggers", _SCHEMA)
         self._lock = threading.Lock()
         self._cache: list[Trigger] = []
         self._data_version = -1

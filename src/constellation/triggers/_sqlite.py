@@ -30,20 +30,6 @@ from ._source import Delivery, GroupCommit, Source
 
 __all__ = ["SqliteQueueSource", "encode", "notify", "sqlite_peek", "sqlite_publish"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS trigger_queue (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    queue TEXT NOT NULL,
-    id TEXT NOT NULL,
-    body TEXT NOT NULL,
-    enqueued_at REAL NOT NULL,
-    visible_at REAL NOT NULL,
-    deliveries INTEGER NOT NULL DEFAULT 0,
-    lease_owner TEXT,
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS trigger_queue_due ON trigger_queue(queue, visible_at, seq);
-"""
 
 _CLAIM = """
 UPDATE trigger_queue SET deliveries = deliveries + 1, visible_at = ?, lease_owner = ?
@@ -58,10 +44,6 @@ _HOST = socket.gethostname()
 # (database path, queue) -> events of the consumers waiting in this process.
 _waiters: dict[tuple[str, str], set[threading.Event]] = {}
 _waiters_lock = threading.Lock()
-
-
-def ensure_schema(store: Store) -> None:
-    store.ensure_schema("triggers.queue", _SCHEMA)
 
 
 def encode(message: Any, field: str = "message") -> str:
@@ -82,7 +64,6 @@ def sqlite_publish(
     store: Store, queue: str, message: Any, clock: Callable[[], float], message_id: str = ""
 ) -> str:
     """Commit ``message`` to ``queue``; returns its id."""
-    ensure_schema(store)
     body = encode(message)
     message_id = message_id or uuid.uuid4().hex
     now = clock()
@@ -96,7 +77,6 @@ def sqlite_publish(
 
 def publish_rows(store: Store, rows: Iterable[tuple[str, str, str]], now: float) -> None:
     """Insert (queue, id, body) rows in one transaction, then wake their consumers."""
-    ensure_schema(store)
     rows = list(rows)
     store.executemany(
         "INSERT INTO trigger_queue (queue, id, body, enqueued_at, visible_at) VALUES (?,?,?,?,?)",
@@ -108,7 +88,6 @@ def publish_rows(store: Store, rows: Iterable[tuple[str, str, str]], now: float)
 
 def sqlite_peek(store: Store, queue: str, limit: int = 100) -> list[dict[str, Any]]:
     """The messages in ``queue`` (visible or leased), oldest first, without claiming them."""
-    ensure_schema(store)
     rows = store.query(
         "SELECT id, body, enqueued_at, visible_at, deliveries, last_error FROM trigger_queue "
         "WHERE queue = ? ORDER BY seq LIMIT ?",
@@ -206,7 +185,6 @@ class SqliteQueueSource(Source):
         self.store.executemany("DELETE FROM trigger_queue WHERE seq = ?", [(q,) for q in seqs])
 
     def start(self) -> None:
-        ensure_schema(self.store)
         self.requeue_orphans()
         with _waiters_lock:
             _waiters.setdefault(self._key, set()).add(self._wake)

@@ -1,0 +1,157 @@
+"""Trigger specs as the API takes them: a union discriminated by ``type``.
+
+The limits come from the validators that run behind the API (``serverless._triggers``
+for http, ``serverless._timers`` for timer, ``triggers._spec`` for queue, stream and
+event); those validators still decide what a schema cannot say (a cron expression, a
+time zone's name, a dead-letter queue that differs from its queue).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..serverless._triggers import DEFAULT_MAX_QUEUED, HTTP_METHODS, MAX_PATH_LENGTH
+from ..triggers import _spec as spec
+
+__all__ = [
+    "EventTrigger",
+    "HttpTrigger",
+    "QueueTrigger",
+    "StreamTrigger",
+    "Strict",
+    "TimerTrigger",
+    "TriggerSpec",
+    "optional",
+]
+
+_URL_PREFIXES = tuple(p for schemes in spec._URL_SCHEMES.values() for p in schemes)
+_URL = "^(" + "|".join(p.replace("/", r"\/") for p in _URL_PREFIXES) + ")"
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused and no value is coerced (``"5"`` is not 5)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def optional(**constraints: Any) -> Any:
+    """A field that may be left out but, when given, may not be null."""
+    return Field(None, json_schema_extra=_no_default, **constraints)
+
+
+def _number(name: str) -> Any:
+    default, low, high, _ = spec._NUMBERS[name]
+    return Field(default, ge=low, le=high)
+
+
+class HttpTrigger(Strict):
+    """Served at ``path`` by ``constellation serve``; ``{name}`` segments are parameters.
+    Paths under /api/v1, /healthz, /metrics and /openapi.json are the server's own."""
+
+    type: Literal["http"]
+    path: str = Field(pattern="^/", max_length=MAX_PATH_LENGTH, examples=["/orders/{order_id}"])
+    method: Literal[HTTP_METHODS] = "ANY"  # type: ignore[valid-type]
+    max_queued: int = Field(DEFAULT_MAX_QUEUED, ge=0, le=100_000)
+
+
+class TimerTrigger(Strict):
+    """Runs the function on a cron ``schedule`` in ``timezone`` (an IANA name)."""
+
+    type: Literal["timer"]
+    schedule: str = Field(min_length=1, examples=["0 * * * *"])
+    timezone: str = Field("UTC", min_length=1)
+    catch_up: bool = True
+    allow_overlap: bool = False
+    event: Any = None
+
+
+class _Delivery(Strict):
+    """What queue, stream and event triggers share: a name and how they deliver."""
+
+    name: str | None = Field(None, pattern=spec._NAME.pattern)
+    batch_size: int = _number("batch_size")
+    max_in_flight: int = _number("max_in_flight")
+    visibility_timeout_s: float = _number("visibility_timeout_s")
+    max_deliveries: int = _number("max_deliveries")
+    retry_delay_s: float = _number("retry_delay_s")
+
+
+def _absent_or_null(field: str) -> dict[str, Any]:
+    return {"anyOf": [{"not": {"required": [field]}}, {"properties": {field: {"type": "null"}}}]}
+
+
+class QueueTrigger(_Delivery):
+    """Messages from a queue; the sqlite queue lives in the platform's store (no url)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["broker"], "properties": {"broker": {"enum": ["redis", "nats"]}}},
+                _absent_or_null("url"),
+            ]
+        }
+    )
+
+    type: Literal["queue"]
+    broker: Literal[spec.QUEUE_BROKERS] = "sqlite"  # type: ignore[valid-type]
+    queue: str = Field(pattern=spec._QUEUE.pattern)
+    url: str | None = Field(None, pattern=_URL, description="redis or nats only")
+    dead_letter: str = optional(pattern=spec._QUEUE.pattern, description="default: <queue>.dlq")
+    group: str = Field("constellation", pattern=spec._NAME.pattern)
+
+
+class StreamTrigger(_Delivery):
+    """Records from a Redis stream (``stream``) or a NATS subject (``subject``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["stream"],
+                    "not": {"required": ["subject"]},
+                    "properties": {
+                        "broker": {"const": "redis"},
+                        "stream": {"pattern": spec._QUEUE.pattern},
+                    },
+                },
+                {
+                    "required": ["broker", "subject"],
+                    "properties": {
+                        "broker": {"const": "nats"},
+                        "subject": {"type": "string"},
+                        "stream": {"anyOf": [{"pattern": spec._NAME.pattern}, {"type": "null"}]},
+                    },
+                },
+            ]
+        }
+    )
+
+    type: Literal["stream"]
+    broker: Literal[spec.STREAM_BROKERS] = "redis"  # type: ignore[valid-type]
+    stream: str | None = Field(None, description="redis: required; nats: the JetStream stream")
+    subject: str | None = Field(
+        None, min_length=1, max_length=200, description="nats only: the subject"
+    )
+    url: str | None = Field(None, pattern=_URL)
+    start: Literal["latest", "earliest"] | Annotated[float, Field(ge=0)] = Field(
+        "latest", description="'latest', 'earliest' or a unix timestamp"
+    )
+
+
+class EventTrigger(_Delivery):
+    """Events published on the platform whose type matches the ``event_type`` glob."""
+
+    type: Literal["event"]
+    event_type: str = Field(pattern=spec._EVENT_TYPE.pattern, examples=["order.*"])
+
+
+TriggerSpec = Annotated[
+    HttpTrigger | TimerTrigger | QueueTrigger | StreamTrigger | EventTrigger,
+    Field(discriminator="type"),
+]

@@ -72,6 +72,9 @@ class GpuRequest(Strict):
     replicas: int = Field(4, ge=2, le=64)
 
 
+_SETTING = "default: the platform's setting"
+
+
 class NewFunction(Strict):
     """A function to create: its code as source text (``code``) or a base64 zip
     (``code_zip``), exactly one of them."""
@@ -85,15 +88,21 @@ class NewFunction(Strict):
     handler: str = Field("handler", min_length=1, description="'function' or 'module.function'")
     code: str | None = Field(None, description="Python source text")
     code_zip: str | None = Field(None, pattern=BASE64, description="a base64-encoded zip")
-    memory_mb: int = Field(128, ge=check.MEMORY_RANGE[0], le=check.MEMORY_RANGE[1])
-    timeout_s: int = Field(30, ge=check.TIMEOUT_RANGE[0], le=check.TIMEOUT_RANGE[1])
-    concurrency: int = Field(1, ge=check.CONCURRENCY_RANGE[0], le=check.CONCURRENCY_RANGE[1])
+    memory_mb: int = optional(
+        ge=check.MEMORY_RANGE[0], le=check.MEMORY_RANGE[1], description=_SETTING
+    )
+    timeout_s: int = optional(
+        ge=check.TIMEOUT_RANGE[0], le=check.TIMEOUT_RANGE[1], description=_SETTING
+    )
+    concurrency: int = optional(
+        ge=check.CONCURRENCY_RANGE[0], le=check.CONCURRENCY_RANGE[1], description=_SETTING
+    )
     env: dict[ENV_NAME, str] = Field(default_factory=dict)
     triggers: list[TriggerSpec] = Field(default_factory=list)
-    scaling_policy: ScalingPolicy = Field(default_factory=ScalingPolicy)
+    scaling_policy: ScalingPolicy = optional(description="idle_timeout_s: " + _SETTING)
     cold_start_optimization: bool = False
     deploy: bool = False
-    resources: Resources = Field(default_factory=Resources)
+    resources: Resources = optional()
     gpu: GpuRequest | None = Field(None, description="null: no GPU")
 
 

@@ -1,4 +1,4 @@
-"""The management REST API under ``/api/v1``: everything the Python functions API does.
+"""The management REST API's handlers: everything the Python functions API does.
 
 Every answer is JSON; errors use one shape, ``{"error": {"type", "message", "field"?}}``:
 400 bad input (the field is named), 404 unknown function/invocation/trigger, 409 a name
@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,17 +21,37 @@ from starlette.responses import Response
 from ..errors import ClosedError, ConflictError, NotFoundError, ValidationError
 from ..serverless import FunctionInfo, ServerlessService, Trigger
 from ..serverless._triggers import validate_spec
-from . import _responses as out
 from . import _schemas as model
 from ._asgi import error_body
-from ._contract import Operation, routes
 from ._requests import ApiError, json_response
-from ._trigger_specs import TriggerSpec
 from ._uploads import remove_uploads, save_upload
 
-__all__ = ["DEFAULT_MAX_API_BODY_BYTES", "OPERATIONS", "PATH_PARAMS", "management_app"]
+__all__ = [
+    "add_trigger",
+    "billing",
+    "create_function",
+    "dead_letters",
+    "delete_function",
+    "delete_trigger",
+    "deploy_function",
+    "get_function",
+    "get_invocation",
+    "get_trigger",
+    "instances",
+    "invoke_function",
+    "list_anomalies",
+    "list_functions",
+    "list_triggers",
+    "logs",
+    "metrics",
+    "on_error",
+    "patch_function",
+    "redrive",
+    "resolve_anomaly",
+    "scaling",
+    "stats",
+]
 
-DEFAULT_MAX_API_BODY_BYTES = 64 * 1024 * 1024  # room for a base64 code zip
 T = TypeVar("T")
 _OPTIONS = ("memory_mb", "timeout_s", "concurrency", "env", "scaling_policy", "resources", "gpu")
 
@@ -265,7 +284,7 @@ def _error(status: int, kind: str, message: str, **extra: Any) -> Response:
     return json_response(error_body(kind, message, **extra), status, headers)
 
 
-async def _on_error(request: Request, exc: Exception) -> Response:
+async def on_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ApiError):
         return json_response(error_body(exc.kind, exc.message), exc.status, exc.headers)
     if isinstance(exc, ValidationError):
@@ -280,149 +299,3 @@ async def _on_error(request: Request, exc: Exception) -> Response:
         body = error_body("HTTPError", str(exc.detail))
         return json_response(body, exc.status_code, dict(exc.headers or {}) or None)
     raise exc
-
-
-# -- the table: routes and /openapi.json are made from it ---------------------------------
-F = "/api/v1/functions/{name}"
-PATH_PARAMS = {"name": {"type": "string", "pattern": model.NAME_PATTERN, "examples": ["hello"]}}
-_CREATED = (201, "name", "$response.body#/name")
-_LIST = {200: out.TriggerList}
-OPERATIONS = [
-    Operation(
-        "GET", "/api/v1/functions", list_functions, "List functions", {200: out.FunctionList}
-    ),
-    Operation(
-        "POST",
-        "/api/v1/functions",
-        create_function,
-        "Create a function (code as source text or a base64 zip)",
-        {201: out.Function},
-        body=model.NewFunction,
-        link=_CREATED,
-    ),
-    Operation("GET", F, get_function, "Get a function", {200: out.Function}),
-    Operation(
-        "PATCH",
-        F,
-        patch_function,
-        "Change a function's settings: all are checked, then applied at once",
-        {200: out.Function},
-        body=model.FunctionChanges,
-    ),
-    Operation("DELETE", F, delete_function, "Delete a function and its triggers", {204: None}),
-    Operation(
-        "POST", F + "/deploy", deploy_function, "Deploy its current code", {200: out.Function}
-    ),
-    Operation(
-        "POST",
-        F + "/invoke",
-        invoke_function,
-        "Invoke; the body is the event. ?async=true queues it",
-        {200: out.InvocationResult, 202: out.Queued},
-        body=Any,
-        body_required=False,
-        query=model.InvokeQuery,
-        errors=(429,),
-        headers={
-            200: {"X-Request-Id": "the invocation's id"},
-            202: {"Location": "where its state is"},
-            429: {"Retry-After": "seconds to wait"},
-        },
-        link=(202, "request_id", "$response.body#/request_id"),
-    ),
-    Operation("GET", F + "/metrics", metrics, "Function metrics", {200: out.FunctionMetrics}),
-    Operation(
-        "GET",
-        F + "/billing",
-        billing,
-        "Bill for invocations started in [start, end] (unix seconds)",
-        {200: out.Object},
-        query=model.BillingQuery,
-    ),
-    Operation(
-        "GET", F + "/logs", logs, "Captured output", {200: out.LogList}, query=model.LimitQuery
-    ),
-    Operation("GET", F + "/instances", instances, "Instances", {200: out.InstanceList}),
-    Operation(
-        "GET",
-        F + "/scaling",
-        scaling,
-        "The autoscaler's recent decisions and their inputs",
-        {200: out.DecisionList},
-        query=model.ScalingQuery,
-    ),
-    Operation(
-        "POST",
-        F + "/triggers",
-        add_trigger,
-        "Add a trigger",
-        {201: out.Trigger},
-        body=TriggerSpec,
-        body_name="trigger",
-        link=(201, "trigger_id", "$response.body#/id"),
-    ),
-    Operation("GET", F + "/triggers", list_triggers, "The function's triggers", _LIST),
-    Operation(
-        "GET", "/api/v1/triggers", list_triggers, "Every trigger", _LIST, query=model.FunctionQuery
-    ),
-    Operation("GET", "/api/v1/triggers/{trigger_id}", get_trigger, "A trigger", {200: out.Trigger}),
-    Operation(
-        "DELETE", "/api/v1/triggers/{trigger_id}", delete_trigger, "Remove a trigger", {204: None}
-    ),
-    Operation(
-        "GET",
-        "/api/v1/invocations/{request_id}",
-        get_invocation,
-        "An invocation's state and result",
-        {200: out.Invocation},
-    ),
-    Operation(
-        "POST",
-        "/api/v1/invocations/{request_id}/redrive",
-        redrive,
-        "Queue a dead invocation again",
-        {202: out.Invocation},
-    ),
-    Operation(
-        "GET",
-        "/api/v1/dead-letters",
-        dead_letters,
-        "Dead-lettered async invocations",
-        {200: out.DeadLetterList},
-        query=model.FunctionQuery,
-    ),
-    Operation("GET", "/api/v1/stats", stats, "Platform statistics", {200: out.Object}),
-    Operation(
-        "GET",
-        "/api/v1/anomalies",
-        list_anomalies,
-        "Open anomalies (?all=true: with the history)",
-        {200: out.AnomalyList},
-        query=model.AllQuery,
-    ),
-    Operation(
-        "POST",
-        "/api/v1/anomalies/{anomaly_id}/resolve",
-        resolve_anomaly,
-        "Resolve an anomaly",
-        {200: out.Object},
-    ),
-]
-
-
-def management_app(
-    service: ServerlessService, *, max_body_bytes: int = DEFAULT_MAX_API_BODY_BYTES
-) -> Starlette:
-    handlers: dict[Any, Any] = {
-        ApiError: _on_error,
-        ValidationError: _on_error,
-        NotFoundError: _on_error,
-        ConflictError: _on_error,
-        ClosedError: _on_error,
-        HTTPException: _on_error,
-    }
-    app = Starlette(routes=routes(OPERATIONS), exception_handlers=handlers)
-    app.state.service = service
-    app.state.max_body_bytes = max_body_bytes
-    app.state.limiter = anyio.CapacityLimiter(64)
-    return app

@@ -8,14 +8,14 @@ for what a schema cannot say (a cron expression, a zip's contents, min <= max).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..gpu._catalog import all_profile_names
 from ..gpu._request import _VENDOR_ALIASES, SHARING_MODES
 from ..serverless import _validation as check
-from ._trigger_specs import Strict, TriggerSpec, optional
+from ._trigger_specs import Strict, TriggerSpec, absent_or_null, optional
 
 __all__ = [
     "BillingQuery",
@@ -57,9 +57,63 @@ class Resources(Strict):
     )
 
 
+def _given(field: str) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
+
+
+def _is(field: str, *values: Any) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: {"enum": list(values)}}}
+
+
+def _implies(condition: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [{"not": condition}, then]}
+
+
+_NVIDIA = [None, *(alias for alias, vendor in _VENDOR_ALIASES.items() if vendor == "nvidia")]
+# GpuRequest's rules between fields, as JSON Schema (the request itself checks them).
+_GPU_RULES = [
+    _implies(
+        _is("exclusive", True),
+        {
+            "allOf": [
+                {"properties": {"sharing": {"enum": [None, "exclusive"]}}},
+                absent_or_null("compute_share"),
+            ]
+        },
+    ),
+    _implies(_given("compute_share"), {"properties": {"sharing": {"enum": [None, "mps"]}}}),
+    _implies(
+        {"anyOf": [_is("sharing", "shared", "mps"), _given("compute_share")]},
+        {"anyOf": [_given("memory_mb"), _given("mig_profile")]},
+    ),
+    _implies(
+        _given("mig_profile"),
+        {
+            "allOf": [
+                {
+                    "properties": {
+                        "gpu_count": {"const": 1},
+                        "vendor": {"enum": _NVIDIA},
+                        "sharing": {"enum": [None, "exclusive", "shared"]},
+                    }
+                },
+                absent_or_null("compute_share"),
+            ]
+        },
+    ),
+]
+
+
+def _gpu_rules(schema: dict[str, Any]) -> None:
+    schema["allOf"] = _GPU_RULES
+
+
 class GpuRequest(Strict):
-    """A GPU request per instance (see constellation.gpu); ``sharing`` 'shared' or 'mps'
-    needs ``memory_mb``."""
+    """A GPU request per instance (see constellation.gpu). Packed sharing ('shared',
+    'mps', or a compute_share) needs memory_mb; exclusive excludes the others;
+    a MIG slice is one NVIDIA GPU, not shared by MPS."""
+
+    model_config = ConfigDict(json_schema_extra=_gpu_rules)
 
     gpu_count: int = Field(1, ge=1, le=1024)
     memory_mb: int | None = Field(None, ge=1, le=10_000_000)
@@ -86,8 +140,10 @@ class NewFunction(Strict):
     name: str = Field(pattern=NAME_PATTERN, examples=["hello"])
     runtime: Literal[check.RUNTIMES] = "python"  # type: ignore[valid-type]
     handler: str = Field("handler", min_length=1, description="'function' or 'module.function'")
-    code: str | None = Field(None, description="Python source text")
-    code_zip: str | None = Field(None, pattern=BASE64, description="a base64-encoded zip")
+    code: str = optional(description="Python source text")
+    code_zip: str = optional(
+        pattern=BASE64, min_length=32, description="a base64-encoded zip (at least 22 bytes)"
+    )
     memory_mb: int = optional(
         ge=check.MEMORY_RANGE[0], le=check.MEMORY_RANGE[1], description=_SETTING
     )

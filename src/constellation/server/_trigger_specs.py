@@ -8,11 +8,19 @@ time zone's name, a dead-letter queue that differs from its queue).
 
 from __future__ import annotations
 
+import calendar
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..serverless._triggers import DEFAULT_MAX_QUEUED, HTTP_METHODS, MAX_PATH_LENGTH
+from ..serverless._timers import MACROS
+from ..serverless._triggers import (
+    DEFAULT_MAX_QUEUED,
+    HTTP_METHODS,
+    MAX_PATH_LENGTH,
+    RESERVED_PREFIXES,
+)
 from ..triggers import _spec as spec
 
 __all__ = [
@@ -23,11 +31,55 @@ __all__ = [
     "Strict",
     "TimerTrigger",
     "TriggerSpec",
+    "absent_or_null",
     "optional",
 ]
 
 _URL_PREFIXES = tuple(p for schemes in spec._URL_SCHEMES.values() for p in schemes)
-_URL = "^(" + "|".join(p.replace("/", r"\/") for p in _URL_PREFIXES) + ")"
+_URL = "^(" + "|".join(re.escape(p) for p in _URL_PREFIXES) + ")"
+
+# An HTTP route: literal segments or {parameters}, none of them '.' or '..', no parameter
+# twice, nothing under the server's own paths (as compile_route checks them).
+_SEGMENT = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@-]+|\{[A-Za-z_][A-Za-z0-9_]*\})"
+_RESERVED = "|".join(re.escape(p.strip("/")) for p in RESERVED_PREFIXES)
+ROUTE_PATTERN = (
+    rf"^/(?!(?:{_RESERVED})(?:/|$))(?!(?:.*/)?\.\.?(?:/|$))(?!.*\{{(\w+)\}}.*\{{\1\}})"
+    rf"(?:{_SEGMENT}(?:/{_SEGMENT})*/?)?$"
+)
+
+
+def _cron_field(number: str, names: list[str] | None = None) -> str:
+    value = "(?:" + "|".join([number, *(names or [])]) + ")"
+    item = rf"(?:\*|{value}(?:-{value})?)(?:/[1-9][0-9]?)?"
+    return rf"{item}(?:,{item})*"
+
+
+def _names(words: list[str]) -> list[str]:
+    return [w.upper() for w in words] + [w.lower() for w in words]
+
+
+# What parse_schedule takes: a macro, rate(N unit) or five cron fields in their ranges.
+_CRON = " ".join(
+    [
+        _cron_field("[1-5]?[0-9]"),
+        _cron_field("1?[0-9]|2[0-3]"),
+        _cron_field("[1-9]|[12][0-9]|3[01]"),
+        _cron_field("[1-9]|1[0-2]", _names(list(calendar.month_abbr[1:]))),
+        _cron_field("[0-7]", _names(list(calendar.day_abbr))),
+    ]
+)
+_MACROS = "|".join(m.lstrip("@") for m in MACROS)
+SCHEDULE_PATTERN = (
+    rf"^(?:@(?:{_MACROS})|rate\([1-9][0-9]{{0,5}} (?:second|minute|hour|day)s?\)|{_CRON})$"
+)
+# An IANA zone's name; whether the zone is known is the service's check (listing all
+# ~600 here would make a client try each one).
+TIMEZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*$"
+
+
+def absent_or_null(field: str) -> dict[str, Any]:
+    """JSON Schema: ``field`` is left out or null."""
+    return {"anyOf": [{"not": {"required": [field]}}, {"properties": {field: {"type": "null"}}}]}
 
 
 class Strict(BaseModel):
@@ -54,8 +106,12 @@ class HttpTrigger(Strict):
     """Served at ``path`` by ``constellation serve``; ``{name}`` segments are parameters.
     Paths under /api/v1, /healthz, /metrics and /openapi.json are the server's own."""
 
+    model_config = ConfigDict(regex_engine="python-re")  # the route pattern looks ahead
+
     type: Literal["http"]
-    path: str = Field(pattern="^/", max_length=MAX_PATH_LENGTH, examples=["/orders/{order_id}"])
+    path: str = Field(
+        pattern=ROUTE_PATTERN, max_length=MAX_PATH_LENGTH, examples=["/orders/{order_id}"]
+    )
     method: Literal[HTTP_METHODS] = "ANY"  # type: ignore[valid-type]
     max_queued: int = Field(DEFAULT_MAX_QUEUED, ge=0, le=100_000)
 
@@ -64,8 +120,14 @@ class TimerTrigger(Strict):
     """Runs the function on a cron ``schedule`` in ``timezone`` (an IANA name)."""
 
     type: Literal["timer"]
-    schedule: str = Field(min_length=1, examples=["0 * * * *"])
-    timezone: str = Field("UTC", min_length=1)
+    schedule: str = Field(
+        pattern=SCHEDULE_PATTERN,
+        examples=["0 * * * *", "@daily", "rate(5 minutes)"],
+        description="five cron fields (minute hour day month weekday), a macro or rate()",
+    )
+    timezone: str = Field(
+        "UTC", pattern=TIMEZONE_PATTERN, examples=["UTC", "Europe/Paris"], description="IANA"
+    )
     catch_up: bool = True
     allow_overlap: bool = False
     event: Any = None
@@ -82,10 +144,6 @@ class _Delivery(Strict):
     retry_delay_s: float = _number("retry_delay_s")
 
 
-def _absent_or_null(field: str) -> dict[str, Any]:
-    return {"anyOf": [{"not": {"required": [field]}}, {"properties": {field: {"type": "null"}}}]}
-
-
 class QueueTrigger(_Delivery):
     """Messages from a queue; the sqlite queue lives in the platform's store (no url)."""
 
@@ -93,7 +151,7 @@ class QueueTrigger(_Delivery):
         json_schema_extra={
             "anyOf": [
                 {"required": ["broker"], "properties": {"broker": {"enum": ["redis", "nats"]}}},
-                _absent_or_null("url"),
+                absent_or_null("url"),
             ]
         }
     )
@@ -117,7 +175,7 @@ class StreamTrigger(_Delivery):
                     "not": {"required": ["subject"]},
                     "properties": {
                         "broker": {"const": "redis"},
-                        "stream": {"pattern": spec._QUEUE.pattern},
+                        "stream": {"type": "string", "pattern": spec._QUEUE.pattern},
                     },
                 },
                 {

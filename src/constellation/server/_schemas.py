@@ -141,9 +141,7 @@ class NewFunction(Strict):
     runtime: Literal[check.RUNTIMES] = "python"  # type: ignore[valid-type]
     handler: str = Field("handler", min_length=1, description="'function' or 'module.function'")
     code: str = optional(description="Python source text")
-    code_zip: str = optional(
-        pattern=BASE64, min_length=32, description="a base64-encoded zip (at least 22 bytes)"
-    )
+    code_zip: str = optional(pattern=BASE64, description="a base64-encoded zip")
     memory_mb: int = optional(
         ge=check.MEMORY_RANGE[0], le=check.MEMORY_RANGE[1], description=_SETTING
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from typing import Any
 
 import pydantic
@@ -62,7 +63,11 @@ class Operation:
 
     def __post_init__(self) -> None:
         if self.body is not None:
-            object.__setattr__(self, "_body", TypeAdapter(self.body))
+            _ = self.adapter  # built once, now: a bad model fails at import, not on a request
+
+    @cached_property
+    def adapter(self) -> TypeAdapter[Any]:
+        return TypeAdapter(self.body)
 
     @property
     def operation_id(self) -> str:
@@ -79,18 +84,18 @@ class Operation:
         data = await read_json(request, required=self.body_required)
         if data is None and not self.body_required:
             return None, query  # no body, or JSON null: the same to an optional body
-        adapter: TypeAdapter[Any] = self._body  # type: ignore[attr-defined]
-        return _validate(
-            lambda d: adapter.validate_python(d, strict=True), data, self.body_name
-        ), query
+        validate = partial(self.adapter.validate_python, strict=True)
+        return _validate(validate, data, self.body_name, self.body), query
 
 
-def _validate(fn: Callable[[Any], Any], data: Any, whole: str) -> Any:
+def _validate(fn: Callable[[Any], Any], data: Any, whole: str, kind: Any = None) -> Any:
     try:
         return fn(data)
     except pydantic.ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        raise ValidationError(_field(first, whole), _message(first)) from None
+        top = isinstance(kind, type) and issubclass(kind, BaseModel) and len(first["loc"]) == 1
+        allowed = list(kind.model_fields) if top else []
+        raise ValidationError(_field(first, whole), _message(first, allowed)) from None
 
 
 def _field(error: Any, whole: str) -> str:
@@ -118,16 +123,46 @@ def _is_trigger_tag(loc: tuple[Any, ...], i: int, whole: str) -> bool:
     return i == 2 and loc[0] == "triggers" and isinstance(loc[1], int)
 
 
-def _message(error: Any) -> str:
-    if error["type"] == "missing":
+_BOUNDS = {
+    "greater_than_equal": ">=",
+    "less_than_equal": "<=",
+    "greater_than": ">",
+    "less_than": "<",
+}
+_TYPES = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "dict_type": "an object",
+    "list_type": "a list",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+}
+
+
+def _message(error: Any, allowed: Iterable[str] = ()) -> str:
+    """What is wrong and what is allowed, in the platform's words."""
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    if kind == "missing":
         return "required"
-    if error["type"] == "extra_forbidden":
-        return "unknown field"
+    if kind == "extra_forbidden":
+        return "unknown field" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+    if kind in _BOUNDS:
+        bound = next(iter(ctx.values()))
+        return f"{value!r} is out of range; expected {_BOUNDS[kind]} {bound}"
+    if kind in _TYPES:
+        return f"{value!r} is not {_TYPES[kind]}"
+    if kind in ("literal_error", "not_allowed"):
+        return f"{value!r} is not allowed; expected {ctx['expected']}"
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} does not match {ctx['pattern']}"
+    if kind == "union_tag_invalid":
+        return f"{ctx['tag']!r} is not allowed; expected one of {ctx['expected_tags']}"
+    if kind == "union_tag_not_found":
+        return "required: the trigger's type"
     text = str(error["msg"])
-    text = text[0].lower() + text[1:]
-    if "input" in error and not isinstance(error["input"], dict | list):
-        return f"{error['input']!r}: {text}"
-    return text
+    return f"{value!r}: {text[0].lower()}{text[1:]}"
 
 
 # -- routes ----------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import calendar
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from ..serverless._timers import MACROS
 from ..serverless._triggers import (
@@ -42,6 +43,11 @@ _URL = "^(" + "|".join(re.escape(p) for p in _URL_PREFIXES) + ")"
 # twice, nothing under the server's own paths (as compile_route checks them).
 _SEGMENT = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@-]+|\{[A-Za-z_][A-Za-z0-9_]*\})"
 _RESERVED = "|".join(re.escape(p.strip("/")) for p in RESERVED_PREFIXES)
+_ROUTE = (
+    "a path from '/': segments of letters, digits and -._~!$&'()*+,;=:@ or parameters "
+    "like {order_id}; no '.' or '..' segment, no parameter twice, nothing under "
+    + ", ".join(RESERVED_PREFIXES)
+)
 ROUTE_PATTERN = (
     rf"^/(?!(?:{_RESERVED})(?:/|$))(?!(?:.*/)?\.\.?(?:/|$))(?!.*\{{(\w+)\}}.*\{{\1\}})"
     rf"(?:{_SEGMENT}(?:/{_SEGMENT})*/?)?$"
@@ -69,12 +75,30 @@ _CRON = " ".join(
     ]
 )
 _MACROS = "|".join(m.lstrip("@") for m in MACROS)
+_SCHEDULE = (
+    "five cron fields (minute hour day month weekday), a macro ("
+    + ", ".join(MACROS)
+    + ") or rate(N seconds|minutes|hours|days)"
+)
 SCHEDULE_PATTERN = (
     rf"^(?:@(?:{_MACROS})|rate\([1-9][0-9]{{0,5}} (?:second|minute|hour|day)s?\)|{_CRON})$"
 )
 # An IANA zone's name; whether the zone is known is the service's check (listing all
 # ~600 here would make a client try each one).
 TIMEZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*$"
+
+
+def matching(pattern: str, expected: str) -> Any:
+    """A string field's pattern, with an error that says ``expected`` in words (for
+    patterns too long to read); the JSON Schema states the pattern itself."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if compiled.match(value) is None:
+            raise PydanticCustomError("not_allowed", "not allowed", {"expected": expected})
+        return value
+
+    return AfterValidator(check)
 
 
 def absent_or_null(field: str) -> dict[str, Any]:
@@ -106,11 +130,11 @@ class HttpTrigger(Strict):
     """Served at ``path`` by ``constellation serve``; ``{name}`` segments are parameters.
     Paths under /api/v1, /healthz, /metrics and /openapi.json are the server's own."""
 
-    model_config = ConfigDict(regex_engine="python-re")  # the route pattern looks ahead
-
     type: Literal["http"]
-    path: str = Field(
-        pattern=ROUTE_PATTERN, max_length=MAX_PATH_LENGTH, examples=["/orders/{order_id}"]
+    path: Annotated[str, matching(ROUTE_PATTERN, _ROUTE)] = Field(
+        max_length=MAX_PATH_LENGTH,
+        examples=["/orders/{order_id}"],
+        json_schema_extra={"pattern": ROUTE_PATTERN},
     )
     method: Literal[HTTP_METHODS] = "ANY"  # type: ignore[valid-type]
     max_queued: int = Field(DEFAULT_MAX_QUEUED, ge=0, le=100_000)
@@ -120,10 +144,10 @@ class TimerTrigger(Strict):
     """Runs the function on a cron ``schedule`` in ``timezone`` (an IANA name)."""
 
     type: Literal["timer"]
-    schedule: str = Field(
-        pattern=SCHEDULE_PATTERN,
+    schedule: Annotated[str, matching(SCHEDULE_PATTERN, _SCHEDULE)] = Field(
         examples=["0 * * * *", "@daily", "rate(5 minutes)"],
-        description="five cron fields (minute hour day month weekday), a macro or rate()",
+        description=_SCHEDULE,
+        json_schema_extra={"pattern": SCHEDULE_PATTERN},
     )
     timezone: str = Field(
         "UTC", pattern=TIMEZONE_PATTERN, examples=["UTC", "Europe/Paris"], description="IANA"

@@ -4,7 +4,8 @@ Every answer is JSON; errors use one shape, ``{"error": {"type", "message", "fie
 400 bad input (the field is named), 404 unknown function/invocation/trigger, 409 a name
 or route that is taken, 413 body over the limit, 415 a body that is not JSON, 429
 throttled (with Retry-After), 503 the platform is stopping. The service's blocking
-calls run on worker threads.
+calls run on worker threads. Each handler takes ``(request, body, query)``, the body and
+query already checked by their models (see :mod:`._operations` and :mod:`._contract`).
 """
 
 from __future__ import annotations

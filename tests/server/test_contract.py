@@ -103,6 +103,17 @@ def test_bad_bodies_are_refused_naming_the_field(
     assert served.client.get("/api/v1/functions").json()["functions"] == []
 
 
+def test_messages_say_what_is_allowed(served: Served) -> None:
+    c = served.client
+    r = c.post("/api/v1/functions", json={"name": "f", "code": SOURCE, "memory_mb": 1})
+    low, high = MEMORY_RANGE
+    assert r.json()["error"]["message"] == f"memory_mb: 1 is out of range; expected {low}-{high}"
+    r = c.post("/api/v1/functions", json={"name": "f", "code": SOURCE, "runtime": "rust"})
+    assert "'rust' is not allowed; expected 'python' or 'wasm'" in r.json()["error"]["message"]
+    r = c.post("/api/v1/functions", json={"name": "f", "code": SOURCE, "colour": "red"})
+    assert "unknown field; allowed: name, runtime" in r.json()["error"]["message"]
+
+
 def test_trigger_bodies_are_named_as_the_service_names_them(served: Served) -> None:
     served.create("t", "echo")
     c = served.client

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Any
 
-import pydantic
 from pydantic import BaseModel, TypeAdapter
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..errors import ValidationError
+from ._invalid import check
 from ._requests import read_json
 
 __all__ = ["ERROR_TEXT", "Operation", "error_codes", "routes"]
@@ -78,91 +77,14 @@ class Operation:
         """The validated body and query: models, or ValidationError naming the field."""
         query = None
         if self.query is not None:
-            query = _validate(self.query.model_validate, dict(request.query_params), "query")
+            query = check(self.query.model_validate, dict(request.query_params), "query")
         if self.body is None:
             return None, query
         data = await read_json(request, required=self.body_required)
         if data is None and not self.body_required:
             return None, query  # no body, or JSON null: the same to an optional body
         validate = partial(self.adapter.validate_python, strict=True)
-        return _validate(validate, data, self.body_name, self.body), query
-
-
-def _validate(fn: Callable[[Any], Any], data: Any, whole: str, kind: Any = None) -> Any:
-    try:
-        return fn(data)
-    except pydantic.ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        top = isinstance(kind, type) and issubclass(kind, BaseModel) and len(first["loc"]) == 1
-        allowed = list(kind.model_fields) if top else []
-        raise ValidationError(_field(first, whole), _message(first, allowed)) from None
-
-
-def _field(error: Any, whole: str) -> str:
-    """Where the error is, named as the service names fields:
-    ``("triggers", 0, "timer", "schedule")`` -> ``triggers[0].trigger.schedule``."""
-    loc = error["loc"]
-    parts: list[str] = []
-    for i, part in enumerate(loc):
-        if part == "[key]":
-            continue  # a mapping's key: the key itself names the place
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        elif _is_trigger_tag(loc, i, whole):
-            parts.append(".trigger")  # the trigger union's tag (its "type")
-        else:
-            parts.append(f".{part}")
-    if error["type"] in ("union_tag_not_found", "union_tag_invalid"):
-        parts.append(".trigger.type")
-    return "".join(parts).lstrip(".") or whole
-
-
-def _is_trigger_tag(loc: tuple[Any, ...], i: int, whole: str) -> bool:
-    if whole == "trigger":
-        return i == 0
-    return i == 2 and loc[0] == "triggers" and isinstance(loc[1], int)
-
-
-_BOUNDS = {
-    "greater_than_equal": ">=",
-    "less_than_equal": "<=",
-    "greater_than": ">",
-    "less_than": "<",
-}
-_TYPES = {
-    "int_type": "an integer",
-    "float_type": "a number",
-    "bool_type": "true or false",
-    "string_type": "a string",
-    "dict_type": "an object",
-    "list_type": "a list",
-    "model_type": "an object",
-    "model_attributes_type": "an object",
-}
-
-
-def _message(error: Any, allowed: Iterable[str] = ()) -> str:
-    """What is wrong and what is allowed, in the platform's words."""
-    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
-    if kind == "missing":
-        return "required"
-    if kind == "extra_forbidden":
-        return "unknown field" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
-    if kind in _BOUNDS:
-        bound = next(iter(ctx.values()))
-        return f"{value!r} is out of range; expected {_BOUNDS[kind]} {bound}"
-    if kind in _TYPES:
-        return f"{value!r} is not {_TYPES[kind]}"
-    if kind in ("literal_error", "not_allowed"):
-        return f"{value!r} is not allowed; expected {ctx['expected']}"
-    if kind == "string_pattern_mismatch":
-        return f"{value!r} does not match {ctx['pattern']}"
-    if kind == "union_tag_invalid":
-        return f"{ctx['tag']!r} is not allowed; expected one of {ctx['expected_tags']}"
-    if kind == "union_tag_not_found":
-        return "required: the trigger's type"
-    text = str(error["msg"])
-    return f"{value!r}: {text[0].lower()}{text[1:]}"
+        return check(validate, data, self.body_name, self.body), query
 
 
 # -- routes ----------------------------------------------------------------------------

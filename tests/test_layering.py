@@ -39,11 +39,7 @@ PLATFORM_INTERNALS = {"_cluster", "_control"}
 
 # Imports that break the rules today, each fixed on another branch: remove an entry when
 # that branch is merged. (importer module, imported module)
-ALLOWED = {
-    # fixed on branch wip-contract (server/_api.py is rewritten there): the server checks
-    # bodies with its own models, not serverless._validation.
-    ("constellation.server._api", "constellation.serverless._validation"),
-}
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def _module_name(path: Path) -> str:

@@ -15,12 +15,12 @@ import anyio.to_thread
 import orjson
 
 from ..serverless import ServerlessService
-from ._api import DEFAULT_MAX_API_BODY_BYTES, management_app
 from ._asgi import Receive, Scope, Send, error_body, header, send_bytes, send_json, send_response
 from ._auth import check_bearer
 from ._gateway import DEFAULT_MAX_BODY_BYTES, HttpTriggerGateway, Response
 from ._metrics import CONTENT_TYPE, render_metrics
 from ._openapi import openapi_document
+from ._operations import DEFAULT_MAX_API_BODY_BYTES, OPERATIONS, PATH_PARAMS, management_app
 
 __all__ = ["DEFAULT_MAX_HEADER_BYTES", "GatewayApp", "create_app"]
 
@@ -49,7 +49,7 @@ class GatewayApp:
         self.max_header_bytes = max_header_bytes
         self.api = management_app(service, max_body_bytes=max_api_body_bytes)
         self.gateway = HttpTriggerGateway(service, max_body_bytes=max_body_bytes)
-        self._openapi = orjson.dumps(openapi_document())
+        self._openapi = orjson.dumps(openapi_document(OPERATIONS, PATH_PARAMS))
         self._started = time.monotonic()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import ValidationError
 from ._asgi import JSON_OPTIONS
 
-__all__ = ["ApiError", "flag", "json_response", "number", "object_body", "read_json"]
+__all__ = ["ApiError", "json_response", "read_json"]
 
 
 class ApiError(Exception):
@@ -62,32 +60,3 @@ async def read_json(request: Request, *, required: bool) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "InvalidJSON", f"the body is not JSON: {exc}") from None
-
-
-def object_body(data: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ValidationError("body", f"expected a JSON object, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise ValidationError(unknown[0], f"unknown field; allowed: {', '.join(allowed)}")
-    return data
-
-
-def flag(request: Request, name: str) -> bool:
-    raw = request.query_params.get(name, "false").lower()
-    if raw not in ("true", "1", "false", "0", ""):
-        raise ValidationError(name, f"{raw!r} must be true or false")
-    return raw in ("true", "1")
-
-
-def number(request: Request, name: str) -> float | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValidationError(name, f"{raw!r} is not a number (unix seconds)") from None
-    if not math.isfinite(value):
-        raise ValidationError(name, f"{raw!r} must be finite")
-    return value

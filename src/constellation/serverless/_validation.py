@@ -25,6 +25,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MEMORY_RANGE = (128, 10240)
 TIMEOUT_RANGE = (1, 900)
 CONCURRENCY_RANGE = (1, 10000)
+PREWARM_RANGE = (0, 10000)
 
 
 def check_name(name: Any, field: str = "name") -> str:
@@ -71,8 +72,9 @@ def check_concurrency(value: Any) -> int:
 
 
 def check_prewarm(value: Any, field: str = "prewarm_instances") -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10000:
-        raise ValidationError(field, f"{value!r} must be an integer 0-10000")
+    low, high = PREWARM_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(field, f"{value!r} must be an integer {low}-{high}")
     return value
 
 

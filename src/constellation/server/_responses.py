@@ -1,0 +1,161 @@
+"""The management API's answers as pydantic models: used only to document them.
+
+The handlers write the platform's own ``to_dict()`` output; these models say what it
+holds, and the schemathesis test checks every answer against them. Objects may grow
+new fields (no ``additionalProperties: false``), so a client must ignore what it does
+not know.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._schemas import GpuRequest, Resources, ScalingPolicy
+
+__all__ = [
+    "AnomalyList",
+    "DeadLetterList",
+    "DecisionList",
+    "Error",
+    "Function",
+    "FunctionList",
+    "InstanceList",
+    "Invocation",
+    "InvocationResult",
+    "LogList",
+    "Queued",
+    "Trigger",
+    "TriggerList",
+]
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(Answer):
+    type: str = Field(examples=["ValidationError"])
+    message: str
+    field: str | None = Field(None, description="the bad input's name (400 only)")
+    request_id: str | None = None
+
+
+class Error(Answer):
+    """Every 4xx and 5xx answer of the API."""
+
+    error: ErrorDetail
+
+
+class Trigger(Answer):
+    id: str
+    function_id: str
+    function_name: str | None
+    type: str
+    spec: dict[str, Any] = Field(description="the normalised spec, every default filled in")
+    created_at: float
+
+
+class TriggerList(Answer):
+    triggers: list[Trigger]
+
+
+class Function(Answer):
+    """A function as stored; ``env`` values are masked."""
+
+    id: str
+    name: str
+    runtime: str
+    handler: str
+    memory_mb: int
+    timeout_s: int
+    concurrency: int
+    env: dict[str, str]
+    scaling_policy: ScalingPolicy
+    cold_start_optimization: bool
+    prewarm_instances: int
+    version: int
+    status: str = Field(description="'created' or 'deployed'")
+    created_at: float
+    updated_at: float
+    deployed_at: float | None
+    gas_limit: int | None
+    resources: Resources
+    gpu: GpuRequest | None
+    triggers: list[Trigger]
+
+
+class FunctionList(Answer):
+    functions: list[Function]
+
+
+class InvocationResult(Answer):
+    """What one invocation did; ``status``: success, error, timeout, memory_limit,
+    crashed or throttled."""
+
+    request_id: str
+    function_id: str
+    function_name: str
+    status: str
+    output: Any
+    error: str | None
+    error_type: str | None
+    duration_ms: float
+    billed_duration_ms: int
+    memory_used_mb: float
+    memory_limit_mb: int
+    cold_start: bool
+    init_duration_ms: float
+    started_at: float
+    instance_id: str | None
+    logs: str
+    traceback: str
+
+
+class Invocation(Answer):
+    """An asynchronous invocation: queued, running, succeeded, failed or dead."""
+
+    request_id: str
+    function_id: str
+    function_name: str
+    state: str
+    attempts: int
+    max_attempts: int
+    created_at: float
+    updated_at: float
+    next_attempt_at: float | None
+    result: InvocationResult | None
+    error: str | None
+
+
+class Queued(Answer):
+    request_id: str
+    status_url: str = Field(examples=["/api/v1/invocations/<request_id>"])
+
+
+class DeadLetterList(Answer):
+    dead_letters: list[dict[str, Any]]
+
+
+class LogList(Answer):
+    logs: list[Any]
+
+
+class InstanceList(Answer):
+    instances: list[dict[str, Any]]
+
+
+class DecisionList(Answer):
+    decisions: list[dict[str, Any]] = Field(description="oldest first, with their inputs")
+
+
+class AnomalyList(Answer):
+    anomalies: list[dict[str, Any]]
+
+
+class FunctionMetrics(Answer):
+    success_rate: float
+
+
+Object = dict[str, Any]  # stats, billing, a resolved anomaly: documented by their keys' names

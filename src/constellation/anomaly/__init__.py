@@ -30,7 +30,10 @@ Contract
 * **Platform hooks**: ``AnomalyRegistry(store=..., clock=...)`` (:func:`set_registry`
   installs one for the module functions instead of the default platform's);
   :func:`watch_telemetry` feeds it from a :class:`~constellation.telemetry.Telemetry`
-  (auto-creating per-series detectors); ``on_detect`` callbacks do the remediation.
+  (auto-creating per-series detectors); ``on_detect`` callbacks do the remediation. The
+  platform makes its registry (``Constellation.anomaly``) and feeds it this way.
+
+Imports: the base layer only (the default platform through :mod:`constellation.defaults`).
 """
 
 from ._api import (

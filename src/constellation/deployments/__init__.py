@@ -3,15 +3,17 @@
 The core of the seed's ``constellation.deploy`` / ``scale_up`` / ``restart_instance`` /
 ``create_cluster``. Contract:
 
-* ``DeploymentManager(store, settings, *, clock=time.time, supervise=True)`` owns every
-  instance process it starts. ``deploy(name, spec, **options)`` runs ``spec["script"]``
-  (a ``.py`` file) as ``instances`` OS processes of ``sys.executable``, each with the
-  platform's environment plus ``env`` (secrets: shown only as ``"****"``),
-  ``CONSTELLATION_DEPLOYMENT``, ``CONSTELLATION_INSTANCE_ID``,
-  ``CONSTELLATION_INSTANCE_INDEX`` and, with ``gpu``, the vendor's device variables
-  (``CUDA_VISIBLE_DEVICES`` for ``"0"`` or ``"nvidia:0"``; the ``gpu_env`` hook may supply
-  the GPU allocation's own). It returns once the processes are started. Re-deploying a name with a different spec replaces its
-  instances one at a time; the same spec again restarts only stopped or failed ones.
+* ``DeploymentManager(store, settings, *, clock=time.time, supervise=True, ...,
+  telemetry=None, gpu_env=None, on_instance_start=None)`` owns every instance process it
+  starts (the platform makes one: ``Constellation.deployments``).
+  ``deploy(name, spec, **options)`` runs ``spec["script"]`` (a ``.py`` file) as
+  ``instances`` OS processes of ``sys.executable``, each with the platform's environment
+  plus ``env`` (secrets: shown only as ``"****"``), ``CONSTELLATION_DEPLOYMENT``,
+  ``CONSTELLATION_INSTANCE_ID``, ``CONSTELLATION_INSTANCE_INDEX`` and, with ``gpu``, the
+  vendor's device variables (``CUDA_VISIBLE_DEVICES`` for ``"0"`` or ``"nvidia:0"``; the
+  ``gpu_env`` hook may supply the GPU allocation's own). It returns once the processes
+  are started. Re-deploying a name with a different spec replaces its instances one at
+  a time; the same spec again restarts only stopped or failed ones.
 * A process that exits is restarted per ``restart_policy`` (``"always"``,
   ``"on-failure"``, ``"never"``) after an exponential backoff from
   ``settings.restart_backoff_initial_s`` to ``restart_backoff_max_s``, reset after a run
@@ -26,10 +28,13 @@ The core of the seed's ``constellation.deploy`` / ``scale_up`` / ``restart_insta
   keeps the records. Instances also stop when the platform's process dies.
 * Output of each instance goes to ``<home>/logs/deployments/<name>/<id>.log``, rotated
   at ``log_max_bytes`` (1 MiB) with one older file kept.
+* On the Ray backend (``settings.backend == "ray"``) each instance's script runs in an
+  actor on a node; supervision stays in this process.
 * Bad input raises :class:`DeploymentValidationError` (a
   :class:`constellation.errors.ValidationError`) naming the field; nothing changes.
 
-Errors: see :mod:`constellation.deployments._errors` for the hierarchy.
+Errors: see :mod:`constellation.deployments._errors` for the hierarchy. Imports: the base
+layer and, for scripts on Ray, :mod:`constellation.backends.ray`'s public helpers.
 """
 
 from ._errors import (

@@ -16,8 +16,10 @@ Contract:
   readings to :class:`~constellation.telemetry.Telemetry` every N seconds.
 
 The module-level functions act on one default :class:`GpuManager` (SQLite under
-``$CONSTELLATION_HOME``), created on first use; :func:`set_manager` installs another
-(the platform passes its own store). Errors derive from :class:`GpuError`.
+``$CONSTELLATION_HOME``), created on first use; :func:`set_manager` installs another.
+The platform makes its own manager over its store (``Constellation.gpu``) and hands its
+allocate/release to the local backend for functions' GPU requests; it does not install
+it as this default. Errors derive from :class:`GpuError`. Imports: the base layer only.
 """
 
 from __future__ import annotations

@@ -20,10 +20,15 @@ Contract:
 * Bad input raises :class:`PredictiveValidationError` (a ``ValidationError``) naming
   the field, and changes nothing. Errors derive from :class:`PredictiveError`.
 * Platform hook: ``set_series_source(fn_or_telemetry)`` and
-  ``predict(metric_name, horizon_seconds)``; :class:`ForecastProvider` is what an
-  autoscaler calls (``default_service()`` implements it).
+  ``forecast(metric_name, horizon_seconds)`` (the module function ``predict``);
+  :class:`ForecastProvider` is that interface, and :class:`PredictiveService` implements
+  it. The platform makes its own service over its telemetry (``Constellation.predictive``)
+  and its autoscaler asks it for each predictive function's concurrency; the module
+  functions act on a separate process-wide ``default_service()``.
 * ``init()`` / ``shutdown()`` / ``is_running()`` run the background retrain loop; time
   comes from an injectable clock (``PredictiveService(clock=...)``).
+
+Imports: the base layer only.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ Contract:
   127.0.0.1:8080 by default:
 
   - the management REST API under ``/api/v1`` (functions, deploy, invoke with
-    ``?async=true``, invocations, metrics, billing, logs, instances, triggers, stats),
-    documented at ``/openapi.json``;
+    ``?async=true``, invocations, dead letters and redrive, metrics, billing, logs,
+    instances, scaling decisions, triggers, stats, anomalies; routes in ``_api.py``),
+    documented at ``/openapi.json`` (written by hand in ``_openapi.py``);
   - ``/healthz`` and Prometheus text at ``/metrics``;
   - every HTTP trigger's route (see :mod:`constellation.server._gateway` for the event
     and response shapes and the error codes).
@@ -17,9 +18,17 @@ Contract:
   :func:`read_token` (``constellation token``) shows it. Authentication can be turned
   off only on a loopback address (:class:`InsecureBindError` otherwise). HTTP triggers,
   ``/healthz``, ``/metrics`` and ``/openapi.json`` are open.
-* :func:`serve` runs in the foreground until SIGINT/SIGTERM and then closes the
-  platform; :class:`ServerThread` runs the same app on a thread (``close()`` is
-  idempotent).
+* :func:`serve` starts the platform (:meth:`Constellation.start`), runs in the
+  foreground until SIGINT/SIGTERM and then closes the platform; :class:`ServerThread`
+  runs the same app on a thread (``close()`` is idempotent).
+
+The app serves one platform's functions service: the HTTP triggers' gateway
+(``_gateway.py``, with the route table ``_routes.py`` and the fast lane ``_lane.py``)
+calls ``ServerlessService.invoke_awaitable``. Imports: the base layer and the public
+names of :mod:`constellation.serverless`, :mod:`constellation.triggers` and
+:mod:`constellation.anomaly` (``constellation.platform`` for types only; ``_api.py``
+still imports ``serverless._validation``, the one exception ``tests/test_layering.py``
+allows).
 """
 
 from __future__ import annotations

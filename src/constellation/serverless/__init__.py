@@ -8,11 +8,12 @@ Contract:
   every deploy; later edits of the source change nothing until the next deploy.
 * Handlers run in worker processes forked from a pre-imported zygote, never in the
   platform's process (:mod:`constellation.backends` starts them: on this machine, or as
-  Ray actors; an instance that cannot start raises :class:`InstanceStartError`). Each instance serves one invocation at a time; the memory limit
-  (RLIMIT_AS; RLIMIT_DATA for a function with a GPU request, since CUDA cannot start
-  under RLIMIT_AS), timeout (the worker is killed) and concurrency limit are enforced per
-  invocation. A handler that raises, exits or crashes gives a result with a status and
-  an error; nothing else is affected.
+  Ray actors; an instance that cannot start raises :class:`InstanceStartError`). Each
+  instance serves one invocation at a time; the memory limit (RLIMIT_AS; RLIMIT_DATA for
+  a function with a GPU request, since CUDA cannot start under RLIMIT_AS), timeout (the
+  worker is killed) and concurrency limit are enforced per invocation. A handler that
+  raises, exits or crashes gives a result with a status and an error; nothing else is
+  affected.
 * ``invoke_sync`` returns an :class:`InvocationResult`; ``invoke_async`` commits the
   invocation to SQLite and returns its request id, retries failures with backoff and
   dead-letters what keeps failing.
@@ -23,9 +24,18 @@ Contract:
   ``stream`` or ``event`` trigger (run by :mod:`constellation.triggers`). A function's
   triggers are removed with it.
 
-The module-level functions act on the default platform
-(:func:`constellation.platform.default_platform`); ``Constellation().serverless`` is an
-explicit :class:`ServerlessService` with the same methods.
+The module-level functions act on the default platform (found through
+:mod:`constellation.defaults`); ``Constellation().serverless`` is an explicit
+:class:`ServerlessService` with the same methods.
+
+Inside, :class:`ServerlessService` (``_service.py``) is a thin front over named parts:
+the function catalog (``_catalog.py``, over the registry ``_registry.py``), the invoker
+(``_invoker.py``: sync, awaitable and queued calls, the durable queue ``_async.py``),
+the instance pools (``_instances.py``, ``_pool.py``), the autoscaler (``_autoscaler.py``
+policy, ``_scaler.py`` loop), the ledger (``_ledger.py``) and the trigger service
+(``_trigger_service.py``). It imports the base layer and the public names of
+:mod:`constellation.backends`, :mod:`constellation.triggers` and (lazily, to check a GPU
+request) :mod:`constellation.gpu`.
 """
 
 from __future__ import annotations

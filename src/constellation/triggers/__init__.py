@@ -1,4 +1,4 @@
-"""Queue, event-stream and custom-event triggers: messages in, function invocations out.
+"""Triggers: HTTP routes, timers, queues, event streams and custom events; function calls out.
 
 Contract:
 
@@ -27,10 +27,12 @@ Contract:
 * ``publish(queue, message)`` puts a JSON-serialisable message on a queue of any broker
   and returns its id. ``emit(event_type, payload)`` sends a CloudEvents-shaped envelope
   to every event trigger whose glob matches and returns how many it was queued for.
-* Without ``store``/``settings``, ``publish`` (sqlite), ``emit`` and ``start_trigger``
-  use the process's default platform (:func:`constellation.platform.default_platform`).
+* Without ``store``, ``publish`` (sqlite), ``emit``, ``peek`` (sqlite) and
+  ``start_trigger`` use the store of the process's default platform (found through
+  :mod:`constellation.defaults`).
 * This package knows functions only by id: what a trigger invokes is a callback
   (``invoke(function_id, event)``) given by the serverless core, which owns the calls.
+  It imports only the base layer.
 
 What the function receives: for queues and streams ``{"type", "broker", "queue" |
 "stream" | "subject", "message_id", "delivery_count", "published_at", "body"}`` where

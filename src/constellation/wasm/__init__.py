@@ -27,7 +27,10 @@ Contract:
 * Bad input raises :class:`WasmValidationError` naming the field and changes nothing.
 * ``init()``, ``is_running()``, ``is_available()``, ``shutdown()``: the seed's lifecycle.
   :class:`WasmHost` is the same API on an explicit object; :class:`WasmHandler` runs
-  JSON-in/JSON-out invocations of a module (the serverless runtime's entry point).
+  JSON-in/JSON-out invocations of a module (how the local backend,
+  :mod:`constellation.backends.local`, runs WASM functions' instances).
+
+Imports: the base layer only.
 """
 
 from ._api import (

@@ -1,4 +1,4 @@
-"""Platform-side handles on zygote processes (see ``_zygote`` for the other side)."""
+"""Platform-side handles on zygote processes (their side: ``constellation._runtime.zygote``)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
 """The Ray backend: function instances run as Ray actors on a Ray cluster.
 
 :class:`RayBackend` starts function instances as actors placed by Ray's scheduler with
-each function's resources. Ray itself is imported only when a backend first connects
+each function's resources; each actor forks a worker from a zygote on its node with the
+local backend's pieces (:mod:`constellation.backends.local`), and WASM functions run in
+the platform's process through a :class:`~constellation.backends.local.LocalBackend`.
+Ray itself is imported only when a backend first connects
 (``pip install 'constellation[ray]'``). The helpers below are shared with other users of
 the cluster (the deployments' script runner): one Ray connection per process
 (:func:`acquire`, :func:`release`), code shipped through the object store

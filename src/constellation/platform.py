@@ -57,7 +57,7 @@ DEFAULT_DETECTORS: list[tuple[str, str, float | None]] = [
     ("function_error_rate", "threshold", 0.25),  # an EWMA over about 10 invocations
 ]
 
-# The owners of function instances' GPU allocations (the local launcher names them
+# The owners of function instances' GPU allocations (the local backend names them
 # ``function:<name>:<instance id>``); none outlives its platform.
 FUNCTION_GPU_OWNERS = "function:"
 
@@ -142,7 +142,7 @@ class Constellation:
         if self.background:
             _ = self.anomaly
 
-    # The local launcher's GPU hooks: the GPU capability decides (gpu.GpuManager).
+    # The local backend's GPU hooks: the GPU capability decides (gpu.GpuManager).
     def _allocate_function_gpus(self, owner: str, request: dict[str, Any]) -> dict[str, str]:
         return self.gpu.allocate_env(owner, dict(request))
 

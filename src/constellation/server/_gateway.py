@@ -244,7 +244,7 @@ class HttpTriggerGateway:
         try:
             info = self._service.get_function(fid)
         except NotFoundError:
-            self._service.triggers.remove_for_function(fid)
+            self._service.trigger_service.remove_for_function(fid)  # its timers and runners too
             return _error(404, "NotFound", f"no route for {scope['path']}")
         limit = min(info.concurrency, info.scaling_policy.max_instances)
         with self._lock:

@@ -75,7 +75,7 @@ class ServerlessService(QueriesMixin):
         self.telemetry = telemetry or Telemetry()
         self._store = store
         self.registry = FunctionRegistry(store)
-        self.ledger = Ledger(store, settings)
+        self.ledger = Ledger(store, settings, clock)
         self.launcher = make_launcher(settings, clock)
         self.async_queue = AsyncQueue(store, settings, self._run_async, clock)
         self.autoscaler = Autoscaler(self)

@@ -290,7 +290,7 @@ class Ledger:
                 ).fetchone()
                 n, ms, mb_ms = n + row[0], ms + row[1], mb_ms + row[2]
             for minute in edges:
-                if 60.0 * (minute + 1) <= kept and start <= 60.0 * minute <= end:
+                if 60.0 * (minute + 1) <= kept and start <= 60.0 * minute < end:
                     row = _billable_minutes(conn, function_id, minute, minute + 1)
                     n, ms, mb_ms = n + row[0], ms + row[1], mb_ms + row[2]
         gb_seconds = mb_ms / 1024.0 / 1000.0

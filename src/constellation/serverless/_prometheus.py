@@ -56,7 +56,7 @@ class InvocationCollector(Collector):
                 mine = self._totals.get(key)
                 if mine is None:
                     mine = self._totals[key] = Total(total.function_name)
-                mine.merge(total)
+                mine.merge(total, sketch=False)
 
     def _per_function(self) -> dict[str, dict[str, Total]]:
         """Copies of the totals per function name and status (a name deleted and created
@@ -66,7 +66,7 @@ class InvocationCollector(Collector):
             for (_, status), total in self._totals.items():
                 by_status = out.setdefault(total.function_name, {})
                 copy = by_status.setdefault(status, Total(total.function_name))
-                copy.merge(total)
+                copy.merge(total, sketch=False)
             return out
 
     def collect(self) -> Iterator[Metric]:
@@ -114,7 +114,7 @@ class InvocationCollector(Collector):
             every = Total(name)
             for status, total in sorted(by_status.items()):
                 statuses.add_metric([name, status], total.agg.n)
-                every.merge(total)
+                every.merge(total, sketch=False)
             ran = sum(t.agg.n for s, t in by_status.items() if s != "throttled")
             ok.add_metric([name], by_status["success"].agg.n if "success" in by_status else 0)
             errors.add_metric([name], sum(by_status[s].agg.n for s in _ERRORS if s in by_status))

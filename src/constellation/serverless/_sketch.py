@@ -8,46 +8,59 @@ be summed into a day's or all time's percentiles.
 
 What is ours is only the encoding. The package's own serialisation goes through
 protobuf and writes the dense bucket array as 8-byte doubles (about 6 KB for a spread
-of 200k values); a minute's rollup holds a handful of buckets, so we write the lowest
-bucket key and the counts as varints (typically 5-40 bytes). Durations are never
-negative, so only the positive store and the zero count are kept.
+of 200k values). Ours is a 13-byte header (version, zero count, lowest key, buckets)
+and the bucket counts as 64-bit integers, zlib-compressed (runs of empty buckets cost
+next to nothing): 20-100 bytes for a quiet minute, under 1 KB for a busy one. Merging
+two encoded sketches (the SQLite function the rollup upserts call once per flush and
+key) is an array addition in numpy, without building Python objects per bucket: a first
+version that decoded varints bucket by bucket cost the ledger thread 9 us per invocation.
+Durations are never negative, so only the positive store and the zero count are kept.
 """
 
 from __future__ import annotations
 
 import math
+import struct
+import zlib
+from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
 from ddsketch.ddsketch import BaseDDSketch
 from ddsketch.mapping import LogarithmicMapping
 from ddsketch.store import DenseStore
 
-__all__ = ["RELATIVE_ACCURACY", "Sketch", "merge_blobs"]
+__all__ = ["RELATIVE_ACCURACY", "Sketch", "encode_values", "merge_blobs"]
 
 RELATIVE_ACCURACY = 0.01
-_VERSION = 1
+_VERSION = 2
 _MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 
 
-def _put_varint(out: bytearray, value: int) -> None:
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return
+# LogarithmicMapping's key(v) = ceil(log2(v) * multiplier), with its multiplier computed
+# the way the package does, so values sketched in numpy land in the same buckets.
+_GAMMA_MANTISSA = 2 * RELATIVE_ACCURACY / (1 - RELATIVE_ACCURACY)
+_MULTIPLIER = 1 / math.log1p(_GAMMA_MANTISSA) * math.log(2)
+# Durations under a microsecond count as 0: it bounds a sketch to about 1,050 buckets
+# (1 us to 15 min at 1%), where a stray 1e-300 would have spread it over 35,000.
+SMALLEST_MS = 1e-3
+_HEADER = struct.Struct("<BQiI")  # version, zero count, lowest key, number of buckets
 
 
-def _get_varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
+def _parse(blob: bytes) -> tuple[int, int, npt.NDArray[np.int64]]:
+    """(zero count, lowest key, bucket counts) of an encoded sketch."""
+    if blob[0] != _VERSION:
+        raise ValueError(f"unknown sketch encoding {blob[0]}")
+    _, zero, key, length = _HEADER.unpack_from(blob)
+    if not length:
+        return zero, key, np.zeros(0, dtype=np.int64)
+    counts = np.frombuffer(zlib.decompress(blob[_HEADER.size :]), dtype="<i8")
+    return zero, key, counts
+
+
+def _pack(zero: int, key: int, counts: npt.NDArray[np.int64]) -> bytes:
+    body = zlib.compress(counts.astype("<i8").tobytes(), 1) if len(counts) else b""
+    return _HEADER.pack(_VERSION, zero, key, len(counts)) + body
 
 
 class Sketch:
@@ -65,7 +78,7 @@ class Sketch:
         return int(self._sketch.count)
 
     def add(self, value: float) -> None:
-        self._sketch.add(value if value > 0 else 0.0)
+        self._sketch.add(value if value >= SMALLEST_MS else 0.0)
 
     def merge(self, other: Sketch) -> None:
         if other.count:
@@ -89,42 +102,56 @@ class Sketch:
 
     def encode(self) -> bytes:
         store = self._store
-        out = bytearray([_VERSION])
         zero = int(self._sketch.count - store.count)
-        _put_varint(out, zero)
-        if store.count:
-            first = store.min_key - store.offset
-            counts = store.bins[first : store.max_key - store.offset + 1]
-            _put_varint(out, (store.min_key << 1) ^ (store.min_key >> 63))  # zigzag
-            _put_varint(out, len(counts))
-            for n in counts:
-                _put_varint(out, int(n))
-        return bytes(out)
+        if not store.count:
+            return _pack(zero, 0, np.zeros(0, dtype=np.int64))
+        first = store.min_key - store.offset
+        counts = np.array(store.bins[first : store.max_key - store.offset + 1], dtype=np.int64)
+        return _pack(zero, store.min_key, counts)
 
     @classmethod
     def decode(cls, blob: bytes | None) -> Sketch:
         sketch = cls()
         if not blob:
             return sketch
-        if blob[0] != _VERSION:
-            raise ValueError(f"unknown sketch encoding {blob[0]}")
-        zero, pos = _get_varint(blob, 1)
+        zero, key, counts = _parse(blob)
         store = DenseStore()
-        if pos < len(blob):
-            zigzag, pos = _get_varint(blob, pos)
-            key = (zigzag >> 1) ^ -(zigzag & 1)
-            length, pos = _get_varint(blob, pos)
-            for i in range(length):
-                n, pos = _get_varint(blob, pos)
-                if n:
-                    store.add(key + i, float(n))
+        if len(counts):
+            store.bins = [float(n) for n in counts.tolist()]
+            store.offset = store.min_key = key
+            store.max_key = key + len(counts) - 1
+            store.count = float(counts.sum())
         sketch._store = store
         sketch._sketch = BaseDDSketch(_MAPPING, store, DenseStore(), zero)
         return sketch
 
 
-def merge_blobs(a: bytes | None, b: bytes | None) -> bytes:
+def encode_values(values: Sequence[float]) -> bytes | None:
+    """The encoded sketch of ``values`` (>= 0), bucketed in numpy: the ledger's flush path,
+    where adding values one by one through the package cost 0.45 us each."""
+    if not values:
+        return None
+    arr = np.asarray(values, dtype=np.float64)
+    positive = arr[arr >= SMALLEST_MS]
+    zero = len(arr) - len(positive)
+    if not len(positive):
+        return _pack(zero, 0, np.zeros(0, dtype=np.int64))
+    keys = np.ceil(np.log2(positive) * _MULTIPLIER).astype(np.int64)
+    low = int(keys.min())
+    return _pack(zero, low, np.bincount(keys - low).astype(np.int64))
+
+
+def merge_blobs(a: bytes | None, b: bytes | None) -> bytes | None:
     """Two encoded sketches merged (a SQLite function for the rollup upserts)."""
-    merged = Sketch.decode(a)
-    merged.merge(Sketch.decode(b))
-    return merged.encode()
+    if not a or not b:
+        return a or b
+    zero_a, key_a, counts_a = _parse(a)
+    zero_b, key_b, counts_b = _parse(b)
+    if not len(counts_a) or not len(counts_b):
+        key, counts = (key_a, counts_a) if len(counts_a) else (key_b, counts_b)
+        return _pack(zero_a + zero_b, key, counts)
+    low = min(key_a, key_b)
+    merged = np.zeros(max(key_a + len(counts_a), key_b + len(counts_b)) - low, dtype=np.int64)
+    merged[key_a - low : key_a - low + len(counts_a)] += counts_a
+    merged[key_b - low : key_b - low + len(counts_b)] += counts_b
+    return _pack(zero_a + zero_b, low, merged)

@@ -55,9 +55,9 @@ OLD_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 
 
 def _rows(
-    rng: random.Random, fids: list[str], first: int, count: int, n: int
+    rng: random.Random, fids: list[str], first: int, count: int, n: int, rate: float = RATE_PER_S
 ) -> list[tuple[Any, ...]]:
-    """Rows ``first .. first + count - 1`` of ``n``, evenly spaced, the last one at NOW."""
+    """Rows ``first .. first + count - 1`` of ``n``, ``rate`` a second, the last one at NOW."""
     rows = []
     for i in range(first, first + count):
         status = rng.choice(STATUSES)
@@ -66,7 +66,7 @@ def _rows(
         duration = 0.0 if status == "throttled" else rng.lognormvariate(0.5, 1.0)
         init = rng.uniform(20, 80) if cold else 0.0
         billed = 0 if status == "throttled" else max(1, math.ceil(duration + init))
-        started = NOW - (n - 1 - i) / RATE_PER_S
+        started = NOW - (n - 1 - i) / rate
         rows.append(
             (f"r{i}", fids[k], f"f{k}", started, duration, billed, init, 128, 40.0, status,
              int(cold), "i-1", None if status == "success" else "boom")
@@ -145,6 +145,32 @@ def old_function_metrics(conn: sqlite3.Connection, fid: str) -> float:
     return durations[max(0, math.ceil(0.99 * len(durations)) - 1)] if durations else 0.0
 
 
+def write_cost(tmp: Path, rate_per_s: float) -> dict[str, float]:
+    """CPU per row of a ledger flush of 2000 rows: the raw insert alone (the old flush)
+    and with the rollups (the new one), at ``rate_per_s`` invocations a second over 10
+    functions (so a flush covers 2000 / rate seconds). Interleaved, best of three."""
+    fids = [f"fn-{k}" for k in range(FUNCTIONS)]
+    rng = random.Random(11)
+    n = 60 * CHUNK
+    batches = [_rows(rng, fids, i * CHUNK, CHUNK, n, rate_per_s) for i in range(60)]
+    best = {"old": math.inf, "new": math.inf}
+    for trial in range(3):
+        for label in ("old", "new"):
+            store = Store(tmp / f"write-{label}-{rate_per_s}-{trial}.db")
+            store.ensure_schema("serverless.ledger", _SCHEMA)
+            store.ensure_schema("serverless.ledger_rollup", ROLLUP_SCHEMA)
+            t = time.process_time()
+            for rows in batches:
+                batch = Batch(rows) if label == "new" else None
+                with store.transaction() as conn:
+                    _insert_rows(conn, rows)
+                    if batch is not None:
+                        batch.write(conn)
+            best[label] = min(best[label], (time.process_time() - t) / n * 1e6)
+            store.close()
+    return best
+
+
 def _median_s(fn: Any, runs: int = 5) -> float:
     fn()
     times = []
@@ -208,6 +234,10 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        print("ledger flush, CPU per row (us): raw insert only (old) / with rollups (new)")
+        for rate in (10_000.0, 100.0):
+            cost = write_cost(Path(tmp), rate)
+            print(f"  {rate:>8,.0f} invocations/s: old {cost['old']:.2f}  new {cost['new']:.2f}")
         for n in (int(s) for s in args.sizes.split(",")):
             result = measure(n, n <= args.old_max, Path(tmp))
             rows.append(result)

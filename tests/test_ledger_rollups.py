@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def _results(seed: int, count: int, span_s: float) -> list[InvocationResult]:
         )
         result.billed_duration_ms = billed_ms(result)
         out.append(result)
-    return out
+    return sorted(out, key=lambda r: r.started_at)  # appended about in start order
 
 
 @pytest.fixture
@@ -176,6 +177,30 @@ def test_a_pass_cut_short_changes_no_answer(
     assert [_bill(ledger, "fn-b", *RANGES[i]) for i in aligned] == [bills[i] for i in aligned]
 
 
+def test_a_row_appended_long_after_it_started_goes_a_pass_later(
+    ledger: Ledger, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compaction looks at the oldest rows by rowid only; a row that finished long after
+    it started sits behind newer ones. It is out of retention at once, deleted later."""
+    monkeypatch.setattr(ledger_module, "_COMPACT_BATCH", 5)
+    results = _results(seed=5, count=50, span_s=3 * 3600 - 1)
+    straggler = results[0]
+    for result in [*results[1:], straggler]:
+        ledger.append(result)
+    ledger.flush()
+    bills = [_bill(ledger, "fn-a", *r) for r in RANGES]
+    while ledger.compact():
+        pass
+    assert ledger.find(straggler.request_id) is None
+    assert [_bill(ledger, "fn-a", *r) for r in RANGES] == bills
+    left = {r[0] for r in ledger._store.query("SELECT request_id FROM ledger")}
+    assert straggler.request_id in left  # behind rows still in retention
+    clock.now += 3600
+    while ledger.compact():
+        pass
+    assert ledger._store.query_one("SELECT COUNT(*) FROM ledger")[0] == 0
+
+
 def test_percentiles_come_from_the_merged_minute_sketches(ledger: Ledger) -> None:
     results = _results(seed=3, count=2000, span_s=3 * 3600 - 1)
     for result in results:
@@ -197,3 +222,24 @@ def test_retention_is_a_validated_setting() -> None:
     assert load_settings(env=env).ledger_retention_s == 3600
     with pytest.raises(ConfigError, match="ledger_retention_s"):
         Settings(ledger_retention_s=30)
+
+
+def test_the_ledger_thread_compacts_on_its_own(tmp_path: Path) -> None:
+    clock = Clock(NOW)
+    store = Store(tmp_path / "db.sqlite")
+    settings = Settings(home=tmp_path, ledger_flush_interval_s=0.01, ledger_retention_s=3600)
+    ledger = Ledger(store, settings, clock)
+    try:
+        results = _results(seed=6, count=200, span_s=3 * 3600 - 1)
+        for result in results:
+            ledger.append(result)
+        while ledger.kept_from() != NOW - 3600:  # the thread's first pass (no time limit)
+            threading.Event().wait(0.01)
+        while store.query_one("SELECT COUNT(*) FROM ledger WHERE started_at < ?", (NOW - 3600,))[0]:
+            ledger._wake.set()
+            threading.Event().wait(0.01)
+        kept = sum(1 for r in results if r.started_at >= NOW - 3600)
+        assert store.query_one("SELECT COUNT(*) FROM ledger")[0] == kept
+    finally:
+        ledger.close()
+        store.close()

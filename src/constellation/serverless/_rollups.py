@@ -18,7 +18,6 @@ the retention window without changing a bill or a metric.
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -65,9 +64,9 @@ CREATE TABLE IF NOT EXISTS ledger_totals (
     cold INTEGER NOT NULL,
     init_ms REAL NOT NULL,
     sketch BLOB,
-    invoke_buckets TEXT NOT NULL,
-    init_buckets TEXT NOT NULL,
-    mem_buckets TEXT NOT NULL,
+    invoke_buckets BLOB NOT NULL,
+    init_buckets BLOB NOT NULL,
+    mem_buckets BLOB NOT NULL,
     mem_mb REAL NOT NULL,
     PRIMARY KEY (function_id, status)
 ) WITHOUT ROWID;
@@ -119,8 +118,17 @@ def _count_into(counts: list[int], bounds: list[float], values: list[float]) -> 
             counts[i] += n
 
 
-def _counts_merge(a: str, b: str) -> str:
-    return json.dumps([x + y for x, y in zip(json.loads(a), json.loads(b), strict=True)])
+def _pack_counts(counts: list[int]) -> bytes:
+    """Histogram bucket counts as little-endian int64s (the totals' bucket columns)."""
+    return np.array(counts, dtype="<i8").tobytes()
+
+
+def _unpack_counts(blob: bytes) -> list[int]:
+    return [int(n) for n in np.frombuffer(blob, dtype="<i8").tolist()]
+
+
+def _counts_merge(a: bytes, b: bytes) -> bytes:
+    return (np.frombuffer(a, dtype="<i8") + np.frombuffer(b, dtype="<i8")).tobytes()
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
@@ -257,9 +265,9 @@ class Batch:
                     status,
                     t.function_name,
                     *t.agg.values(self._total_blobs[(fid, status)]),
-                    json.dumps(t.invoke),
-                    json.dumps(t.init),
-                    json.dumps(t.mem),
+                    _pack_counts(t.invoke),
+                    _pack_counts(t.init),
+                    _pack_counts(t.mem),
                     t.mem_mb,
                 )
                 for (fid, status), t in self.totals.items()
@@ -283,9 +291,9 @@ def read_totals(fetch: Fetch, function_id: str | None = None) -> dict[tuple[str,
         (r[0], r[1]): Total(
             r[2],
             Aggregate.from_row(tuple(r[3:10])),
-            json.loads(r[10]),
-            json.loads(r[11]),
-            json.loads(r[12]),
+            _unpack_counts(r[10]),
+            _unpack_counts(r[11]),
+            _unpack_counts(r[12]),
             r[13],
         )
         for r in rows

@@ -243,3 +243,42 @@ def test_the_ledger_thread_compacts_on_its_own(tmp_path: Path) -> None:
     finally:
         ledger.close()
         store.close()
+
+
+def test_a_ledger_from_before_rollups_is_rolled_up_once(tmp_path: Path, clock: Clock) -> None:
+    """Raw rows written by the old code (no rollups) are rolled up when the ledger opens,
+    so compaction cannot take them out of the bills."""
+    results = _results(seed=7, count=500, span_s=3 * 3600 - 1)
+    store = Store(tmp_path / "db.sqlite")
+    store.ensure_schema("serverless.ledger", ledger_module._SCHEMA)
+    with store.transaction() as conn:  # what the old flush wrote: raw rows only
+        ledger_module._insert_rows(conn, [_row(r) for r in results])
+    settings = Settings(
+        home=tmp_path,
+        ledger_flush_interval_s=3600.0,
+        ledger_batch_size=1_000_000,
+        ledger_retention_s=3600,
+    )
+    ledger = Ledger(store, settings, clock)
+    try:
+        exact = [_exact_bill(ledger, "fn-a", *r) for r in RANGES]
+        assert [_bill(ledger, "fn-a", *r)[:2] for r in RANGES] == [e[:2] for e in exact]
+        ran = [r for r in results if r.function_id == "fn-a" and r.status != "throttled"]
+        assert ledger.window("fn-a", T0, NOW).n == len(ran)
+        ledger.close()
+        ledger = Ledger(store, settings, clock)  # opened again: not rolled up twice
+        assert ledger.window("fn-a", T0, NOW).n == len(ran)
+        while ledger.compact():
+            pass
+        assert [_bill(ledger, "fn-a", *r)[:2] for r in RANGES] == [e[:2] for e in exact]
+    finally:
+        ledger.close()
+        store.close()
+
+
+def _row(r: InvocationResult) -> tuple[object, ...]:
+    return (
+        r.request_id, r.function_id, r.function_name, r.started_at, r.duration_ms,
+        r.billed_duration_ms, r.init_duration_ms, r.memory_limit_mb, r.memory_used_mb,
+        r.status, int(r.cold_start), r.instance_id, r.error,
+    )  # fmt: skip

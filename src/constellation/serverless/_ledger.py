@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import math
 import sqlite3
 import threading
@@ -48,6 +49,8 @@ from ._rollups import (
 )
 
 __all__ = ["Ledger"]
+
+log = logging.getLogger("constellation.serverless")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -117,7 +120,7 @@ class Ledger:
         store.ensure_schema("serverless.ledger_rollup", ROLLUP_SCHEMA)
         _backfill_rollups(store)
         self.metrics = LedgerMetrics()
-        self.metrics.invocations.add(read_totals(store.query))
+        self.metrics.invocations.add(read_totals(store.query, sketches=False))
         self._pending: list[tuple[Any, ...]] = []
         self._pending_logs: list[tuple[Any, ...]] = []
         self._lock = threading.Lock()
@@ -161,7 +164,11 @@ class Ledger:
             self._wake.clear()
             self.flush()
             if time.monotonic() >= next_compaction and not self._closed:
-                finished = self.compact() < _COMPACT_BATCH * _COMPACT_BATCHES
+                finished = True
+                try:
+                    finished = self.compact() < _COMPACT_BATCH * _COMPACT_BATCHES
+                except sqlite3.Error:  # a busy database must not stop the flushes
+                    log.exception("ledger compaction failed; retrying in %.0f s", _COMPACT_EVERY_S)
                 next_compaction = time.monotonic() + (_COMPACT_EVERY_S if finished else 0.0)
 
     def flush(self) -> int:
@@ -231,13 +238,16 @@ class Ledger:
         self.metrics.close()
 
     # -- queries ---------------------------------------------------------------------
-    def totals(self, function_id: str | None = None) -> dict[tuple[str, str], Total]:
-        """All-time totals per (function id, status), from the rollups (not the raw rows)."""
+    def totals(
+        self, function_id: str | None = None, sketches: bool = True
+    ) -> dict[tuple[str, str], Total]:
+        """All-time totals per (function id, status), from the rollups (not the raw rows);
+        ``sketches=False`` leaves the duration sketches out (they are slower to read)."""
         self.flush()
-        return read_totals(self._store.query, function_id)
+        return read_totals(self._store.query, function_id, sketches)
 
     def counts(self, function_id: str | None = None) -> dict[str, Any]:
-        totals = self.totals(function_id)
+        totals = self.totals(function_id, sketches=False)
         by_status: dict[str, int] = {}
         for (_, status), total in totals.items():
             by_status[status] = by_status.get(status, 0) + total.agg.n

@@ -45,6 +45,9 @@ class Settings:
     # Ledger: batched writes keep the hot path free of SQLite.
     ledger_flush_interval_s: float = 0.2
     ledger_batch_size: int = 2000
+    # Raw ledger records (and captured logs) older than this are deleted; bills and
+    # metrics come from per-minute rollups and are unchanged. At least one minute.
+    ledger_retention_s: float = 7 * 86400.0
     # Async invocations.
     async_workers: int = 4
     async_max_retries: int = 2
@@ -92,6 +95,7 @@ class Settings:
         _check_range("async_workers", self.async_workers, 1, 256)
         _check_range("async_max_retries", self.async_max_retries, 0, 100)
         _check_range("ledger_batch_size", self.ledger_batch_size, 1, 1_000_000)
+        _check_range("ledger_retention_s", self.ledger_retention_s, 60, 100 * 365 * 86400, "s")
         _check_range("reply_spin_us", self.reply_spin_us, 0, 100_000, "us")
         _check_range("worker_spin_us", self.worker_spin_us, 0, 100_000, "us")
         _check_range("log_capture_bytes", self.log_capture_bytes, 0, 6 * 1024 * 1024, "bytes")

@@ -281,11 +281,59 @@ def _v2_nullable_anomaly_score(conn: sqlite3.Connection) -> None:
     )
 
 
+# -- version 3: the ledger's rollups ---------------------------------------------------------
+# Per function and minute (and all time): counts, duration and billing sums and a duration
+# sketch, written with the raw rows, so metrics and bills never scan the raw ledger and
+# survive its retention. A store with raw rows from before is rolled up by the ledger when
+# it opens (serverless._ledger: that needs the sketch code, which this module cannot import).
+_V3 = """
+CREATE TABLE ledger_rollup (
+    function_id TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    billed_ms INTEGER NOT NULL,
+    mb_ms INTEGER NOT NULL,
+    cold INTEGER NOT NULL,
+    init_ms REAL NOT NULL,
+    sketch BLOB,
+    PRIMARY KEY (function_id, minute, status)
+) WITHOUT ROWID;
+CREATE TABLE ledger_totals (
+    function_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    function_name TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    billed_ms INTEGER NOT NULL,
+    mb_ms INTEGER NOT NULL,
+    cold INTEGER NOT NULL,
+    init_ms REAL NOT NULL,
+    sketch BLOB,
+    invoke_buckets BLOB NOT NULL,
+    init_buckets BLOB NOT NULL,
+    mem_buckets BLOB NOT NULL,
+    mem_mb REAL NOT NULL,
+    PRIMARY KEY (function_id, status)
+) WITHOUT ROWID;
+CREATE TABLE ledger_compaction (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    kept_from REAL NOT NULL
+)
+"""
+
+
+def _v3_ledger_rollups(conn: sqlite3.Connection) -> None:
+    _run(conn, _V3)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of release 0.1.0", _v1_release_0_1),
     Migration(
         2, "anomaly_events.score may be NULL (no expected value)", _v2_nullable_anomaly_score
     ),
+    Migration(3, "the ledger's per-minute and all-time rollups", _v3_ledger_rollups),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -25,7 +25,8 @@ __all__ = ["Store"]
 
 
 class Store:
-    """A thread-safe SQLite connection with schema registration. ``close()`` is idempotent."""
+    """A thread-safe SQLite connection to a store at the current schema version.
+    ``close()`` is idempotent."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -47,20 +48,11 @@ class Store:
         except BaseException:
             self._conn.close()
             raise
-        self._schemas: set[str] = set()
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             raise ClosedError(f"store {self.path} is closed")
         return self._conn
-
-    def ensure_schema(self, name: str, ddl: str) -> None:
-        """Run ``ddl`` (a script of idempotent statements) once per store."""
-        with self._lock:
-            if name in self._schemas:
-                return
-            self._connection().executescript(ddl)
-            self._schemas.add(name)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

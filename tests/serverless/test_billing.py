@@ -64,7 +64,8 @@ def test_metrics_count_each_outcome(sls: ServerlessService) -> None:
     assert m.cold_starts == 2  # the first call, and the one after the timeout killed the worker
     assert m.average_cold_start_ms > 0
     assert m.p50_duration_ms <= m.p95_duration_ms <= m.p99_duration_ms
-    assert m.p99_duration_ms >= 1000  # the timeout counted at its limit
+    # the timeout counted at its limit; percentiles come from a sketch accurate to 1%
+    assert m.p99_duration_ms >= 1000 * 0.99
     assert math.isclose(m.success_rate, 4 / 6)
     stats = sls.get_serverless_stats()
     assert (stats.functions, stats.total_invocations, stats.failed_invocations) == (1, 6, 2)

@@ -69,7 +69,7 @@ class ServerlessService(QueriesMixin):
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
         self.registry = FunctionRegistry(store)
-        self.ledger = Ledger(store, settings)
+        self.ledger = Ledger(store, settings, clock)
         self.launcher = make_backend(
             settings, clock, gpu_allocate=gpu_allocate, gpu_release=gpu_release
         )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ._support import WAIT_S, wait_until
 
 
 @pytest.fixture
@@ -72,12 +73,14 @@ def ray_cluster() -> Iterator[Any]:
         cluster.shutdown()
 
 
-def wait_until_node_is_dead(node_id: str, timeout: float = 60.0) -> None:
+def wait_until_node_is_dead(node_id: str, timeout: float = WAIT_S) -> None:
     """Wait until Ray's control store marks a removed node dead (its health checks fail
     first), so what follows sees the cluster without it."""
     import ray
 
-    deadline = time.monotonic() + timeout
-    while any(n["NodeID"] == node_id and n["Alive"] for n in ray.nodes()):
-        assert time.monotonic() < deadline, f"Ray still sees node {node_id} alive"
-        time.sleep(0.2)
+    wait_until(
+        lambda: not any(n["NodeID"] == node_id and n["Alive"] for n in ray.nodes()),
+        timeout,
+        interval=0.2,
+        what=f"Ray to see node {node_id} dead",
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,8 @@ import pytest
 import constellation
 from constellation.errors import NotFoundError, ValidationError
 from constellation.platform import Constellation, reset_default_platform
+
+from ._support import wait_until
 
 WORKER = "import time\nwhile True:\n    time.sleep(0.2)\n"
 HANDLERS = str(Path(__file__).resolve().parent / "fixtures" / "serverless" / "handlers.py")
@@ -23,13 +24,18 @@ def default_platform(tmp_home: Path) -> Iterator[Path]:
     reset_default_platform()
 
 
-def _running(name: str) -> list[dict[str, object]]:
-    deadline = time.monotonic() + 20
-    while True:
-        rows = [r for r in constellation.list_instances() if r["owner"] == name]
-        if all(r["status"] == "running" and r["pid"] for r in rows) or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
+def _all_running(name: str, count: int) -> list[dict[str, object]] | None:
+    """The instances of ``name`` once there are ``count`` of them, each running with a pid."""
+    rows = [r for r in constellation.list_instances() if r["owner"] == name]
+    if len(rows) == count and all(r["status"] == "running" and r["pid"] for r in rows):
+        return rows
+    return None
+
+
+def _running(name: str, count: int) -> list[dict[str, object]]:
+    return wait_until(
+        lambda: _all_running(name, count), what=f"{count} running instances of {name}"
+    )
 
 
 def test_deploy_scale_restart_through_the_module_api(
@@ -50,14 +56,20 @@ def test_deploy_scale_restart_through_the_module_api(
         },
     )
     constellation.scale_up("ml-worker-1", instances=2)
-    rows = _running("ml-worker-1")
+    rows = _running("ml-worker-1", 3)
     assert len(rows) == 3 and {r["kind"] for r in rows} == {"deployment"}
     first = rows[0]
     constellation.restart_instance(str(first["id"]))
-    after = {r["id"]: r for r in _running("ml-worker-1")}
+
+    def restarted() -> dict[object, dict[str, object]] | None:
+        rows = _all_running("ml-worker-1", 3) or []
+        after = {r["id"]: r for r in rows}
+        return after if first["id"] in after and after[first["id"]]["pid"] != first["pid"] else None
+
+    after = wait_until(restarted, what="the restarted instance running with a new pid")
     assert after[first["id"]]["pid"] != first["pid"]
     constellation.scale_down("ml-worker-1", instances=2)
-    assert len(_running("ml-worker-1")) == 1
+    assert len(_running("ml-worker-1", 1)) == 1
     with pytest.raises(NotFoundError):
         constellation.restart_instance("dep-nope-000")
     with pytest.raises(ValidationError):

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,14 +122,12 @@ def test_ray_not_installed_says_how_to_install_it(tmp_path: Path) -> None:
 
 @pytest.mark.ray
 def test_a_fresh_process_joins_a_running_cluster(ray_cluster: Any, tmp_path: Path) -> None:
-    started = time.monotonic()
     outcome, _ = _run(tmp_path, ray_cluster.address)
     assert outcome.startswith("RESULT success {'x': 1} "), outcome
     node = outcome.split()[-1]
     import ray
 
     assert node in {n["NodeID"] for n in ray.nodes()}
-    assert time.monotonic() - started < 60
 
 
 @pytest.mark.ray

@@ -3,7 +3,7 @@ supervised from the head as on the local backend (real three-node cluster)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +29,18 @@ def platform(ray_cluster: Any, tmp_path: Path) -> Iterator[Constellation]:
         yield p
 
 
-def _until(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    return wait_until(check, timeout, interval=0.1)
+def _running_now(platform: Constellation, name: str, count: int) -> list[Any]:
+    """The running instances of ``name`` if there are ``count`` of them, else []."""
+    found = [i for i in platform.deployments.list_instances(name) if i.status == "running"]
+    return found if len(found) == count else []
 
 
 def _running(platform: Constellation, name: str, count: int) -> list[Any]:
-    def check() -> list[Any]:
-        found = [i for i in platform.deployments.list_instances(name) if i.status == "running"]
-        return found if len(found) == count else []
-
-    return list(_until(check))
+    return wait_until(
+        lambda: _running_now(platform, name, count),
+        interval=0.1,
+        what=f"{count} running instances of {name}",
+    )
 
 
 def _log(path: str, text: str) -> str:
@@ -70,7 +72,7 @@ def test_a_script_that_exits_is_restarted_by_its_policy(platform: Constellation)
         inst = platform.deployments.list_instances("crashy")[0]
         return inst if inst.restarts >= 1 and inst.last_exit_code == 3 else None
 
-    inst = _until(restarted)
+    inst = wait_until(restarted, interval=0.1, what="the instance restarted after exit 3")
     assert inst.last_error.startswith("exited with code 3")
     log = _log(inst.log_path, "restarting in")
     assert f"service up {first.pid}" in log
@@ -106,7 +108,7 @@ def test_resources_no_node_has_are_named_in_the_instance_error(platform: Constel
         inst = platform.deployments.list_instances("big")[0]
         return inst if inst.last_error else None
 
-    inst = _until(failed, timeout=10)
+    inst = wait_until(failed, interval=0.1, what="the instance's start error")
     assert "no node in the Ray cluster has tpu=1" in inst.last_error
     assert inst.status in ("backoff", "starting")
 
@@ -126,14 +128,14 @@ def test_an_instance_on_a_lost_node_is_restarted_elsewhere(
     wait_until_node_is_dead(victim.node_id)  # later tests see the cluster as it now is
 
     def moved() -> list[Any]:
-        found = _running(platform, "roaming", 4)
+        found = _running_now(platform, "roaming", 4)
         return found if victim.node_id not in {i.node for i in found} else []
 
-    after = _until(moved)
+    after = wait_until(moved, interval=0.1, what="4 roaming instances running off the lost node")
     for inst in after:
         if inst.index in on_victim:
             assert inst.restarts >= 1 and inst.last_exit_code == -9
-            assert "Ray actor was lost" in Path(inst.log_path).read_text()
+            assert "Ray actor was lost" in wait_for_line(inst.log_path, "Ray actor was lost")
     pinned = platform.deployments.list_instances("pinned")[0]  # nowhere to go now
     assert pinned.status in ("starting", "backoff")
     assert pinned.pid in (0, None)

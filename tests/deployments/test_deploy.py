@@ -12,7 +12,7 @@ import pytest
 from constellation.deployments import Deployment, DeploymentManager, DeploymentNotFoundError
 from constellation.errors import NotFoundError
 
-from .._support import FakeClock, wait_until
+from .._support import FakeClock, wait_for_line, wait_until
 from .conftest import pid_alive
 
 
@@ -106,8 +106,9 @@ def test_output_goes_to_the_instance_log(
     [info] = manager.list_instances("logged")
     log = Path(info.log_path)
     assert log == settings.home / "logs" / "deployments" / "logged" / f"{info.id}.log"
-    wait_until(lambda: "sleeper up" in log.read_text())
-    assert f"started pid {info.pid}" in log.read_text()
+    wait_for_line(log, "sleeper up")
+    # The launcher's line and the script's are written by two processes: wait for each.
+    assert f"started pid {info.pid}" in wait_for_line(log, "started pid")
 
 
 def test_get_unknown_deployment_raises_not_found(manager: DeploymentManager) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from constellation import predictive
@@ -16,7 +14,7 @@ from constellation.predictive import (
 )
 from constellation.telemetry import Telemetry
 
-from .._support import FakeClock
+from .._support import FakeClock, wait_until
 from .conftest import T0, cpu_series
 
 
@@ -84,10 +82,7 @@ def test_background_loop_starts_stops_and_retrains() -> None:
     svc.init(tick_seconds=0.01)
     svc.init(tick_seconds=0.01)  # idempotent
     assert svc.is_running()
-    deadline = time.monotonic() + 30
-    while not p.trained and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert p.trained
+    wait_until(lambda: p.trained, what="the background loop trains the predictor")
     svc.shutdown()
     svc.shutdown()  # idempotent
     assert not svc.is_running()

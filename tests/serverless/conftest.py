@@ -10,21 +10,10 @@ import pytest
 from constellation.platform import Constellation
 from constellation.serverless import ServerlessService
 
+from .._support import FakeClock  # the shared one; test_billing still imports it from here
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "serverless"
 HANDLERS = str(FIXTURES / "handlers.py")
-
-
-class FakeClock:
-    """Wall-clock time that tests move forward by hand."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 # The backend the serverless suite runs on: every test runs once per backend (see

@@ -8,23 +8,22 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from constellation.serverless import Invocation, ServerlessService
 
+from .._support import wait_until
 from .conftest import HANDLERS, make_platform
 
 
-def _wait_for(
-    sls: ServerlessService, request_id: str, states: tuple[str, ...], limit: float = 30.0
-) -> Invocation:
-    deadline = time.monotonic() + limit
-    while True:
+def _wait_for(sls: ServerlessService, request_id: str, states: tuple[str, ...]) -> Invocation:
+    """The invocation once it is in one of ``states`` (fails the test if it never is)."""
+
+    def reached() -> Invocation | None:
         invocation = sls.get_invocation(request_id)
-        if invocation.state in states or time.monotonic() > deadline:
-            return invocation
-        time.sleep(0.02)
+        return invocation if invocation.state in states else None
+
+    return wait_until(reached, what=f"invocation {request_id} in {states}")
 
 
 def test_async_invocation_is_committed_before_its_id_is_returned(sls: ServerlessService) -> None:
@@ -94,16 +93,16 @@ def test_accepted_invocation_survives_a_platform_crash(tmp_path: Path) -> None:
         assert proc.stdout is not None
         request_id = proc.stdout.readline().strip()
         db = home / "constellation.db"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # wait until the dead-to-be platform is running it
+
+        def state() -> tuple[str, ...] | None:
             with sqlite3.connect(db) as conn:
-                state = conn.execute(
+                return conn.execute(
                     "SELECT state FROM async_invocations WHERE request_id = ?", (request_id,)
                 ).fetchone()
-            if state == ("running",):
-                break
-            time.sleep(0.05)
-        assert state == ("running",)
+
+        # Wait until the dead-to-be platform is running it.
+        wait_until(lambda: state() == ("running",), what="the invocation running")
+        assert state() == ("running",)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.kill()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -11,6 +10,7 @@ from constellation.serverless import ScalingPolicy, ServerlessService
 from constellation.serverless._autoscaler import Forecast, ScalingContext, decide
 from constellation.serverless._concurrency import ConcurrencyMeter
 
+from .._support import wait_until
 from .conftest import HANDLERS
 
 POLICY = ScalingPolicy(min_instances=0, max_instances=50, target_concurrency=80)
@@ -109,21 +109,34 @@ def test_step_load_brings_instances_to_target(sls: ServerlessService) -> None:
 
     def client() -> None:
         while not stop.is_set():
-            sls.invoke_sync(f.id, {"seconds": 0.05})
+            # Long calls: the 8 clients are in flight nearly all the time, however slowly
+            # the machine runs the client's own code between them.
+            sls.invoke_sync(f.id, {"seconds": 0.25})
+
+    (pool,) = [p for p in sls.pools() if p.info.id == f.id]
+    config = sls.autoscaler.config
+
+    def load_seen() -> float:
+        """The demand the next tick will see, once both windows show more than 5 in flight
+        (6 or more instances at a target of 100%); 0.0 before."""
+        now = sls.clock()
+        seen = min(
+            pool.demand(config.stable_window_s, now), pool.demand(config.panic_window_s, now)
+        )
+        return seen if seen > 5.5 else 0.0
 
     clients = [threading.Thread(target=client) for _ in range(8)]
     for c in clients:
         c.start()
     try:
-        time.sleep(1.5)
+        # The meter has seen the step (instead of sleeping a fixed time and hoping).
+        wait_until(load_seen, what="the meter seeing the 8 clients' load")
         decisions = sls.autoscaler.tick()
         assert decisions[f.id].desired >= 6
-        deadline = time.monotonic() + 10
-        while (
-            time.monotonic() < deadline
-            and sls.get_function_metrics(f.id).instances < decisions[f.id].desired
-        ):
-            time.sleep(0.05)
+        wait_until(
+            lambda: sls.get_function_metrics(f.id).instances >= decisions[f.id].desired,
+            what=f"{decisions[f.id].desired} instances",
+        )
         assert sls.get_function_metrics(f.id).instances >= decisions[f.id].desired
     finally:
         stop.set()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ import uvloop
 
 from constellation.serverless import InvocationResult, ServerlessService
 
+from .._support import wait_until
 from .conftest import HANDLERS
 
 RUNNERS = [pytest.param(asyncio.run, id="asyncio"), pytest.param(uvloop.run, id="uvloop")]
@@ -75,11 +75,16 @@ def test_calls_over_the_limit_wait_on_the_loop_for_a_released_instance(
     pool = sls.pools()[0]
 
     async def calls() -> tuple[list[InvocationResult], int]:
+        # The first holds the one instance long enough for the other three to queue.
         tasks = [
-            asyncio.ensure_future(sls.invoke_awaitable(f.id, {"seconds": 0.05})) for _ in range(4)
+            asyncio.ensure_future(sls.invoke_awaitable(f.id, {"seconds": seconds}))
+            for seconds in (1.0, 0.05, 0.05, 0.05)
         ]
-        await asyncio.sleep(0.02)
-        queued = len(pool._loop_waiters)  # three wait for the one instance, on the loop
+        # Three wait for the one instance, on the loop (a thread watches, the loop runs on).
+        await asyncio.to_thread(
+            wait_until, lambda: len(pool._loop_waiters) >= 3, what="three waiters on the loop"
+        )
+        queued = len(pool._loop_waiters)
         return list(await asyncio.gather(*tasks)), queued
 
     results, queued = run(calls())
@@ -93,15 +98,24 @@ def test_calls_over_the_limit_wait_on_the_loop_for_a_released_instance(
 def test_a_wait_past_the_timeout_is_throttled_and_a_cancelled_wait_loses_nothing(
     sls: ServerlessService, run: Any
 ) -> None:
-    f = sls.create_function("busy", "python", "sleep", HANDLERS, concurrency=1, timeout_s=1)
+    # timeout_s bounds the holder's 0.6 s call: generous, the wait under test has its own 200 ms.
+    f = sls.create_function("busy", "python", "sleep", HANDLERS, concurrency=1, timeout_s=30)
     sls.invoke_sync(f.id, {"seconds": 0})
+    pool = sls.pools()[0]
 
     async def calls() -> tuple[InvocationResult, InvocationResult, InvocationResult]:
         holder = asyncio.ensure_future(sls.invoke_awaitable(f.id, {"seconds": 0.6}))
-        await asyncio.sleep(0.05)
+        await asyncio.to_thread(
+            wait_until, lambda: pool.counts().busy == 1, what="the holder on the instance"
+        )
         throttled = await sls.invoke_awaitable(f.id, {"seconds": 0}, timeout=200)
         gave_up = asyncio.ensure_future(sls.invoke_awaitable(f.id, {"seconds": 0}))
-        await asyncio.sleep(0.05)
+        # Waiting: the throttled call's spent future may still be in the queue, not counted.
+        await asyncio.to_thread(
+            wait_until,
+            lambda: sum(not future.done() for _, future in pool._loop_waiters) == 1,
+            what="the waiter on the loop",
+        )
         gave_up.cancel()  # a client that went away while waiting
         held = await holder
         after = await sls.invoke_awaitable(f.id, {"seconds": 0})
@@ -111,7 +125,7 @@ def test_a_wait_past_the_timeout_is_throttled_and_a_cancelled_wait_loses_nothing
     assert throttled.status == "throttled"
     assert throttled.error is not None and "concurrency limit (1)" in throttled.error
     assert held.status == "success" and after.status == "success"
-    counts = sls.pools()[0].counts()
+    counts = pool.counts()
     assert (counts.idle, counts.busy) == (1, 0)  # the instance came back after the cancel
 
 
@@ -178,9 +192,7 @@ def test_closing_an_instance_a_running_loop_watches_ends_its_worker(
         assert server.call(sls.invoke_awaitable(f.id, {"n": 1})).ok  # now the loop watches it
         (pid,) = [i.pid for i in sls.list_instances("watched")]
         sls.delete_function(f.id)  # closes the instance from this thread
-        deadline = time.monotonic() + 10
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: not _alive(pid), what=f"worker {pid} to exit")
         assert not _alive(pid)  # its socket was closed: the worker saw EOF and exited
         # The loop goes on serving other instances (no stale watch on a reused descriptor).
         g = sls.create_function("after", "python", "echo", HANDLERS)

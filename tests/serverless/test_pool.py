@@ -9,7 +9,8 @@ import pytest
 
 from constellation.serverless import InvocationResult, ServerlessService
 
-from .conftest import HANDLERS, FakeClock, make_platform
+from .._support import FakeClock
+from .conftest import HANDLERS, make_platform
 
 
 def _parallel(

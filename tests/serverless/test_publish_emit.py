@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import time
-
 from constellation.serverless import ServerlessService
 
+from .._support import wait_until
 from .conftest import HANDLERS
 
 
-def _logged(sls: ServerlessService, name: str, count: int) -> list[str]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        entries = sls.get_logs(name)
-        if len(entries) >= count:
-            return [e["logs"] for e in entries]
-        time.sleep(0.05)
-    return [e["logs"] for e in sls.get_logs(name)]
+def _logged(sls: ServerlessService, name: str, text: str) -> str:
+    """The log of the first invocation of ``name`` whose log has ``text``, once there is one."""
+
+    def found() -> str | None:
+        return next((e["logs"] for e in sls.get_logs(name) if text in e["logs"]), None)
+
+    return wait_until(found, what=f"a log of {name} with {text!r}")
 
 
 def test_a_published_message_and_an_emitted_event_are_delivered(sls: ServerlessService) -> None:
@@ -27,12 +25,13 @@ def test_a_published_message_and_an_emitted_event_are_delivered(sls: ServerlessS
     sls.init()
     message_id = sls.publish("orders", {"order_id": 7})
     assert message_id
-    deadline = time.monotonic() + 30
-    delivered = 0
-    while delivered == 0 and time.monotonic() < deadline:  # the event trigger starts with the loops
-        delivered = sls.emit("order.created", {"order_id": 8})
-        time.sleep(0.1)
+    # The event trigger starts with the loops: emit until a subscriber takes the event.
+    delivered = wait_until(
+        lambda: sls.emit("order.created", {"order_id": 8}),
+        interval=0.1,
+        what="an emitted event delivered",
+    )
     assert delivered == 1
-    assert any("'order_id': 7" in log for log in _logged(sls, "on-order", 1))
-    assert any("'order_id': 8" in log for log in _logged(sls, "on-event", 1))
+    assert "'order_id': 7" in _logged(sls, "on-order", "'order_id': 7")
+    assert "'order_id': 8" in _logged(sls, "on-event", "'order_id': 8")
     assert sls.emit("invoice.paid", {}) == 0

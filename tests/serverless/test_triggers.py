@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from constellation.serverless import ServerlessService, Trigger
 from constellation.triggers import compile_route
 from constellation.triggers import validate_trigger as validate_spec
 
+from .._support import wait_until
 from .conftest import HANDLERS, make_platform
 
 
@@ -149,11 +149,9 @@ def test_a_queue_trigger_runs_through_the_triggers_package(
     assert trigger.spec["broker"] == "sqlite"
     sls.init()
     triggers.publish("orders", {"order_id": 7}, store=platform.store)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if sls.get_function_metrics(f.id).successful_invocations:
-            break
-        time.sleep(0.05)
+    wait_until(
+        lambda: sls.get_function_metrics(f.id).successful_invocations, what="the message consumed"
+    )
     logs = sls.get_function_metrics(f.id)
     assert logs.successful_invocations == 1
     assert sls.trigger_runners.running() == [trigger.id]

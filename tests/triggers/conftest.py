@@ -10,7 +10,6 @@ import asyncio
 import os
 import socket
 import threading
-import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +19,8 @@ from typing import Any
 import pytest
 
 from constellation.store import Store
+
+from .._support import FakeClock
 
 REDIS_URL = os.environ.get("CONSTELLATION_REDIS_URL", "redis://127.0.0.1:6379/0")
 NATS_URL = os.environ.get("CONSTELLATION_NATS_URL", "nats://127.0.0.1:4222")
@@ -74,25 +75,6 @@ class Recorder:
             return [e["body"] for e in self.events]
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(0.01)
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -114,7 +96,7 @@ def name() -> str:
 def redis_url(name: str) -> Iterator[str]:
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1.0)
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5.0)
     try:
         client.ping()
     except redis.RedisError as exc:
@@ -129,7 +111,7 @@ def redis_url(name: str) -> Iterator[str]:
 async def _nats_call(fn: Callable[[Any], Any]) -> Any:
     import nats
 
-    nc = await nats.connect(NATS_URL, connect_timeout=1, allow_reconnect=False)
+    nc = await nats.connect(NATS_URL, connect_timeout=5, allow_reconnect=False)
     try:
         return await fn(nc.jetstream())
     finally:

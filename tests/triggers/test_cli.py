@@ -12,7 +12,8 @@ from constellation.store import Store
 from constellation.triggers import start_trigger
 from constellation.triggers._cli import cli
 
-from .conftest import Recorder, wait_until
+from .._support import wait_until
+from .conftest import Recorder
 
 
 def test_publish_then_peek(tmp_home: Path) -> None:
@@ -34,7 +35,7 @@ def test_emit_reaches_a_subscriber_in_the_same_store(tmp_home: Path) -> None:
     ):
         result = CliRunner().invoke(cli, ["emit", "order.created", '{"id": 2}', "--source", "/cli"])
         assert result.output.strip() == "1"
-        wait_until(lambda: recorder.events, timeout=10)
+        wait_until(lambda: recorder.events)
     assert recorder.events[0]["source"] == "/cli"
 
 

@@ -13,7 +13,8 @@ from constellation.platform import default_platform, reset_default_platform
 from constellation.store import Store
 from constellation.triggers import emit, make_event, peek, start_trigger
 
-from .conftest import FakeClock, Recorder, wait_until
+from .._support import FakeClock, wait_until
+from .conftest import Recorder
 
 
 def _on(pattern: str, **options: object) -> dict[str, object]:

@@ -16,7 +16,8 @@ import pytest
 from constellation.triggers import BrokerUnavailableError, publish, start_trigger
 from constellation.triggers._nats import close_shared
 
-from .conftest import Recorder, nats_call, wait_until
+from .._support import wait_until
+from .conftest import Recorder, nats_call
 
 
 def _queue(subject: str, url: str, **options: object) -> dict[str, object]:
@@ -224,7 +225,7 @@ def test_the_trigger_outlives_a_nats_restart(tmp_path: Path, name: str) -> None:
             server.wait(10)
             server = start()
             publish(name, 2, broker="nats", url=url)
-            wait_until(lambda: recorder.bodies() == [1, 2], timeout=30)
+            wait_until(lambda: recorder.bodies() == [1, 2])
     finally:
         close_shared()
         server.kill()

@@ -14,7 +14,8 @@ import redis
 
 from constellation.triggers import BrokerUnavailableError, peek, publish, start_trigger
 
-from .conftest import Recorder, wait_until
+from .._support import wait_until
+from .conftest import Recorder
 
 
 @pytest.fixture
@@ -216,7 +217,7 @@ def test_the_trigger_outlives_a_redis_restart_that_lost_everything(name: str) ->
             wait_until(lambda: "fetch failed" in str(runner.stats().last_error))
             server = _redis_server(port)
             publish(name, 2, broker="redis", url=url)
-            wait_until(lambda: recorder.bodies() == [1, 2], timeout=20)
+            wait_until(lambda: recorder.bodies() == [1, 2])
     finally:
         server.kill()
         server.wait(10)

@@ -19,7 +19,8 @@ from constellation.platform import Constellation
 from constellation.store import Store
 from constellation.triggers import peek, publish, start_trigger
 
-from .conftest import FIXTURES, Recorder, wait_until
+from .._support import wait_until
+from .conftest import FIXTURES, Recorder
 
 BROKERS = ["sqlite", "redis", "nats"]
 
@@ -72,10 +73,10 @@ def test_a_worker_killed_while_processing_gets_the_message_again(
     spec = _spec(broker, name, url, retry_delay_s=0.1)
     with start_trigger(spec, invoke, store=platform.store) as runner:
         publish(name, {"dir": str(folder)}, broker=broker, url=url, store=platform.store)
-        wait_until(lambda: _read(folder / "attempt-1"), timeout=30)
+        wait_until(lambda: _read(folder / "attempt-1"))
         worker = int((folder / "attempt-1").read_text())
         os.kill(worker, signal.SIGKILL)
-        wait_until(lambda: runner.stats().succeeded == 1, timeout=30)
+        wait_until(lambda: runner.stats().succeeded == 1)
         stats = runner.stats()
     assert (stats.delivered, stats.failed, stats.dead_lettered) == (2, 1, 0)
     assert "crashed" in str(stats.last_error)
@@ -97,11 +98,11 @@ def test_a_consumer_process_killed_mid_message_loses_nothing(
     args = [sys.executable, str(FIXTURES / "consumer.py"), broker, name, str(db), str(folder)]
     consumer = subprocess.Popen([*args, url] if url else args)
     try:
-        wait_until(lambda: (folder / "ready").exists() or consumer.poll() is not None, 30)
+        wait_until(lambda: (folder / "ready").exists() or consumer.poll() is not None)
         assert consumer.poll() is None, "the consumer process did not start"
         with Store(db) as store:
             message_id = publish(name, {"n": 1}, broker=broker, url=url, store=store)
-            wait_until(lambda: _read(folder / "took"), timeout=30)
+            wait_until(lambda: _read(folder / "took"))
             assert (folder / "took").read_text() == message_id
             consumer.send_signal(signal.SIGKILL)
             consumer.wait(10)
@@ -109,7 +110,7 @@ def test_a_consumer_process_killed_mid_message_loses_nothing(
             with start_trigger(
                 _spec(broker, name, url, visibility_timeout_s=1.0), recorder, store=store
             ):
-                wait_until(lambda: recorder.events, timeout=30)
+                wait_until(lambda: recorder.events)
         assert recorder.bodies() == [{"n": 1}]
         assert recorder.events[0]["message_id"] == message_id
         assert recorder.events[0]["delivery_count"] == 2

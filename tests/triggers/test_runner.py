@@ -10,7 +10,8 @@ from constellation.triggers import validate_trigger
 from constellation.triggers._runner import TriggerRunner
 from constellation.triggers._source import Delivery, GroupCommit, Source
 
-from .conftest import Recorder, wait_until
+from .._support import wait_until
+from .conftest import Recorder
 
 
 class MemoryDelivery(Delivery):

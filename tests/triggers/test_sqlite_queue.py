@@ -12,7 +12,8 @@ from constellation.store import Store
 from constellation.triggers import peek, publish, start_trigger
 from constellation.triggers._sqlite import SqliteQueueSource
 
-from .conftest import FakeClock, Recorder, wait_until
+from .._support import FakeClock, wait_until
+from .conftest import Recorder
 
 
 def _spec(**options: object) -> dict[str, object]:

@@ -6,13 +6,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from constellation.cli import main
+
+from ._support import wait_until
 
 HANDLERS = str(Path(__file__).resolve().parent / "fixtures" / "serverless" / "handlers.py")
 
@@ -93,15 +94,13 @@ def test_instances_of_a_running_platform(tmp_home: Path) -> None:
     try:
         assert _run("functions", "deploy", "warm")[0] == 0
         assert _run("functions", "set", "warm", "--prewarm", "2")[0] == 0
-        rows: list[str] = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            code, out = _run("instances", "list")
-            rows = [line for line in out.splitlines() if "fi-" in line]
-            if len(rows) == 2:
-                break
-            time.sleep(0.2)
-        assert len(rows) == 2, out
+
+        def two_rows() -> list[str] | None:
+            out = _run("instances", "list")[1]
+            found = [line for line in out.splitlines() if "fi-" in line]
+            return found if len(found) == 2 else None
+
+        rows = wait_until(two_rows, interval=0.2)
         instance_id = rows[0].split()[1]
         code, out = _run("instances", "restart", instance_id)
         assert code == 0 and "restarted" in out

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import io
-import time
 import zipfile
 
 import pytest
 
+from .._support import wait_until
 from .conftest import Served
 
 SOURCE = "def handle(event, context):\n    return {'doubled': event['n'] * 2}\n"
@@ -168,13 +168,12 @@ def test_async_invoke_gives_a_request_id_to_look_up(served: Served) -> None:
     assert r.status_code == 202
     rid = r.json()["request_id"]
     assert r.headers["location"] == f"/api/v1/invocations/{rid}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        inv = served.client.get(f"/api/v1/invocations/{rid}").json()
-        if inv["state"] == "succeeded":
-            break
-        time.sleep(0.05)
-    assert inv["state"] == "succeeded"
+
+    def succeeded() -> dict[str, object] | None:
+        found: dict[str, object] = served.client.get(f"/api/v1/invocations/{rid}").json()
+        return found if found["state"] == "succeeded" else None
+
+    inv = wait_until(succeeded)
     assert inv["result"]["output"]["event"] == {"x": 1}
     assert served.client.get("/api/v1/invocations/nope").status_code == 404
 

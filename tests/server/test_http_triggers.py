@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -13,6 +12,7 @@ import pytest
 from constellation.errors import ConflictError, ValidationError
 from constellation.platform import Constellation
 
+from .._support import wait_until
 from .conftest import Served
 
 HTTP = str(Path(__file__).resolve().parents[1] / "fixtures" / "server" / "http_handlers.py")
@@ -102,15 +102,12 @@ def test_over_the_queue_limit_is_429_with_retry_after(served: Served) -> None:
     )
     first: list[httpx.Response] = []
     worker = threading.Thread(
-        target=lambda: first.append(httpx.get(served.url + "/one?s=2", timeout=30))
+        target=lambda: first.append(httpx.get(served.url + "/one?s=5", timeout=60))
     )
     worker.start()
-    deadline = time.monotonic() + 10
     sls = served.platform.serverless
-    while not any(i.status == "busy" for i in sls.list_instances("one")):
-        assert time.monotonic() < deadline, "the first request never started"
-        time.sleep(0.02)
-    second = httpx.get(served.url + "/one?s=0")
+    wait_until(lambda: any(i.status == "busy" for i in sls.list_instances("one")))
+    second = httpx.get(served.url + "/one?s=0", timeout=60)  # while the first still runs
     worker.join()
     assert second.status_code == 429 and second.headers["retry-after"] == "1"
     assert first[0].status_code == 200
@@ -155,11 +152,12 @@ def test_a_route_added_by_another_process_is_served(served: Served, tmp_path: Pa
         other.serverless.add_trigger(info.id, {"type": "http", "path": "/late"})
     finally:
         other.close()
-    deadline = time.monotonic() + 10
-    r = httpx.get(served.url + "/late")
-    while r.status_code == 404 and time.monotonic() < deadline:
-        time.sleep(0.1)
-        r = httpx.get(served.url + "/late")
+
+    def served_late() -> httpx.Response | None:
+        found = httpx.get(served.url + "/late", timeout=60)
+        return found if found.status_code != 404 else None
+
+    r = wait_until(served_late, interval=0.1)
     assert r.status_code == 200 and r.json()["route"] == "/late"
 
 

@@ -20,6 +20,7 @@ from constellation.server import create_app
 from constellation.server._lane import lane_protocol
 from constellation.server._runner import uvicorn_config
 
+from .._support import wait_until
 from .conftest import Served
 
 HTTP = str(Path(__file__).resolve().parents[1] / "fixtures" / "server" / "http_handlers.py")
@@ -180,11 +181,15 @@ def test_connection_close_and_http_1_0_end_the_connection(lane: Served) -> None:
             assert sock.recv(1) == b""  # the server closed its end
 
 
+def _busy(lane: Served) -> bool:
+    return any(i.status == "busy" for i in lane.platform.serverless.list_instances())
+
+
 def test_a_client_that_leaves_mid_call_does_not_disturb_the_server(lane: Served) -> None:
     with _connect(lane) as sock:
         sock.sendall(b"GET /slow?s=0.3 HTTP/1.1\r\nHost: x\r\n\r\n")
-        time.sleep(0.05)
-    time.sleep(0.5)  # the call ends with nobody to answer
+        wait_until(lambda: _busy(lane))  # the client leaves while its call runs
+    wait_until(lambda: not _busy(lane))  # the call ends with nobody to answer
     for _ in range(3):
         assert httpx.get(lane.url + "/slow", params={"s": "0"}).status_code == 200
 
@@ -209,8 +214,8 @@ def test_a_call_in_flight_when_the_server_stops_is_answered_then_closed(lane: Se
     ``connection: close``, and the server waits for it."""
     sock = _connect(lane)
     try:
-        sock.sendall(b"GET /slow?s=0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
-        time.sleep(0.15)  # the call is running in its worker
+        sock.sendall(b"GET /slow?s=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_until(lambda: _busy(lane))  # the call is running in its worker
         lane.server.close()  # returns once in-flight requests are answered
         [(status, headers, body)] = _responses(sock, 1)
         assert status == 200 and "pid" in orjson.loads(body)

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,8 @@ import httpx
 import pytest
 
 from constellation.server import read_token
+
+from .._support import wait_until
 
 
 def _free_port() -> int:
@@ -35,15 +36,21 @@ def _serve(home: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited: {proc.communicate()[0]}")
         try:
-            if httpx.get(url + "/healthz").status_code == 200:
-                return proc, url
+            return httpx.get(url + "/healthz", timeout=60).status_code == 200
         except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(proc.communicate()[0])
+            return False
+
+    try:
+        wait_until(healthy, interval=0.1)
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc, url
 
 
 def _stop(proc: subprocess.Popen[str]) -> str:
@@ -71,14 +78,12 @@ def test_serve_prints_the_token_once_and_serves(tmp_path: Path) -> None:
     assert httpx.post(url + "/hi", json={"a": 1}).json() == {"hi": {"a": 1}}
     timer = {"type": "timer", "schedule": "rate(1 second)", "event": {"from": "timer"}}
     assert httpx.post(url + "/api/v1/functions/hi/triggers", headers=auth, json=timer).is_success
-    deadline = time.monotonic() + 20
-    ran = 0
-    while ran < 2 and time.monotonic() < deadline:  # the HTTP call, then the timer's
-        time.sleep(0.2)
-        ran = httpx.get(url + "/api/v1/functions/hi/metrics", headers=auth).json()[
-            "total_invocations"
-        ]
-    assert ran >= 2
+
+    def ran() -> int:
+        metrics = httpx.get(url + "/api/v1/functions/hi/metrics", headers=auth, timeout=60)
+        return int(metrics.json()["total_invocations"])
+
+    wait_until(lambda: ran() >= 2, interval=0.2)  # the HTTP call, then the timer's
     first = _stop(proc)
     assert token in first
     proc, url = _serve(home)

@@ -144,3 +144,24 @@ def test_step_load_brings_instances_to_target(sls: ServerlessService) -> None:
             c.join()
     log = sls.get_scaling_decisions(f.id)
     assert log and log[-1]["desired"] == decisions[f.id].desired and log[-1]["reason"]
+
+
+def test_a_failing_forecast_skips_its_function_and_not_the_others(
+    sls: ServerlessService, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = sls.create_function(
+        "broken-forecast", "python", "echo", HANDLERS,
+        scaling_policy={"enable_predictive_scaling": True},
+    )  # fmt: skip
+    plain = sls.create_function("plain", "python", "echo", HANDLERS)
+    for f in (broken, plain):
+        sls.invoke_sync(f.id, {})
+
+    def forecaster(info: object, lead_time_s: float) -> Forecast | None:
+        raise RuntimeError("the model blew up")
+
+    sls.autoscaler.forecaster = forecaster
+    decisions = sls.autoscaler.tick()
+    assert set(decisions) == {plain.id}
+    assert "autoscaling function 'broken-forecast' failed" in caplog.text
+    assert "the model blew up" in caplog.text

@@ -9,6 +9,7 @@ decided it (``scaling_decisions`` table; ``constellation functions scaling NAME`
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,8 @@ from ..backends import InstanceStartError
 from ..errors import ClosedError
 from ._autoscaler import AutoscalerConfig, Forecast, ScalingContext, ScalingDecision, decide
 from ._models import FunctionInfo
+
+log = logging.getLogger("constellation.serverless")
 
 if TYPE_CHECKING:
     from ._service import ServerlessService
@@ -54,45 +57,54 @@ class Autoscaler:
                 self.tick()
             except ClosedError:
                 return
+            except Exception:  # the loop outlives a bad tick: the next one tries again
+                log.exception("autoscaler tick failed")
 
     def tick(self, now: float | None = None) -> dict[str, ScalingDecision]:
         """Decide and apply once for every function with a pool; returns the decisions."""
         moment = self.service.clock() if now is None else now
         decisions = {}
         for pool in self.service.pools():
-            info = pool.info
-            stable = pool.demand(self.config.stable_window_s, moment)
-            panic = pool.demand(self.config.panic_window_s, moment)
-            # The demand series the forecaster learns from (one point per tick).
-            self.service.telemetry.record(
-                "function_concurrency",
-                pool.demand(self.config.tick_s, moment),
-                moment,
-                {"function": info.name},
-            )
-            forecast = None
-            if info.scaling_policy.enable_predictive_scaling and self.forecaster is not None:
-                forecast = self.forecaster(info, self.config.lead_time_s)
-            current = pool.counts().total
-            ctx = ScalingContext(
-                moment,
-                current,
-                stable,
-                panic,
-                info.scaling_policy,
-                self._panicking_since.get(info.id),
-                forecast,
-            )
-            decision = decide(ctx, self.config)
-            self._panicking_since[info.id] = decision.panicking_since
-            pool.autoscale_target = decision.desired
-            if decision.desired > current:
-                threading.Thread(
-                    target=self._fill, args=(pool, decision.desired), daemon=True
-                ).start()
-            self._log(info, moment, current, stable, panic, decision)
-            decisions[info.id] = decision
+            try:
+                decisions[pool.info.id] = self._decide(pool, moment)
+            except ClosedError:
+                raise
+            except Exception:  # one function's failure must not stop the others' scaling
+                log.exception("autoscaling function %r failed", pool.info.name)
         return decisions
+
+    def _decide(self, pool: Any, moment: float) -> ScalingDecision:
+        """One function's decision, applied (a target for its pool, a fill, a log row)."""
+        info = pool.info
+        stable = pool.demand(self.config.stable_window_s, moment)
+        panic = pool.demand(self.config.panic_window_s, moment)
+        # The demand series the forecaster learns from (one point per tick).
+        self.service.telemetry.record(
+            "function_concurrency",
+            pool.demand(self.config.tick_s, moment),
+            moment,
+            {"function": info.name},
+        )
+        forecast = None
+        if info.scaling_policy.enable_predictive_scaling and self.forecaster is not None:
+            forecast = self.forecaster(info, self.config.lead_time_s)
+        current = pool.counts().total
+        ctx = ScalingContext(
+            moment,
+            current,
+            stable,
+            panic,
+            info.scaling_policy,
+            self._panicking_since.get(info.id),
+            forecast,
+        )
+        decision = decide(ctx, self.config)
+        self._panicking_since[info.id] = decision.panicking_since
+        pool.autoscale_target = decision.desired
+        if decision.desired > current:
+            threading.Thread(target=self._fill, args=(pool, decision.desired), daemon=True).start()
+        self._log(info, moment, current, stable, panic, decision)
+        return decision
 
     @staticmethod
     def _fill(pool: Any, target: int) -> None:

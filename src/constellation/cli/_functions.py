@@ -1,179 +1,22 @@
-"""The ``constellation`` command line.
-
-``constellation run`` runs the platform in the foreground. The other commands work on
-the same state (SQLite under ``$CONSTELLATION_HOME``): they run no background loops of
-their own, and reach a running platform through its control tables where they need it
-(``instances list|restart``).
-"""
+"""``constellation functions ...``: create, deploy, invoke and inspect functions."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from .config import BACKENDS
-from .errors import ConstellationError
-from .platform import Constellation
+from ..errors import ConstellationError
+from ._common import console, platform_for_command, table, when
 
-console = Console()
+__all__ = ["functions"]
 
 
-@contextmanager
-def _platform(background: bool = False, **overrides: Any) -> Iterator[Constellation]:
-    try:
-        with Constellation(background=background, **overrides) as platform:
-            yield platform
-    except ConstellationError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
-
-
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("-" if v is None else str(v) for v in row))
-    console.print(table)
-
-
-class _LazyGroup(click.Group):
-    """Mounts each capability's command group on first use, so ``constellation functions
-    ...`` does not import numpy, wasmtime and the rest."""
-
-    LAZY = {
-        "anomaly": "constellation.anomaly._cli",
-        "gpu": "constellation.gpu._cli",
-        "predictive": "constellation.predictive._cli",
-        "triggers": "constellation.triggers._cli",
-        "wasm": "constellation.wasm._cli",
-    }
-
-    # Shortcuts to a capability's subcommand: ``constellation predict FILE.csv``.
-    ALIASES = {"predict": ("predictive", "forecast")}
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self.LAZY, *self.ALIASES})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.ALIASES and cmd_name not in self.commands:
-            group_name, sub = self.ALIASES[cmd_name]
-            group = self.get_command(ctx, group_name)
-            if isinstance(group, click.Group) and sub in group.commands:
-                self.add_command(group.commands[sub], cmd_name)
-        if cmd_name in self.LAZY and cmd_name not in self.commands:
-            module = importlib.import_module(self.LAZY[cmd_name])
-            self.add_command(module.cli, cmd_name)
-        return super().get_command(ctx, cmd_name)
-
-
-@click.group(cls=_LazyGroup)
-@click.version_option(package_name="constellation")
-def main() -> None:
-    """Constellation: serverless functions, WASM, GPUs, predictive scaling, anomaly detection."""
-
-
-def _backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    command = click.option(
-        "--address",
-        default=None,
-        help="With --backend ray: the cluster to join ('auto', HOST:PORT or "
-        "ray://HOST:10001); without it a local Ray is started.",
-    )(command)
-    return click.option(
-        "--backend",
-        type=click.Choice(BACKENDS),
-        default=None,
-        help="Where instances run: local processes or Ray actors (default: the "
-        "'backend' setting, local).",
-    )(command)
-
-
-def _backend_overrides(backend: str | None, address: str | None) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    if backend is not None:
-        overrides["backend"] = backend
-    if address is not None:
-        if (backend or os.environ.get("CONSTELLATION_BACKEND", "local")) != "ray":
-            raise click.BadParameter("is only used with --backend ray", param_hint="--address")
-        overrides["ray_address"] = address
-    return overrides
-
-
-@main.command()
-@_backend_options
-def run(backend: str | None, address: str | None) -> None:
-    """Run the platform in the foreground until Ctrl-C (embedded defaults)."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    with _platform(background=True, **_backend_overrides(backend, address)) as platform:
-        platform.start()
-        stats = platform.serverless.get_serverless_stats()
-        console.print(f"Constellation running (home: {platform.settings.home})")
-        console.print(
-            f"  functions: {stats.functions}, deployments: {len(platform.deployments.list_deployments())}"
-        )
-        console.print(f"  instances run on: {platform.settings.backend}")
-        console.print("  async invocations are dispatched here; Ctrl-C stops the platform")
-        stop.wait()
-        console.print("stopping: flushing the ledger and ending every instance")
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
-@click.option(
-    "--no-auth", is_flag=True, help="No bearer token on /api/v1 (loopback addresses only)."
-)
-@_backend_options
-def serve(host: str, port: int, no_auth: bool, backend: str | None, address: str | None) -> None:
-    """Run the platform as a server: REST API, HTTP triggers, timers, /metrics."""
-    from .server import check_bind
-    from .server import serve as run_server
-
-    overrides = _backend_overrides(backend, address)
-    try:
-        check_bind(host, not no_auth)
-        platform = Constellation(background=True, **overrides)
-        run_server(platform, host, port, auth=not no_auth, echo=click.echo)
-    except ConstellationError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-@main.command()
-def token() -> None:
-    """Print the server's API token (made now if the server never started)."""
-    from .config import load_settings
-    from .server import ensure_token
-
-    try:
-        home = load_settings().home
-    except ConstellationError as exc:
-        raise click.ClickException(str(exc)) from None
-    value, _ = ensure_token(home)
-    click.echo(value)
-
-
-# -- functions -------------------------------------------------------------------------
-@main.group()
+@click.group()
 def functions() -> None:
     """Create, deploy, invoke and inspect serverless functions."""
 
@@ -238,7 +81,7 @@ def functions_create(
     gas_limit: int | None,
 ) -> None:
     """Register a function (its code is copied into the platform's store)."""
-    with _platform() as p:
+    with platform_for_command() as p:
         f = p.serverless.create_function(
             name,
             runtime,
@@ -258,7 +101,7 @@ def functions_create(
 @click.argument("name")
 def functions_deploy(name: str) -> None:
     """Snapshot the function's current source and mark it deployed."""
-    with _platform() as p:
+    with platform_for_command() as p:
         f = p.serverless.deploy_function(name)
         console.print(f"deployed {f.name} version {f.version} (code {f.code_hash[:12]})")
 
@@ -294,7 +137,7 @@ def functions_set(
     custom: tuple[str, ...],
 ) -> None:
     """Change a function's settings (a running platform applies them within a second)."""
-    with _platform() as p:
+    with platform_for_command() as p:
         s = p.serverless
         s.get_function(name)
         changes: dict[str, Any] = {}
@@ -337,7 +180,7 @@ def functions_invoke(name: str, data: str, is_async: bool, timeout: int | None) 
         event = json.loads(data)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--data") from None
-    with _platform() as p:
+    with platform_for_command() as p:
         if is_async:
             request_id = p.serverless.invoke_async(name, event)
             console.print(
@@ -353,7 +196,7 @@ def functions_invoke(name: str, data: str, is_async: bool, timeout: int | None) 
 @functions.command("list")
 def functions_list() -> None:
     """Every function with its settings (environment values masked)."""
-    with _platform() as p:
+    with platform_for_command() as p:
         rows = [
             [
                 f.name,
@@ -369,7 +212,7 @@ def functions_list() -> None:
             ]
             for f in p.serverless.list_functions()
         ]
-    _table(
+    table(
         "functions",
         [
             "name",
@@ -390,7 +233,7 @@ def functions_list() -> None:
 @functions.command("delete")
 @click.argument("name")
 def functions_delete(name: str) -> None:
-    with _platform() as p:
+    with platform_for_command() as p:
         p.serverless.delete_function(name)
     console.print(f"deleted {name}")
 
@@ -399,9 +242,9 @@ def functions_delete(name: str) -> None:
 @click.argument("name")
 def functions_metrics(name: str) -> None:
     """Invocation counts, durations and cold starts (from the ledger)."""
-    with _platform() as p:
+    with platform_for_command() as p:
         m = p.serverless.get_function_metrics(name)
-    _table(
+    table(
         f"metrics of {name}",
         ["metric", "value"],
         [[k, round(v, 3) if isinstance(v, float) else v] for k, v in m.to_dict().items()],
@@ -415,11 +258,11 @@ def functions_metrics(name: str) -> None:
 def functions_billing(name: str, hours: float, everything: bool) -> None:
     """Requests, billed compute time, GB-seconds and cost."""
     now = time.time()
-    with _platform() as p:
+    with platform_for_command() as p:
         b = p.serverless.get_billing(
             name, 0.0 if everything else now - hours * 3600, now if not everything else math.inf
         )
-    _table(
+    table(
         f"billing of {name}",
         ["item", "value"],
         [
@@ -438,16 +281,16 @@ def functions_billing(name: str, hours: float, everything: bool) -> None:
 @click.option("--redrive", "redrive", help="Queue this dead invocation again.")
 def functions_dlq(name: str | None, redrive: str | None) -> None:
     """Dead-lettered async invocations (failed after every retry)."""
-    with _platform() as p:
+    with platform_for_command() as p:
         if redrive:
             inv = p.serverless.redrive(redrive)
             console.print(f"requeued {inv.request_id}")
             return
         rows = [
-            [d.request_id, d.function_name, d.attempts, _when(d.updated_at), d.error]
+            [d.request_id, d.function_name, d.attempts, when(d.updated_at), d.error]
             for d in p.serverless.list_dead_letters(name)
         ]
-    _table("dead letters", ["request id", "function", "attempts", "last try (UTC)", "error"], rows)
+    table("dead letters", ["request id", "function", "attempts", "last try (UTC)", "error"], rows)
 
 
 @functions.command("logs")
@@ -455,10 +298,10 @@ def functions_dlq(name: str | None, redrive: str | None) -> None:
 @click.option("--limit", default=20, show_default=True)
 def functions_logs(name: str, limit: int) -> None:
     """What the handler printed, per invocation."""
-    with _platform() as p:
+    with platform_for_command() as p:
         entries = p.serverless.get_logs(name, limit)
     for entry in entries:
-        console.print(f"[bold]{_when(entry['started_at'])} {entry['request_id']}[/bold]")
+        console.print(f"[bold]{when(entry['started_at'])} {entry['request_id']}[/bold]")
         click.echo(entry["logs"].rstrip("\n"))
 
 
@@ -467,14 +310,14 @@ def functions_logs(name: str, limit: int) -> None:
 @click.option("--limit", default=20, show_default=True)
 def functions_scaling(name: str, limit: int) -> None:
     """The autoscaler's recent decisions, with the inputs that decided them."""
-    with _platform() as p:
+    with platform_for_command() as p:
         rows = p.serverless.get_scaling_decisions(name, limit)
-    _table(
+    table(
         f"scaling of {name}",
         ["at (UTC)", "current", "desired", "stable", "panic", "reason"],
         [
             [
-                _when(r["at"]),
+                when(r["at"]),
                 r["current"],
                 r["desired"],
                 f"{r['stable_concurrency']:.2f}",
@@ -490,60 +333,6 @@ def functions_scaling(name: str, limit: int) -> None:
 @click.argument("request_id")
 def functions_invocation(request_id: str) -> None:
     """The state and result of one invocation."""
-    with _platform() as p:
+    with platform_for_command() as p:
         inv = p.serverless.get_invocation(request_id)
     click.echo(json.dumps(inv.to_dict(), indent=2, default=str))
-
-
-# -- instances -------------------------------------------------------------------------
-@main.group()
-def instances() -> None:
-    """Instances of a running platform (`constellation run`)."""
-
-
-@instances.command("list")
-def instances_list() -> None:
-    with _platform() as p:
-        rows = p.control.published()
-    if not rows:
-        console.print(
-            "no running platform has published instances (start one with `constellation run`)"
-        )
-        return
-    _table(
-        "instances",
-        ["id", "kind", "of", "status", "pid", "uptime s", "restarts"],
-        [
-            [
-                r["id"],
-                r["kind"],
-                r["owner"],
-                r["status"],
-                r["pid"],
-                f"{r['uptime_s']:.0f}",
-                r["restarts"],
-            ]
-            for r in rows
-        ],
-    )
-
-
-@instances.command("restart")
-@click.argument("instance_id")
-def instances_restart(instance_id: str) -> None:
-    with _platform() as p:
-        request = p.control.request("restart_instance", instance_id)
-        answer = p.control.wait_answer(request, timeout=10.0)
-    if answer is None:
-        raise click.ClickException(
-            "no running platform answered within 10 s (is `constellation run` up?)"
-        )
-    if answer.startswith("error"):
-        raise click.ClickException(answer)
-    console.print(f"{instance_id}: {answer}")
-
-
-if __name__ == "__main__":
-    main()
-
-__all__ = ["main"]

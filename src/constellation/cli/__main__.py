@@ -1,0 +1,5 @@
+"""``python -m constellation.cli``: the command line."""
+
+from . import main
+
+main()

@@ -104,6 +104,9 @@ def test_step_load_brings_instances_to_target(sls: ServerlessService) -> None:
         concurrency=20,
         scaling_policy={"target_concurrency": 100, "max_instances": 20},
     )
+    # This test ticks by hand: the loop's own real-time ticks would log decisions of their
+    # own between the hand tick and the check of the log.
+    sls.autoscaler.close()
     sls.deploy_function(f.id)
     stop = threading.Event()
 
@@ -160,6 +163,7 @@ def test_a_failing_forecast_skips_its_function_and_not_the_others(
     def forecaster(info: object, lead_time_s: float) -> Forecast | None:
         raise RuntimeError("the model blew up")
 
+    sls.autoscaler.close()  # only the hand tick below
     sls.autoscaler.forecaster = forecaster
     decisions = sls.autoscaler.tick()
     assert set(decisions) == {plain.id}

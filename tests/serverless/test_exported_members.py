@@ -54,6 +54,7 @@ SERVERLESS = {
     "set_timeout",
     "shutdown",
     "unset_env_var",
+    "update_function",
 }
 
 CORE = {

@@ -111,6 +111,7 @@ __all__ = [
     "set_timeout",
     "shutdown",
     "unset_env_var",
+    "update_function",
 ]
 
 
@@ -183,6 +184,12 @@ def get_function(function: str) -> FunctionInfo:
 
 def list_functions() -> list[FunctionInfo]:
     return _default_service().list_functions()
+
+
+def update_function(function: str, changes: Mapping[str, Any]) -> FunctionInfo:
+    """Change several settings at once: all checked first, saved once, instances
+    replaced at most once (see :meth:`ServerlessService.update_function`)."""
+    return _default_service().update_function(function, changes)
 
 
 def set_memory(function: str, memory_mb: int) -> FunctionInfo:

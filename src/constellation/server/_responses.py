@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .. import serverless
 from ._schemas import GpuRequest, Resources, ScalingPolicy
 
 __all__ = [
@@ -90,43 +91,12 @@ class FunctionList(Answer):
     functions: list[Function]
 
 
-class InvocationResult(Answer):
-    """What one invocation did; ``status``: success, error, timeout, memory_limit,
-    crashed or throttled."""
-
-    request_id: str
-    function_id: str
-    function_name: str
-    status: str
-    output: Any
-    error: str | None
-    error_type: str | None
-    duration_ms: float
-    billed_duration_ms: int
-    memory_used_mb: float
-    memory_limit_mb: int
-    cold_start: bool
-    init_duration_ms: float
-    started_at: float
-    instance_id: str | None
-    logs: str
-    traceback: str
+# What one invocation did: the serverless package's own dataclasses are the schemas, so
+# the document cannot drift from what the handlers write (their ``to_dict()``).
+InvocationResult = serverless.InvocationResult
 
 
-class Invocation(Answer):
-    """An asynchronous invocation: queued, running, succeeded, failed or dead."""
-
-    request_id: str
-    function_id: str
-    function_name: str
-    state: str
-    attempts: int
-    max_attempts: int
-    created_at: float
-    updated_at: float
-    next_attempt_at: float | None
-    result: InvocationResult | None
-    error: str | None
+Invocation = serverless.Invocation  # an asynchronous invocation's record, likewise
 
 
 class Queued(Answer):

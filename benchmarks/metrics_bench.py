@@ -108,6 +108,18 @@ def build_old(path: Path, fids: list[str], n: int) -> None:
     conn.close()
 
 
+def _old_durations(conn: sqlite3.Connection, fid: str) -> list[float]:
+    """Every duration of a function, sorted: what the old code read per scrape."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT duration_ms FROM ledger WHERE function_id = ? AND status != 'throttled' "
+            "ORDER BY duration_ms",
+            (fid,),
+        )
+    ]
+
+
 def old_scrape(conn: sqlite3.Connection, fids: list[str]) -> int:
     """The old /metrics ledger part: per function, counts by status and every duration."""
     lines = 0
@@ -117,14 +129,7 @@ def old_scrape(conn: sqlite3.Connection, fids: list[str]) -> int:
             "ELSE 0 END), SUM(billed_ms) FROM ledger WHERE function_id = ? GROUP BY status",
             (fid,),
         ).fetchall()
-        durations = [
-            r[0]
-            for r in conn.execute(
-                "SELECT duration_ms FROM ledger WHERE function_id = ? AND status != 'throttled' "
-                "ORDER BY duration_ms",
-                (fid,),
-            )
-        ]
+        durations = _old_durations(conn, fid)
         lines += len([bisect.bisect_right(durations, b * 1000.0) for b in OLD_BUCKETS_S])
     return lines
 
@@ -133,14 +138,7 @@ def old_function_metrics(conn: sqlite3.Connection, fid: str) -> float:
     conn.execute(
         "SELECT status, COUNT(*) FROM ledger WHERE function_id = ? GROUP BY status", (fid,)
     ).fetchall()
-    durations = [
-        r[0]
-        for r in conn.execute(
-            "SELECT duration_ms FROM ledger WHERE function_id = ? AND status != 'throttled' "
-            "ORDER BY duration_ms",
-            (fid,),
-        )
-    ]
+    durations = _old_durations(conn, fid)
     return durations[max(0, math.ceil(0.99 * len(durations)) - 1)] if durations else 0.0
 
 

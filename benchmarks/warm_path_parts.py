@@ -3,7 +3,8 @@ background work adds to it.
 
 Run with any checkout's interpreter (it uses only names both sides of an A/B have):
 ``CHECKOUT/.venv/bin/python benchmarks/warm_path_parts.py``. Four platforms in turn, each
-timing 20,000 warm ``invoke_sync`` calls of a no-op handler after 500 to warm up:
+timing 20,000 warm ``invoke_sync`` calls of a no-op handler as ``serverless_bench.py``
+does (``warm_overhead_us``):
 
 * ``full``: the platform as a script gets it;
 * ``no_anomaly_feed``: without the default anomaly detectors' feed (library mode wires
@@ -19,16 +20,14 @@ socket round trip), so it is the platform's own Python per call.
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
-import time
 import timeit
-from pathlib import Path
 from typing import Any
+
+from serverless_bench import warm_overhead_us
 
 from constellation.platform import Constellation
 
-HANDLER = "def noop(event, context):\n    return None\n"
 MODES = ("full", "no_anomaly_feed", "no_ledger", "call_path")
 
 
@@ -45,23 +44,11 @@ def _platform_for(mode: str, home: str) -> Constellation:
     return p
 
 
-def measure(mode: str, code: Path, n: int = 20_000) -> dict[str, Any]:
+def measure(mode: str, n: int = 20_000) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as home, _platform_for(mode, home) as p:
         s = p.serverless
-        f = s.create_function("warm", "python", "noop", str(code))
-        s.deploy_function(f.id)
-        for _ in range(500):
-            s.invoke_sync(f.id)
-        samples = []
-        for _ in range(n):
-            t = time.perf_counter()
-            s.invoke_sync(f.id)
-            samples.append((time.perf_counter() - t) * 1e6)
-        samples.sort()
-        out: dict[str, Any] = {
-            "p50_us": samples[len(samples) // 2],
-            "mean_us": statistics.mean(samples),
-        }
+        out: dict[str, Any] = warm_overhead_us(p, n)  # the serverless benchmark's own loop
+        f = s.get_function("warm-noop")
         if mode == "call_path":
             reply = {"ok": True, "out": None, "dur": 0.01, "rss": 10.0, "logs": "", "trace": ""}
             for pool in s.pools():
@@ -73,9 +60,7 @@ def measure(mode: str, code: Path, n: int = 20_000) -> dict[str, Any]:
 
 
 def main() -> None:
-    code = Path(tempfile.mkdtemp()) / "handlers.py"
-    code.write_text(HANDLER)
-    print(json.dumps({mode: measure(mode, code) for mode in MODES}, indent=2))
+    print(json.dumps({mode: measure(mode) for mode in MODES}, indent=2))
 
 
 if __name__ == "__main__":

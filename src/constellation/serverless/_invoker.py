@@ -61,7 +61,6 @@ class Invoker:
         self._metrics = metrics
         self._clock = clock
         self._ensure_started = ensure_started
-        self.started = False  # set by the service once its loops run: then no call to check
         self.async_queue = AsyncQueue(store, settings, self._run_async, clock)
         self._rid_prefix = uuid.uuid4().hex[:16]
         self._rid_counter = itertools.count(1)
@@ -78,8 +77,7 @@ class Invoker:
     ) -> InvocationResult:
         """Run the handler once and wait for it. ``timeout`` in ms (default: the function's)."""
         info, limit_ms, rid, request = self._prepare(function, input, timeout, request_id, attempt)
-        if not self.started:
-            self._ensure_started()
+        self._ensure_started()
         pool = self._instances.by_function.get(info.id) or self._instances.pool(info)
         started_at = self._clock()
         t0 = time.monotonic()

@@ -128,7 +128,6 @@ class ServerlessService(QueriesMixin):
         )
         self._housekeeper.start()
         self.trigger_service.start()
-        self.invoker.started = True
 
     def is_running(self) -> bool:
         return self._running
@@ -145,7 +144,6 @@ class ServerlessService(QueriesMixin):
                 return
             self._closed = True
             self._running = False
-        self.invoker.started = False
         pools = self.instances.detach()
         self._stop.set()
         self.trigger_service.close()

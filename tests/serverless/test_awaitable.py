@@ -231,8 +231,9 @@ def _alive(pid: int) -> bool:
 
 
 def _zombie(pid: int) -> bool:
+    """Exited but not reaped, or gone altogether (reaped since the caller looked)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return False
+    except (FileNotFoundError, ProcessLookupError):  # ProcessLookupError: gone mid-read
+        return True

@@ -126,12 +126,12 @@ class Sketch:
         return sketch
 
 
-def encode_values(values: Sequence[float]) -> bytes | None:
+def encode_values(values: Sequence[float] | npt.NDArray[np.float64]) -> bytes | None:
     """The encoded sketch of ``values`` (>= 0), bucketed in numpy: the ledger's flush path,
     where adding values one by one through the package cost 0.45 us each."""
-    if not values:
-        return None
     arr = np.asarray(values, dtype=np.float64)
+    if not arr.size:
+        return None
     positive = arr[arr >= SMALLEST_MS]
     zero = len(arr) - len(positive)
     if not len(positive):

@@ -241,6 +241,7 @@ class Constellation:
 
                 self._predictive = PredictiveService(clock=self.clock)
                 self._predictive.set_series_source(self.telemetry)
+                self._predictive.attach_store(self.store)  # restores saved predictors
             return self._predictive
 
     def forecast_concurrency(self, info: FunctionInfo, lead_time_s: float) -> Forecast | None:

@@ -59,7 +59,10 @@ class HybridHistogram:
         self.prewarm = np.zeros(functions, dtype=np.int64)
         self.keepalive = np.zeros(functions, dtype=np.int64)
         self.count = np.zeros(functions, dtype=np.int64)
-        self.bins = np.arange(self.range)
+        # Rows whose windows are "keep one minute, no pre-warm" from a usable histogram
+        # with all its mass at 0 idle minutes (a busy function): another back-to-back
+        # minute leaves them so, and recomputing them every minute is what costs.
+        self.settled = np.zeros(functions, dtype=bool)
 
     def _record(self, rows: np.ndarray, t: int) -> None:
         seen = rows[self.last[rows] >= 0]
@@ -104,14 +107,18 @@ class HybridHistogram:
             keepalive[j] = finish + 1 - begin
         self.prewarm[rows] = prewarm
         self.keepalive[rows] = keepalive
+        self.settled[rows] = usable & ~oob_heavy & (prewarm == 0) & (keepalive == 1)
 
     def after_minute(self, t: int, demand: np.ndarray, alive: np.ndarray) -> np.ndarray:
         rows = np.flatnonzero(demand > 0)
         if rows.size:
+            back_to_back = self.last[rows] == t - 1
             self._record(rows, t)
             self.last[rows] = t
             self.count[rows] = demand[rows]
-            self._windows(rows)
+            changed = rows[~(back_to_back & self.settled[rows])]
+            if changed.size:
+                self._windows(changed)
         gap = (t + 1) - self.last - 1  # idle minutes before minute t + 1
         warm = (self.last >= 0) & (gap >= self.prewarm) & (gap < self.prewarm + self.keepalive)
         return np.where(warm, self.count, 0)

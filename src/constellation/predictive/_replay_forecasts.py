@@ -5,8 +5,9 @@ function on its trailing ``forecast_history_minutes`` of concurrency, averaged o
 ``forecast_step_minutes`` (the live autoscaler feeds its predictor one sample per tick;
 a per-minute replay of 1,000 functions for 14 days cannot afford a fit per minute), and
 asks it for every step until the next fit. Functions active in fewer than
-``min_active_steps`` of the steps get no forecast: the reactive count decides for them,
-as it does live when the forecast is not confident.
+``min_active_steps`` of the steps, or needing under ``forecast_min_concurrency``
+instances on average, get no concurrency forecast (the arrival forecasts of
+``_arrivals`` cover them).
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ class ReplayForecasts:
         steps = concurrency.shape[1]
         horizon = cfg.refit_minutes
         count = -(-horizon // step)
-        for f in np.flatnonzero((concurrency > 0).sum(axis=1) >= cfg.min_active_steps):
+        eligible = (concurrency > 0).sum(axis=1) >= cfg.min_active_steps
+        eligible &= concurrency.mean(axis=1) >= cfg.forecast_min_concurrency
+        for f in np.flatnonzero(eligible):
             predictor = Predictor(
                 PredictorConfig(
                     f"replay:{f}",

@@ -74,6 +74,15 @@ class ReplayConfig:
     confidence_threshold: float = 0.8
     #: functions active in fewer of the history's steps are not forecast (nothing to learn)
     min_active_steps: int = 12
+    #: ... nor those needing less than this many instances on average (no count to change)
+    forecast_min_concurrency: float = 0.5
+    # predictive: arrival forecasts for sparse functions (see _arrivals)
+    arrival_threshold: float = 0.1
+    arrival_prior_weight: float = 2.0
+    arrival_peak_minutes: int = 1
+    arrival_range_minutes: int = 1500
+    #: the predictive policy's idle timeout: forecasts, not a timer, keep instances warm
+    predictive_idle_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         from ._errors import PredictiveValidationError
@@ -88,6 +97,8 @@ class ReplayConfig:
             "refit_minutes",
             "first_fit_minute",
             "min_active_steps",
+            "arrival_peak_minutes",
+            "arrival_range_minutes",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -101,6 +112,10 @@ class ReplayConfig:
             ("oob_share", 0.0, 1.0),
             ("arima_margin", 0.0, 1.0),
             ("confidence_threshold", 0.0, 1.0),
+            ("forecast_min_concurrency", 0.0, 1e9),
+            ("arrival_threshold", 0.0, 1.0),
+            ("arrival_prior_weight", 0.0, 1e9),
+            ("predictive_idle_timeout_s", 0.0, 1e9),
         ):
             value = getattr(self, name)
             if (
@@ -160,11 +175,14 @@ class Autoscaled:
         trace: Trace,
         config: ReplayConfig,
         forecasts: ForecastSource | None = None,
+        idle_timeout_s: float | None = None,
     ) -> None:
         self.trace = trace
         self.policy = dataclasses.replace(
             config.scaling_policy, enable_predictive_scaling=forecasts is not None
         )
+        if idle_timeout_s is not None:
+            self.policy = dataclasses.replace(self.policy, idle_timeout_s=idle_timeout_s)
         self.config = replay_autoscaler_config()
         self.forecasts = forecasts
         self.threshold = config.confidence_threshold
@@ -173,6 +191,7 @@ class Autoscaled:
         self.panicking_since: dict[int, float] = {}
         #: the last minute's decisions by function row (what the live autoscaler logs)
         self.decisions: dict[int, ScalingDecision] = {}
+        self._cache: dict[tuple[object, ...], ScalingDecision] = {}
 
     def after_minute(self, t: int, demand: np.ndarray, alive: np.ndarray) -> np.ndarray:
         recent = self.recent.push(t, demand)
@@ -181,36 +200,87 @@ class Autoscaled:
         busy = (concurrency > 0) | (alive > 0)
         forecast = None
         if self.forecasts is not None:
-            forecast = self.forecasts.at(t + 1)
-            busy |= forecast[1] >= self.threshold
+            got = self.forecasts.at(t + 1)
+            thresholds = got[2] if len(got) > 2 else np.full(len(demand), self.threshold)
+            forecast = (got[0], got[1], thresholds)
+            busy |= (forecast[1] >= thresholds) & (forecast[1] > 0)
         if self.panicking_since:
             busy[list(self.panicking_since)] = True
         now = t * 60.0 + 60.0  # the decision is made at the end of minute t
         self.decisions = {}
-        for i in np.flatnonzero(busy).tolist():
+        rows = np.flatnonzero(busy)
+        currents = alive[rows].tolist()
+        levels = concurrency[rows].tolist()
+        if forecast is not None:
+            f_value = forecast[0][rows].tolist()
+            f_conf = forecast[1][rows].tolist()
+            f_threshold = forecast[2][rows].tolist()
+        desired = []
+        cache = self._cache
+        for j, i in enumerate(rows.tolist()):
             fc = None
-            if forecast is not None and forecast[1][i] > 0:
-                fc = Forecast(float(forecast[0][i]), float(forecast[1][i]), self.threshold)
-            c = float(concurrency[i])
-            ctx = ScalingContext(
-                now, int(alive[i]), c, c, self.policy, self.panicking_since.get(i), fc
-            )
-            decision = decide(ctx, self.config)
+            if forecast is not None and f_conf[j] > 0:
+                fc = (f_value[j], f_conf[j], f_threshold[j])
+            since = self.panicking_since.get(i)
+            key = (currents[j], levels[j], fc)
+            decision = cache.get(key) if since is None else None
+            if decision is None:
+                ctx = ScalingContext(
+                    now,
+                    currents[j],
+                    levels[j],
+                    levels[j],
+                    self.policy,
+                    since,
+                    None if fc is None else Forecast(*fc),
+                )
+                decision = decide(ctx, self.config)
+                if since is None and decision.panicking_since is None:
+                    # Without panic, decide() does not read ``now``: the same inputs
+                    # give the same decision at any minute, so it is looked up next time.
+                    if len(cache) > 1_000_000:
+                        cache.clear()
+                    cache[key] = decision
             self.decisions[i] = decision
-            wanted[i] = decision.desired
+            desired.append(decision.desired)
             if decision.panicking_since is None:
                 self.panicking_since.pop(i, None)
             else:
                 self.panicking_since[i] = decision.panicking_since
+        wanted[rows] = desired
         # Reaping: instances idle under idle_timeout_s stay; the decision is a floor,
         # and the autoscaler starts instances up to it (pre-warming).
         return np.maximum(wanted, np.minimum(alive, recent))
 
 
 class ForecastSource(Protocol):
-    def at(self, minute: int) -> tuple[np.ndarray, np.ndarray]:
-        """(expected concurrency, confidence) of every function in ``minute``."""
+    def at(self, minute: int) -> tuple[np.ndarray, ...]:
+        """(expected concurrency, confidence[, threshold]) of every function in
+        ``minute``; without thresholds, ``confidence_threshold`` applies."""
         ...
+
+
+class CombinedForecasts:
+    """Concurrency forecasts where they are confident, arrival forecasts elsewhere."""
+
+    def __init__(self, *sources: ForecastSource, default_threshold: float) -> None:
+        self.sources = sources
+        self.default_threshold = default_threshold
+
+    def at(self, minute: int) -> tuple[np.ndarray, ...]:
+        value = confidence = None
+        for source in self.sources:
+            got = source.at(minute)
+            threshold = got[2] if len(got) > 2 else self.default_threshold
+            usable = got[1] >= threshold
+            v = np.where(usable, got[0], 0.0)
+            if value is None or confidence is None:
+                value, confidence = v, usable.astype(np.float64)
+            else:
+                value = np.maximum(value, v)
+                confidence = np.maximum(confidence, usable)
+        assert value is not None and confidence is not None
+        return value, confidence, np.full(len(value), 0.5)
 
 
 def make_policy(
@@ -229,7 +299,13 @@ def make_policy(
 
         return HybridHistogram(trace, needed, config)
     if name == "predictive":
+        from ._arrivals import ArrivalForecasts
         from ._replay_forecasts import ReplayForecasts
 
-        return Autoscaled(trace, config, forecasts or ReplayForecasts(trace, config))
+        source = forecasts or CombinedForecasts(
+            ReplayForecasts(trace, config),
+            ArrivalForecasts(trace, needed, config),
+            default_threshold=config.confidence_threshold,
+        )
+        return Autoscaled(trace, config, source, config.predictive_idle_timeout_s)
     raise ValueError(name)

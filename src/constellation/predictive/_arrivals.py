@@ -8,14 +8,15 @@ in minute ``m`` given that the function has been idle ``g`` minutes,
 
     P(IT = g | IT >= g) = (hist[g] + a * p0) / (hist[g] + hist[g+1] + ... + a)
 
-smoothed towards ``p0``, the function's overall share of active minutes, with ``a``
+smoothed towards ``p0``, the function's calls after a gap per idle minute, with ``a``
 pseudo-counts (``arrival_prior_weight``). Idle times beyond the range get ``p0``. A timer
 has a hazard near 1 at its period and near 0 elsewhere; a Poisson function has a flat
 hazard of ``1 - exp(-rate)``.
 
-The forecast it gives the autoscaler is the function's recent peak need (the most
-instances any of its last ``arrival_peak_minutes`` active minutes needed) with that
-hazard as confidence and ``arrival_threshold`` as the threshold: the autoscaler keeps
+The forecast it gives the autoscaler is, right after an active minute, the function's
+recent peak need (the most instances any of its last ``arrival_peak_minutes`` active
+minutes needed), and after a gap one instance (the first call back), with that hazard
+as confidence and ``arrival_threshold`` as the threshold: the autoscaler keeps
 the instances warm when a call is at least that likely - the price of a minute of an
 idle instance against a cold start, chosen on the tuning populations (BENCHMARKS.md).
 """
@@ -80,8 +81,10 @@ class ArrivalForecasts:
             self.seen_until += 1
             self._observe(self.seen_until)
         cfg = self.config
-        elapsed = np.maximum(minute - self.first, 1)
-        p0 = np.where(self.first >= 0, self.active_minutes / elapsed, 0.0)
+        # p0: calls after a gap per idle minute (a Poisson function's hazard; busy
+        # stretches do not count, so a bursty function is not kept warm between bursts)
+        idle_minutes = np.maximum(minute - self.first - self.active_minutes, 1)
+        p0 = np.where(self.first >= 0, self.tail[:, 1] / idle_minutes, 0.0)
         gap = np.clip(minute - self.last - 1, 0, self.range)
         hits = self.hist[self.rows, gap]
         at_least = self.tail[self.rows, gap]
@@ -89,5 +92,6 @@ class ArrivalForecasts:
         hazard = (hits + a * p0) / (at_least + a)
         hazard = np.where(gap >= self.range, p0, hazard)
         hazard = np.where(self.last >= 0, hazard, 0.0)
-        value = self.peaks.max(axis=0).astype(np.float64)
+        # Continuing a busy run: its recent peak need; the first call after a gap: one.
+        value = np.where(gap == 0, self.peaks.max(axis=0), 1).astype(np.float64)
         return value, hazard, np.full(len(value), cfg.arrival_threshold)

@@ -77,7 +77,7 @@ class ReplayConfig:
     #: ... nor those needing less than this many instances on average (no count to change)
     forecast_min_concurrency: float = 0.5
     # predictive: arrival forecasts for sparse functions (see _arrivals)
-    arrival_threshold: float = 0.1
+    arrival_threshold: float = 0.06
     arrival_prior_weight: float = 2.0
     arrival_peak_minutes: int = 1
     arrival_range_minutes: int = 1500

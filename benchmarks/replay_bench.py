@@ -23,10 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _util import machine  # noqa: E402
-from replay_populations import POPULATIONS, population  # noqa: E402
+from _util import machine
+from replay_populations import POPULATIONS, population
 
-from constellation.predictive import REPLAY_POLICIES, ReplayConfig, simulate  # noqa: E402
+from constellation.predictive import REPLAY_POLICIES, ReplayConfig, simulate
 
 
 def verdict(policies: dict[str, dict[str, float]]) -> str:

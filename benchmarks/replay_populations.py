@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from constellation.predictive import Trace  # noqa: E402
+from constellation.predictive import Trace
 
 MINUTES_PER_DAY = 1440
 NAB_FOLDERS = ("realTweets", "realKnownCause", "realAWSCloudwatch", "realTraffic")
@@ -162,7 +162,9 @@ def write_long_csv(trace: Trace, path: Path) -> None:
             minutes = np.flatnonzero(trace.invocations[f])
             duration = f"{trace.duration_ms[f, 0]:.1f}"
             counts = trace.invocations[f, minutes].astype(np.int64)
-            out.writerows((int(m), name, int(c), duration) for m, c in zip(minutes, counts, strict=True))
+            out.writerows(
+                (int(m), name, int(c), duration) for m, c in zip(minutes, counts, strict=True)
+            )
 
 
 def main() -> None:

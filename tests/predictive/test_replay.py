@@ -125,3 +125,15 @@ def test_bad_policy_and_settings_name_the_field() -> None:
         ReplayConfig(keepalive_minutes=0)
     with pytest.raises(PredictiveValidationError, match="head_percentile"):
         ReplayConfig(head_percentile=99.5)
+
+
+def test_predictive_learns_a_timer_from_its_arrival_forecast() -> None:
+    trace = Trace.from_counts({"timer": calls_at(list(range(0, 1200, 30)), 1200)})
+    r = simulate(trace, "predictive").policies["predictive"]
+    # Calls 0 and 1 are cold (no idle time seen yet); from call 2 on, the chance of a
+    # call after 29 idle minutes, (1 + 2 * 1/29) / 3 = 0.36, reaches arrival_threshold
+    # (0.06) and one instance is started for it; after 1-28 idle minutes it is
+    # (0 + 2/29) / 3 = 0.02: nothing is kept. Each call's minute and the next (the 60 s
+    # idle timeout) are all the instance-time it costs.
+    assert r.cold_starts == 2
+    assert r.instance_seconds == 40 * 2 * 60

@@ -119,3 +119,33 @@ def test_the_replay_and_the_live_autoscaler_decide_alike(
 
     assert replayed == live_decision
     assert pool.autoscale_target == replayed.desired
+
+
+class NoMemory(dict[tuple[object, ...], Any]):
+    """A cache that never keeps anything: every decision is made afresh."""
+
+    def __setitem__(self, key: tuple[object, ...], value: Any) -> None:
+        pass
+
+
+def test_reusing_decisions_for_equal_inputs_changes_nothing() -> None:
+    rng = np.random.default_rng(7)
+    rates = np.repeat(rng.uniform(0.0, 300.0, (6, 1)), 240, axis=1)
+    counts = rng.poisson(rates * (rng.random((6, 240)) < 0.4)).astype(float)
+    trace = Trace([f"f{i}" for i in range(6)], counts, np.full(counts.shape, 700.0))
+    config = ReplayConfig(scaling_policy=ScalingPolicy(target_concurrency=80))
+    needed = np.maximum(np.ceil(counts * 700.0 / 60_000.0 - 1e-9), counts > 0).astype(int)
+
+    def run(fresh: bool) -> list[list[int]]:
+        policy = Autoscaled(trace, config)
+        if fresh:
+            policy._cache = NoMemory()
+        warm = np.zeros(6, dtype=np.int64)
+        out = []
+        for t in range(240):
+            alive = np.maximum(warm, needed[:, t])
+            warm = policy.after_minute(t, needed[:, t], alive)
+            out.append(warm.tolist())
+        return out
+
+    assert run(fresh=False) == run(fresh=True)

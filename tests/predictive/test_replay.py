@@ -130,10 +130,12 @@ def test_bad_policy_and_settings_name_the_field() -> None:
 def test_predictive_learns_a_timer_from_its_arrival_forecast() -> None:
     trace = Trace.from_counts({"timer": calls_at(list(range(0, 1200, 30)), 1200)})
     r = simulate(trace, "predictive").policies["predictive"]
-    # Calls 0 and 1 are cold (no idle time seen yet); from call 2 on, the chance of a
-    # call after 29 idle minutes, (1 + 2 * 1/29) / 3 = 0.36, reaches arrival_threshold
-    # (0.06) and one instance is started for it; after 1-28 idle minutes it is
-    # (0 + 2/29) / 3 = 0.02: nothing is kept. Each call's minute and the next (the 60 s
-    # idle timeout) are all the instance-time it costs.
+    # Calls 0 and 1 are cold (no idle time seen yet). With n idle times of 29 minutes
+    # seen, the chance of a call after g idle minutes (g < 29) is 2 * 1/(30 - g) / (n + 2)
+    # (no call seen there, smoothed towards the hazard pooled over gaps >= g, weight 2),
+    # and 1 at g = 29: an instance is started from the first g where that reaches 0.06,
+    # earlier while n is small (10 minutes ahead for n = 1, 7 for n = 2, ..., 1 for
+    # n = 10-14, none past the call's own minute from n = 15). Each call's minute and the
+    # next (the 60 s idle timeout) cost 80 minutes; the pre-warming 43.
     assert r.cold_starts == 2
-    assert r.instance_seconds == 40 * 2 * 60
+    assert r.instance_seconds == (80 + 10 + 7 + 5 + 4 + 3 + 3 + 2 + 2 + 2 + 5) * 60

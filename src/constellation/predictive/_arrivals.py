@@ -6,10 +6,11 @@ per-function histogram of idle times (whole idle minutes between active minutes,
 ``arrival_range_minutes``: a day and an hour, so daily timers are learned) and answers with the *hazard*: the probability of a call
 in minute ``m`` given that the function has been idle ``g`` minutes,
 
-    P(IT = g | IT >= g) = (hist[g] + a * p0) / (hist[g] + hist[g+1] + ... + a)
+    P(IT = g | IT >= g) = (hist[g] + a * p(g)) / (hist[g] + hist[g+1] + ... + a)
 
-smoothed towards ``p0``, the function's calls after a gap per idle minute, with ``a``
-pseudo-counts (``arrival_prior_weight``). Idle times beyond the range get ``p0``. A timer
+smoothed towards ``p(g)``, the hazard pooled over gaps of ``g`` minutes or more (ITs of
+at least ``g`` per idle minute spent at such gaps), with ``a`` pseudo-counts
+(``arrival_prior_weight``). Idle times beyond the range get the pooled hazard. A timer
 has a hazard near 1 at its period and near 0 elsewhere; a Poisson function has a flat
 hazard of ``1 - exp(-rate)``.
 
@@ -41,6 +42,11 @@ class ArrivalForecasts:
         self.range = config.arrival_range_minutes
         self.hist = np.zeros((functions, self.range + 1), dtype=np.int32)
         self.tail = np.zeros((functions, self.range + 1), dtype=np.int32)
+        # exposure[g]: idle minutes spent at a gap of g or more (each IT of L minutes
+        # adds L - g + 1 for every g <= L): tail[g] / exposure[g] is the hazard beyond g
+        # if it were constant there, the estimate pooled over all longer gaps.
+        self.exposure = np.zeros((functions, self.range + 1), dtype=np.float64)
+        self.countdown = np.arange(self.range + 1, dtype=np.float64)
         self.last = np.full(functions, -1, dtype=np.int64)
         self.first = np.full(functions, -1, dtype=np.int64)
         self.active_minutes = np.zeros(functions, dtype=np.int64)
@@ -56,17 +62,23 @@ class ArrivalForecasts:
         if rows.size == 0:
             return
         seen = rows[self.last[rows] >= 0]
-        gaps = np.minimum(t - self.last[seen] - 1, self.range)  # the last bin: beyond range
+        lengths = t - self.last[seen] - 1
+        gaps = np.minimum(lengths, self.range)  # the last bin: beyond range
         np.add.at(self.hist, (seen, gaps), 1)
         # tail[g] = ITs of at least g minutes (the hazard's denominator): an IT of g adds
         # one to tail[0..g]. Back-to-back minutes (g = 0, the busy functions) at once;
         # longer gaps are few, one at a time.
         back_to_back = gaps == 0
         self.tail[seen[back_to_back], 0] += 1
-        for row, gap in zip(
-            seen[~back_to_back].tolist(), gaps[~back_to_back].tolist(), strict=True
+        self.exposure[seen[back_to_back], 0] += 1.0
+        for row, gap, length in zip(
+            seen[~back_to_back].tolist(),
+            gaps[~back_to_back].tolist(),
+            lengths[~back_to_back].tolist(),
+            strict=True,
         ):
             self.tail[row, : gap + 1] += 1
+            self.exposure[row, : gap + 1] += length + 1 - self.countdown[: gap + 1]
         fresh = rows[self.first[rows] < 0]
         self.first[fresh] = t
         self.last[rows] = t
@@ -81,16 +93,16 @@ class ArrivalForecasts:
             self.seen_until += 1
             self._observe(self.seen_until)
         cfg = self.config
-        # p0: calls after a gap per idle minute (a Poisson function's hazard; busy
-        # stretches do not count, so a bursty function is not kept warm between bursts)
-        idle_minutes = np.maximum(minute - self.first - self.active_minutes, 1)
-        p0 = np.where(self.first >= 0, self.tail[:, 1] / idle_minutes, 0.0)
         gap = np.clip(minute - self.last - 1, 0, self.range)
         hits = self.hist[self.rows, gap]
         at_least = self.tail[self.rows, gap]
+        exposure = self.exposure[self.rows, gap]
+        # The prior: the hazard pooled over this gap and all longer ones (a Poisson
+        # function's rate; after a burst, only the long quiet gaps count).
+        pooled = np.divide(at_least, exposure, out=np.zeros(len(gap)), where=exposure > 0)
         a = cfg.arrival_prior_weight
-        hazard = (hits + a * p0) / (at_least + a)
-        hazard = np.where(gap >= self.range, p0, hazard)
+        hazard = (hits + a * pooled) / (at_least + a)
+        hazard = np.where(gap >= self.range, pooled, hazard)
         hazard = np.where(self.last >= 0, hazard, 0.0)
         # Continuing a busy run: its recent peak need; the first call after a gap: one.
         value = np.where(gap == 0, self.peaks.max(axis=0), 1).astype(np.float64)

@@ -125,6 +125,8 @@ def test_bad_policy_and_settings_name_the_field() -> None:
         ReplayConfig(keepalive_minutes=0)
     with pytest.raises(PredictiveValidationError, match="head_percentile"):
         ReplayConfig(head_percentile=99.5)
+    with pytest.raises(PredictiveValidationError, match="forecast_model"):
+        ReplayConfig(forecast_model="prophet")
 
 
 def test_predictive_learns_a_timer_from_its_arrival_forecast() -> None:

@@ -126,6 +126,14 @@ class ReplayConfig:
                 raise PredictiveValidationError(
                     name, f"{value!r} is out of range; expected {low:g}-{high:g}"
                 )
+        from ._ensemble import ALIASES, MODELS
+
+        if self.forecast_model not in (*MODELS, *ALIASES):
+            raise PredictiveValidationError(
+                "forecast_model",
+                f"{self.forecast_model!r} is not a known model; expected one of "
+                f"{', '.join(MODELS)}",
+            )
         if self.head_percentile > self.tail_percentile:
             raise PredictiveValidationError(
                 "head_percentile", f"{self.head_percentile} is above tail_percentile"

@@ -40,7 +40,7 @@ from .telemetry import DeferredSubscribers, Telemetry
 
 if TYPE_CHECKING:
     from .anomaly import AnomalyRegistry, TelemetryWatcher
-    from .deployments import DeploymentManager
+    from .deployments import DeploymentManager, DeploymentScaler
     from .gpu import GpuManager
     from .predictive import PredictiveService
     from .serverless import Forecast, FunctionInfo, ServerlessService
@@ -93,6 +93,7 @@ class Constellation:
         self.control = ControlTables(self.store)
         self._serverless: ServerlessService | None = None
         self._deployments: DeploymentManager | None = None
+        self._deployment_scaler: DeploymentScaler | None = None
         self._anomaly: AnomalyRegistry | None = None
         self._predictive: PredictiveService | None = None
         self._gpu: GpuManager | None = None
@@ -169,7 +170,40 @@ class Constellation:
                 )
                 if self.background:
                     self._deployments.recover()
+                self._deployment_scaler = self._make_deployment_scaler(self._deployments)
             return self._deployments
+
+    # Predictive scaling of deployments in predictive_scaling clusters: the same
+    # forecaster as the functions' autoscaler, over the metric each deployment names.
+    def _make_deployment_scaler(self, manager: DeploymentManager) -> DeploymentScaler:
+        from .deployments import DeploymentScaler
+
+        scaler = DeploymentScaler(manager, self._forecast_metric, self._latest_metric, self.clock)
+        if self.background:
+            scaler.start()
+        return scaler
+
+    @property
+    def deployment_scaler(self) -> DeploymentScaler:
+        """Sizes autoscaled deployments of predictive_scaling clusters (``tick(now)``)."""
+        _ = self.deployments
+        assert self._deployment_scaler is not None
+        return self._deployment_scaler
+
+    def _forecast_metric(self, metric: str, lead_time_s: float) -> float | None:
+        from .predictive import PredictiveError
+
+        try:
+            prediction = self.predictive.forecast(metric, lead_time_s)
+        except PredictiveError:
+            return None  # too little history yet: the observed value decides
+        return prediction.value if prediction.confidence >= FORECAST_CONFIDENCE_THRESHOLD else None
+
+    def _latest_metric(self, metric: str) -> float | None:
+        found = self.telemetry.find(metric)
+        exact = [s for s in found if s.key == metric] or found
+        last = exact[0].last() if len(exact) == 1 else None
+        return None if last is None else last.value
 
     @property
     def anomaly(self) -> AnomalyRegistry:
@@ -207,6 +241,7 @@ class Constellation:
 
                 self._predictive = PredictiveService(clock=self.clock)
                 self._predictive.set_series_source(self.telemetry)
+                self._predictive.attach_store(self.store)  # restores saved predictors
             return self._predictive
 
     def forecast_concurrency(self, info: FunctionInfo, lead_time_s: float) -> Forecast | None:
@@ -388,6 +423,8 @@ class Constellation:
             self.control.withdraw()
         if serverless is not None:
             serverless.shutdown()
+        if self._deployment_scaler is not None:
+            self._deployment_scaler.close()
         if deployments is not None:
             deployments.close()
         if self._deferred is not None and self._unwatch is not None:

@@ -328,12 +328,33 @@ def _v3_ledger_rollups(conn: sqlite3.Connection) -> None:
     _run(conn, _V3)
 
 
+# Predictors: their bounded samples, fitted model and accuracy history (one pickled
+# state per predictor; the store is the platform's own file), so that a restarted
+# platform forecasts at once.
+_V4 = """
+CREATE TABLE predictive_models (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    config TEXT NOT NULL,
+    samples INTEGER NOT NULL,
+    trained_at REAL,
+    state BLOB NOT NULL,
+    saved_at REAL NOT NULL
+) WITHOUT ROWID
+"""
+
+
+def _v4_predictive_models(conn: sqlite3.Connection) -> None:
+    _run(conn, _V4)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of release 0.1.0", _v1_release_0_1),
     Migration(
         2, "anomaly_events.score may be NULL (no expected value)", _v2_nullable_anomaly_score
     ),
     Migration(3, "the ledger's per-minute and all-time rollups", _v3_ledger_rollups),
+    Migration(4, "predictors' samples, models and accuracy history", _v4_predictive_models),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -5,10 +5,12 @@ import constellation.deployments as deployments
 
 def test_all_exports() -> None:
     assert deployments.__all__ == [
+        "AUTOSCALE_OPTIONS",
         "DEPLOYMENT_OPTIONS",
         "INSTANCE_STATUSES",
         "MAX_INSTANCES",
         "RESTART_POLICIES",
+        "AutoscaleSpec",
         "Cluster",
         "Deployment",
         "DeploymentClosedError",
@@ -16,8 +18,13 @@ def test_all_exports() -> None:
         "DeploymentError",
         "DeploymentManager",
         "DeploymentNotFoundError",
+        "DeploymentScaler",
         "DeploymentValidationError",
         "InstanceInfo",
+        "ReplicaContext",
+        "ReplicaDecision",
+        "decide_replicas",
+        "parse_autoscale",
     ]
     exported = {name for name in dir(deployments) if not name.startswith("_")}
     assert exported == set(deployments.__all__)

@@ -3,6 +3,15 @@
 from constellation import predictive
 
 EXPECTED = {
+    "read_traces",
+    "read_trace",
+    "TraceError",
+    "Trace",
+    "simulate",
+    "ReplayReport",
+    "ReplayConfig",
+    "PolicyReport",
+    "REPLAY_POLICIES",
     "ALIASES",
     "ARIMA",
     "MODELS",

@@ -6,6 +6,7 @@ import constellation
 from constellation import serverless
 
 SERVERLESS = {
+    "AutoscalerConfig",
     "Billing",
     "Forecast",
     "FunctionInfo",
@@ -15,6 +16,8 @@ SERVERLESS = {
     "Invocation",
     "InvocationResult",
     "Resources",
+    "ScalingContext",
+    "ScalingDecision",
     "ScalingPolicy",
     "ServerlessError",
     "ServerlessService",
@@ -22,6 +25,7 @@ SERVERLESS = {
     "Trigger",
     "add_trigger",
     "create_function",
+    "decide",
     "delete_function",
     "deploy_function",
     "emit",

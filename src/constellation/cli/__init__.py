@@ -37,6 +37,7 @@ class _LazyGroup(click.Group):
         "anomaly": "constellation.anomaly._cli",
         "gpu": "constellation.gpu._cli",
         "predictive": "constellation.predictive._cli",
+        "simulate": "constellation.predictive._simulate_cli",
         "triggers": "constellation.triggers._cli",
         "wasm": "constellation.wasm._cli",
     }

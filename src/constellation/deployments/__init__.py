@@ -30,6 +30,11 @@ The core of the seed's ``constellation.deploy`` / ``scale_up`` / ``restart_insta
   at ``log_max_bytes`` (1 MiB) with one older file kept.
 * On the Ray backend (``settings.backend == "ray"``) each instance's script runs in an
   actor on a node; supervision stays in this process.
+* Predictive scaling: a deployment in a cluster created with ``predictive_scaling=True``
+  may carry ``autoscale={"metric": ..., "target_per_instance": ..., "min_instances",
+  "max_instances", "lead_time_s", "scale_up_cooldown_s", "scale_down_cooldown_s"}``;
+  :class:`DeploymentScaler` (the platform runs one with its forecaster) sizes it by
+  :func:`decide_replicas` each tick (see ``_autoscale``).
 * Bad input raises :class:`DeploymentValidationError` (a
   :class:`constellation.errors.ValidationError`) naming the field; nothing changes.
 
@@ -37,6 +42,15 @@ Errors: see :mod:`constellation.deployments._errors` for the hierarchy. Imports:
 layer and, for scripts on Ray, :mod:`constellation.backends.ray`'s public helpers.
 """
 
+from ._autoscale import (
+    AUTOSCALE_OPTIONS,
+    AutoscaleSpec,
+    DeploymentScaler,
+    ReplicaContext,
+    ReplicaDecision,
+    decide_replicas,
+    parse_autoscale,
+)
 from ._errors import (
     DeploymentClosedError,
     DeploymentConflictError,
@@ -49,10 +63,12 @@ from ._models import INSTANCE_STATUSES, Cluster, Deployment, InstanceInfo
 from ._spec import DEPLOYMENT_OPTIONS, MAX_INSTANCES, RESTART_POLICIES
 
 __all__ = [
+    "AUTOSCALE_OPTIONS",
     "DEPLOYMENT_OPTIONS",
     "INSTANCE_STATUSES",
     "MAX_INSTANCES",
     "RESTART_POLICIES",
+    "AutoscaleSpec",
     "Cluster",
     "Deployment",
     "DeploymentClosedError",
@@ -60,6 +76,11 @@ __all__ = [
     "DeploymentError",
     "DeploymentManager",
     "DeploymentNotFoundError",
+    "DeploymentScaler",
     "DeploymentValidationError",
     "InstanceInfo",
+    "ReplicaContext",
+    "ReplicaDecision",
+    "decide_replicas",
+    "parse_autoscale",
 ]

@@ -1,9 +1,10 @@
 """Clusters: named, persisted groups of deployments.
 
 A cluster carries flags that other parts of the platform read (``gpu_enabled`` for the
-GPU scheduler, ``predictive_scaling`` for the predictive scaler); here it only groups
-deployments and guards them: a deployment names an existing cluster, a GPU deployment
-needs a GPU-enabled one, and a cluster cannot be deleted while deployments use it.
+GPU scheduler, ``predictive_scaling`` for the deployment scaler of ``_autoscale``); here
+it groups deployments and guards them: a deployment names an existing cluster, a GPU
+deployment needs a GPU-enabled one, an autoscaled one a predictive_scaling one, and a
+cluster cannot be deleted while deployments use it.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ class ClusterRegistry:
                 "cluster",
                 f"{spec.cluster!r} does not exist; create it with create_cluster() first "
                 f"(existing clusters: {existing})",
+            )
+        if spec.autoscale is not None and not row["predictive_scaling"]:
+            raise DeploymentValidationError(
+                "autoscale",
+                f"cluster {spec.cluster!r} was created without predictive_scaling; "
+                "autoscaled deployments need a cluster with predictive_scaling=True",
             )
         if spec.gpu is not None and not row["gpu_enabled"]:
             raise DeploymentValidationError(

@@ -317,6 +317,7 @@ class DeploymentManager:
             updated_at=state.updated_at,
             running=sum(1 for inst in state.instances if inst.alive),
             resources=dict(spec.resources),
+            autoscale=None if spec.autoscale is None else dict(spec.autoscale),
         )
 
     # -- instances ---------------------------------------------------------------------

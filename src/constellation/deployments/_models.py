@@ -34,6 +34,8 @@ class Deployment:
     updated_at: float
     running: int  # instances alive now (starting or running)
     resources: dict[str, Any] = dataclasses.field(default_factory=dict)  # for the Ray backend
+    # the predictive scaling spec (metric, bounds, cooldowns), or None: a fixed count
+    autoscale: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -48,6 +48,7 @@ DEPLOYMENT_OPTIONS = (
     "restart_policy",
     "working_dir",
     "resources",
+    "autoscale",
 )
 CLUSTER_OPTIONS = ("name", "gpu_enabled", "predictive_scaling", "description")
 MAX_INSTANCES = 1024  # a guard against a typo starting 10,000 processes
@@ -118,6 +119,9 @@ class DeploymentSpec:
     script_sha256: str = ""
     # What each instance asks a Ray cluster for ({} = one CPU); see constellation._resources.
     resources: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # Predictive scaling in a predictive_scaling cluster (see _autoscale): the metric that
+    # drives the instance count, its bounds and cooldowns; None: the count is fixed.
+    autoscale: Mapping[str, Any] | None = None
 
     def __repr__(self) -> str:
         fields = [
@@ -130,14 +134,17 @@ class DeploymentSpec:
         return {key: MASK for key in self.env}
 
     def same_processes(self, other: DeploymentSpec) -> bool:
-        """True when ``other`` runs the same processes (it may differ in instance count)."""
-        return dataclasses.replace(self, instances=other.instances) == other
+        """True when ``other`` runs the same processes (it may differ in instance count
+        and in how that count is scaled)."""
+        same = dataclasses.replace(self, instances=other.instances, autoscale=other.autoscale)
+        return same == other
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
         data["env"] = dict(self.env)
         data["args"] = list(self.args)
         data["resources"] = dict(self.resources)
+        data["autoscale"] = None if self.autoscale is None else dict(self.autoscale)
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -281,7 +288,13 @@ def parse_deployment(spec: Mapping[str, Any] | None, options: Mapping[str, Any])
         gpu_memory = _int("gpu_memory", gpu_memory, 1, 10_000_000, "MB")
         if gpu is None:
             raise _invalid("gpu_memory", "needs a gpu; set the gpu option too")
+    from ._autoscale import parse_autoscale  # it uses this module's bounds
+
+    autoscale = parse_autoscale(raw.get("autoscale"))
+    if autoscale is not None and cluster is None:
+        raise _invalid("autoscale", "needs a cluster created with predictive_scaling=True")
     return DeploymentSpec(
+        autoscale=None if autoscale is None else autoscale.to_dict(),
         resources=_resources(raw.get("resources")),
         script=str(script),
         instances=instances,

@@ -25,10 +25,13 @@ Contract:
   it. The platform makes its own service over its telemetry (``Constellation.predictive``)
   and its autoscaler asks it for each predictive function's concurrency; the module
   functions act on a separate process-wide ``default_service()``.
+* Trace replay: ``simulate(trace, policies="all")`` replays per-minute invocation
+  counts (:class:`Trace`, ``read_trace(s)`` for CSV) through ``REPLAY_POLICIES`` on a
+  simulated clock, with the serverless autoscaler's own ``decide``; see docs/predictive.md.
 * ``init()`` / ``shutdown()`` / ``is_running()`` run the background retrain loop; time
   comes from an injectable clock (``PredictiveService(clock=...)``).
 
-Imports: the base layer only.
+Imports: the base layer and ``constellation.serverless``'s public autoscaler policy.
 """
 
 from __future__ import annotations
@@ -56,14 +59,18 @@ from ._linear import LinearTrend
 from ._naive import Naive2, SeasonalNaive
 from ._patterns import Period, detect_periods
 from ._predictor import Prediction, Predictor, Trend
+from ._replay import POLICIES as REPLAY_POLICIES
+from ._replay import PolicyReport, ReplayConfig, ReplayReport, simulate
 from ._series import RegularSeries, regularize
 from ._service import ForecastProvider, PredictiveService, SeriesSource, telemetry_source
 from ._stl import mstl, stl
+from ._trace import Trace, TraceError, read_trace, read_traces
 
 __all__ = [
     "ALIASES",
     "ARIMA",
     "MODELS",
+    "REPLAY_POLICIES",
     "AutoETS",
     "ExponentialSmoothing",
     "FitError",
@@ -78,6 +85,7 @@ __all__ = [
     "NoSeriesError",
     "NotTrainedError",
     "Period",
+    "PolicyReport",
     "Prediction",
     "PredictiveError",
     "PredictiveService",
@@ -85,9 +93,13 @@ __all__ = [
     "Predictor",
     "PredictorConfig",
     "RegularSeries",
+    "ReplayConfig",
+    "ReplayReport",
     "STLForecaster",
     "SeasonalNaive",
     "SeriesSource",
+    "Trace",
+    "TraceError",
     "Trend",
     "create",
     "default_service",
@@ -99,9 +111,12 @@ __all__ = [
     "make_model",
     "mstl",
     "predict",
+    "read_trace",
+    "read_traces",
     "regularize",
     "set_series_source",
     "shutdown",
+    "simulate",
     "stl",
     "telemetry_source",
 ]

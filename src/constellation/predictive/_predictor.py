@@ -130,6 +130,10 @@ class Predictor:
     def __len__(self) -> int:
         return len(self._buffer)
 
+    def samples(self) -> tuple[FloatArray, FloatArray]:
+        """Copies of the buffered (timestamps, values), oldest first."""
+        return self._buffer.arrays()
+
     @property
     def newest_timestamp(self) -> float | None:
         """Timestamp of the newest buffered sample."""
@@ -365,6 +369,39 @@ class Predictor:
             }
         )
         return stats
+
+    # -- persistence (see _persist) --------------------------------------------------
+    def export_state(self) -> dict[str, object]:
+        """Samples, fitted model and accuracy history: plain data and numpy arrays, no
+        locks (what the store pickles)."""
+        self._check_open()
+        ts, ys = self._buffer.arrays()
+        trained = self._trained
+        if trained is not None:  # the Python-list copy of the table is rebuilt on demand
+            trained = _Trained(**{**trained.__dict__, "rows": None})
+        accuracy = {k: v for k, v in self._accuracy.__dict__.items() if k != "_lock"}
+        return {
+            "timestamps": ts,
+            "values": ys,
+            "trained": trained,
+            "accuracy": accuracy,
+            "skipped": self.skipped,
+        }
+
+    def load_state(self, state: dict[str, object]) -> None:
+        """The inverse of :meth:`export_state` (on a new predictor of the same config)."""
+        self._check_open()
+        ts = np.asarray(state["timestamps"], dtype=np.float64)
+        ys = np.asarray(state["values"], dtype=np.float64)
+        for t, y in zip(
+            ts[-self.config.max_samples :], ys[-self.config.max_samples :], strict=True
+        ):
+            self._buffer.append(float(t), float(y))
+        self._accuracy.__dict__.update(state["accuracy"])  # type: ignore[call-overload]
+        self.skipped = int(state["skipped"])  # type: ignore[call-overload]
+        trained = state["trained"]
+        with self._lock:
+            self._trained = trained if isinstance(trained, _Trained) else None
 
     def close(self) -> None:
         """Drop samples and model; idempotent. Later calls raise ClosedError."""

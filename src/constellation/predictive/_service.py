@@ -8,6 +8,11 @@ value), ...]`` or a :class:`constellation.telemetry.Telemetry`), trains an ``aut
 predictor on it and caches that until the source has newer points and the cached
 model is older than ``retrain_interval``.
 
+With a store (``attach_store``, the platform's), predictors are saved after each
+training and at shutdown, deleted with ``destroy``, and restored when attached: a
+restarted platform forecasts at once, from the restored model, even before its
+telemetry has a new point (see ``_persist``).
+
 The retrain loop (``init`` / ``shutdown`` / ``is_running``) is a daemon thread that
 every ``tick_seconds`` retrains each predictor that ``needs_retrain(now)``; ``now``
 comes from the injected clock, and :meth:`PredictiveService.tick` runs one pass
@@ -22,10 +27,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from constellation.errors import ConflictError, ConstellationError, NotFoundError
+from constellation.store import Store
 from constellation.telemetry import Telemetry
 
 from ._config import PredictorConfig
 from ._errors import NoSeriesError, PredictiveValidationError, check_horizon
+from ._persist import PredictorStore
 from ._predictor import Prediction, Predictor
 
 __all__ = ["ForecastProvider", "PredictiveService", "SeriesSource", "telemetry_source"]
@@ -76,6 +83,37 @@ class PredictiveService:
         self._stop = threading.Event()
         self.tick_seconds = 1.0
         self.errors: list[str] = []  # last retrain failures, newest last (bounded)
+        self._saved: PredictorStore | None = None
+
+    # -- persistence -------------------------------------------------------------------
+    def attach_store(self, store: Store) -> int:
+        """Restore the predictors saved in ``store`` and save there from now on;
+        returns how many were restored. Call after ``set_series_source``."""
+        saved = PredictorStore(store)
+        restored = saved.load(self.clock)
+        with self._lock:
+            self._saved = saved
+            for kind, predictor in restored:
+                table = self._predictors if kind == "registered" else self._derived
+                table.setdefault(predictor.metric_name, predictor)
+        return len(restored)
+
+    def _save(self, predictor: Predictor, kind: str) -> None:
+        saved = self._saved
+        if saved is None or predictor.closed:
+            return
+        try:
+            saved.save(predictor, kind, self.clock())
+        except ConstellationError as exc:  # a closed store: the in-memory state still works
+            self.errors = [*self.errors[-49:], f"{predictor.metric_name}: not saved: {exc}"]
+
+    def save_all(self) -> None:
+        """Save every predictor (with its newest samples) now."""
+        with self._lock:
+            rows = [("registered", p) for p in self._predictors.values()]
+            rows += [("derived", p) for p in self._derived.values()]
+        for kind, predictor in rows:
+            self._save(predictor, kind)
 
     # -- predictors ------------------------------------------------------------------
     def create(
@@ -115,6 +153,8 @@ class PredictiveService:
         if found is None:
             return False
         found.close()
+        if self._saved is not None:
+            self._saved.delete(name)
         return True
 
     # -- the platform hook ----------------------------------------------------------------
@@ -131,6 +171,7 @@ class PredictiveService:
         if registered is not None:
             if not registered.trained:
                 registered.train()
+                self._save(registered, "registered")
             return registered.predict(horizon_seconds)
         return self._derived_predictor(metric_name).predict(horizon_seconds)
 
@@ -140,10 +181,12 @@ class PredictiveService:
         with self._lock:
             source = self._source
             cached = self._derived.get(name)
-        if source is None:
+        if source is None and cached is None:
             raise NoSeriesError("predictor or series", name)
-        points = list(source(name))
+        points = list(source(name)) if source is not None else []
         if not points:
+            if cached is not None and cached.trained:
+                return cached  # restored from the store: forecasts until new points come
             raise NoSeriesError("predictor or series", name)
         newest = max(ts for ts, _ in points)
         if cached is not None:
@@ -153,10 +196,16 @@ class PredictiveService:
             if fresh or age < cached.config.retrain_interval:
                 return cached
         predictor = Predictor(PredictorConfig(name, model="auto", training_window=0), self.clock)
+        if cached is not None:  # keep the history the source no longer has (a restart)
+            first = min(ts for ts, _ in points)
+            ts, ys = cached.samples()
+            keep = ts < first
+            predictor.add_samples(zip(ts[keep].tolist(), ys[keep].tolist(), strict=True))
         predictor.add_samples(points)
         predictor.train()
         with self._lock:
             self._derived[name] = predictor
+        self._save(predictor, "derived")
         return predictor
 
     # -- background retraining ---------------------------------------------------------------
@@ -172,6 +221,7 @@ class PredictiveService:
             try:
                 predictor.train(now=now)
                 done.append(predictor.metric_name)
+                self._save(predictor, "registered")
             except ConstellationError as exc:  # keep the loop alive; the old model stays
                 self.errors = [*self.errors[-49:], f"{predictor.metric_name}: {exc}"]
         return done
@@ -202,6 +252,7 @@ class PredictiveService:
         if thread is not None:
             thread.join(timeout=10)
         self._thread = None
+        self.save_all()
         if destroy:
             with self._lock:
                 predictors = list(self._predictors.values())

@@ -44,7 +44,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..backends import InstanceStartError
-from ._autoscaler import Forecast
+from ._autoscaler import AutoscalerConfig, Forecast, ScalingContext, ScalingDecision, decide
 from ._errors import ServerlessError
 from ._models import (
     Billing,
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from ._service import ServerlessService
 
 __all__ = [
+    "AutoscalerConfig",
     "Billing",
     "Forecast",
     "FunctionInfo",
@@ -72,6 +73,8 @@ __all__ = [
     "Invocation",
     "InvocationResult",
     "Resources",
+    "ScalingContext",
+    "ScalingDecision",
     "ScalingPolicy",
     "ServerlessError",
     "ServerlessService",
@@ -79,6 +82,7 @@ __all__ = [
     "Trigger",
     "add_trigger",
     "create_function",
+    "decide",
     "delete_function",
     "deploy_function",
     "emit",

@@ -1,0 +1,109 @@
+"""Arrival forecasts: how likely a function is to be called in the next minute.
+
+For functions too sparse for a concurrency forecast (most of them, in real traces),
+the question is not "how many calls" but "will one come now". The forecaster keeps a
+per-function histogram of idle times (whole idle minutes between active minutes, up to
+``arrival_range_minutes``: a day and an hour, so daily timers are learned) and answers with the *hazard*: the probability of a call
+in minute ``m`` given that the function has been idle ``g`` minutes,
+
+    P(IT = g | IT >= g) = (hist[g] + a * p(g)) / (hist[g] + hist[g+1] + ... + a)
+
+smoothed towards ``p(g)``, the hazard pooled over gaps of ``g`` minutes or more (ITs of
+at least ``g`` per idle minute spent at such gaps), with ``a`` pseudo-counts
+(``arrival_prior_weight``). Idle times beyond the range get the pooled hazard. A timer
+has a hazard near 1 at its period and near 0 elsewhere; a Poisson function has a flat
+hazard of ``1 - exp(-rate)``.
+
+The forecast it gives the autoscaler is, right after an active minute, the function's
+recent peak need (the most instances any of its last ``arrival_peak_minutes`` active
+minutes needed), and after a gap one instance (the first call back), with that hazard
+as confidence and ``arrival_threshold`` as the threshold: the autoscaler keeps
+the instances warm when a call is at least that likely - the price of a minute of an
+idle instance against a cold start, chosen on the tuning populations (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._replay_policies import ReplayConfig
+from ._trace import Trace
+
+__all__ = ["ArrivalForecasts"]
+
+
+class ArrivalForecasts:
+    """Per-minute arrival forecasts for every function of a replayed trace."""
+
+    def __init__(self, trace: Trace, needed: np.ndarray, config: ReplayConfig) -> None:
+        functions = len(trace.functions)
+        self.needed = needed
+        self.config = config
+        self.range = config.arrival_range_minutes
+        self.hist = np.zeros((functions, self.range + 1), dtype=np.int32)
+        self.tail = np.zeros((functions, self.range + 1), dtype=np.int32)
+        # exposure[g]: idle minutes spent at a gap of g or more (each IT of L minutes
+        # adds L - g + 1 for every g <= L): tail[g] / exposure[g] is the hazard beyond g
+        # if it were constant there, the estimate pooled over all longer gaps.
+        self.exposure = np.zeros((functions, self.range + 1), dtype=np.float64)
+        self.countdown = np.arange(self.range + 1, dtype=np.float64)
+        self.last = np.full(functions, -1, dtype=np.int64)
+        self.first = np.full(functions, -1, dtype=np.int64)
+        self.active_minutes = np.zeros(functions, dtype=np.int64)
+        self.peaks = np.zeros((max(1, config.arrival_peak_minutes), functions), dtype=np.int64)
+        self.peak_slot = np.zeros(functions, dtype=np.int64)
+        self.rows = np.arange(functions)
+        self.seen_until = -1
+
+    def _observe(self, t: int) -> None:
+        """Take in minute ``t`` (called once per minute, in order)."""
+        demand = self.needed[:, t]
+        rows = np.flatnonzero(demand > 0)
+        if rows.size == 0:
+            return
+        seen = rows[self.last[rows] >= 0]
+        lengths = t - self.last[seen] - 1
+        gaps = np.minimum(lengths, self.range)  # the last bin: beyond range
+        np.add.at(self.hist, (seen, gaps), 1)
+        # tail[g] = ITs of at least g minutes (the hazard's denominator): an IT of g adds
+        # one to tail[0..g]. Back-to-back minutes (g = 0, the busy functions) at once;
+        # longer gaps are few, one at a time.
+        back_to_back = gaps == 0
+        self.tail[seen[back_to_back], 0] += 1
+        self.exposure[seen[back_to_back], 0] += 1.0
+        for row, gap, length in zip(
+            seen[~back_to_back].tolist(),
+            gaps[~back_to_back].tolist(),
+            lengths[~back_to_back].tolist(),
+            strict=True,
+        ):
+            self.tail[row, : gap + 1] += 1
+            self.exposure[row, : gap + 1] += length + 1 - self.countdown[: gap + 1]
+        fresh = rows[self.first[rows] < 0]
+        self.first[fresh] = t
+        self.last[rows] = t
+        self.active_minutes[rows] += 1
+        slot = self.peak_slot[rows]
+        self.peaks[slot, rows] = demand[rows]
+        self.peak_slot[rows] = (slot + 1) % len(self.peaks)
+
+    def at(self, minute: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(instances, hazard, threshold) for ``minute``; minutes come in order."""
+        while self.seen_until < minute - 1:
+            self.seen_until += 1
+            self._observe(self.seen_until)
+        cfg = self.config
+        gap = np.clip(minute - self.last - 1, 0, self.range)
+        hits = self.hist[self.rows, gap]
+        at_least = self.tail[self.rows, gap]
+        exposure = self.exposure[self.rows, gap]
+        # The prior: the hazard pooled over this gap and all longer ones (a Poisson
+        # function's rate; after a burst, only the long quiet gaps count).
+        pooled = np.divide(at_least, exposure, out=np.zeros(len(gap)), where=exposure > 0)
+        a = cfg.arrival_prior_weight
+        hazard = (hits + a * pooled) / (at_least + a)
+        hazard = np.where(gap >= self.range, pooled, hazard)
+        hazard = np.where(self.last >= 0, hazard, 0.0)
+        # Continuing a busy run: its recent peak need; the first call after a gap: one.
+        value = np.where(gap == 0, self.peaks.max(axis=0), 1).astype(np.float64)
+        return value, hazard, np.full(len(value), cfg.arrival_threshold)

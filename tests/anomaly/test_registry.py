@@ -243,7 +243,7 @@ def test_every_method_runs_through_the_registry(registry, clock) -> None:
         "pattern",
     ):
         d = registry.create_detector(f"m_{method}", method)
-        for v in rng.normal(10, 1, 150):
+        for v in rng.normal(10, 1, 300):
             clock.advance(60)
             registry.detect(d, float(v))
         clock.advance(60)

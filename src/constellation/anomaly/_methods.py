@@ -17,6 +17,7 @@ from ._base import Baseline, Detector, ThresholdFilter, check_positive
 from ._contextual import Correlation, Pattern, RateChange
 from ._ensemble import Ensemble
 from ._iforest import IsolationForest
+from ._sensitivity import threshold_for
 from ._statistical import IQR, MAD, MovingAverage, Threshold, ZScore
 
 __all__ = [
@@ -42,19 +43,21 @@ class Method:
 
 METHODS: Mapping[str, Method] = {
     "zscore": Method(ZScore, 3.0, "statistical", "k standard deviations from the mean"),
-    "iqr": Method(IQR, 1.5, "statistical", "k x IQR beyond the nearer quartile", "IQR"),
+    "iqr": Method(
+        IQR, 2.698, "statistical", "(k - 0.6745) / 1.349 IQRs beyond the quartile", "IQR"
+    ),
     "mad": Method(MAD, 3.5, "statistical", "k x 1.4826 MAD from the median"),
     "moving_average": Method(
         MovingAverage, 3.0, "statistical", "k deviations of the EWMA forecast error"
     ),
     "isolation_forest": Method(
-        IsolationForest, 3.0, "statistical", "k deviations of the isolation score", "sigma"
+        IsolationForest, 3.0, "statistical", "calibrated on normal noise (see _sensitivity)", ""
     ),
     "ensemble": Method(
         Ensemble,
-        Ensemble.DEFAULT_SENSITIVITY,
+        3.0,
         "statistical",
-        "the calibrated ensemble score (see docs)",
+        "calibrated on normal noise (see _sensitivity)",
         "",
     ),
     "threshold": Method(Threshold, None, "threshold", "the upper limit itself"),
@@ -97,6 +100,9 @@ def resolve_sensitivity(method: str, sensitivity: object, options: Mapping[str, 
                 return 0.0  # threshold with explicit limits: any excess is anomalous
             raise ValidationError("sensitivity", "the threshold method needs a limit, e.g. 0.05")
         return info.default_sensitivity
+    if method == "threshold":
+        return check_positive("sensitivity", sensitivity)
+    threshold_for(method, sensitivity)  # refuses what the method cannot use, with its range
     return check_positive("sensitivity", sensitivity)
 
 
@@ -114,7 +120,8 @@ def build_filter(
         return ThresholdFilter(detector, 0.0, protect=False), 0.0
     _check_options(info.cls, options, set())
     detector = _construct(info.cls, options)
-    return ThresholdFilter(detector, sensitivity, protect=detector.protect), sensitivity
+    threshold = threshold_for(method, sensitivity)
+    return ThresholdFilter(detector, threshold, protect=detector.protect), threshold
 
 
 def build_pair(options: Mapping[str, Any]) -> Correlation:

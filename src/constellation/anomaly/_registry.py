@@ -203,7 +203,7 @@ class AnomalyRegistry:
             handle.points += 1
             self._points += 1
             self._maybe_refresh(handle, t)
-            anomaly, is_new = None, False
+            anomaly, event, announced = None, None, None
             if anomalous:
                 draft = draft_anomaly(
                     handle.metric,
@@ -220,18 +220,20 @@ class AnomalyRegistry:
                 draft.details["unit"] = method_info(handle.method).unit
                 if handle._pair is not None:
                     draft.details["paired_with"] = str(handle.options["paired_with"])
-                anomaly, is_new = self._incidents.flag(
+                anomaly, event = self._incidents.flag(
                     handle.id,
                     instance_id,
                     draft,
                     lambda level: self._severity_for(handle.metric, handle.type, level),
                 )
-                handle.anomalies += is_new
+                handle.anomalies += event == "new"
+                if event == "escalated":
+                    announced = anomaly.details["escalated_from"]
             else:
                 self._incidents.normal(handle.id, instance_id, t, self.auto_resolve_after)
         self._detect_us = (time.perf_counter() - started) * 1e6
-        if anomaly is not None and is_new:
-            self._incidents.notify(anomaly)
+        if anomaly is not None and event is not None:
+            self._incidents.notify(anomaly, seen_at=announced)
         return anomaly
 
     # -- anomalies -------------------------------------------------------------------------
@@ -341,6 +343,7 @@ class AnomalyRegistry:
                 "anomalies_detected": counts["detected"],
                 "anomalies_recorded": counts["recorded"],
                 "anomalies_resolved": counts["resolved"],
+                "anomalies_escalated": counts["escalated"],
                 "by_severity": dict(self._incidents.by_severity),
                 "methods": sorted({d.method for d in self._detectors.values()}),
                 "running": self.is_running(),

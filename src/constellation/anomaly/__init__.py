@@ -7,10 +7,12 @@ Contract
   O(1) or O(log window) per value (the isolation forest: amortised retraining). The
   decision is separate: :class:`ThresholdFilter` flags ``score > threshold`` and keeps
   flagged values out of the state (up to ``max_protected`` in a row).
-* **Methods** for :func:`create_detector` (``sensitivity`` in brackets): ``zscore``
-  (k standard deviations), ``iqr`` (k x IQR beyond the quartile), ``mad``
-  (k x 1.4826 MAD), ``moving_average`` (k deviations of the EWMA forecast error),
-  ``isolation_forest`` (k deviations of the isolation score), ``threshold`` (the upper
+* **Sensitivity** means the same for every method: flag values about as rare as k
+  standard deviations of a normal stream (see ``_sensitivity``; ``threshold`` takes
+  the limit itself).
+* **Methods** for :func:`create_detector`: ``zscore``
+  (k standard deviations), ``iqr``, ``mad``, ``moving_average`` (the EWMA forecast
+  error), ``isolation_forest``, ``threshold`` (the upper
   limit), ``rate_change``, ``pattern`` (same hour of the day or week), ``correlation``
   (``paired_with`` another metric) and ``ensemble`` (the default method: NAB-tuned
   context novelty with one alarm per event; 64.3 on NAB's standard profile).
@@ -21,8 +23,10 @@ Contract
   normal points; rules (glob patterns) set severity; ``on_detect`` callbacks get new
   anomalies at or above a severity. With a :class:`~constellation.store.Store`,
   anomalies persist in table ``anomaly_events``. Time comes from an injected clock.
-* **Bad input** (NaN or infinite values, out-of-order or repeated timestamps, unknown
-  method, sensitivity <= 0, unknown option) raises
+* **Timestamps** may repeat or arrive up to ``timestamp_tolerance_s`` (60 s) late: such
+  values are taken in arrival order at the last point's time.
+* **Bad input** (NaN or infinite values, a timestamp later than the tolerance, unknown
+  method, a sensitivity the method cannot use, unknown option) raises
   :class:`~constellation.errors.ValidationError` naming the field and what is allowed,
   and changes nothing. A constant series scores 0 (no division by zero, no alarm).
 * **NAB**: :func:`score_series`, :func:`best_threshold` and friends re-implement the

@@ -42,6 +42,7 @@ class AnomalyRegistry:
         baseline_interval_s: float = 300.0,
         auto_resolve_after: int = 5,
         flush_interval_s: float = 1.0,
+        timestamp_tolerance_s: float = 60.0,
     ) -> None:
         if check_finite("baseline_interval_s", baseline_interval_s) <= 0:
             raise ValidationError("baseline_interval_s", "must be > 0")
@@ -53,6 +54,9 @@ class AnomalyRegistry:
             raise ValidationError(
                 "auto_resolve_after", f"{auto_resolve_after!r} is out of range; expected >= 1"
             )
+        if check_finite("timestamp_tolerance_s", timestamp_tolerance_s) < 0:
+            raise ValidationError("timestamp_tolerance_s", "must be >= 0")
+        self.timestamp_tolerance_s = float(timestamp_tolerance_s)
         self.clock = clock
         self.baseline_interval_s = float(baseline_interval_s)
         self.auto_resolve_after = auto_resolve_after
@@ -176,9 +180,16 @@ class AnomalyRegistry:
             t = check_finite("timestamp", timestamp)
             last = handle.last_timestamp
             if last is not None and t < last:
-                raise ValidationError("timestamp", f"{t!r} is before the last point ({last!r})")
-            if last is not None and t == last:
-                raise ValidationError("timestamp", f"{t!r} repeats the last point's timestamp")
+                # Repeated (two instances in one second) or a little late (several
+                # producers): taken in arrival order, at the last point's time, so
+                # seasonal detectors see time move forwards only.
+                if last - t > self.timestamp_tolerance_s:
+                    raise ValidationError(
+                        "timestamp",
+                        f"{t!r} is {last - t:g} s before the last point ({last!r}); "
+                        f"expected at most timestamp_tolerance_s={self.timestamp_tolerance_s:g} s",
+                    )
+                t = last
         else:
             t = self.clock()
         pair = None if paired_value is None else check_finite("paired_value", paired_value)

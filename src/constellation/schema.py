@@ -328,12 +328,40 @@ def _v3_ledger_rollups(conn: sqlite3.Connection) -> None:
     _run(conn, _V3)
 
 
+# -- version 4: anomalies name their service; detectors' learnt state survives a restart ----
+# `anomaly_detectors` holds one bounded snapshot per (metric, method): the detector's
+# state, serialised by constellation.anomaly._state (at most a few hundred KiB each).
+_V4 = """
+ALTER TABLE anomaly_events ADD COLUMN service_name TEXT;
+CREATE TABLE anomaly_detectors (
+    metric TEXT NOT NULL,
+    method TEXT NOT NULL,
+    sensitivity REAL NOT NULL,
+    options TEXT NOT NULL,
+    service_name TEXT,
+    points INTEGER NOT NULL,
+    state BLOB NOT NULL,
+    saved_at REAL NOT NULL,
+    PRIMARY KEY (metric, method)
+) WITHOUT ROWID
+"""
+
+
+def _v4_anomaly_services_and_detector_state(conn: sqlite3.Connection) -> None:
+    _run(conn, _V4)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of release 0.1.0", _v1_release_0_1),
     Migration(
         2, "anomaly_events.score may be NULL (no expected value)", _v2_nullable_anomaly_score
     ),
     Migration(3, "the ledger's per-minute and all-time rollups", _v3_ledger_rollups),
+    Migration(
+        4,
+        "anomaly_events.service_name; anomaly_detectors (detectors' learnt state)",
+        _v4_anomaly_services_and_detector_state,
+    ),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -75,7 +75,8 @@ def set_registry(registry: AnomalyRegistry | None) -> AnomalyRegistry | None:
 def create_detector(
     metric: str, method: str = "ensemble", sensitivity: float | None = None, **options: Any
 ) -> MetricDetector:
-    """A detector on ``metric`` (``method`` and ``sensitivity`` positional as in the seed)."""
+    """A detector on ``metric`` (``method`` and ``sensitivity`` positional as in the seed;
+    ``service_name=`` names the deployment or function the metric belongs to)."""
     return get_registry().create_detector(metric, method, sensitivity, **options)
 
 
@@ -96,9 +97,12 @@ def detect(
     timestamp: float | None = None,
     instance_id: str | None = None,
     paired_value: float | None = None,
+    service_name: str | None = None,
 ) -> Anomaly | None:
     """Score one value; the (new or continuing) anomaly, or None when normal."""
-    return get_registry().detect(detector, value, timestamp, instance_id, paired_value)
+    return get_registry().detect(
+        detector, value, timestamp, instance_id, paired_value, service_name
+    )
 
 
 def get_active(metric: str | None = None, severity: str | None = None) -> list[Anomaly]:

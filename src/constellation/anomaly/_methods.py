@@ -141,6 +141,7 @@ class MetricDetector:
     type: str
     created_at: float
     options: dict[str, Any] = field(default_factory=dict)
+    service_name: str | None = None  # the deployment or function the metric belongs to
     baseline: Baseline | None = None  # refreshed every baseline_interval_s
     baseline_at: float | None = None
     last_timestamp: float | None = None

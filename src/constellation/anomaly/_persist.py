@@ -37,6 +37,7 @@ _COLUMNS = (
     "detector_id",
     "method",
     "details",
+    "service_name",
 )
 
 
@@ -75,6 +76,7 @@ class AnomalyTable:
             anomaly.detector_id,
             anomaly.method,
             json.dumps(anomaly.details, sort_keys=True),
+            anomaly.service_name,
         )
         placeholders = ", ".join("?" for _ in _COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "id")

@@ -68,6 +68,8 @@ class Anomaly:
     detector_id: str | None = None
     method: str | None = None
     details: dict[str, str] = field(default_factory=dict)
+    #: the deployment or function the metric belongs to (for ``restart_service``)
+    service_name: str | None = None
 
     @property
     def active(self) -> bool:
@@ -200,4 +202,6 @@ def recommend(anomaly: Anomaly) -> str:
         what += f" for {minutes:.0f} min"
     if anomaly.instance_id:
         what += f" on instance {anomaly.instance_id}"
+    if anomaly.service_name:
+        what += f" of {anomaly.service_name}"
     return f"{what}: {_action(metric, above)}"

@@ -32,6 +32,12 @@ from ._records import Anomaly, Rule, check_severity, check_type, recommend, seve
 __all__ = ["AnomalyRegistry", "MetricDetector"]
 
 
+def _check_service(name: object) -> str | None:
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ValidationError("service_name", f"{name!r} is not allowed; expected a non-empty str")
+    return name
+
+
 class AnomalyRegistry:
     """Detectors, rules and anomalies. See the package docstring for the API contract."""
 
@@ -78,14 +84,19 @@ class AnomalyRegistry:
         metric: str,
         method: str = "ensemble",
         sensitivity: float | None = None,
+        *,
+        service_name: str | None = None,
         **options: Any,
     ) -> MetricDetector:
         """A detector on ``metric`` (default method: the NAB-tuned ``ensemble``).
 
         ``options`` go to the method (``window``, ``alpha``...);
-        ``paired_with`` names the other metric of a ``correlation`` detector."""
+        ``paired_with`` names the other metric of a ``correlation`` detector;
+        ``service_name`` (the deployment or function the metric belongs to) is copied
+        into its anomalies."""
         if not isinstance(metric, str) or not metric:
             raise ValidationError("metric", f"{metric!r} is not allowed; expected a non-empty str")
+        _check_service(service_name)
         info = method_info(method)
         options = dict(options)
         paired_with = options.pop("paired_with", None)
@@ -98,6 +109,7 @@ class AnomalyRegistry:
             type=info.anomaly_type,
             created_at=self.clock(),
             options=dict(options),
+            service_name=service_name,
         )
         if method == "correlation":
             if not isinstance(paired_with, str) or not paired_with:
@@ -172,9 +184,13 @@ class AnomalyRegistry:
         timestamp: float | None = None,
         instance_id: str | None = None,
         paired_value: float | None = None,
+        service_name: str | None = None,
     ) -> Anomaly | None:
-        """Score ``value``; returns the (new or continuing) anomaly, or None when normal."""
+        """Score ``value``; returns the (new or continuing) anomaly, or None when normal.
+
+        ``service_name`` overrides the detector's for this value."""
         handle = self.get_detector(detector)
+        service = _check_service(service_name) or handle.service_name
         x = check_finite("value", value)
         if timestamp is not None:
             t = check_finite("timestamp", timestamp)
@@ -229,6 +245,7 @@ class AnomalyRegistry:
                     handle.method,
                 )
                 draft.details["unit"] = method_info(handle.method).unit
+                draft.service_name = service
                 if handle._pair is not None:
                     draft.details["paired_with"] = str(handle.options["paired_with"])
                 anomaly, event = self._incidents.flag(
@@ -283,6 +300,7 @@ class AnomalyRegistry:
         confidence: float = 1.0,
         recommendation: str | None = None,
         timestamp: float | None = None,
+        service_name: str | None = None,
     ) -> Anomaly:
         """Record an anomaly found elsewhere (a health check, a log scan)."""
         if not isinstance(metric_name, str) or not metric_name:
@@ -310,6 +328,7 @@ class AnomalyRegistry:
             detected_at=t,
             last_seen_at=t,
             score=math.nan if expected is None else abs(value - expected),
+            service_name=_check_service(service_name),
         )
         anomaly.recommendation = recommendation or recommend(anomaly)
         with self._lock:

@@ -118,7 +118,14 @@ class TelemetryWatcher:
                     self._created.add(key)
                     for pattern, method, sensitivity in self._rules:
                         if fnmatch.fnmatchcase(series.name, pattern):
-                            targets.append(reg.create_detector(key, method, sensitivity))
+                            service = series.labels.get("deployment") or series.labels.get(
+                                "function"
+                            )
+                            targets.append(
+                                reg.create_detector(
+                                    key, method, sensitivity, service_name=service or None
+                                )
+                            )
             version = reg.version
         self._targets[key] = (version, targets)
         return targets

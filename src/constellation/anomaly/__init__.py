@@ -16,6 +16,11 @@ Contract
   limit), ``rate_change``, ``pattern`` (same hour of the day or week), ``correlation``
   (``paired_with`` another metric) and ``ensemble`` (the default method: NAB-tuned
   context novelty with one alarm per event; 64.3 on NAB's standard profile).
+* **Several metrics at once**: ``create_detector(metrics=[...], method="pca")`` (or
+  ``"mset"``) and ``detect(d, {metric: value, ...})``: one vector per step, learnt from
+  an initial normal period (``train``, 400) and adapting after; missing or NaN values
+  are filled from the others; an anomaly names the metrics that contributed most
+  (``Anomaly.contributors``).
 * **Registry**: :class:`AnomalyRegistry` (or the module functions, which act on the
   default platform's registry: stored in its home, fed by its functions' metrics):
   ``detect`` returns the new or continuing :class:`Anomaly` (truthy) or None; a
@@ -61,6 +66,7 @@ from ._contextual import Correlation, Pattern, RateChange
 from ._ensemble import Ensemble
 from ._iforest import IsolationForest
 from ._methods import METHODS
+from ._multivariate import MSET, PCA, MultivariateDetector, MultivariateFilter
 from ._nab_corpus import CostMatrix, NabSeries, load_nab_corpus, load_nab_profiles
 from ._nab_scoring import (
     SeriesScore,
@@ -80,6 +86,8 @@ __all__ = [
     "IQR",
     "MAD",
     "METHODS",
+    "MSET",
+    "PCA",
     "SEVERITIES",
     "Anomaly",
     "AnomalyError",
@@ -92,6 +100,8 @@ __all__ = [
     "IsolationForest",
     "MetricDetector",
     "MovingAverage",
+    "MultivariateDetector",
+    "MultivariateFilter",
     "NabSeries",
     "Pattern",
     "RateChange",

@@ -76,6 +76,10 @@ class Incidents:
             if draft.score > existing.score:  # keep the incident's peak
                 existing.score, existing.detected_value = draft.score, draft.detected_value
                 existing.confidence = max(existing.confidence, draft.confidence)
+                if draft.contributors:  # a multivariate anomaly: who moved at the peak
+                    existing.contributors = draft.contributors
+                    existing.details["shares"] = draft.details.get("shares", "")
+                    existing.expected_value = draft.expected_value
                 severity = severity_for(draft.score)
                 if severity_rank(severity) > severity_rank(existing.severity):
                     existing.details["escalated_from"] = existing.severity

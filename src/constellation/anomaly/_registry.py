@@ -12,16 +12,18 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import NotFoundError, ValidationError
 from ..store import Store
-from ._base import check_finite
+from ._base import Baseline, check_finite
 from ._incidents import Incidents, draft_anomaly, new_anomaly_id
 from ._methods import (
+    MULTIVARIATE,
     MetricDetector,
     build_filter,
+    build_multivariate,
     build_pair,
     method_info,
     resolve_sensitivity,
@@ -32,10 +34,57 @@ from ._records import Anomaly, Rule, check_severity, check_type, recommend, seve
 __all__ = ["AnomalyRegistry", "MetricDetector"]
 
 
+def _check_metrics(metrics: object, method: str) -> list[str]:
+    if method not in MULTIVARIATE:
+        raise ValidationError(
+            "metrics", f"only the multivariate methods take it: {', '.join(MULTIVARIATE)}"
+        )
+    if isinstance(metrics, str) or not isinstance(metrics, Sequence):
+        raise ValidationError("metrics", f"{metrics!r} is not a list of metric names")
+    names = list(metrics)
+    if len(names) < 2 or any(not isinstance(n, str) or not n for n in names):
+        raise ValidationError("metrics", "expected two or more non-empty metric names")
+    if len(set(names)) != len(names):
+        raise ValidationError("metrics", "a metric is named twice")
+    return names
+
+
+def _vector(handle: MetricDetector, value: object) -> list[float]:
+    """A ``{metric: value}`` as the detector's vector; missing or None or NaN -> NaN."""
+    names = handle.metrics or []
+    if not isinstance(value, Mapping):
+        raise ValidationError("value", f"expected {{metric: value}} for {', '.join(names)}")
+    unknown = [k for k in value if k not in names]
+    if unknown:
+        raise ValidationError(
+            "value", f"unknown metric {unknown[0]!r}; expected: {', '.join(names)}"
+        )
+    vector = []
+    for name in names:
+        x = value.get(name)
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            vector.append(math.nan)
+        else:
+            vector.append(check_finite(f"value[{name!r}]", x))
+    return vector
+
+
 def _check_service(name: object) -> str | None:
     if name is not None and (not isinstance(name, str) or not name):
         raise ValidationError("service_name", f"{name!r} is not allowed; expected a non-empty str")
     return name
+
+
+def _leading(ranked: list[tuple[float, str]]) -> list[str]:
+    """The metrics that together make most (80 %) of the score, at most three."""
+    names: list[str] = []
+    total = 0.0
+    for share, name in ranked[:3]:
+        names.append(name)
+        total += share
+        if total >= 0.8:
+            break
+    return names
 
 
 class AnomalyRegistry:
@@ -81,10 +130,11 @@ class AnomalyRegistry:
     # -- detectors and rules -------------------------------------------------------------
     def create_detector(
         self,
-        metric: str,
+        metric: str | None = None,
         method: str = "ensemble",
         sensitivity: float | None = None,
         *,
+        metrics: Sequence[str] | None = None,
         service_name: str | None = None,
         **options: Any,
     ) -> MetricDetector:
@@ -93,7 +143,13 @@ class AnomalyRegistry:
         ``options`` go to the method (``window``, ``alpha``...);
         ``paired_with`` names the other metric of a ``correlation`` detector;
         ``service_name`` (the deployment or function the metric belongs to) is copied
-        into its anomalies."""
+        into its anomalies. ``metrics=[...]`` with ``method="pca"`` or ``"mset"`` makes
+        one detector over several metrics (``metric`` then names it; default: the
+        metrics joined by commas); feed it ``detect(d, {metric: value, ...})``."""
+        if method in MULTIVARIATE or metrics is not None:
+            names = _check_metrics(metrics, method)
+            if metric is None:
+                metric = ",".join(names)
         if not isinstance(metric, str) or not metric:
             raise ValidationError("metric", f"{metric!r} is not allowed; expected a non-empty str")
         _check_service(service_name)
@@ -111,7 +167,12 @@ class AnomalyRegistry:
             options=dict(options),
             service_name=service_name,
         )
-        if method == "correlation":
+        if method in MULTIVARIATE:
+            if paired_with is not None:
+                raise ValidationError("paired_with", "only the correlation method takes it")
+            handle.metrics = names
+            handle._multi = build_multivariate(method, names, level, options)
+        elif method == "correlation":
             if not isinstance(paired_with, str) or not paired_with:
                 raise ValidationError("paired_with", "correlation needs the other metric's name")
             handle.options["paired_with"] = paired_with
@@ -180,7 +241,7 @@ class AnomalyRegistry:
     def detect(
         self,
         detector: MetricDetector | str,
-        value: float,
+        value: float | Mapping[str, float | None],
         timestamp: float | None = None,
         instance_id: str | None = None,
         paired_value: float | None = None,
@@ -191,7 +252,13 @@ class AnomalyRegistry:
         ``service_name`` overrides the detector's for this value."""
         handle = self.get_detector(detector)
         service = _check_service(service_name) or handle.service_name
-        x = check_finite("value", value)
+        if handle._multi is not None:
+            vector = _vector(handle, value)
+            x = math.nan
+        else:
+            if isinstance(value, Mapping):
+                raise ValidationError("value", "a {metric: value} needs metrics=[...] and pca/mset")
+            x = check_finite("value", value)
         if timestamp is not None:
             t = check_finite("timestamp", timestamp)
             last = handle.last_timestamp
@@ -216,7 +283,14 @@ class AnomalyRegistry:
             if handle.id not in self._detectors:
                 raise NotFoundError("detector", handle.id)
             expected = handle.current_baseline(pair)
-            if handle._pair is not None and pair is not None:
+            shares = None
+            if handle._multi is not None:
+                score, shares = handle._multi.update(vector)
+                anomalous = shares is not None
+                confidence = math.erf(score / math.sqrt(2.0))
+                if anomalous:
+                    x, expected = self._top_contributor(handle, vector, shares)
+            elif handle._pair is not None and pair is not None:
                 score = handle._pair.score_pair(pair, x)
                 anomalous = score > handle.sensitivity
                 if not anomalous:
@@ -246,6 +320,12 @@ class AnomalyRegistry:
                 )
                 draft.details["unit"] = method_info(handle.method).unit
                 draft.service_name = service
+                if shares is not None and handle.metrics:
+                    ranked = sorted(zip(shares.tolist(), handle.metrics, strict=True), reverse=True)
+                    draft.contributors = _leading(ranked)
+                    draft.details["shares"] = ", ".join(
+                        f"{name} {share:.0%}" for share, name in ranked if share >= 0.005
+                    )
                 if handle._pair is not None:
                     draft.details["paired_with"] = str(handle.options["paired_with"])
                 anomaly, event = self._incidents.flag(
@@ -263,6 +343,20 @@ class AnomalyRegistry:
         if anomaly is not None and event is not None:
             self._incidents.notify(anomaly, seen_at=announced)
         return anomaly
+
+    @staticmethod
+    def _top_contributor(
+        handle: MetricDetector, vector: list[float], shares: Any
+    ) -> tuple[float, Baseline | None]:
+        """The value and the model's expectation of the metric that contributed most."""
+        assert handle._multi is not None
+        top = int(shares.argmax())
+        expected = handle._multi.detector.expected()
+        value = vector[top]
+        if math.isnan(value):
+            value = float(expected[top])
+        centre = float(expected[top])
+        return value, Baseline(centre, centre, centre)
 
     # -- anomalies -------------------------------------------------------------------------
     def get_active(self, metric: str | None = None, severity: str | None = None) -> list[Anomaly]:

@@ -6,8 +6,9 @@ share P(|Z| > k) of them (k=3: 0.27 %), whatever the method. Each method's score
 its own unit; :func:`threshold_for` turns k into the threshold on that score:
 
 * **k itself** for the methods whose score is a number of deviations already:
-  ``zscore``, ``mad``, ``moving_average``, ``rate_change``, ``pattern``, ``correlation``
-  (any k > 0).
+  ``zscore``, ``mad``, ``moving_average``, ``rate_change``, ``pattern``, ``correlation``,
+  and the multivariate ``pca`` and ``mset``, whose statistics are turned into the
+  deviate of the same tail probability (:mod:`._multivariate`) (any k > 0).
 * **iqr**: a normal stream's upper quartile lies 0.6745 sigma out and its IQR is 1.349
   sigma, so k sigmas are ``(k - 0.6745) / 1.349`` IQRs beyond the quartile (k > 0.6745;
   Tukey's 1.5 IQR is k = 2.698, the default).
@@ -56,7 +57,16 @@ CALIBRATED: dict[str, tuple[tuple[float, float], ...]] = {
     ),
 }
 
-SIGMA_METHODS = ("zscore", "mad", "moving_average", "rate_change", "pattern", "correlation")
+SIGMA_METHODS = (
+    "zscore",
+    "mad",
+    "moving_average",
+    "rate_change",
+    "pattern",
+    "correlation",
+    "pca",
+    "mset",
+)
 
 
 def sensitivity_range(method: str) -> tuple[float, float | None]:

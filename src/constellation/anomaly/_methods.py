@@ -181,6 +181,7 @@ class MetricDetector:
     _filter: ThresholdFilter | None = field(default=None, repr=False)
     _pair: Correlation | None = field(default=None, repr=False)
     _multi: MultivariateFilter | None = field(default=None, repr=False)
+    restored: bool = False  # whether its learnt state came back from the store
 
     def current_baseline(self, paired_value: float | None = None) -> Baseline | None:
         """The live baseline (the snapshot in :attr:`baseline` lags by up to the interval)."""

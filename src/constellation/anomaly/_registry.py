@@ -8,6 +8,7 @@ safe: one lock guards the state; callbacks run outside it.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -30,8 +31,11 @@ from ._methods import (
 )
 from ._persist import AnomalyTable
 from ._records import Anomaly, Rule, check_severity, check_type, recommend, severity_rank
+from ._state import DetectorStates
 
 __all__ = ["AnomalyRegistry", "MetricDetector"]
+
+log = logging.getLogger("constellation.anomaly")
 
 
 def _check_metrics(metrics: object, method: str) -> list[str]:
@@ -123,6 +127,10 @@ class AnomalyRegistry:
         self._points = 0
         self._detect_us = 0.0
         table = AnomalyTable(store) if store is not None else None
+        # Detectors' learnt state: saved on shutdown and every baseline_interval_s,
+        # restored when the same detector is created again (e.g. after a restart).
+        self._states = DetectorStates(store) if store is not None else None
+        self._saved_at: dict[str, float] = {}
         self._incidents = Incidents(self._lock, table, flush_interval_s)
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
@@ -181,6 +189,8 @@ class AnomalyRegistry:
             if paired_with is not None:
                 raise ValidationError("paired_with", "only the correlation method takes it")
             handle._filter, _ = build_filter(method, level, options)
+        if self._states is not None:
+            handle.restored = self._states.restore(handle)
         with self._lock:
             self._detectors[handle.id] = handle
             self.version += 1
@@ -205,6 +215,8 @@ class AnomalyRegistry:
             self._detectors.pop(handle.id, None)
             self.version += 1
             self._incidents.forget_detector(handle.id)
+            if self._states is not None and not self._states.store.closed:
+                self._states.delete(handle.metric, handle.method)
 
     def create_rule(
         self,
@@ -442,6 +454,28 @@ class AnomalyRegistry:
         if handle.baseline_at is None or now - handle.baseline_at >= self.baseline_interval_s:
             handle.baseline = handle.current_baseline()
             handle.baseline_at = now
+        if self._states is not None:
+            saved = self._saved_at.setdefault(handle.id, now)
+            if now - saved >= self.baseline_interval_s:
+                self._save_state(handle, now)
+
+    def _save_state(self, handle: MetricDetector, now: float) -> None:
+        assert self._states is not None
+        self._saved_at[handle.id] = now
+        try:
+            self._states.save(handle, now)
+        except Exception:  # the store is shared: never fail detection over a snapshot
+            log.exception("anomaly: could not save the state of %s", handle.metric)
+
+    def save_states(self) -> int:
+        """Write every detector's learnt state to the store now; returns how many."""
+        if self._states is None or self._states.store.closed:
+            return 0
+        now = self.clock()
+        with self._lock:
+            for handle in self._detectors.values():
+                self._save_state(handle, now)
+            return len(self._detectors)
 
     def refresh_baselines(self, now: float | None = None) -> int:
         """Refresh every baseline snapshot that is due; returns how many were refreshed."""
@@ -498,6 +532,7 @@ class AnomalyRegistry:
         loop, self._loop = self._loop, None
         if loop is not None:
             loop.join(timeout=5)
+        self.save_states()
         with self._lock:
             self._incidents.flush()
 

@@ -301,8 +301,8 @@ class MSET(MultivariateDetector):
     """Similarity-based state estimation over a memory of normal vectors.
 
     ``memory``: how many training vectors it keeps (each metric's extremes, then evenly
-    spaced ones; default 32), all from the first half of the training period; the
-    second half calibrates the residuals. Similarity: a Gaussian kernel whose width is
+    spaced ones; default 32) from the training period, whose residuals are calibrated
+    by cross-fitting its two halves. Similarity: a Gaussian kernel whose width is
     the median distance between memory vectors. It keeps adapting: every
     ``remember_every`` normal vectors, the latest replaces the oldest remembered one
     (each metric's extremes stay).
@@ -327,27 +327,39 @@ class MSET(MultivariateDetector):
         self.remember_every = _check_int("remember_every", remember_every, 1)
 
     def _fit_training(self, data: np.ndarray) -> None:
+        # Residuals are calibrated by cross-fitting: a memory from each half of the
+        # training period estimates the other half, so every training vector yields an
+        # out-of-memory residual (the smoothed vectors are strongly autocorrelated:
+        # residuals from one half alone leave too few independent ones). The memory
+        # kept is then chosen from the whole period.
         half = len(data) // 2
         first, second = data[:half], data[half:]
-        chosen = set(np.argmin(first, axis=0).tolist()) | set(np.argmax(first, axis=0).tolist())
-        rest = [i for i in range(half) if i not in chosen]
-        wanted = max(0, min(self.memory, half) - len(chosen))
+        residuals: list[np.ndarray] = []
+        for learn, held in ((first, second), (second, first)):
+            self._use_memory(learn)
+            residuals.extend(self._residual(s) for s in held)
+        # Residuals are tracked in place of the smoothed vectors: the shared mean and
+        # covariance (and their adaptation) then describe the residuals.
+        self._residual_seed = np.vstack(residuals)
+        self._use_memory(data)
+
+    def _use_memory(self, data: np.ndarray) -> None:
+        """Remember each metric's extremes in ``data`` and evenly spaced vectors."""
+        chosen = set(np.argmin(data, axis=0).tolist()) | set(np.argmax(data, axis=0).tolist())
+        rest = [i for i in range(len(data)) if i not in chosen]
+        wanted = max(0, min(self.memory, len(data)) - len(chosen))
         picks: list[int] = (
             np.linspace(0, len(rest) - 1, wanted).astype(int).tolist() if wanted and rest else []
         )
         extremes = sorted(chosen)
         others = sorted({rest[i] for i in picks} - chosen)
-        memory = first[extremes + others]
+        memory = data[extremes + others].copy()
         self._pinned, self._next_slot = len(extremes), 0
         gaps = np.sqrt(((memory[:, None, :] - memory[None, :, :]) ** 2).sum(-1))
         width = float(np.median(gaps[gaps > 0])) if np.any(gaps > 0) else 1.0
         self._memory, self._width2 = memory, 2 * width * width
         gram = np.exp(-(gaps**2) / self._width2)
         self._inverse = np.linalg.inv(gram + 1e-3 * np.eye(len(memory)))
-        # Residuals are tracked in place of the smoothed vectors: the shared mean and
-        # covariance (and their adaptation) then describe the residuals.
-        residuals = np.vstack([self._residual(s) for s in second])
-        self._residual_seed = residuals
 
     def _initial_fit(self) -> None:
         super()._initial_fit()

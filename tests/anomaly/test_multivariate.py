@@ -71,7 +71,7 @@ def test_a_broken_relation_is_found_and_its_metrics_named(registry, clock, metho
     assert found.expected_value is not None and math.isfinite(found.expected_value)
 
 
-@pytest.mark.parametrize("method", QUIET)
+@pytest.mark.parametrize("method", METHODS)
 def test_missing_and_nan_values_are_handled_not_raised(registry, clock, method) -> None:
     d, rng, _ = trained(registry, method, clock)
     alarms = 0

@@ -303,7 +303,10 @@ class MSET(MultivariateDetector):
     ``memory``: how many training vectors it keeps (each metric's extremes, then evenly
     spaced ones; default 32) from the training period, whose residuals are calibrated
     by cross-fitting its two halves. Similarity: a Gaussian kernel whose width is
-    the median distance between memory vectors. It keeps adapting: every
+    the median distance between memory vectors, with ``ridge`` added to the memory's
+    similarity matrix before inverting it (a smoother estimate: a metric that is only
+    noise is estimated near its mean, not copied from the nearest memory). It keeps
+    adapting: every
     ``remember_every`` normal vectors, the latest replaces the oldest remembered one
     (each metric's extremes stay).
     """
@@ -315,6 +318,7 @@ class MSET(MultivariateDetector):
         n_metrics: int,
         memory: int = 32,
         remember_every: int = 5,
+        ridge: float = 0.1,
         **options: object,
     ) -> None:
         super().__init__(n_metrics, **options)  # type: ignore[arg-type]
@@ -325,6 +329,7 @@ class MSET(MultivariateDetector):
         self._precision: np.ndarray = np.eye(self.d)
         self._pinned = self._next_slot = self._learnt = 0
         self.remember_every = _check_int("remember_every", remember_every, 1)
+        self.ridge = _check_rate("ridge", ridge, 1e-9)
 
     def _fit_training(self, data: np.ndarray) -> None:
         # Residuals are calibrated by cross-fitting: a memory from each half of the
@@ -359,7 +364,7 @@ class MSET(MultivariateDetector):
         width = float(np.median(gaps[gaps > 0])) if np.any(gaps > 0) else 1.0
         self._memory, self._width2 = memory, 2 * width * width
         gram = np.exp(-(gaps**2) / self._width2)
-        self._inverse = np.linalg.inv(gram + 1e-3 * np.eye(len(memory)))
+        self._inverse = np.linalg.inv(gram + self.ridge * np.eye(len(memory)))
 
     def _initial_fit(self) -> None:
         super()._initial_fit()
@@ -417,7 +422,7 @@ class MSET(MultivariateDetector):
         self._memory[slot] = s
         gaps2 = ((self._memory[:, None, :] - self._memory[None, :, :]) ** 2).sum(-1)
         gram = np.exp(-gaps2 / self._width2)
-        self._inverse = np.linalg.inv(gram + 1e-3 * np.eye(len(self._memory)))
+        self._inverse = np.linalg.inv(gram + self.ridge * np.eye(len(self._memory)))
 
 
 class MultivariateFilter:

@@ -215,6 +215,7 @@ class AnomalyRegistry:
             self._detectors.pop(handle.id, None)
             self.version += 1
             self._incidents.forget_detector(handle.id)
+            self._saved_at.pop(handle.id, None)
             if self._states is not None and not self._states.store.closed:
                 self._states.delete(handle.metric, handle.method)
 

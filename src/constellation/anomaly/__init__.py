@@ -66,7 +66,8 @@ from ._contextual import Correlation, Pattern, RateChange
 from ._ensemble import Ensemble
 from ._iforest import IsolationForest
 from ._methods import METHODS
-from ._multivariate import MSET, PCA, MultivariateDetector, MultivariateFilter
+from ._mset import MSET
+from ._multivariate import PCA, MultivariateDetector, MultivariateFilter
 from ._nab_corpus import CostMatrix, NabSeries, load_nab_corpus, load_nab_profiles
 from ._nab_scoring import (
     SeriesScore,

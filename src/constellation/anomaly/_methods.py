@@ -17,7 +17,8 @@ from ._base import Baseline, Detector, ThresholdFilter, check_positive
 from ._contextual import Correlation, Pattern, RateChange
 from ._ensemble import Ensemble
 from ._iforest import IsolationForest
-from ._multivariate import MSET, PCA, MultivariateFilter
+from ._mset import MSET
+from ._multivariate import PCA, MultivariateFilter
 from ._sensitivity import threshold_for
 from ._statistical import IQR, MAD, MovingAverage, Threshold, ZScore
 

@@ -8,9 +8,9 @@ period (``train`` vectors, default 400), then score each vector and keep adaptin
 * ``pca``: principal component analysis with Hotelling's T-squared (distance inside
   the model's subspace) and the Q statistic (squared prediction error off it), the
   classic process-monitoring pair (Jackson and Mudholkar 1979).
-* ``mset``: the multivariate state estimation technique (Gross et al. 1997): each
-  vector is estimated as a similarity-weighted blend of a memory of normal vectors; the
-  residual is scored by its Mahalanobis distance.
+* ``mset`` (in :mod:`._mset`): the multivariate state estimation technique (Gross et
+  al. 1997): each vector is estimated as a similarity-weighted blend of a memory of
+  normal vectors; the residual is scored by its Mahalanobis distance.
 
 Shared steps: each metric is standardised by the training period's mean and standard
 deviation, and the standardised vector is smoothed by an exponentially weighted moving
@@ -41,13 +41,22 @@ import numpy as np
 from ..errors import ValidationError
 from ._base import MAX_SCORE
 
-__all__ = ["MSET", "PCA", "MultivariateDetector", "MultivariateFilter"]
+__all__ = [
+    "PCA",
+    "MultivariateDetector",
+    "MultivariateFilter",
+    "check_int",
+    "check_rate",
+    "normalised_shares",
+    "two_sided",
+    "wilson_hilferty",
+]
 
 _LN4 = 2 * math.log(2.0)
 _PcaSeen = tuple[bool, np.ndarray, np.ndarray, np.ndarray]
 
 
-def _wilson_hilferty(x: float, dof: float) -> float:
+def wilson_hilferty(x: float, dof: float) -> float:
     """The one-sided normal deviate of a chi-squared(dof) value ``x``."""
     if x <= 0 or dof <= 0:
         return -math.inf
@@ -55,18 +64,18 @@ def _wilson_hilferty(x: float, dof: float) -> float:
     return ((x / dof) ** (1.0 / 3.0) - (1.0 - c)) / math.sqrt(c)
 
 
-def _two_sided(z: float) -> float:
+def two_sided(z: float) -> float:
     """The two-sided deviate as rare as the one-sided ``z`` (tails: 2 phi(k)/k = phi(z)/z)."""
     return min(math.sqrt(z * z + _LN4), MAX_SCORE) if z > 0 else 0.0
 
 
-def _check_int(name: str, value: object, low: int) -> int:
+def check_int(name: str, value: object, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValidationError(name, f"{value!r} is out of range; expected an int >= {low}")
     return value
 
 
-def _check_rate(name: str, value: object, low: float = 0.0) -> float:
+def check_rate(name: str, value: object, low: float = 0.0) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= 1:
         raise ValidationError(name, f"{value!r} is out of range; expected {low}-1")
     return float(value)
@@ -90,11 +99,11 @@ class MultivariateDetector:
         adapt: float = 0.002,
         refit_every: int = 50,
     ) -> None:
-        self.d = _check_int("metrics", n_metrics, 2)
-        self.train = _check_int("train", train, 2 * self.d + 10)
-        self.smoothing = _check_rate("smoothing", smoothing, 0.001)
-        self.adapt = _check_rate("adapt", adapt)
-        self.refit_every = _check_int("refit_every", refit_every, 1)
+        self.d = check_int("metrics", n_metrics, 2)
+        self.train = check_int("train", train, 2 * self.d + 10)
+        self.smoothing = check_rate("smoothing", smoothing, 0.001)
+        self.adapt = check_rate("adapt", adapt)
+        self.refit_every = check_int("refit_every", refit_every, 1)
         self.n_seen = 0
         self._raw: list[np.ndarray] = []  # the training period, raw (dropped once fitted)
         self._mu = np.zeros(self.d)
@@ -159,7 +168,7 @@ class MultivariateDetector:
         _, _, seen = self._score(self._vector(x))
         if seen is None:
             return np.full(self.d, 1.0 / self.d)
-        return _shares(self._weights(seen))
+        return normalised_shares(self._weights(seen))
 
     def learn_one(self, x: Sequence[float] | np.ndarray) -> None:
         v = self._vector(x)
@@ -241,7 +250,7 @@ class MultivariateDetector:
         raise NotImplementedError
 
 
-def _shares(weights: np.ndarray) -> np.ndarray:
+def normalised_shares(weights: np.ndarray) -> np.ndarray:
     positive = np.maximum(weights, 0.0)
     total = float(positive.sum())
     return positive / total if total > 0 else np.full(len(weights), 1.0 / len(weights))
@@ -257,7 +266,7 @@ class PCA(MultivariateDetector):
 
     def __init__(self, n_metrics: int, variance: float = 0.95, **options: object) -> None:
         super().__init__(n_metrics, **options)  # type: ignore[arg-type]
-        self.variance = _check_rate("variance", variance, 0.01)
+        self.variance = check_rate("variance", variance, 0.01)
         self._components = np.zeros((self.d, 1))
         self._eigen = np.ones(1)
         self._g = self._h = 1.0
@@ -282,9 +291,9 @@ class PCA(MultivariateDetector):
         t2 = float(t @ scaled)
         residual = z - self._components @ t
         q = float(residual @ residual)
-        z_t2 = _wilson_hilferty(t2, len(self._eigen))
-        z_q = _wilson_hilferty(q / self._g, self._h)
-        return _two_sided(max(z_t2, z_q)), (z_q >= z_t2, z, scaled, residual)
+        z_t2 = wilson_hilferty(t2, len(self._eigen))
+        z_q = wilson_hilferty(q / self._g, self._h)
+        return two_sided(max(z_t2, z_q)), (z_q >= z_t2, z, scaled, residual)
 
     def _weights(self, seen: object) -> np.ndarray:
         off_model, z, scaled, residual = cast(_PcaSeen, seen)
@@ -295,134 +304,6 @@ class PCA(MultivariateDetector):
     def _estimate(self, s: np.ndarray) -> np.ndarray:
         z = s - self._mean
         return self._mean + self._components @ (self._components.T @ z)
-
-
-class MSET(MultivariateDetector):
-    """Similarity-based state estimation over a memory of normal vectors.
-
-    ``memory``: how many training vectors it keeps (each metric's extremes, then evenly
-    spaced ones; default 32) from the training period, whose residuals are calibrated
-    by cross-fitting its two halves. Similarity: a Gaussian kernel whose width is
-    the median distance between memory vectors, with ``ridge`` added to the memory's
-    similarity matrix before inverting it (a smoother estimate: a metric that is only
-    noise is estimated near its mean, not copied from the nearest memory). It keeps
-    adapting: every
-    ``remember_every`` normal vectors, the latest replaces the oldest remembered one
-    (each metric's extremes stay).
-    """
-
-    method = "mset"
-
-    def __init__(
-        self,
-        n_metrics: int,
-        memory: int = 32,
-        remember_every: int = 5,
-        ridge: float = 0.1,
-        **options: object,
-    ) -> None:
-        super().__init__(n_metrics, **options)  # type: ignore[arg-type]
-        self.memory = _check_int("memory", memory, 4)
-        self._memory = np.zeros((1, self.d))
-        self._inverse = np.ones((1, 1))
-        self._width2 = 1.0
-        self._precision: np.ndarray = np.eye(self.d)
-        self._pinned = self._next_slot = self._learnt = 0
-        self.remember_every = _check_int("remember_every", remember_every, 1)
-        self.ridge = _check_rate("ridge", ridge, 1e-9)
-
-    def _fit_training(self, data: np.ndarray) -> None:
-        # Residuals are calibrated by cross-fitting: a memory from each half of the
-        # training period estimates the other half, so every training vector yields an
-        # out-of-memory residual (the smoothed vectors are strongly autocorrelated:
-        # residuals from one half alone leave too few independent ones). The memory
-        # kept is then chosen from the whole period.
-        half = len(data) // 2
-        first, second = data[:half], data[half:]
-        residuals: list[np.ndarray] = []
-        for learn, held in ((first, second), (second, first)):
-            self._use_memory(learn)
-            residuals.extend(self._residual(s) for s in held)
-        # Residuals are tracked in place of the smoothed vectors: the shared mean and
-        # covariance (and their adaptation) then describe the residuals.
-        self._residual_seed = np.vstack(residuals)
-        self._use_memory(data)
-
-    def _use_memory(self, data: np.ndarray) -> None:
-        """Remember each metric's extremes in ``data`` and evenly spaced vectors."""
-        chosen = set(np.argmin(data, axis=0).tolist()) | set(np.argmax(data, axis=0).tolist())
-        rest = [i for i in range(len(data)) if i not in chosen]
-        wanted = max(0, min(self.memory, len(data)) - len(chosen))
-        picks: list[int] = (
-            np.linspace(0, len(rest) - 1, wanted).astype(int).tolist() if wanted and rest else []
-        )
-        extremes = sorted(chosen)
-        others = sorted({rest[i] for i in picks} - chosen)
-        memory = data[extremes + others].copy()
-        self._pinned, self._next_slot = len(extremes), 0
-        gaps = np.sqrt(((memory[:, None, :] - memory[None, :, :]) ** 2).sum(-1))
-        width = float(np.median(gaps[gaps > 0])) if np.any(gaps > 0) else 1.0
-        self._memory, self._width2 = memory, 2 * width * width
-        gram = np.exp(-(gaps**2) / self._width2)
-        self._inverse = np.linalg.inv(gram + self.ridge * np.eye(len(memory)))
-
-    def _initial_fit(self) -> None:
-        super()._initial_fit()
-        residuals = self._residual_seed
-        self._mean = residuals.mean(axis=0)
-        self._cov = np.cov(residuals.T) + 1e-9 * np.eye(self.d)
-        self._refit()
-
-    def _estimate(self, s: np.ndarray) -> np.ndarray:
-        similarity = np.exp(-((self._memory - s) ** 2).sum(-1) / self._width2)
-        weights = self._inverse @ similarity
-        total = float(weights.sum())
-        if abs(total) < 1e-12:
-            return self._memory.mean(axis=0)
-        return (weights / total) @ self._memory
-
-    def _residual(self, s: np.ndarray) -> np.ndarray:
-        return s - self._estimate(s)
-
-    def _refit(self) -> None:
-        self._precision = np.linalg.inv(self._cov)
-
-    def _score_smoothed(self, s: np.ndarray) -> tuple[float, object]:
-        r = self._residual(s) - self._mean
-        scaled = self._precision @ r
-        distance = float(r @ scaled)
-        return _two_sided(_wilson_hilferty(distance, self.d)), (r, scaled)
-
-    def _weights(self, seen: object) -> np.ndarray:
-        # Each metric's own residual in its residual deviations (the Mahalanobis terms
-        # r_j (S^-1 r)_j spread blame onto correlated, quiet metrics).
-        r, _ = cast(tuple[np.ndarray, np.ndarray], seen)
-        return np.asarray(r * r / np.diag(self._cov))
-
-    def learn_one(self, x: Sequence[float] | np.ndarray) -> None:
-        if not self._fitted:
-            super().learn_one(x)
-            return
-        # Adapt the residuals' mean and covariance (not the memory).
-        v = self._vector(x)
-        s, _, _ = self._score(v)
-        r = self._residual(s)
-        self._advance(v, s)
-        self._adapt(r)
-        self._learnt += 1
-        if self._learnt % self.remember_every == 0:  # a recent normal vector joins the memory
-            self._remember(s)
-
-    def _remember(self, s: np.ndarray) -> None:
-        """Replace the oldest remembered vector (never a metric's extreme) with ``s``."""
-        if len(self._memory) <= self._pinned:
-            return
-        slot = self._pinned + self._next_slot % (len(self._memory) - self._pinned)
-        self._next_slot += 1
-        self._memory[slot] = s
-        gaps2 = ((self._memory[:, None, :] - self._memory[None, :, :]) ** 2).sum(-1)
-        gram = np.exp(-gaps2 / self._width2)
-        self._inverse = np.linalg.inv(gram + self.ridge * np.eye(len(self._memory)))
 
 
 class MultivariateFilter:

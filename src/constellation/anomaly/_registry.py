@@ -18,8 +18,9 @@ from typing import Any
 
 from ..errors import NotFoundError, ValidationError
 from ..store import Store
-from ._base import Baseline, check_finite
+from ._base import check_finite
 from ._incidents import Incidents, draft_anomaly, new_anomaly_id
+from ._inputs import as_vector, check_metrics, check_service, leading, top_contributor
 from ._methods import (
     MULTIVARIATE,
     MetricDetector,
@@ -36,59 +37,6 @@ from ._state import DetectorStates
 __all__ = ["AnomalyRegistry", "MetricDetector"]
 
 log = logging.getLogger("constellation.anomaly")
-
-
-def _check_metrics(metrics: object, method: str) -> list[str]:
-    if method not in MULTIVARIATE:
-        raise ValidationError(
-            "metrics", f"only the multivariate methods take it: {', '.join(MULTIVARIATE)}"
-        )
-    if isinstance(metrics, str) or not isinstance(metrics, Sequence):
-        raise ValidationError("metrics", f"{metrics!r} is not a list of metric names")
-    names = list(metrics)
-    if len(names) < 2 or any(not isinstance(n, str) or not n for n in names):
-        raise ValidationError("metrics", "expected two or more non-empty metric names")
-    if len(set(names)) != len(names):
-        raise ValidationError("metrics", "a metric is named twice")
-    return names
-
-
-def _vector(handle: MetricDetector, value: object) -> list[float]:
-    """A ``{metric: value}`` as the detector's vector; missing or None or NaN -> NaN."""
-    names = handle.metrics or []
-    if not isinstance(value, Mapping):
-        raise ValidationError("value", f"expected {{metric: value}} for {', '.join(names)}")
-    unknown = [k for k in value if k not in names]
-    if unknown:
-        raise ValidationError(
-            "value", f"unknown metric {unknown[0]!r}; expected: {', '.join(names)}"
-        )
-    vector = []
-    for name in names:
-        x = value.get(name)
-        if x is None or (isinstance(x, float) and math.isnan(x)):
-            vector.append(math.nan)
-        else:
-            vector.append(check_finite(f"value[{name!r}]", x))
-    return vector
-
-
-def _check_service(name: object) -> str | None:
-    if name is not None and (not isinstance(name, str) or not name):
-        raise ValidationError("service_name", f"{name!r} is not allowed; expected a non-empty str")
-    return name
-
-
-def _leading(ranked: list[tuple[float, str]]) -> list[str]:
-    """The metrics that together make most (80 %) of the score, at most three."""
-    names: list[str] = []
-    total = 0.0
-    for share, name in ranked[:3]:
-        names.append(name)
-        total += share
-        if total >= 0.8:
-            break
-    return names
 
 
 class AnomalyRegistry:
@@ -155,12 +103,12 @@ class AnomalyRegistry:
         one detector over several metrics (``metric`` then names it; default: the
         metrics joined by commas); feed it ``detect(d, {metric: value, ...})``."""
         if method in MULTIVARIATE or metrics is not None:
-            names = _check_metrics(metrics, method)
+            names = check_metrics(metrics, method)
             if metric is None:
                 metric = ",".join(names)
         if not isinstance(metric, str) or not metric:
             raise ValidationError("metric", f"{metric!r} is not allowed; expected a non-empty str")
-        _check_service(service_name)
+        check_service(service_name)
         info = method_info(method)
         options = dict(options)
         paired_with = options.pop("paired_with", None)
@@ -264,9 +212,9 @@ class AnomalyRegistry:
 
         ``service_name`` overrides the detector's for this value."""
         handle = self.get_detector(detector)
-        service = _check_service(service_name) or handle.service_name
+        service = check_service(service_name) or handle.service_name
         if handle._multi is not None:
-            vector = _vector(handle, value)
+            vector = as_vector(handle, value)
             x = math.nan
         else:
             if isinstance(value, Mapping):
@@ -302,7 +250,7 @@ class AnomalyRegistry:
                 anomalous = shares is not None
                 confidence = math.erf(score / math.sqrt(2.0))
                 if anomalous:
-                    x, expected = self._top_contributor(handle, vector, shares)
+                    x, expected = top_contributor(handle, vector, shares)
             elif handle._pair is not None and pair is not None:
                 score = handle._pair.score_pair(pair, x)
                 anomalous = score > handle.sensitivity
@@ -335,7 +283,7 @@ class AnomalyRegistry:
                 draft.service_name = service
                 if shares is not None and handle.metrics:
                     ranked = sorted(zip(shares.tolist(), handle.metrics, strict=True), reverse=True)
-                    draft.contributors = _leading(ranked)
+                    draft.contributors = leading(ranked)
                     draft.details["shares"] = ", ".join(
                         f"{name} {share:.0%}" for share, name in ranked if share >= 0.005
                     )
@@ -356,20 +304,6 @@ class AnomalyRegistry:
         if anomaly is not None and event is not None:
             self._incidents.notify(anomaly, seen_at=announced)
         return anomaly
-
-    @staticmethod
-    def _top_contributor(
-        handle: MetricDetector, vector: list[float], shares: Any
-    ) -> tuple[float, Baseline | None]:
-        """The value and the model's expectation of the metric that contributed most."""
-        assert handle._multi is not None
-        top = int(shares.argmax())
-        expected = handle._multi.detector.expected()
-        value = vector[top]
-        if math.isnan(value):
-            value = float(expected[top])
-        centre = float(expected[top])
-        return value, Baseline(centre, centre, centre)
 
     # -- anomalies -------------------------------------------------------------------------
     def get_active(self, metric: str | None = None, severity: str | None = None) -> list[Anomaly]:
@@ -435,7 +369,7 @@ class AnomalyRegistry:
             detected_at=t,
             last_seen_at=t,
             score=math.nan if expected is None else abs(value - expected),
-            service_name=_check_service(service_name),
+            service_name=check_service(service_name),
         )
         anomaly.recommendation = recommendation or recommend(anomaly)
         with self._lock:

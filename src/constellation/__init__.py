@@ -25,6 +25,7 @@ __all__ = [
     "deploy",
     "list_instances",
     "restart_instance",
+    "restart_service",
     "scale_down",
     "scale_up",
     "undeploy",
@@ -65,6 +66,12 @@ def undeploy(name: str) -> None:
 def restart_instance(instance_id: str) -> None:
     """Restart a deployment instance, or replace a function's worker, by its id."""
     _platform().restart_instance(instance_id)
+
+
+def restart_service(name: str) -> None:
+    """Restart every instance of deployment ``name``, or recycle function ``name``'s
+    workers (e.g. ``anomaly.on_detect(lambda a: restart_service(a.service_name))``)."""
+    _platform().restart_service(name)
 
 
 def create_cluster(spec: dict[str, Any] | None = None, /, **options: Any) -> Any:

@@ -371,6 +371,20 @@ class Constellation:
             return
         raise NotFoundError("instance", instance_id)
 
+    def restart_service(self, name: str) -> None:
+        """The seed's ``restart_service``: a deployment named ``name`` gets a rolling restart
+        of every instance; a function named ``name`` has each worker replaced (a busy one
+        after its call). Usable from ``anomaly.on_detect`` with ``anomaly.service_name``."""
+        if any(d.name == name for d in self.deployments.list_deployments()):
+            self.deployments.restart_deployment(name)
+            return
+        try:
+            instances = self.serverless.list_instances(name)
+        except NotFoundError:
+            raise NotFoundError("service", name) from None
+        for instance in instances:
+            self.serverless.restart_instance(instance.id)
+
     def start(self) -> None:
         """Start everything a server runs: functions' loops, deployments, the control loop.
 

@@ -348,6 +348,29 @@ def _v4_predictive_models(conn: sqlite3.Connection) -> None:
     _run(conn, _V4)
 
 
+# -- version 5: anomalies name their service; detectors' learnt state survives a restart ----
+# `anomaly_detectors` holds one bounded snapshot per (metric, method): the detector's
+# state, serialised by constellation.anomaly._state (at most a few hundred KiB each).
+_V5 = """
+ALTER TABLE anomaly_events ADD COLUMN service_name TEXT;
+CREATE TABLE anomaly_detectors (
+    metric TEXT NOT NULL,
+    method TEXT NOT NULL,
+    sensitivity REAL NOT NULL,
+    options TEXT NOT NULL,
+    service_name TEXT,
+    points INTEGER NOT NULL,
+    state BLOB NOT NULL,
+    saved_at REAL NOT NULL,
+    PRIMARY KEY (metric, method)
+) WITHOUT ROWID
+"""
+
+
+def _v5_anomaly_services_and_detector_state(conn: sqlite3.Connection) -> None:
+    _run(conn, _V5)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of release 0.1.0", _v1_release_0_1),
     Migration(
@@ -355,6 +378,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, "the ledger's per-minute and all-time rollups", _v3_ledger_rollups),
     Migration(4, "predictors' samples, models and accuracy history", _v4_predictive_models),
+    Migration(
+        5,
+        "anomaly_events.service_name; anomaly_detectors (detectors' learnt state)",
+        _v5_anomaly_services_and_detector_state,
+    ),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

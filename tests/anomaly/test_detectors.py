@@ -22,6 +22,7 @@ from constellation.anomaly import (
     ZScore,
 )
 from constellation.anomaly._base import MAX_SCORE
+from constellation.anomaly._sensitivity import threshold_for
 from constellation.anomaly._windows import RollingMoments, SortedWindow, kth_of_two_sorted
 from constellation.errors import ValidationError
 
@@ -160,7 +161,7 @@ def test_ensemble_raises_one_alarm_per_event() -> None:
     rng = np.random.default_rng(6)
     values = list(rng.normal(10, 1, 600)) + [30.0] * 50 + list(rng.normal(10, 1, 50))
     scores = feed(d, [float(v) for v in values])
-    flagged = [i for i, s in enumerate(scores) if s > Ensemble.DEFAULT_SENSITIVITY]
+    flagged = [i for i, s in enumerate(scores) if s > threshold_for("ensemble", 3.0)]
     assert 600 in flagged
     assert len([i for i in flagged if 600 <= i < 650]) == 1
 

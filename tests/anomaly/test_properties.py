@@ -65,3 +65,49 @@ def test_scores_are_unchanged_by_adding_a_constant(make, values: list[int], shif
         a = plain.score_learn(float(x))
         b = shifted.score_learn(float(x + shift))
         assert a == pytest.approx(b, rel=1e-9, abs=1e-9)
+
+
+def _seasonal(seed: int, n: int, period: int, level: float, amplitude: float) -> list[float]:
+    rng = __import__("random").Random(seed)
+    return [
+        level + amplitude * math.sin(2 * math.pi * i / period) + rng.gauss(0, amplitude / 10)
+        for i in range(n)
+    ]
+
+
+def _forest_filter(seed: int):  # type: ignore[no-untyped-def]
+    from constellation.anomaly._methods import build_filter
+
+    flt, _ = build_filter("isolation_forest", 3.0, {"seed": seed})
+    return flt
+
+
+@settings(max_examples=12, deadline=None, database=None)
+@given(
+    seed=st.integers(0, 10_000),
+    period=st.sampled_from([96, 144, 288]),
+    level=st.floats(10, 1000),
+)
+def test_isolation_forest_is_quiet_on_a_clean_seasonal_stream(
+    seed: int, period: int, level: float
+) -> None:
+    flt = _forest_filter(seed)
+    values = _seasonal(seed, 2_500, period, level, level / 5)
+    flags = [flt.update(x)[1] for x in values]
+    scored = flags[flt.detector.warmup :]
+    assert sum(scored) / len(scored) <= 0.01
+
+
+@settings(max_examples=12, deadline=None, database=None)
+@given(
+    seed=st.integers(0, 10_000),
+    period=st.sampled_from([96, 144, 288]),
+    level=st.floats(10, 1000),
+    at=st.integers(400, 2_400),
+)
+def test_isolation_forest_finds_a_10x_spike(seed: int, period: int, level: float, at: int) -> None:
+    flt = _forest_filter(seed)
+    values = _seasonal(seed, 2_500, period, level, level / 5)
+    values[at] *= 10
+    results = [flt.update(x) for x in values]
+    assert results[at][1], results[at]

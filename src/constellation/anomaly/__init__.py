@@ -7,13 +7,20 @@ Contract
   O(1) or O(log window) per value (the isolation forest: amortised retraining). The
   decision is separate: :class:`ThresholdFilter` flags ``score > threshold`` and keeps
   flagged values out of the state (up to ``max_protected`` in a row).
-* **Methods** for :func:`create_detector` (``sensitivity`` in brackets): ``zscore``
-  (k standard deviations), ``iqr`` (k x IQR beyond the quartile), ``mad``
-  (k x 1.4826 MAD), ``moving_average`` (k deviations of the EWMA forecast error),
-  ``isolation_forest`` (k deviations of the isolation score), ``threshold`` (the upper
+* **Sensitivity** means the same for every method: flag values about as rare as k
+  standard deviations of a normal stream (see ``_sensitivity``; ``threshold`` takes
+  the limit itself).
+* **Methods** for :func:`create_detector`: ``zscore``
+  (k standard deviations), ``iqr``, ``mad``, ``moving_average`` (the EWMA forecast
+  error), ``isolation_forest``, ``threshold`` (the upper
   limit), ``rate_change``, ``pattern`` (same hour of the day or week), ``correlation``
   (``paired_with`` another metric) and ``ensemble`` (the default method: NAB-tuned
   context novelty with one alarm per event; 64.3 on NAB's standard profile).
+* **Several metrics at once**: ``create_detector(metrics=[...], method="pca")`` (or
+  ``"mset"``) and ``detect(d, {metric: value, ...})``: one vector per step, learnt from
+  an initial normal period (``train``, 400) and adapting after; missing or NaN values
+  are filled from the others; an anomaly names the metrics that contributed most
+  (``Anomaly.contributors``).
 * **Registry**: :class:`AnomalyRegistry` (or the module functions, which act on the
   default platform's registry: stored in its home, fed by its functions' metrics):
   ``detect`` returns the new or continuing :class:`Anomaly` (truthy) or None; a
@@ -21,8 +28,10 @@ Contract
   normal points; rules (glob patterns) set severity; ``on_detect`` callbacks get new
   anomalies at or above a severity. With a :class:`~constellation.store.Store`,
   anomalies persist in table ``anomaly_events``. Time comes from an injected clock.
-* **Bad input** (NaN or infinite values, out-of-order or repeated timestamps, unknown
-  method, sensitivity <= 0, unknown option) raises
+* **Timestamps** may repeat or arrive up to ``timestamp_tolerance_s`` (60 s) late: such
+  values are taken in arrival order at the last point's time.
+* **Bad input** (NaN or infinite values, a timestamp later than the tolerance, unknown
+  method, a sensitivity the method cannot use, unknown option) raises
   :class:`~constellation.errors.ValidationError` naming the field and what is allowed,
   and changes nothing. A constant series scores 0 (no division by zero, no alarm).
 * **NAB**: :func:`score_series`, :func:`best_threshold` and friends re-implement the
@@ -57,6 +66,8 @@ from ._contextual import Correlation, Pattern, RateChange
 from ._ensemble import Ensemble
 from ._iforest import IsolationForest
 from ._methods import METHODS
+from ._mset import MSET
+from ._multivariate import PCA, MultivariateDetector, MultivariateFilter
 from ._nab_corpus import CostMatrix, NabSeries, load_nab_corpus, load_nab_profiles
 from ._nab_scoring import (
     SeriesScore,
@@ -76,6 +87,8 @@ __all__ = [
     "IQR",
     "MAD",
     "METHODS",
+    "MSET",
+    "PCA",
     "SEVERITIES",
     "Anomaly",
     "AnomalyError",
@@ -88,6 +101,8 @@ __all__ = [
     "IsolationForest",
     "MetricDetector",
     "MovingAverage",
+    "MultivariateDetector",
+    "MultivariateFilter",
     "NabSeries",
     "Pattern",
     "RateChange",

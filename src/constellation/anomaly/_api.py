@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._records import Anomaly, Rule
@@ -73,9 +73,14 @@ def set_registry(registry: AnomalyRegistry | None) -> AnomalyRegistry | None:
 
 
 def create_detector(
-    metric: str, method: str = "ensemble", sensitivity: float | None = None, **options: Any
+    metric: str | None = None,
+    method: str = "ensemble",
+    sensitivity: float | None = None,
+    **options: Any,
 ) -> MetricDetector:
-    """A detector on ``metric`` (``method`` and ``sensitivity`` positional as in the seed)."""
+    """A detector on ``metric`` (``method`` and ``sensitivity`` positional as in the seed;
+    ``service_name=`` names the deployment or function the metric belongs to;
+    ``metrics=[...]`` with ``method="pca"`` or ``"mset"`` watches several metrics at once)."""
     return get_registry().create_detector(metric, method, sensitivity, **options)
 
 
@@ -92,13 +97,16 @@ def create_rule(
 
 def detect(
     detector: MetricDetector | str,
-    value: float,
+    value: float | Mapping[str, float | None],
     timestamp: float | None = None,
     instance_id: str | None = None,
     paired_value: float | None = None,
+    service_name: str | None = None,
 ) -> Anomaly | None:
     """Score one value; the (new or continuing) anomaly, or None when normal."""
-    return get_registry().detect(detector, value, timestamp, instance_id, paired_value)
+    return get_registry().detect(
+        detector, value, timestamp, instance_id, paired_value, service_name
+    )
 
 
 def get_active(metric: str | None = None, severity: str | None = None) -> list[Anomaly]:

@@ -70,7 +70,7 @@ class Pattern(Detector):
 
     method = "pattern"
 
-    def __init__(self, period: str = "day", alpha: float = 0.1, warmup: int = 3) -> None:
+    def __init__(self, period: str = "day", alpha: float = 0.05, warmup: int = 10) -> None:
         super().__init__()
         if period not in _PERIODS:
             raise ValidationError.choice("period", period, sorted(_PERIODS))
@@ -78,6 +78,10 @@ class Pattern(Detector):
         self.warmup = 0  # readiness is per slot, below
         self._slot_warmup = warmup
         self._alpha = _check_alpha(alpha)
+        # A new value deviates from an EW mean by its own spread plus the mean's
+        # (variance alpha / (2 - alpha) of one value's): without it, k "sigmas" flag
+        # noticeably more than P(|Z| > k) of a normal stream.
+        self._predictive = (1 + self._alpha / (2 - self._alpha)) ** 0.5
         self._slots: dict[int, EwmMoments] = {}
         self._last_slot: int | None = None
 
@@ -96,13 +100,13 @@ class Pattern(Detector):
         stats = self._slots.get(self._slot(t))
         if stats is None or stats.n < self._slot_warmup:
             return 0.0
-        return deviation_score(stats.deviation(x), 0.0, stats.std)
+        return deviation_score(stats.deviation(x), 0.0, stats.std * self._predictive)
 
     def baseline(self, sensitivity: float) -> Baseline | None:
         if self._last_slot is None:
             return None
         stats = self._slots[self._last_slot]
-        spread = sensitivity * stats.std
+        spread = sensitivity * stats.std * self._predictive
         return Baseline(stats.mean, stats.mean - spread, stats.mean + spread)
 
 

@@ -26,6 +26,7 @@ from ._windows import EwmMoments
 __all__ = ["IsolationForest"]
 
 _EULER = 0.5772156649
+_EDGE_SIGMAS = 3.0
 
 
 def _avg_path(n: float) -> float:
@@ -33,6 +34,11 @@ def _avg_path(n: float) -> float:
     if n > 2:
         return 2 * (math.log(n - 1) + _EULER) - 2 * (n - 1) / n
     return 1.0 if n == 2 else 0.0
+
+
+def _std(values: tuple[float, ...]) -> float:
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
 
 
 class _Tree:
@@ -125,7 +131,7 @@ class IsolationForest(Detector):
                 "n_trees", "expected n_trees >= 1, sample >= 8 and retrain_every >= 1"
             )
         self.n_trees, self.sample, self.retrain_every = n_trees, sample, retrain_every
-        self.warmup = min(self.window, 64)
+        self.warmup = min(self.window, 256)
         self._rng = random.Random(seed)
         self._points: deque[tuple[float, ...]] = deque(maxlen=self.window)
         self._ewma = EwmMoments(0.1)
@@ -134,6 +140,8 @@ class IsolationForest(Detector):
         self._centre = 0.0
         self._spread = 1.0
         self._since_train = 0
+        self._bounds: list[tuple[float, float, float]] = []
+        self._trained_on = 0
 
     def _features(self, x: float) -> tuple[float, float, float]:
         change = 0.0 if self._last is None else x - self._last
@@ -142,13 +150,15 @@ class IsolationForest(Detector):
 
     def _train(self) -> None:
         data = list(self._points)
+        self._trained_on = len(data)
         self._forest = _Forest(data, self.n_trees, self.sample, self._rng)
         # Standardise against a sample of the training points (all of them would cost
         # window x trees path walks per retrain).
-        own = [self._forest.score(p) for p in self._rng.sample(data, min(64, len(data)))]
+        own = [self._forest.score(p) for p in self._rng.sample(data, min(256, len(data)))]
         self._centre = math.fsum(own) / len(own)
         variance = math.fsum((v - self._centre) ** 2 for v in own) / len(own)
         self._spread = math.sqrt(variance) or 1e-9
+        self._bounds = [(min(col), max(col), _std(col)) for col in zip(*data, strict=True)]
         self._since_train = 0
 
     def learn_one(self, x: float, t: float | None = None) -> None:
@@ -157,16 +167,35 @@ class IsolationForest(Detector):
         self._last = x
         self.n_seen += 1
         self._since_train += 1
+        # Retrain each time the window doubles while it fills (a forest of the first 64
+        # values knows a fraction of a daily cycle), then every ``retrain_every``.
         if len(self._points) >= self.warmup and (
-            self._forest is None or self._since_train >= self.retrain_every
+            self._forest is None
+            or self._since_train >= self.retrain_every
+            or (len(self._points) < self.window and len(self._points) >= 2 * self._trained_on)
         ):
             self._train()
 
     def score_one(self, x: float, t: float | None = None) -> float:
         if self._forest is None:
             return 0.0
-        raw = self._forest.score(self._features(x))
-        return min(max(0.0, (raw - self._centre) / self._spread), MAX_SCORE)
+        point = self._features(x)
+        raw = self._forest.score(point)
+        isolation = max(0.0, (raw - self._centre) / self._spread)
+        return min(max(isolation, self._beyond(point)), MAX_SCORE)
+
+    def _beyond(self, point: tuple[float, ...]) -> float:
+        """How far ``point`` lies outside the training data's range, in its features'
+        standard deviations (the largest). Isolation saturates there: every point past
+        the range takes the same path as the extreme training point, so a 10x spike
+        would score no higher than the stream's largest ordinary value. The edge of a few
+        hundred normal values lies about 3 deviations out, hence ``3 + excess``."""
+        worst = 0.0
+        for value, (low, high, std) in zip(point, self._bounds, strict=True):
+            excess = value - high if value > high else low - value
+            if excess > 0:
+                worst = max(worst, _EDGE_SIGMAS + excess / std if std > 0 else MAX_SCORE)
+        return worst
 
     def baseline(self, sensitivity: float) -> Baseline | None:
         if self._ewma.n == 0:

@@ -3,7 +3,8 @@
 One incident per (detector, instance): while a detector keeps flagging, the same
 :class:`Anomaly` is updated (peak value, points, duration) instead of creating a new
 record per value; ``auto_resolve_after`` normal values in a row close it. Callbacks
-run for new anomalies only, outside the lock. Writes go through an optional
+run for new anomalies, and again for an anomaly whose severity rises (escalation) for
+the callbacks whose floor it newly reaches; always outside the lock. Writes go through an optional
 :class:`AnomalyTable`, at most once per ``flush_interval_s`` for a continuing one.
 """
 
@@ -45,7 +46,7 @@ class Incidents:
         self._normal_run: dict[str, int] = {}
         self._flushed_at: dict[str, float] = {}
         self._callbacks: list[tuple[Callback, int]] = []
-        self.counts = {"detected": 0, "resolved": 0, "recorded": 0}
+        self.counts = {"detected": 0, "resolved": 0, "recorded": 0, "escalated": 0}
         self.by_severity = dict.fromkeys(SEVERITIES, 0)
         if table is not None:  # anomalies still open when the platform stopped
             for anomaly in table.open_anomalies():
@@ -58,10 +59,12 @@ class Incidents:
         instance_id: str | None,
         draft: Anomaly,
         severity_for: Callable[[float], str],
-    ) -> tuple[Anomaly, bool]:
+    ) -> tuple[Anomaly, str | None]:
         """Open ``draft`` as a new anomaly, or fold it into the detector's open one.
 
-        Returns (anomaly, is_new). ``severity_for(score)`` applies the rules.
+        Returns (anomaly, event): event ``"new"``, ``"escalated"`` (a continuing anomaly
+        whose peak reached a more severe rule; ``details["escalated_from"]`` holds the
+        severity before) or None. ``severity_for(score)`` applies the rules.
         """
         key = (detector_id, instance_id)
         existing = self._active.get(self._open.get(key, ""))
@@ -69,15 +72,24 @@ class Incidents:
             existing.last_seen_at = draft.last_seen_at
             existing.points += 1
             self._normal_run[existing.id] = 0
+            event = None
             if draft.score > existing.score:  # keep the incident's peak
                 existing.score, existing.detected_value = draft.score, draft.detected_value
                 existing.confidence = max(existing.confidence, draft.confidence)
+                if draft.contributors:  # a multivariate anomaly: who moved at the peak
+                    existing.contributors = draft.contributors
+                    existing.details["shares"] = draft.details.get("shares", "")
+                    existing.expected_value = draft.expected_value
                 severity = severity_for(draft.score)
                 if severity_rank(severity) > severity_rank(existing.severity):
+                    existing.details["escalated_from"] = existing.severity
                     existing.severity = severity
+                    self.counts["escalated"] += 1
+                    self.by_severity[severity] += 1
+                    event = "escalated"
             existing.recommendation = recommend(existing)
-            self._persist(existing, force=False)
-            return existing, False
+            self._persist(existing, force=event is not None)
+            return existing, event
         draft.severity = severity_for(draft.score)
         draft.recommendation = recommend(draft)
         self._active[draft.id] = draft
@@ -86,7 +98,7 @@ class Incidents:
         self.counts["detected"] += 1
         self.by_severity[draft.severity] += 1
         self._persist(draft, force=True)
-        return draft, True
+        return draft, "new"
 
     def normal(
         self, detector_id: str, instance_id: str | None, t: float, auto_resolve_after: int
@@ -179,12 +191,19 @@ class Incidents:
 
         return unsubscribe
 
-    def notify(self, anomaly: Anomaly) -> None:
-        """Run the callbacks for a new anomaly (call without the lock held)."""
+    def notify(self, anomaly: Anomaly, seen_at: str | None = None) -> None:
+        """Run the callbacks for a new anomaly (call without the lock held).
+
+        For an escalated one, ``seen_at`` is the severity it was announced at before:
+        only the callbacks that did not get it then run, so each callback hears of an
+        anomaly once, at the first severity that reaches its floor.
+        """
         with self._lock:
             callbacks = list(self._callbacks)
+        rank = severity_rank(anomaly.severity)
+        already = -1 if seen_at is None else severity_rank(seen_at)
         for callback, floor in callbacks:
-            if severity_rank(anomaly.severity) >= floor:
+            if already < floor <= rank or (seen_at is None and floor <= rank):
                 try:
                     callback(anomaly)
                 except Exception:

@@ -17,6 +17,9 @@ from ._base import Baseline, Detector, ThresholdFilter, check_positive
 from ._contextual import Correlation, Pattern, RateChange
 from ._ensemble import Ensemble
 from ._iforest import IsolationForest
+from ._mset import MSET
+from ._multivariate import PCA, MultivariateFilter
+from ._sensitivity import threshold_for
 from ._statistical import IQR, MAD, MovingAverage, Threshold, ZScore
 
 __all__ = [
@@ -24,6 +27,7 @@ __all__ = [
     "Method",
     "MetricDetector",
     "build_filter",
+    "build_multivariate",
     "build_pair",
     "method_info",
 ]
@@ -42,19 +46,21 @@ class Method:
 
 METHODS: Mapping[str, Method] = {
     "zscore": Method(ZScore, 3.0, "statistical", "k standard deviations from the mean"),
-    "iqr": Method(IQR, 1.5, "statistical", "k x IQR beyond the nearer quartile", "IQR"),
+    "iqr": Method(
+        IQR, 2.698, "statistical", "(k - 0.6745) / 1.349 IQRs beyond the quartile", "IQR"
+    ),
     "mad": Method(MAD, 3.5, "statistical", "k x 1.4826 MAD from the median"),
     "moving_average": Method(
         MovingAverage, 3.0, "statistical", "k deviations of the EWMA forecast error"
     ),
     "isolation_forest": Method(
-        IsolationForest, 3.0, "statistical", "k deviations of the isolation score", "sigma"
+        IsolationForest, 3.0, "statistical", "calibrated on normal noise (see _sensitivity)", ""
     ),
     "ensemble": Method(
         Ensemble,
-        Ensemble.DEFAULT_SENSITIVITY,
+        3.0,
         "statistical",
-        "the calibrated ensemble score (see docs)",
+        "calibrated on normal noise (see _sensitivity)",
         "",
     ),
     "threshold": Method(Threshold, None, "threshold", "the upper limit itself"),
@@ -63,7 +69,15 @@ METHODS: Mapping[str, Method] = {
     "correlation": Method(
         Correlation, 3.0, "correlation", "k residual deviations from the fitted relation"
     ),
+    # Several metrics at once (create_detector(metrics=[...])). Default 4.0: the model
+    # is estimated from a few hundred autocorrelated vectors, so its Gaussian tails are
+    # optimistic; 4.0 was best on the tuning half of SKAB valve1 (BENCHMARKS.md).
+    "pca": Method(PCA, 4.0, "correlation", "T-squared and Q of a PCA model, as deviations"),
+    "mset": Method(MSET, 4.0, "correlation", "Mahalanobis distance of the MSET residual"),
 }
+
+#: the methods that take ``metrics=[...]`` and a ``{metric: value}`` per step
+MULTIVARIATE = ("pca", "mset")
 
 
 def method_info(method: object) -> Method:
@@ -97,6 +111,9 @@ def resolve_sensitivity(method: str, sensitivity: object, options: Mapping[str, 
                 return 0.0  # threshold with explicit limits: any excess is anomalous
             raise ValidationError("sensitivity", "the threshold method needs a limit, e.g. 0.05")
         return info.default_sensitivity
+    if method == "threshold":
+        return check_positive("sensitivity", sensitivity)
+    threshold_for(method, sensitivity)  # refuses what the method cannot use, with its range
     return check_positive("sensitivity", sensitivity)
 
 
@@ -114,7 +131,27 @@ def build_filter(
         return ThresholdFilter(detector, 0.0, protect=False), 0.0
     _check_options(info.cls, options, set())
     detector = _construct(info.cls, options)
-    return ThresholdFilter(detector, sensitivity, protect=detector.protect), sensitivity
+    threshold = threshold_for(method, sensitivity)
+    return ThresholdFilter(detector, threshold, protect=detector.protect), threshold
+
+
+def build_multivariate(
+    method: str, metrics: list[str], sensitivity: float, options: Mapping[str, Any]
+) -> MultivariateFilter:
+    """A multivariate detector for ``metrics`` in its filter (options checked first)."""
+    info = method_info(method)
+    options = dict(options)
+    max_protected = options.pop("max_protected", 3600)
+    if isinstance(max_protected, bool) or not isinstance(max_protected, int) or max_protected < 0:
+        raise ValidationError("max_protected", f"{max_protected!r} is out of range; expected >= 0")
+    accepted = [p for p in inspect.signature(info.cls).parameters if p not in ("n_metrics",)]
+    accepted += ["train", "smoothing", "adapt", "refit_every", "max_protected"]
+    for key in options:
+        if key not in accepted:
+            allowed = ", ".join(sorted(set(accepted) - {"options"}))
+            raise ValidationError(key, f"unknown option for this method; accepted: {allowed}")
+    detector = _construct(info.cls, {"n_metrics": len(metrics), **options})
+    return MultivariateFilter(detector, threshold_for(method, sensitivity), max_protected)
 
 
 def build_pair(options: Mapping[str, Any]) -> Correlation:
@@ -134,6 +171,8 @@ class MetricDetector:
     type: str
     created_at: float
     options: dict[str, Any] = field(default_factory=dict)
+    service_name: str | None = None  # the deployment or function the metric belongs to
+    metrics: list[str] | None = None  # a multivariate detector's metrics, in vector order
     baseline: Baseline | None = None  # refreshed every baseline_interval_s
     baseline_at: float | None = None
     last_timestamp: float | None = None
@@ -142,6 +181,8 @@ class MetricDetector:
     anomalies: int = 0
     _filter: ThresholdFilter | None = field(default=None, repr=False)
     _pair: Correlation | None = field(default=None, repr=False)
+    _multi: MultivariateFilter | None = field(default=None, repr=False)
+    restored: bool = False  # whether its learnt state came back from the store
 
     def current_baseline(self, paired_value: float | None = None) -> Baseline | None:
         """The live baseline (the snapshot in :attr:`baseline` lags by up to the interval)."""

@@ -37,6 +37,7 @@ _COLUMNS = (
     "detector_id",
     "method",
     "details",
+    "service_name",
 )
 
 
@@ -74,7 +75,8 @@ class AnomalyTable:
             anomaly.points,
             anomaly.detector_id,
             anomaly.method,
-            json.dumps(anomaly.details, sort_keys=True),
+            json.dumps(_details(anomaly), sort_keys=True),
+            anomaly.service_name,
         )
         placeholders = ", ".join("?" for _ in _COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "id")
@@ -118,9 +120,18 @@ class AnomalyTable:
         return int(row["n"]) if row is not None else 0
 
 
+def _details(anomaly: Anomaly) -> dict[str, object]:
+    # A multivariate anomaly's contributors travel in the details column (no migration).
+    if not anomaly.contributors:
+        return dict(anomaly.details)
+    return {**anomaly.details, "contributors": list(anomaly.contributors)}
+
+
 def _from_row(row: sqlite3.Row) -> Anomaly:
     values = {c: row[c] for c in _COLUMNS}
-    values["details"] = json.loads(values["details"] or "{}")
+    details = json.loads(values["details"] or "{}")
+    values["contributors"] = list(details.pop("contributors", []))
+    values["details"] = details
     if values["score"] is None:
         values["score"] = math.nan
     return Anomaly(**values)

@@ -68,6 +68,11 @@ class Anomaly:
     detector_id: str | None = None
     method: str | None = None
     details: dict[str, str] = field(default_factory=dict)
+    #: the deployment or function the metric belongs to (for ``restart_service``)
+    service_name: str | None = None
+    #: a multivariate anomaly's metrics that contributed most, largest share first
+    #: (``details["shares"]`` has each one's share of the score)
+    contributors: list[str] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -168,7 +173,15 @@ def recommend(anomaly: Anomaly) -> str:
     above = expected is None or anomaly.detected_value >= expected
     side = "above" if above else "below"
     kind = anomaly.type
-    if kind == "threshold":
+    if anomaly.contributors:
+        top = anomaly.contributors[0]
+        what = (
+            f"{metric}: {', '.join(anomaly.contributors)} left their usual joint behaviour "
+            f"({anomaly.score:.1f} sigma; {top} at {_fmt(anomaly.detected_value)} "
+            f"where {_fmt(expected)} was expected)"
+        )
+        metric = top  # the action is for the metric that moved most
+    elif kind == "threshold":
         limit = anomaly.expected_high if above else anomaly.expected_low
         what = f"{metric} at {_fmt(anomaly.detected_value)} is {side} its limit {_fmt(limit)}"
     elif kind == "rate_change":
@@ -200,4 +213,6 @@ def recommend(anomaly: Anomaly) -> str:
         what += f" for {minutes:.0f} min"
     if anomaly.instance_id:
         what += f" on instance {anomaly.instance_id}"
+    if anomaly.service_name:
+        what += f" of {anomaly.service_name}"
     return f"{what}: {_action(metric, above)}"

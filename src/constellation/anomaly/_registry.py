@@ -8,28 +8,35 @@ safe: one lock guards the state; callbacks run outside it.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import NotFoundError, ValidationError
 from ..store import Store
 from ._base import check_finite
 from ._incidents import Incidents, draft_anomaly, new_anomaly_id
+from ._inputs import as_vector, check_metrics, check_service, leading, top_contributor
 from ._methods import (
+    MULTIVARIATE,
     MetricDetector,
     build_filter,
+    build_multivariate,
     build_pair,
     method_info,
     resolve_sensitivity,
 )
 from ._persist import AnomalyTable
 from ._records import Anomaly, Rule, check_severity, check_type, recommend, severity_rank
+from ._state import DetectorStates
 
 __all__ = ["AnomalyRegistry", "MetricDetector"]
+
+log = logging.getLogger("constellation.anomaly")
 
 
 class AnomalyRegistry:
@@ -42,6 +49,7 @@ class AnomalyRegistry:
         baseline_interval_s: float = 300.0,
         auto_resolve_after: int = 5,
         flush_interval_s: float = 1.0,
+        timestamp_tolerance_s: float = 60.0,
     ) -> None:
         if check_finite("baseline_interval_s", baseline_interval_s) <= 0:
             raise ValidationError("baseline_interval_s", "must be > 0")
@@ -53,6 +61,9 @@ class AnomalyRegistry:
             raise ValidationError(
                 "auto_resolve_after", f"{auto_resolve_after!r} is out of range; expected >= 1"
             )
+        if check_finite("timestamp_tolerance_s", timestamp_tolerance_s) < 0:
+            raise ValidationError("timestamp_tolerance_s", "must be >= 0")
+        self.timestamp_tolerance_s = float(timestamp_tolerance_s)
         self.clock = clock
         self.baseline_interval_s = float(baseline_interval_s)
         self.auto_resolve_after = auto_resolve_after
@@ -64,6 +75,10 @@ class AnomalyRegistry:
         self._points = 0
         self._detect_us = 0.0
         table = AnomalyTable(store) if store is not None else None
+        # Detectors' learnt state: saved on shutdown and every baseline_interval_s,
+        # restored when the same detector is created again (e.g. after a restart).
+        self._states = DetectorStates(store) if store is not None else None
+        self._saved_at: dict[str, float] = {}
         self._incidents = Incidents(self._lock, table, flush_interval_s)
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
@@ -71,17 +86,29 @@ class AnomalyRegistry:
     # -- detectors and rules -------------------------------------------------------------
     def create_detector(
         self,
-        metric: str,
+        metric: str | None = None,
         method: str = "ensemble",
         sensitivity: float | None = None,
+        *,
+        metrics: Sequence[str] | None = None,
+        service_name: str | None = None,
         **options: Any,
     ) -> MetricDetector:
         """A detector on ``metric`` (default method: the NAB-tuned ``ensemble``).
 
         ``options`` go to the method (``window``, ``alpha``...);
-        ``paired_with`` names the other metric of a ``correlation`` detector."""
+        ``paired_with`` names the other metric of a ``correlation`` detector;
+        ``service_name`` (the deployment or function the metric belongs to) is copied
+        into its anomalies. ``metrics=[...]`` with ``method="pca"`` or ``"mset"`` makes
+        one detector over several metrics (``metric`` then names it; default: the
+        metrics joined by commas); feed it ``detect(d, {metric: value, ...})``."""
+        if method in MULTIVARIATE or metrics is not None:
+            names = check_metrics(metrics, method)
+            if metric is None:
+                metric = ",".join(names)
         if not isinstance(metric, str) or not metric:
             raise ValidationError("metric", f"{metric!r} is not allowed; expected a non-empty str")
+        check_service(service_name)
         info = method_info(method)
         options = dict(options)
         paired_with = options.pop("paired_with", None)
@@ -94,8 +121,14 @@ class AnomalyRegistry:
             type=info.anomaly_type,
             created_at=self.clock(),
             options=dict(options),
+            service_name=service_name,
         )
-        if method == "correlation":
+        if method in MULTIVARIATE:
+            if paired_with is not None:
+                raise ValidationError("paired_with", "only the correlation method takes it")
+            handle.metrics = names
+            handle._multi = build_multivariate(method, names, level, options)
+        elif method == "correlation":
             if not isinstance(paired_with, str) or not paired_with:
                 raise ValidationError("paired_with", "correlation needs the other metric's name")
             handle.options["paired_with"] = paired_with
@@ -104,6 +137,8 @@ class AnomalyRegistry:
             if paired_with is not None:
                 raise ValidationError("paired_with", "only the correlation method takes it")
             handle._filter, _ = build_filter(method, level, options)
+        if self._states is not None:
+            handle.restored = self._states.restore(handle)
         with self._lock:
             self._detectors[handle.id] = handle
             self.version += 1
@@ -128,6 +163,9 @@ class AnomalyRegistry:
             self._detectors.pop(handle.id, None)
             self.version += 1
             self._incidents.forget_detector(handle.id)
+            self._saved_at.pop(handle.id, None)
+            if self._states is not None and not self._states.store.closed:
+                self._states.delete(handle.metric, handle.method)
 
     def create_rule(
         self,
@@ -164,21 +202,38 @@ class AnomalyRegistry:
     def detect(
         self,
         detector: MetricDetector | str,
-        value: float,
+        value: float | Mapping[str, float | None],
         timestamp: float | None = None,
         instance_id: str | None = None,
         paired_value: float | None = None,
+        service_name: str | None = None,
     ) -> Anomaly | None:
-        """Score ``value``; returns the (new or continuing) anomaly, or None when normal."""
+        """Score ``value``; returns the (new or continuing) anomaly, or None when normal.
+
+        ``service_name`` overrides the detector's for this value."""
         handle = self.get_detector(detector)
-        x = check_finite("value", value)
+        service = check_service(service_name) or handle.service_name
+        if handle._multi is not None:
+            vector = as_vector(handle, value)
+            x = math.nan
+        else:
+            if isinstance(value, Mapping):
+                raise ValidationError("value", "a {metric: value} needs metrics=[...] and pca/mset")
+            x = check_finite("value", value)
         if timestamp is not None:
             t = check_finite("timestamp", timestamp)
             last = handle.last_timestamp
             if last is not None and t < last:
-                raise ValidationError("timestamp", f"{t!r} is before the last point ({last!r})")
-            if last is not None and t == last:
-                raise ValidationError("timestamp", f"{t!r} repeats the last point's timestamp")
+                # Repeated (two instances in one second) or a little late (several
+                # producers): taken in arrival order, at the last point's time, so
+                # seasonal detectors see time move forwards only.
+                if last - t > self.timestamp_tolerance_s:
+                    raise ValidationError(
+                        "timestamp",
+                        f"{t!r} is {last - t:g} s before the last point ({last!r}); "
+                        f"expected at most timestamp_tolerance_s={self.timestamp_tolerance_s:g} s",
+                    )
+                t = last
         else:
             t = self.clock()
         pair = None if paired_value is None else check_finite("paired_value", paired_value)
@@ -189,7 +244,14 @@ class AnomalyRegistry:
             if handle.id not in self._detectors:
                 raise NotFoundError("detector", handle.id)
             expected = handle.current_baseline(pair)
-            if handle._pair is not None and pair is not None:
+            shares = None
+            if handle._multi is not None:
+                score, shares = handle._multi.update(vector)
+                anomalous = shares is not None
+                confidence = math.erf(score / math.sqrt(2.0))
+                if anomalous:
+                    x, expected = top_contributor(handle, vector, shares)
+            elif handle._pair is not None and pair is not None:
                 score = handle._pair.score_pair(pair, x)
                 anomalous = score > handle.sensitivity
                 if not anomalous:
@@ -203,7 +265,7 @@ class AnomalyRegistry:
             handle.points += 1
             self._points += 1
             self._maybe_refresh(handle, t)
-            anomaly, is_new = None, False
+            anomaly, event, announced = None, None, None
             if anomalous:
                 draft = draft_anomaly(
                     handle.metric,
@@ -218,20 +280,29 @@ class AnomalyRegistry:
                     handle.method,
                 )
                 draft.details["unit"] = method_info(handle.method).unit
+                draft.service_name = service
+                if shares is not None and handle.metrics:
+                    ranked = sorted(zip(shares.tolist(), handle.metrics, strict=True), reverse=True)
+                    draft.contributors = leading(ranked)
+                    draft.details["shares"] = ", ".join(
+                        f"{name} {share:.0%}" for share, name in ranked if share >= 0.005
+                    )
                 if handle._pair is not None:
                     draft.details["paired_with"] = str(handle.options["paired_with"])
-                anomaly, is_new = self._incidents.flag(
+                anomaly, event = self._incidents.flag(
                     handle.id,
                     instance_id,
                     draft,
                     lambda level: self._severity_for(handle.metric, handle.type, level),
                 )
-                handle.anomalies += is_new
+                handle.anomalies += event == "new"
+                if event == "escalated":
+                    announced = anomaly.details["escalated_from"]
             else:
                 self._incidents.normal(handle.id, instance_id, t, self.auto_resolve_after)
         self._detect_us = (time.perf_counter() - started) * 1e6
-        if anomaly is not None and is_new:
-            self._incidents.notify(anomaly)
+        if anomaly is not None and event is not None:
+            self._incidents.notify(anomaly, seen_at=announced)
         return anomaly
 
     # -- anomalies -------------------------------------------------------------------------
@@ -270,6 +341,7 @@ class AnomalyRegistry:
         confidence: float = 1.0,
         recommendation: str | None = None,
         timestamp: float | None = None,
+        service_name: str | None = None,
     ) -> Anomaly:
         """Record an anomaly found elsewhere (a health check, a log scan)."""
         if not isinstance(metric_name, str) or not metric_name:
@@ -297,6 +369,7 @@ class AnomalyRegistry:
             detected_at=t,
             last_seen_at=t,
             score=math.nan if expected is None else abs(value - expected),
+            service_name=check_service(service_name),
         )
         anomaly.recommendation = recommendation or recommend(anomaly)
         with self._lock:
@@ -316,6 +389,28 @@ class AnomalyRegistry:
         if handle.baseline_at is None or now - handle.baseline_at >= self.baseline_interval_s:
             handle.baseline = handle.current_baseline()
             handle.baseline_at = now
+        if self._states is not None:
+            saved = self._saved_at.setdefault(handle.id, now)
+            if now - saved >= self.baseline_interval_s:
+                self._save_state(handle, now)
+
+    def _save_state(self, handle: MetricDetector, now: float) -> None:
+        assert self._states is not None
+        self._saved_at[handle.id] = now
+        try:
+            self._states.save(handle, now)
+        except Exception:  # the store is shared: never fail detection over a snapshot
+            log.exception("anomaly: could not save the state of %s", handle.metric)
+
+    def save_states(self) -> int:
+        """Write every detector's learnt state to the store now; returns how many."""
+        if self._states is None or self._states.store.closed:
+            return 0
+        now = self.clock()
+        with self._lock:
+            for handle in self._detectors.values():
+                self._save_state(handle, now)
+            return len(self._detectors)
 
     def refresh_baselines(self, now: float | None = None) -> int:
         """Refresh every baseline snapshot that is due; returns how many were refreshed."""
@@ -341,6 +436,7 @@ class AnomalyRegistry:
                 "anomalies_detected": counts["detected"],
                 "anomalies_recorded": counts["recorded"],
                 "anomalies_resolved": counts["resolved"],
+                "anomalies_escalated": counts["escalated"],
                 "by_severity": dict(self._incidents.by_severity),
                 "methods": sorted({d.method for d in self._detectors.values()}),
                 "running": self.is_running(),
@@ -371,6 +467,7 @@ class AnomalyRegistry:
         loop, self._loop = self._loop, None
         if loop is not None:
             loop.join(timeout=5)
+        self.save_states()
         with self._lock:
             self._incidents.flush()
 

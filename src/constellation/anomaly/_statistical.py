@@ -6,7 +6,7 @@ What ``sensitivity`` means for each (the score is compared with it):
 zscore          k standard deviations from the rolling (or EW) mean
 moving_average  k standard deviations of the one-step forecast error from a Holt
                 (level + trend) exponentially weighted moving average
-iqr             k x IQR beyond the nearer quartile (Tukey's fences: 1.5)
+iqr             (k - 0.6745) / 1.349 IQRs beyond the nearer quartile (k=2.698: Tukey's 1.5)
 mad             k x 1.4826 MAD from the rolling median (1.4826 MAD = sigma if normal)
 threshold       the hard upper limit itself (the score is the excess over the limits)
 ==============  ====================================================================
@@ -180,7 +180,8 @@ class IQR(Detector):
         if self.n_seen == 0:
             return None
         q1, q3 = self._window.quantile(0.25), self._window.quantile(0.75)
-        fence = sensitivity * self._iqr()
+        # sensitivity is in sigmas (see _sensitivity): k sigmas = (k - 0.6745) / 1.349 IQRs
+        fence = max(0.0, (sensitivity - _Q3_IN_SIGMA) / _IQR_TO_SIGMA) * self._iqr()
         return Baseline(self._window.median, q1 - fence, q3 + fence)
 
 

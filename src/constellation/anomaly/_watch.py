@@ -118,7 +118,14 @@ class TelemetryWatcher:
                     self._created.add(key)
                     for pattern, method, sensitivity in self._rules:
                         if fnmatch.fnmatchcase(series.name, pattern):
-                            targets.append(reg.create_detector(key, method, sensitivity))
+                            service = series.labels.get("deployment") or series.labels.get(
+                                "function"
+                            )
+                            targets.append(
+                                reg.create_detector(
+                                    key, method, sensitivity, service_name=service or None
+                                )
+                            )
             version = reg.version
         self._targets[key] = (version, targets)
         return targets
@@ -126,8 +133,8 @@ class TelemetryWatcher:
     def _feed(self, series: MetricSeries, value: float, timestamp: float) -> None:
         instance = series.labels.get(self._instance_label)
         for handle in self._detectors(series):
-            if handle.method == "correlation":
-                continue  # needs a pair: call detect(..., paired_value=...) directly
+            if handle.method == "correlation" or handle.metrics is not None:
+                continue  # needs a pair or a vector: call detect(...) directly
             when = timestamp
             last = handle.last_timestamp
             if last is not None and last - LATE_TOLERANCE_S <= when <= last:

@@ -89,7 +89,7 @@ def serve(
     except BaseException:
         platform.close()
         raise
-    app = create_app(platform.serverless, token=token)
+    app = create_app(platform.serverless, token=token, platform=platform)
     echo(f"Constellation serving on http://{host}:{port} (home: {platform.settings.home})")
     echo(f"instances run on: {platform.settings.backend}")
     # uvicorn re-raises the signal that stopped it once it has shut down; with these

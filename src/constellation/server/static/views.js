@@ -297,7 +297,7 @@ function gpusView(d) {
   frag.appendChild(el("h2", { text: "Allocations" }));
   frag.appendChild(table(["Owner", "GPUs", "Sharing", "Memory MB", "MIG profile", "Since"], d.allocations.map((a) =>
     el("tr", {}, el("td", { text: a.owner }), el("td", { text: a.gpu_ids.join(", ") }), el("td", { text: a.sharing }),
-      el("td", { class: "num", text: String(a.memory_mb) }), el("td", { text: a.mig_profile || "" }), el("td", { text: fmtTime(a.created_at) })))),
+      el("td", { class: "num", text: String(a.memory_mb) }), el("td", { text: a.mig_profile || "" }), el("td", { text: fmtTime(a.created_at) }))),
   { id: "allocations", empty: "No allocations." }));
   return frag;
 }

@@ -25,10 +25,14 @@ VIEWS = [
 
 
 def _function(d: Dashboard, name: str, handler: str) -> None:
-    d.platform.serverless.create_function(name, "python", handler, HANDLERS, env={"API_KEY": "s3cret"})
+    d.platform.serverless.create_function(
+        name, "python", handler, HANDLERS, env={"API_KEY": "s3cret"}
+    )
 
 
-def test_pages_need_a_login_and_the_token_stays_out_of_urls(dashboard: Dashboard, browser: Any) -> None:
+def test_pages_need_a_login_and_the_token_stays_out_of_urls(
+    dashboard: Dashboard, browser: Any
+) -> None:
     context = browser.new_context()
     try:
         page = context.new_page()
@@ -129,7 +133,8 @@ def test_the_redrive_button_runs_a_dead_letter_again(dashboard: Dashboard) -> No
     row.locator("button.redrive").click()
     dashboard.page.wait_for_selector(".toast")
     wait_until(
-        lambda: service.get_function_metrics("broken").total_invocations > ran, what="the redriven run"
+        lambda: service.get_function_metrics("broken").total_invocations > ran,
+        what="the redriven run",
     )
     assert dashboard.errors == []
 

@@ -22,10 +22,10 @@ from ._auth import check_bearer
 from ._dashboard import UI_HEADER, DashboardApp, is_dashboard_path
 from ._dashboard_data import DashboardData
 from ._gateway import DEFAULT_MAX_BODY_BYTES, HttpTriggerGateway, Response
-from ._routes import Match
 from ._metrics import CONTENT_TYPE, render_metrics
 from ._openapi import openapi_document
 from ._operations import DEFAULT_MAX_API_BODY_BYTES, OPERATIONS, PATH_PARAMS, management_app
+from ._routes import Match
 from ._session import Sessions
 
 if TYPE_CHECKING:

@@ -65,9 +65,7 @@ def is_dashboard_path(path: str) -> bool:
 
 
 def _json(data: Any, status: int = 200) -> Response:
-    return Response(
-        orjson.dumps(data, option=JSON_OPTIONS), status, media_type="application/json"
-    )
+    return Response(orjson.dumps(data, option=JSON_OPTIONS), status, media_type="application/json")
 
 
 def _page(name: str, status: int = 200, replace: dict[str, str] | None = None) -> Response:
@@ -115,6 +113,7 @@ class DashboardApp:
         self.app = Starlette(
             routes=[
                 Route("/", self.index),
+                Route("/ui/", self.index),  # the same page when a trigger has taken /
                 Route("/login", self.login_page, methods=["GET"]),
                 Route("/login", self.login, methods=["POST"]),
                 Route("/logout", self.logout, methods=["POST"]),
@@ -126,7 +125,7 @@ class DashboardApp:
                 Route("/ui/action/scale", self.scale, methods=["POST"]),
                 Mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="static"),
             ],
-            exception_handlers={Exception: self._on_error},
+            exception_handlers={ValidationError: self._on_error, NotFoundError: self._on_error},
         )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -201,6 +200,8 @@ class DashboardApp:
     def _live_view(self, view: str, name: str) -> Any:
         if view == "function":
             return self.data.function_live(name)
+        if view == "overview":
+            return self.data.overview_live()
         return self._read_view(view, name, "day")
 
     async def view(self, request: Request) -> Response:
@@ -217,9 +218,14 @@ class DashboardApp:
         refused = self._need_session(request)
         if refused is not None:
             return refused
-        view, name = request.query_params.get("view", "overview"), request.query_params.get("name", "")
+        view, name = (
+            request.query_params.get("view", "overview"),
+            request.query_params.get("name", ""),
+        )
         if view not in _VIEWS:
-            return _json(error_body("NotFound", f"no view {view!r}; one of {', '.join(_VIEWS)}"), 404)
+            return _json(
+                error_body("NotFound", f"no view {view!r}; one of {', '.join(_VIEWS)}"), 404
+            )
         headers = {"cache-control": "no-store", "x-accel-buffering": "no"}
         return StreamingResponse(
             self._stream(request, view, name), media_type="text/event-stream", headers=headers
@@ -274,6 +280,4 @@ class DashboardApp:
     async def _on_error(self, request: Request, exc: Exception) -> Response:
         if isinstance(exc, ValidationError):
             return _json(error_body("ValidationError", str(exc), field=exc.field), 400)
-        if isinstance(exc, NotFoundError):
-            return _json(error_body("NotFound", str(exc)), 404)
-        raise exc
+        return _json(error_body("NotFound", str(exc)), 404)

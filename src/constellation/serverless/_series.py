@@ -9,12 +9,16 @@ draw them as gaps or zeros as they please).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
-from ..store import Store
-from ._sketch import Sketch, merge_blobs
+import numpy as np
 
-__all__ = ["function_series", "minute_counts", "recent_invocations"]
+from ..store import Store
+from ._sketch import _MAPPING, _parse, merge_blobs
+
+__all__ = ["function_series", "minute_counts", "quantiles", "recent_invocations"]
 
 
 def function_series(store: Store, function_id: str, first: int, last: int) -> dict[str, list[Any]]:
@@ -45,15 +49,15 @@ def function_series(store: Store, function_id: str, first: int, last: int) -> di
     blob: bytes | None = None
 
     def close_minute() -> None:
-        sketch = Sketch.decode(blob)
+        p50, p99 = quantiles(blob, (0.5, 0.99))
         out["minute"].append(current)
         out["invocations"].append(n)
         out["errors"].append(errors)
         out["throttled"].append(throttled)
         out["cold_starts"].append(cold)
         out["mean_ms"].append(round(total_ms / n, 3) if n else None)
-        out["p50_ms"].append(round(sketch.quantile(0.5), 3) if n else None)
-        out["p99_ms"].append(round(sketch.quantile(0.99), 3) if n else None)
+        out["p50_ms"].append(round(p50, 3) if n else None)
+        out["p99_ms"].append(round(p99, 3) if n else None)
 
     for minute, status, count, duration, cold_count, sketch_blob in rows:
         if minute != current:
@@ -77,13 +81,14 @@ def minute_counts(store: Store, first: int, last: int) -> dict[str, dict[str, li
     """Every function's invocations and errors per minute in ``first .. last - 1``, by
     function id: ``{"minute": [...], "invocations": [...], "errors": [...],
     "cold_starts": [...]}``. One indexed range per function (the rollups' key begins
-    with the function id), not a scan of every function's history."""
+    with the function id; CROSS JOIN keeps SQLite from scanning every function's
+    history instead), not a scan of the table."""
     rows = store.query(
         "SELECT r.function_id, r.minute, "
         "SUM(CASE WHEN r.status != 'throttled' THEN r.n ELSE 0 END), "
         "SUM(CASE WHEN r.status NOT IN ('success', 'throttled') THEN r.n ELSE 0 END), "
         "SUM(r.cold) "
-        "FROM functions f JOIN ledger_rollup r ON r.function_id = f.id "
+        "FROM functions f CROSS JOIN ledger_rollup r ON r.function_id = f.id "
         "AND r.minute >= ? AND r.minute < ? GROUP BY r.function_id, r.minute",
         (first, last),
     )
@@ -115,3 +120,24 @@ def recent_invocations(store: Store, function_id: str, limit: int) -> list[dict[
         (function_id, limit),
     )
     return [dict(r) for r in rows]
+
+
+def quantiles(blob: bytes | None, qs: Sequence[float]) -> list[float]:
+    """Nearest-rank quantiles of an encoded sketch, as :meth:`Sketch.quantile` gives
+    them, read from its bucket counts in numpy: a day of minutes is 1,440 sketches, and
+    building each as a DDSketch to walk its buckets in Python cost most of a function
+    page's time."""
+    if not blob:
+        return [0.0] * len(qs)
+    zero, key, counts = _parse(blob)
+    running = np.cumsum(counts)
+    n = zero + (int(running[-1]) if len(running) else 0)
+    out = []
+    for q in qs:
+        rank = max(1, math.ceil(q * n)) - zero  # past the zeros
+        if rank <= 0 or not len(running):
+            out.append(0.0)
+            continue
+        i = int(np.searchsorted(running, rank - 0.5, side="right"))
+        out.append(float(_MAPPING.value(key + min(i, len(running) - 1))))
+    return out

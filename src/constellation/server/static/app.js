@@ -84,7 +84,7 @@ async function render(fresh = true) {
   if (fresh) stopLive();
   const q = new URLSearchParams({ name: route.name, period: route.period });
   let data;
-  try { data = await getJSON(`/ui/data/${route.view}?${q}`); }
+  try { data = await getJSON(`/ui/data/${route.view}?${q}`); performance.mark("data:" + route.view); }
   catch (e) { main.replaceChildren(Views.el("p", { class: "error", role: "alert", text: e.message })); return; }
   const view = draw(data, ctx);
   main.replaceChildren(view);

@@ -57,7 +57,7 @@ function overviewView(d, ctx) {
       observer.unobserve(cell);
     }
   });
-  const rows = d.functions.map((f) => {
+  const makeRow = (f) => {
     const spark = el("td", { class: "spark" });
     spark.spark = f.spark;
     observer.observe(spark);
@@ -68,13 +68,26 @@ function overviewView(d, ctx) {
       el("td", { class: "num", text: String(f.invocations_1h) }),
       el("td", { class: "num " + (f.errors_1h ? "bad" : ""), text: String(f.errors_1h) }),
       el("td", { class: "num", text: String(f.cold_starts_1h) }), spark);
-  });
-  frag.appendChild(table(["Name", "Runtime", "Memory MB", "Instances", "Invocations (1 h)",
-    "Errors (1 h)", "Cold starts (1 h)", "Last hour"], rows, { id: "functions", empty: "No functions yet." }));
-  filter.addEventListener("input", () => {
-    const q = filter.value.toLowerCase();
-    for (const r of rows) r.hidden = !r.dataset.name.toLowerCase().includes(q);
-  });
+  };
+  // The rows a screen shows are built at once; the rest follow in slices after the first
+  // paint, so a thousand functions do not hold the page back.
+  const FIRST = 60, SLICE = 250;
+  const rows = d.functions.slice(0, FIRST).map(makeRow);
+  const shown = (r) => r.dataset.name.toLowerCase().includes(filter.value.toLowerCase());
+  const tbl = table(["Name", "Runtime", "Memory MB", "Instances", "Invocations (1 h)",
+    "Errors (1 h)", "Cold starts (1 h)", "Last hour"], rows, { id: "functions", empty: "No functions yet." });
+  frag.appendChild(tbl);
+  const more = (from) => {
+    if (from >= d.functions.length || !frag.isConnected) return;
+    const body = tbl.querySelector("tbody");
+    const slice = d.functions.slice(from, from + SLICE).map(makeRow);
+    for (const r of slice) { r.hidden = !shown(r); rows.push(r); }
+    body.append(...slice);
+    if (from + SLICE < d.functions.length) setTimeout(() => more(from + SLICE), 0);
+    else tbl.dataset.complete = "true";
+  };
+  if (d.functions.length > FIRST) setTimeout(() => more(FIRST), 0); else tbl.dataset.complete = "true";
+  filter.addEventListener("input", () => { for (const r of rows) r.hidden = !shown(r); });
   frag.live = (live) => {
     const cards = frag.querySelectorAll("#totals .value");
     const lt = live.totals;
@@ -155,10 +168,12 @@ function functionView(d, ctx) {
     ["hour", "day", "week", "month"].map((p) => el("option", p === b.period ? { value: p, selected: "" } : { value: p }, p)));
   frag.appendChild(el("div", {}, "Period: ", periods));
   frag.appendChild(el("dl", { class: "kv", id: "billing" },
-    el("dt", { text: "invocations" }), el("dd", { text: String(b.invocations) }),
-    el("dt", { text: "billed ms" }), el("dd", { text: String(b.billed_ms ?? b.total_billed_ms ?? "") }),
-    el("dt", { text: "GB-seconds" }), el("dd", { text: fmtNum(b.gb_seconds, 4) }),
-    el("dt", { text: "cost" }), el("dd", { text: "$" + fmtNum(b.total_cost, 6) })));
+    el("dt", { text: "invocations" }), el("dd", { text: String(b.invocation_count) }),
+    el("dt", { text: "compute ms" }), el("dd", { text: String(b.compute_time_ms) }),
+    el("dt", { text: "GB-seconds" }), el("dd", { text: fmtNum(b.memory_gb_seconds, 4) }),
+    el("dt", { text: "requests" }), el("dd", { text: "$" + fmtNum(b.request_cost_usd, 6) }),
+    el("dt", { text: "compute" }), el("dd", { text: "$" + fmtNum(b.compute_cost_usd, 6) }),
+    el("dt", { text: "estimated cost" }), el("dd", { text: "$" + fmtNum(b.estimated_cost_usd, 6) })));
 
   const drawTables = (live) => {
     instances.replaceChildren(table(["Instance", "Status", "PID", "Uptime s", "Invocations", ""], live.instances.map((i) =>

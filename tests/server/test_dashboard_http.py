@@ -180,3 +180,37 @@ def test_without_auth_the_dashboard_is_open(tmp_path: Path) -> None:
             assert client.get("/").status_code == 200
             assert client.get("/login").headers["location"] == "/"
             assert client.get("/ui/data/overview").json()["totals"]["functions"] == 0
+
+
+def test_the_overview_reads_settled_minutes_once_and_counts_them_all() -> None:
+    from constellation.server._dashboard_data import SETTLE_MINUTES, SPARK_MINUTES, _RecentCounts
+
+    rows = {("a", m): (m % 7, m % 2, 1) for m in range(1000, 1100)}
+    rows.update({("b", m): (3, 0, 0) for m in range(1050, 1100, 3)})
+    asked: list[tuple[int, int]] = []
+
+    class Service:
+        def get_minute_counts(self, start: float, end: float) -> dict[str, dict[str, list[int]]]:
+            lo, hi = int(start // 60), int(end // 60)
+            asked.append((lo, hi))
+            out: dict[str, dict[str, list[int]]] = {}
+            for (fid, m), (n, e, c) in sorted(rows.items()):
+                if lo <= m < hi:
+                    cols = out.setdefault(
+                        fid, {"minute": [], "invocations": [], "errors": [], "cold_starts": []}
+                    )
+                    for key, value in zip(cols, (m, n, e, c), strict=True):
+                        cols[key].append(value)
+            return out
+
+    recent = _RecentCounts(Service())  # type: ignore[arg-type]
+    for current in (1070, 1071, 1075, 1090):
+        first = current - SPARK_MINUTES + 1
+        got = recent.read(first, current, ["a", "b", "c"])
+        for i, fid in enumerate(["a", "b", "c"]):
+            for j in range(SPARK_MINUTES):
+                assert tuple(got[:, i, j]) == rows.get((fid, first + j), (0, 0, 0))
+    assert asked[0][0] == 1070 - SPARK_MINUTES + 1  # the whole hour once
+    # then only what was unsettled at the call before, up to now
+    starts = [lo for lo, _ in asked[1:]]
+    assert starts == [c - SETTLE_MINUTES for c in (1070, 1071, 1075)]

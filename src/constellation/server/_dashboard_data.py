@@ -16,6 +16,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
+
 from ..errors import NotFoundError
 from ..serverless import ServerlessService
 
@@ -37,16 +40,19 @@ SETTLE_MINUTES = 5
 
 class _RecentCounts:
     """Every function's invocations, errors and cold starts per minute over the last
-    hour, kept between calls so that each call reads only the unsettled minutes of the
-    rollups (1,000 functions: 5,000 rows rather than 60,000)."""
+    hour as a (3, functions, 60) array, kept between calls: each call reads only the
+    unsettled minutes of the rollups (1,000 functions: 5,000 rows rather than 60,000),
+    and the settled minutes' array is rebuilt only when the hour moves on."""
 
     def __init__(self, service: ServerlessService) -> None:
         self.service = service
         self._settled: dict[int, dict[str, tuple[int, int, int]]] = {}
         self._settled_to: int | None = None  # minutes before this are in _settled
+        self._base_key: tuple[Any, ...] | None = None
+        self._base: npt.NDArray[np.int64] = np.zeros((3, 0, SPARK_MINUTES), dtype=np.int64)
         self._lock = threading.Lock()
 
-    def read(self, first: int, current: int) -> dict[str, dict[int, tuple[int, int, int]]]:
+    def read(self, first: int, current: int, ids: list[str]) -> npt.NDArray[np.int64]:
         with self._lock:
             start = first if self._settled_to is None else max(first, self._settled_to)
             fresh = self.service.get_minute_counts(start * 60.0, (current + 1) * 60.0)
@@ -65,12 +71,34 @@ class _RecentCounts:
             for minute in [m for m in self._settled if m < first]:
                 del self._settled[minute]
             self._settled_to = max(start, settle_to)
-            by_function: dict[str, dict[int, tuple[int, int, int]]] = {}
-            for table in (self._settled, recent):
-                for minute, counts in table.items():
-                    for function_id, row in counts.items():
-                        by_function.setdefault(function_id, {})[minute] = row
-            return by_function
+            index = {fid: i for i, fid in enumerate(ids)}
+            key = (first, self._settled_to, tuple(ids))
+            if key != self._base_key:
+                self._base = _fill(np.zeros((3, len(ids), SPARK_MINUTES), np.int64), self._settled, index, first)  # fmt: skip
+                self._base_key = key
+            return _fill(self._base.copy(), recent, index, first)
+
+
+def _fill(
+    out: npt.NDArray[np.int64],
+    table: dict[int, dict[str, tuple[int, int, int]]],
+    index: dict[str, int],
+    first: int,
+) -> npt.NDArray[np.int64]:
+    rows, cols, values = [], [], []
+    for minute, counts in table.items():
+        j = minute - first
+        if not 0 <= j < SPARK_MINUTES:
+            continue
+        for function_id, row in counts.items():
+            i = index.get(function_id)
+            if i is not None:
+                rows.append(i)
+                cols.append(j)
+                values.append(row)
+    if values:
+        out[:, rows, cols] = np.array(values, dtype=np.int64).T
+    return out
 
 
 def _columns(points: list[Any], since: float | None = None) -> dict[str, list[float]]:
@@ -79,15 +107,6 @@ def _columns(points: list[Any], since: float | None = None) -> dict[str, list[fl
     step = max(1, math.ceil(len(pts) / _MAX_CHART_POINTS))
     pts = pts[::step]
     return {"t": [round(p.timestamp, 3) for p in pts], "y": [p.value for p in pts]}
-
-
-def _spark(minutes: dict[int, tuple[int, int, int]] | None, first: int) -> list[int]:
-    out = [0] * SPARK_MINUTES
-    for minute, (n, _, _) in (minutes or {}).items():
-        i = minute - first
-        if 0 <= i < SPARK_MINUTES:
-            out[i] = n
-    return out
 
 
 class DashboardData:
@@ -124,34 +143,29 @@ class DashboardData:
         now = self.clock()
         current = int(now // 60)
         first = current - SPARK_MINUTES + 1
-        counts = self._recent.read(first, current)
+        infos = self.service.list_functions()
+        counts = self._recent.read(first, current, [f.id for f in infos])  # (3, F, 60)
         instances = self.service.list_instances()
         per_function: dict[str, int] = {}
         for inst in instances:
             per_function[inst.function_name] = per_function.get(inst.function_name, 0) + 1
-        rows = []
-        spark_total = [0] * SPARK_MINUTES
-        errors_total = cold_total = 0
-        for info in self.service.list_functions():
-            minutes = counts.get(info.id)
-            spark = _spark(minutes, first)
-            errors = sum(r[1] for r in minutes.values()) if minutes else 0
-            cold = sum(r[2] for r in minutes.values()) if minutes else 0
-            errors_total += errors
-            cold_total += cold
-            spark_total = [a + b for a, b in zip(spark_total, spark, strict=True)]
-            rows.append(
-                {
-                    "name": info.name,
-                    "runtime": info.runtime,
-                    "memory_mb": info.memory_mb,
-                    "instances": per_function.get(info.name, 0),
-                    "invocations_1h": sum(spark),
-                    "errors_1h": errors,
-                    "cold_starts_1h": cold,
-                    "spark": spark,
-                }
-            )
+        sparks = counts[0].tolist()
+        sums = counts.sum(axis=2).tolist()  # per function: invocations, errors, cold starts
+        rows = [
+            {
+                "name": info.name,
+                "runtime": info.runtime,
+                "memory_mb": info.memory_mb,
+                "instances": per_function.get(info.name, 0),
+                "invocations_1h": sums[0][i],
+                "errors_1h": sums[1][i],
+                "cold_starts_1h": sums[2][i],
+                "spark": sparks[i],
+            }
+            for i, info in enumerate(infos)
+        ]
+        spark_total = counts[0].sum(axis=0).tolist()
+        errors_total, cold_total = int(counts[1].sum()), int(counts[2].sum())
         # invocations/s over the last whole minute and the part of this one gone by
         elapsed = 60.0 + (now - current * 60.0)
         rate = (spark_total[-1] + spark_total[-2]) / elapsed

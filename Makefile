@@ -37,7 +37,7 @@ test: $(DEV_STAMP)
 ## Rewrite the dashboard's screenshots in docs/img (the browser tests take them).
 screenshots: $(DEV_STAMP)
 	CONSTELLATION_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/dashboard
-	$(PY) benchmarks/dashboard_bench.py --functions 1000 --screenshot docs/img/dashboard-overview.png
+	$(PY) benchmarks/dashboard_bench.py --functions 1000 --screenshot docs/img/dashboard-overview-1000.png
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check src tests benchmarks examples

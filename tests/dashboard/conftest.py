@@ -20,12 +20,22 @@ from typing import Any
 import httpx
 import pytest
 
+from constellation.gpu import Discovery, GpuManager, StaticBackend, load_capture
 from constellation.platform import Constellation
 from constellation.server import ServerThread, create_app, ensure_token
 
 from ..serverless.conftest import HANDLERS, make_platform
 
 __all__ = ["HANDLERS", "Dashboard"]
+
+# Two simulated GPUs (a real nvidia-smi capture): the GPU page has something to show.
+GPU_CAPTURE = (
+    Path(__file__).resolve().parents[1]
+    / "fixtures"
+    / "gpu"
+    / "nvidia-smi-xml"
+    / "dual_a5000-v13.xml"
+)
 
 
 def chromium_path() -> str | None:
@@ -93,6 +103,8 @@ def dashboard(tmp_path: Path, browser: Any) -> Iterator[Dashboard]:
     shots = Path(os.environ.get("CONSTELLATION_SCREENSHOTS") or tmp_path / "shots")
     shots.mkdir(parents=True, exist_ok=True)
     with make_platform(tmp_path / "home", async_max_retries=0) as platform:
+        discovery = Discovery([StaticBackend(load_capture(GPU_CAPTURE), name="simulate")])
+        platform.use_gpu_manager(GpuManager(platform.store, discovery, clock=platform.clock))
         platform.start()
         token, _ = ensure_token(platform.settings.home)
         app = create_app(platform.serverless, token=token, platform=platform)

@@ -3,7 +3,9 @@ charts, anomalies with their points marked, and the action buttons."""
 
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +15,8 @@ from .._support import wait_until
 from .conftest import HANDLERS, Dashboard, login
 
 pytestmark = pytest.mark.slow
+
+WAT = Path(__file__).resolve().parents[1] / "fixtures" / "wasm" / "core.wat"
 
 VIEWS = [
     ("/", "overview"),
@@ -152,3 +156,85 @@ def test_the_restart_button_replaces_an_instance(dashboard: Dashboard) -> None:
         what="the old instance gone",
     )
     assert dashboard.errors == []
+
+
+def test_every_part_of_the_platform_shows_and_deployments_restart_and_scale(
+    dashboard: Dashboard,
+) -> None:
+    from constellation import wasm
+
+    platform = dashboard.platform
+    now = platform.clock()
+    # a function with predictive scaling, its concurrency series and a forecast from it
+    info = platform.serverless.create_function(
+        "predicted",
+        "python",
+        "echo",
+        HANDLERS,
+        scaling_policy={"enable_predictive_scaling": True},
+    )
+    for i in range(240):
+        value = 3 + 2 * math.sin(i / 20)
+        platform.telemetry.record("function_concurrency", value, now - 240 + i, {"function": "predicted"})  # fmt: skip
+    assert platform.forecast_concurrency(info, 30.0) is not None
+    # GPU readings over the last hour
+    gpus = platform.gpu.discover()
+    for gpu in gpus:
+        for i in range(60):
+            t, labels = now - 3600 + 60 * i, {"gpu": gpu.id}
+            platform.telemetry.record("gpu_utilization_percent", 40 + 30 * math.sin(i / 7), t, labels)  # fmt: skip
+            platform.telemetry.record("gpu_memory_used_mb", 4000 + 50 * i, t, labels)
+            platform.telemetry.record("gpu_temperature_celsius", 55 + i % 9, t, labels)
+            platform.telemetry.record("gpu_power_watts", 120 + 2 * (i % 15), t, labels)
+    # a deployment of two processes holding part of a GPU
+    script = platform.settings.home / "worker.py"
+    script.write_text("import time\nwhile True:\n    time.sleep(1)\n")
+    request = {"gpu_count": 1, "memory_mb": 4096}
+    platform.deploy("worker", {"script": str(script), "instances": 2, "gpu": request})
+    # a WASM module and an instance of it
+    module = wasm.init(None).load_module(WAT)
+    instance = wasm.create_instance(module.id)
+    try:
+        dashboard.open("/forecasts", "forecasts")
+        forecasts = dashboard.page.locator("#view-forecasts .chart")
+        assert forecasts.count() == 1
+        assert "No forecast yet" not in forecasts.inner_text()
+        dashboard.screenshot("forecasts")
+        dashboard.open("/function/predicted", "function")
+        assert "No forecast yet" not in dashboard.page.locator("#chart-forecast").inner_text()
+
+        dashboard.open("/gpus", "gpus")
+        assert dashboard.page.locator("#view-gpus h2").count() == len(gpus) + 1
+        assert "deployment:worker" in dashboard.page.locator("#allocations").inner_text()
+        dashboard.screenshot("gpus")
+
+        dashboard.open("/wasm", "wasm")
+        assert dashboard.page.locator("#wasm-modules tbody tr").count() == 1
+        assert instance.id in dashboard.page.locator("#wasm-instances").inner_text()
+        dashboard.screenshot("wasm")
+
+        manager = platform.deployments
+        wait_until(
+            lambda: all(i.pid for i in manager.list_instances("worker")), what="both running"
+        )
+        dashboard.open("/deployments", "deployments")
+        assert dashboard.page.locator("#deployment-instances tbody tr").count() == 2
+        dashboard.screenshot("deployments")
+        first = manager.list_instances("worker")[0]
+        row = dashboard.page.locator(f'#deployment-instances tr[data-instance="{first.id}"]')
+        row.locator("button.restart").click()
+        wait_until(
+            lambda: (
+                next(i for i in manager.list_instances("worker") if i.id == first.id).pid
+                not in (None, first.pid)
+            ),
+            what="the instance restarted with a new process",
+        )
+        dashboard.page.locator('#deployments tr[data-deployment="worker"] input.scale-to').fill("3")
+        dashboard.page.locator('#deployments tr[data-deployment="worker"] button.scale').click()
+        dashboard.page.wait_for_selector("#deployment-instances tbody tr >> nth=2")
+        assert manager.get_deployment("worker").instances == 3
+        assert dashboard.errors == []
+    finally:
+        platform.undeploy("worker")
+        wasm.shutdown()

@@ -234,12 +234,16 @@ class DashboardData:
             "dead_letters": len(self.service.list_dead_letters(info.id)),
         }
 
-    def _forecast(self, metric: str) -> dict[str, Any] | None:
-        """The predictor's next minute of forecasts with its interval, if it has one."""
+    def _predictor(self, metric: str) -> Any:
         predictive = self.platform.active_predictive if self.platform else None
-        if predictive is None or metric not in predictive.names():
+        return predictive.find(metric) if predictive is not None else None
+
+    def _forecast(self, metric: str) -> dict[str, Any] | None:
+        """The next minute of forecasts with its interval from the metric's predictor
+        (registered, or the one the autoscaler's forecasts made), if there is one."""
+        predictor = self._predictor(metric)
+        if predictor is None:
             return None
-        predictor = predictive.get(metric)
         try:
             predictions = predictor.predict_series(60.0, 12)
         except Exception as exc:  # not trained yet, too few samples: said, not raised
@@ -289,14 +293,14 @@ class DashboardData:
 
     # -- forecasts -----------------------------------------------------------------
     def forecasts(self) -> dict[str, Any]:
+        """Every predictor: registered ones, and those the autoscaler's forecasts made."""
         predictive = self.platform.active_predictive if self.platform else None
         if predictive is None:
             return {"predictors": []}
         out = []
-        for name in predictive.names():
-            try:
-                predictor = predictive.get(name)
-            except Exception:  # destroyed between names() and get()
+        for name in sorted({*predictive.names(), *predictive.derived_names()}):
+            predictor = predictive.find(name)
+            if predictor is None:  # destroyed meanwhile
                 continue
             out.append(
                 {
@@ -360,11 +364,17 @@ class DashboardData:
             return {"running": False, "modules": [], "instances": []}
         host = wasm.default_host()
         modules = [
-            {"id": m.id, "name": getattr(m, "name", None), "size": getattr(m, "size", None)}
+            {
+                "id": m.id,
+                "source": m.source,
+                "size": m.size,
+                "exports": [e.name for e in m.exports],
+            }
             for m in host.list_modules()
         ]
         instances = [
-            {"id": i.id, "module_id": getattr(i, "module_id", None)} for i in host.list_instances()
+            {"id": i.id, "module_id": i.module_id, "runtime": i.runtime, "closed": i.closed}
+            for i in host.list_instances()
         ]
         return {"running": True, "modules": modules, "instances": instances}
 

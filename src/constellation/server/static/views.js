@@ -323,11 +323,15 @@ function wasmView(d) {
   frag.appendChild(el("h1", { text: "WASM" }));
   if (!d.running) frag.appendChild(el("p", { class: "muted", text: "The WASM host of this process is not started." }));
   frag.appendChild(el("h2", { text: "Modules" }));
-  frag.appendChild(table(["Id", "Name", "Size"], d.modules.map((m) =>
-    el("tr", {}, el("td", {}, el("code", { text: m.id })), el("td", { text: m.name || "" }), el("td", { class: "num", text: String(m.size ?? "") }))), { empty: "No modules loaded." }));
+  frag.appendChild(table(["Module (SHA-256)", "Source", "Bytes", "Exports"], d.modules.map((m) =>
+    el("tr", {}, el("td", {}, el("code", { text: m.id.slice(0, 16) })), el("td", { text: m.source }),
+      el("td", { class: "num", text: String(m.size) }), el("td", { text: m.exports.join(", ") }))),
+  { id: "wasm-modules", empty: "No modules loaded." }));
   frag.appendChild(el("h2", { text: "Instances" }));
-  frag.appendChild(table(["Id", "Module"], d.instances.map((i) =>
-    el("tr", {}, el("td", {}, el("code", { text: i.id })), el("td", { text: i.module_id || "" }))), { empty: "No instances." }));
+  frag.appendChild(table(["Instance", "Module", "Runtime", "State"], d.instances.map((i) =>
+    el("tr", {}, el("td", {}, el("code", { text: i.id })), el("td", {}, el("code", { text: i.module_id.slice(0, 16) })),
+      el("td", { text: i.runtime }), el("td", { text: i.closed ? "closed" : "open" }))),
+  { id: "wasm-instances", empty: "No instances." }));
   return frag;
 }
 
@@ -335,10 +339,12 @@ function wasmView(d) {
 function deploymentsView(d, ctx) {
   const frag = el("div", { id: "view-deployments" });
   frag.appendChild(el("h1", { text: "Deployments and clusters" }));
-  frag.appendChild(table(["Name", "Status", "Instances", "Script", "Scale"], d.deployments.map((x) => {
-    const input = el("input", { type: "number", min: "0", value: String(x.instances ?? 1), class: "scale-to", style: "width:60px" });
-    return el("tr", { "data-deployment": x.name }, el("td", { text: x.name }), el("td", { text: String(x.status ?? "") }),
-      el("td", { class: "num", text: String(x.instances ?? "") }), el("td", {}, el("code", { text: String(x.script ?? "") })),
+  frag.appendChild(table(["Name", "Running / wanted", "GPU", "Restart policy", "Script", "Scale to"], d.deployments.map((x) => {
+    const input = el("input", { type: "number", min: "0", value: String(x.instances), class: "scale-to", style: "width:60px" });
+    return el("tr", { "data-deployment": x.name }, el("td", { text: x.name }),
+      el("td", { class: "num", text: `${x.running} / ${x.instances}` }),
+      el("td", { text: x.gpu ? x.gpu + (x.gpu_memory ? ` (${x.gpu_memory} MB)` : "") : "" }),
+      el("td", { text: x.restart_policy }), el("td", {}, el("code", { text: x.script })),
       el("td", {}, input, " ", el("button", { class: "act scale", text: "Scale", onclick: (e) => ctx.scale(x.name, Number(input.value), e.target) })));
   }), { id: "deployments", empty: "No deployments." }));
   frag.appendChild(el("h2", { text: "Instances" }));
@@ -352,7 +358,7 @@ function deploymentsView(d, ctx) {
   frag.appendChild(table(["Name", "Details"], d.clusters.map((c) =>
     el("tr", {}, el("td", { text: String(c.name ?? "") }), el("td", {}, el("code", { text: JSON.stringify(c) })))), { empty: "No clusters." }));
   frag.live = (live) => {
-    const sig = (x) => JSON.stringify(x.instances.map((i) => [i.id, i.status, i.pid, i.restarts])) + JSON.stringify(x.deployments.map((y) => [y.name, y.instances, y.status]));
+    const sig = (x) => JSON.stringify(x.instances.map((i) => [i.id, i.status, i.pid, i.restarts])) + JSON.stringify(x.deployments.map((y) => [y.name, y.instances, y.running]));
     if (sig(live) !== sig(d)) ctx.refresh();
   };
   return frag;

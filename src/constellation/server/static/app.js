@@ -15,7 +15,13 @@ function parseRoute() {
 }
 
 async function getJSON(url) {
-  const r = await fetch(url, { headers: UI, credentials: "same-origin" });
+  let r = null;
+  const early = window.firstData;
+  if (early && early.url === url) { // the request boot.js started before the scripts loaded
+    window.firstData = null;
+    r = await early.response.catch(() => null);
+  }
+  if (!r) r = await fetch(url, { headers: UI, credentials: "same-origin" });
   if (r.status === 401) { location.href = "/login"; throw new Error("logged out"); }
   const body = await r.json();
   if (!r.ok) throw new Error((body.error && body.error.message) || r.statusText);

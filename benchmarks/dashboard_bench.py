@@ -173,9 +173,7 @@ def live_latency(page: Any, url: str, token: str, rounds: int = 6) -> dict[str, 
         before = page.get_attribute("#chart-invocations", "data-total")
         api.post("/api/v1/functions/fn-0042/invoke", json={}).raise_for_status()
         t = time.monotonic()
-        page.wait_for_function(
-            f"document.querySelector('#chart-invocations').dataset.total !== '{before}'"
-        )
+        page.wait_for_selector(f'#chart-invocations:not([data-total="{before}"])')
         seconds.append(time.monotonic() - t)
         page.wait_for_timeout(300)
     api.close()

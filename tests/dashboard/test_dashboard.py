@@ -223,12 +223,15 @@ def test_every_part_of_the_platform_shows_and_deployments_restart_and_scale(
         first = manager.list_instances("worker")[0]
         row = dashboard.page.locator(f'#deployment-instances tr[data-instance="{first.id}"]')
         row.locator("button.restart").click()
-        wait_until(
-            lambda: (
-                next(i for i in manager.list_instances("worker") if i.id == first.id).pid
-                not in (None, first.pid)
-            ),
-            what="the instance restarted with a new process",
+
+        def new_pid() -> int | None:
+            now = next(i for i in manager.list_instances("worker") if i.id == first.id)
+            return now.pid if now.pid not in (None, first.pid) else None
+
+        pid = wait_until(new_pid, what="the instance restarted with a new process")
+        # the page redraws on its next live update: the scale box is filled after that
+        dashboard.page.wait_for_selector(
+            f"#deployment-instances tr[data-instance='{first.id}'] td:nth-child(4):text-is('{pid}')"
         )
         dashboard.page.locator('#deployments tr[data-deployment="worker"] input.scale-to').fill("3")
         dashboard.page.locator('#deployments tr[data-deployment="worker"] button.scale').click()

@@ -336,16 +336,19 @@ function wasmView(d) {
 }
 
 // -- deployments and clusters ----------------------------------------------------------
+const scaleDrafts = new Map();
 function deploymentsView(d, ctx) {
   const frag = el("div", { id: "view-deployments" });
   frag.appendChild(el("h1", { text: "Deployments and clusters" }));
   frag.appendChild(table(["Name", "Running / wanted", "GPU", "Restart policy", "Script", "Scale to"], d.deployments.map((x) => {
-    const input = el("input", { type: "number", min: "0", value: String(x.instances), class: "scale-to", style: "width:60px" });
+    // what was typed survives the page's live redraws (kept until that scale is sent)
+    const input = el("input", { type: "number", min: "0", value: String(scaleDrafts.get(x.name) ?? x.instances), class: "scale-to", style: "width:60px",
+      oninput: (e) => scaleDrafts.set(x.name, e.target.value) });
     return el("tr", { "data-deployment": x.name }, el("td", { text: x.name }),
       el("td", { class: "num", text: `${x.running} / ${x.instances}` }),
       el("td", { text: x.gpu ? x.gpu + (x.gpu_memory ? ` (${x.gpu_memory} MB)` : "") : "" }),
       el("td", { text: x.restart_policy }), el("td", {}, el("code", { text: x.script })),
-      el("td", {}, input, " ", el("button", { class: "act scale", text: "Scale", onclick: (e) => ctx.scale(x.name, Number(input.value), e.target) })));
+      el("td", {}, input, " ", el("button", { class: "act scale", text: "Scale", onclick: (e) => { scaleDrafts.delete(x.name); ctx.scale(x.name, Number(input.value), e.target); } })));
   }), { id: "deployments", empty: "No deployments." }));
   frag.appendChild(el("h2", { text: "Instances" }));
   frag.appendChild(table(["Instance", "Deployment", "Status", "PID", "Restarts", ""], d.instances.map((i) =>

@@ -214,3 +214,31 @@ def test_the_overview_reads_settled_minutes_once_and_counts_them_all() -> None:
     # then only what was unsettled at the call before, up to now
     starts = [lo for lo, _ in asked[1:]]
     assert starts == [c - SETTLE_MINUTES for c in (1070, 1071, 1075)]
+
+
+def test_a_stopping_server_ends_its_event_streams(tmp_path: Path) -> None:
+    import threading
+
+    with make_platform(tmp_path / "home") as platform:
+        app = create_app(platform.serverless, token=None, platform=platform)
+        server = ServerThread(app).start()
+        ended = threading.Event()
+        got_data = threading.Event()
+
+        def follow() -> None:
+            try:
+                with httpx.stream("GET", server.url + "/ui/events", timeout=60) as r:
+                    for line in r.iter_lines():
+                        if line.startswith("data: "):
+                            got_data.set()
+            except httpx.HTTPError:
+                pass
+            ended.set()
+
+        threading.Thread(target=follow, daemon=True).start()
+        wait_until(got_data.is_set, what="the first live update")
+        server.close()
+        # the stream was ended by the server, not left to run its 15 s lifetime
+        assert app.dashboard.closing.is_set()
+        wait_until(ended.is_set, what="the stream closed")
+        assert not server._thread.is_alive()

@@ -109,6 +109,10 @@ class GatewayApp:
             return isinstance(self.gateway.routes().resolve("GET", "/"), Match)
         return not is_dashboard_path(path)
 
+    def close(self) -> None:
+        """The server is stopping: end the dashboard's event streams. Idempotent."""
+        self.dashboard.close()
+
     def _dashboard_session(self, scope: Scope) -> bool:
         """A dashboard page calling the API: its session cookie and the UI header (which
         a page of another site cannot send without a CORS preflight)."""

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
@@ -110,6 +111,7 @@ class DashboardApp:
         self.sessions = sessions
         self.live = _LiveCache(self._live_view)
         self.streams = 0  # open event streams (the benchmark reads it)
+        self.closing = threading.Event()  # set when the server stops: streams end
         self.app = Starlette(
             routes=[
                 Route("/", self.index),
@@ -130,6 +132,11 @@ class DashboardApp:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
+
+    def close(self) -> None:
+        """End the open event streams (within a second): a stopping server waits for
+        every response to finish, and a stream would otherwise run its whole lifetime."""
+        self.closing.set()
 
     # -- sessions ------------------------------------------------------------------
     def session_ok(self, request: Request) -> bool:
@@ -236,11 +243,11 @@ class DashboardApp:
         try:
             yield b"retry: 500\n\n"
             ends = time.monotonic() + STREAM_LIFETIME_S
-            while time.monotonic() < ends:
+            while time.monotonic() < ends and not self.closing.is_set():
                 body = await self.live.get(view, name)
                 yield b"data: " + body + b"\n\n"
                 await asyncio.sleep(LIVE_INTERVAL_S)
-                if await request.is_disconnected():
+                if self.closing.is_set() or await request.is_disconnected():
                     return
         finally:
             self.streams -= 1

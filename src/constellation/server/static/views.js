@@ -287,7 +287,9 @@ function forecastsView(d) {
   for (const p of d.predictors) {
     const c = forecastCard(p.metric, p.history, p.forecast, null);
     const acc = p.accuracy || {};
-    c.appendChild(el("p", { class: "muted", text: "live accuracy: " + Object.entries(acc).map(([k, v]) => `${k} ${fmtNum(v, 3)}`).join(" · ") }));
+    const text = acc.count ? Object.entries(acc).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${fmtNum(v, 3)}`).join(" · ")
+      : `none yet (${acc.pending ?? 0} forecasts waiting for their time)`;
+    c.appendChild(el("p", { class: "muted accuracy", text: "live accuracy: " + text }));
     grid.appendChild(c);
   }
   frag.appendChild(grid);

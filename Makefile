@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run test lint format bench clean
+.PHONY: install install-dev run test lint format bench clean screenshots
 
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
@@ -33,6 +33,11 @@ run: $(RUN_STAMP)
 ## Run the whole test suite.
 test: $(DEV_STAMP)
 	$(PY) -m pytest
+
+## Rewrite the dashboard's screenshots in docs/img (the browser tests take them).
+screenshots: $(DEV_STAMP)
+	CONSTELLATION_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/dashboard
+	$(PY) benchmarks/dashboard_bench.py --functions 1000 --screenshot docs/img/dashboard-overview-1000.png
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check src tests benchmarks examples

@@ -133,6 +133,17 @@ class Constellation:
         service = self._serverless
         return service if service is not None and not service.closed else None
 
+    @property
+    def active_predictive(self) -> PredictiveService | None:
+        """The forecasts service if one is made; makes nothing (the dashboard looks
+        without loading the forecasting libraries)."""
+        return self._predictive
+
+    @property
+    def active_gpu(self) -> GpuManager | None:
+        """The GPU manager if one is made; makes nothing (no discovery runs)."""
+        return self._gpu
+
     def _wire_serverless(self, service: ServerlessService) -> None:
         """Library mode equals server mode: a functions service gets the forecaster, and
         on a platform that runs loops (``background``) the default anomaly detectors on its

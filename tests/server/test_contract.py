@@ -9,9 +9,11 @@ import pytest
 from starlette.routing import Route
 
 from constellation.server._app import _SYSTEM_PATHS
+from constellation.server._dashboard import DASHBOARD_PATHS, UI_PREFIX
 from constellation.server._openapi import openapi_document
 from constellation.server._operations import OPERATIONS, PATH_PARAMS, management_app
 from constellation.serverless.limits import MEMORY_RANGE
+from constellation.triggers.limits import RESERVED_PREFIXES
 
 from .conftest import Served
 
@@ -41,6 +43,17 @@ def test_the_routes_and_the_document_name_the_same_operations() -> None:
     assert served == documented
     system = {p for p in _document()["paths"] if not p.startswith("/api/")}
     assert system == set(_SYSTEM_PATHS)
+
+
+def test_the_dashboard_and_docs_pages_are_not_api_operations() -> None:
+    # They are HTML pages and their data, served beside the API: the document describes
+    # only the API and the system paths, and no dashboard path is under /api/.
+    documented = set(_document()["paths"])
+    assert not documented & DASHBOARD_PATHS
+    assert not any(p.startswith(UI_PREFIX) for p in documented)
+    assert not any(p.startswith("/api/") for p in DASHBOARD_PATHS)
+    # and no HTTP trigger can take them (but "/", which a trigger may keep)
+    assert DASHBOARD_PATHS - {"/"} | {UI_PREFIX.rstrip("/")} <= set(RESERVED_PREFIXES)
 
 
 def test_the_document_uses_the_platforms_limits_and_has_no_dangling_refs() -> None:

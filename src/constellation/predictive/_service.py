@@ -142,6 +142,17 @@ class PredictiveService:
         with self._lock:
             return sorted(self._predictors)
 
+    def derived_names(self) -> list[str]:
+        """The series that ``forecast`` has made a predictor for (no registered one)."""
+        with self._lock:
+            return sorted(self._derived)
+
+    def find(self, metric_name: str) -> Predictor | None:
+        """The registered predictor of ``metric_name``, else the one ``forecast`` made
+        from its series, else None; makes and trains nothing."""
+        with self._lock:
+            return self._predictors.get(metric_name) or self._derived.get(metric_name)
+
     def destroy(self, predictor: Predictor | str) -> bool:
         """Forget a predictor (or its name) and free it. False if it was not registered."""
         name = predictor if isinstance(predictor, str) else predictor.metric_name

@@ -38,13 +38,11 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
-
 from ._app import DEFAULT_MAX_HEADER_BYTES, GatewayApp, create_app
 from ._auth import check_bind, ensure_token, is_loopback, read_token, token_path
 from ._errors import InsecureBindError, ServerError
 from ._gateway import DEFAULT_MAX_BODY_BYTES
-from ._runner import ServerThread, uvicorn_config
+from ._runner import ServerThread, uvicorn_server
 
 if TYPE_CHECKING:
     from ..platform import Constellation
@@ -89,7 +87,7 @@ def serve(
     except BaseException:
         platform.close()
         raise
-    app = create_app(platform.serverless, token=token)
+    app = create_app(platform.serverless, token=token, platform=platform)
     echo(f"Constellation serving on http://{host}:{port} (home: {platform.settings.home})")
     echo(f"instances run on: {platform.settings.backend}")
     # uvicorn re-raises the signal that stopped it once it has shut down; with these
@@ -97,7 +95,7 @@ def serve(
     # instances stopped) and the process exits 0.
     previous = _quiet_signals()
     try:
-        uvicorn.Server(uvicorn_config(app, host, port, log_level)).run()
+        uvicorn_server(app, host, port, log_level).run()
     finally:
         platform.close()
         for sig, handler in previous.items():

@@ -1,15 +1,17 @@
-"""The server's ASGI application: one dispatcher in front of four parts.
+"""The server's ASGI application: one dispatcher in front of five parts.
 
-``/api/v1/...`` (bearer token unless auth is off) -> the management API (Starlette);
-``/healthz``, ``/metrics``, ``/openapi.json`` -> answered here; every other path -> the
-HTTP triggers' gateway. Requests whose headers are over ``max_header_bytes`` get 431
-before anything else looks at them.
+``/api/v1/...`` (bearer token unless auth is off; or a dashboard session, see
+``_dashboard.py``) -> the management API (Starlette); ``/healthz``, ``/metrics``,
+``/openapi.json`` -> answered here; ``/``, ``/login``, ``/logout``, ``/docs``, ``/redoc``
+and ``/ui/...`` -> the dashboard; every other path -> the HTTP triggers' gateway.
+Requests whose headers are over ``max_header_bytes`` get 431 before anything else looks
+at them.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import orjson
@@ -17,10 +19,17 @@ import orjson
 from ..serverless import ServerlessService
 from ._asgi import Receive, Scope, Send, error_body, header, send_bytes, send_json, send_response
 from ._auth import check_bearer
+from ._dashboard import UI_HEADER, DashboardApp, is_dashboard_path
+from ._dashboard_data import DashboardData
 from ._gateway import DEFAULT_MAX_BODY_BYTES, HttpTriggerGateway, Response
 from ._metrics import CONTENT_TYPE, render_metrics
 from ._openapi import openapi_document
 from ._operations import DEFAULT_MAX_API_BODY_BYTES, OPERATIONS, PATH_PARAMS, management_app
+from ._routes import Match
+from ._session import Sessions
+
+if TYPE_CHECKING:
+    from ..platform import Constellation
 
 __all__ = ["DEFAULT_MAX_HEADER_BYTES", "GatewayApp", "create_app"]
 
@@ -43,6 +52,7 @@ class GatewayApp:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_api_body_bytes: int = DEFAULT_MAX_API_BODY_BYTES,
         max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+        platform: Constellation | None = None,
     ) -> None:
         self.service = service
         self.token = token  # None: no authentication (loopback only, checked by the caller)
@@ -50,6 +60,10 @@ class GatewayApp:
         self.api = management_app(service, max_body_bytes=max_api_body_bytes)
         self.gateway = HttpTriggerGateway(service, max_body_bytes=max_body_bytes)
         self._openapi = orjson.dumps(openapi_document(OPERATIONS, PATH_PARAMS))
+        # The dashboard (``/``, ``/login``, ``/docs``, ``/redoc``, ``/ui/...``): the whole
+        # platform when given, else only the functions service's views have data.
+        self.sessions = Sessions(token)
+        self.dashboard = DashboardApp(DashboardData(service, platform), self.sessions)
         self._started = time.monotonic()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -68,9 +82,16 @@ class GatewayApp:
         if self.is_trigger_path(path):
             await self.gateway(scope, receive, send)
             return
+        if is_dashboard_path(path):
+            await self.dashboard(scope, receive, send)
+            return
         if _is_api_path(path):
-            if self.token is not None and not check_bearer(
-                (header(scope, b"authorization") or b"").decode("latin-1"), self.token
+            if (
+                self.token is not None
+                and not check_bearer(
+                    (header(scope, b"authorization") or b"").decode("latin-1"), self.token
+                )
+                and not self._dashboard_session(scope)
             ):
                 challenge = [(b"www-authenticate", b"Bearer")]
                 await send_bytes(send, 401, _UNAUTHORISED, headers=challenge)
@@ -79,10 +100,25 @@ class GatewayApp:
             return
         await self._system(scope, send, path)
 
-    @staticmethod
-    def is_trigger_path(path: str) -> bool:
-        """Whether ``path`` is for the HTTP triggers (not the API or the system paths)."""
-        return path not in _SYSTEM_PATHS and not _is_api_path(path)
+    def is_trigger_path(self, path: str) -> bool:
+        """Whether ``path`` is for the HTTP triggers (not the API, the system paths or the
+        dashboard's; ``/`` is the dashboard's unless a trigger's route is ``/``)."""
+        if path in _SYSTEM_PATHS or _is_api_path(path):
+            return False
+        if path == "/":
+            return isinstance(self.gateway.routes().resolve("GET", "/"), Match)
+        return not is_dashboard_path(path)
+
+    def close(self) -> None:
+        """The server is stopping: end the dashboard's event streams. Idempotent."""
+        self.dashboard.close()
+
+    def _dashboard_session(self, scope: Scope) -> bool:
+        """A dashboard page calling the API: its session cookie and the UI header (which
+        a page of another site cannot send without a CORS preflight)."""
+        return header(scope, UI_HEADER) is not None and self.dashboard.session_ok_raw(
+            header(scope, b"cookie")
+        )
 
     def headers_too_large(self, headers: list[tuple[bytes, bytes]]) -> Response | None:
         """The 431 response when the request headers are over ``max_header_bytes``."""
@@ -123,5 +159,7 @@ def _is_api_path(path: str) -> bool:
 
 
 def create_app(service: ServerlessService, *, token: str | None, **options: Any) -> GatewayApp:
-    """The ASGI app for ``service``; ``token=None`` turns authentication off."""
+    """The ASGI app for ``service``; ``token=None`` turns authentication off. Pass
+    ``platform=`` (the :class:`~constellation.platform.Constellation` that owns
+    ``service``) for the dashboard's deployment, GPU, anomaly and forecast views."""
     return GatewayApp(service, token=token, **options)

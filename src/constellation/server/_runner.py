@@ -15,7 +15,7 @@ from ._app import GatewayApp
 from ._errors import ServerError
 from ._lane import lane_protocol
 
-__all__ = ["ServerThread", "uvicorn_config"]
+__all__ = ["ServerThread", "uvicorn_config", "uvicorn_server"]
 
 
 def uvicorn_config(app: Any, host: str, port: int, log_level: str = "warning") -> uvicorn.Config:
@@ -36,6 +36,25 @@ def uvicorn_config(app: Any, host: str, port: int, log_level: str = "warning") -
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server that tells the app when it starts to stop (the dashboard's event
+    streams end then, so the shutdown does not wait for them)."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        _close_app(self.config.app)
+        super().handle_exit(sig, frame)
+
+
+def _close_app(app: Any) -> None:
+    if isinstance(app, GatewayApp):
+        app.close()
+
+
+def uvicorn_server(app: Any, host: str, port: int, log_level: str = "warning") -> uvicorn.Server:
+    """The uvicorn server for ``app`` (see :func:`uvicorn_config`)."""
+    return _Server(uvicorn_config(app, host, port, log_level))
+
+
 class ServerThread:
     """uvicorn serving ``app`` on a thread; ``port=0`` picks a free port. ``close()`` is
     idempotent; also a context manager."""
@@ -51,7 +70,7 @@ class ServerThread:
             self._sock.close()
             raise ServerError(f"cannot listen on {host}:{port}: {exc}") from None
         self.host, self.port = host, self._sock.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn_config(app, host, self.port))
+        self._server = uvicorn_server(app, host, self.port)
         self._thread = threading.Thread(target=self._run, name="http-server", daemon=True)
         self._closed = False
 
@@ -76,6 +95,7 @@ class ServerThread:
         if self._closed:
             return
         self._closed = True
+        _close_app(self.app)
         self._server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(timeout=10.0)

@@ -38,6 +38,7 @@ from ._pool import FunctionPool
 from ._queries import QueriesMixin
 from ._registry import FunctionRegistry
 from ._scaler import Autoscaler, Forecaster
+from ._series import function_series, minute_counts, recent_invocations
 from ._trigger_service import TriggerService
 
 __all__ = ["ServerlessService"]
@@ -248,6 +249,21 @@ class ServerlessService(QueriesMixin):
     def get_scaling_decisions(self, function: str, limit: int = 50) -> list[dict[str, Any]]:
         """The autoscaler's recent decisions for a function, with their inputs."""
         return self.autoscaler.decisions(self.registry.get(function).id, limit)
+
+    def get_minute_series(self, function: str, start: float, end: float) -> dict[str, list[Any]]:
+        """One function's per-minute invocations, errors, cold starts and p50/p99 duration
+        from ``start`` to ``end`` (unix seconds), read from the ledger's rollups."""
+        info = self.registry.get(function)
+        return function_series(self._store, info.id, int(start // 60), int(-(-end // 60)))
+
+    def get_minute_counts(self, start: float, end: float) -> dict[str, dict[str, list[int]]]:
+        """Every function's invocations, errors and cold starts per minute, by function id."""
+        return minute_counts(self._store, int(start // 60), int(-(-end // 60)))
+
+    def get_recent_invocations(self, function: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The function's newest invocations in the ledger (with their logs), newest first."""
+        self.ledger.flush()
+        return recent_invocations(self._store, self.registry.get(function).id, limit)
 
     def reap_idle(self, now: float | None = None) -> int:
         """Scale idle instances down to the warm target (to zero by default)."""

@@ -28,7 +28,18 @@ __all__ = [
 
 HTTP_METHODS = ("ANY", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 # The server's own paths: an HTTP trigger may not shadow them.
-RESERVED_PREFIXES = ("/api/v1", "/healthz", "/metrics", "/openapi.json")
+RESERVED_PREFIXES = (
+    "/api/v1",
+    "/healthz",
+    "/metrics",
+    "/openapi.json",
+    # the dashboard's pages (``/`` too, unless a trigger's route is ``/``: see server._app)
+    "/ui",
+    "/login",
+    "/logout",
+    "/docs",
+    "/redoc",
+)
 MAX_PATH_LENGTH = 1024
 DEFAULT_MAX_QUEUED = 100
 

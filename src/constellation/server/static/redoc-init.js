@@ -1,0 +1,2 @@
+// ReDoc over the server's own OpenAPI document.
+Redoc.init("/openapi.json", { hideDownloadButton: false }, document.getElementById("redoc"));

@@ -69,7 +69,16 @@ def test_functions_lifecycle_through_the_cli(tmp_home: Path) -> None:
     code, out = _run("functions", "set", "order", "--resource", "fast_disk")
     assert code == 2 and "'fast_disk' is not NAME=AMOUNT" in out
     code, out = _run("functions", "dlq")
-    assert code == 0 and out.split() == ["request", "id", "function", "attempts", "last", "try", "(UTC)", "error"]
+    assert code == 0 and out.split() == [
+        "request",
+        "id",
+        "function",
+        "attempts",
+        "last",
+        "try",
+        "(UTC)",
+        "error",
+    ]
     assert _run("functions", "delete", "order")[0] == 0
     code, out = _run("functions", "invoke", "order")
     assert code == 1 and "function 'order' not found" in out

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 from rich.console import Console
 
 from ..errors import ConstellationError
@@ -88,7 +89,7 @@ def platform_for_command(background: bool = False, **overrides: Any) -> Iterator
 
 def complete_function_names(
     ctx: click.Context, param: click.Parameter, incomplete: str
-) -> list[click.shell_completion.CompletionItem]:
+) -> list[CompletionItem]:
     """Shell completion of a function name, from the store or the server in use."""
     try:
         client = open_client(_target(ctx))
@@ -98,7 +99,7 @@ def complete_function_names(
             client.close()
     except Exception:  # completion must never print a traceback into the shell
         return []
-    return [click.shell_completion.CompletionItem(n) for n in names if n.startswith(incomplete)]
+    return [CompletionItem(n) for n in names if n.startswith(incomplete)]
 
 
 def when(ts: float | None) -> str:

@@ -13,6 +13,7 @@ __all__ = ["user_traceback"]
 _FRAME = re.compile(r'^  File "(?P<path>[^"]+)", line (?P<line>\d+)(?P<rest>.*)$')
 # the stored copy (code/<sha256>/) or a server's upload (uploads/<name>/<sha256>/)
 _STORED = re.compile(r"^.*/(?:code|uploads/[^/]+)/[0-9a-f]{32,}/(?P<rel>.+)$")
+_UPLOADED = re.compile(r"/(?:code|uploads/[^/]+)/[0-9a-f]{32,}(?:/|$)")
 _PLATFORM = re.compile(r"/constellation/_runtime/")
 
 
@@ -21,7 +22,7 @@ def _user_path(path: str, source: str | None) -> str:
     if match is None:
         return path
     rel = match.group("rel")
-    if not source or _STORED.match(source):  # created over HTTP: only the code's own path
+    if not source or _UPLOADED.search(source):  # created over HTTP: only the code's own path
         return rel
     src = Path(source)
     if src.suffix and not src.is_dir():  # created from one file

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import click
+import pytest
 
 from constellation.cli import main
 from constellation.cli._common import complete_function_names
@@ -81,3 +82,17 @@ def test_completion_against_a_server_that_is_down_offers_nothing(tmp_home: Path)
     ctx = click.Context(main, info_name="constellation")
     ctx.params = {"server": "http://127.0.0.1:9", "token": "t"}
     assert complete_function_names(ctx, None, "") == []  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("columns", ["40", "100", "250"])
+def test_on_a_terminal_of_any_width_identifiers_stay_whole(
+    tmp_home: Path, monkeypatch: pytest.MonkeyPatch, columns: str
+) -> None:
+    _create(tmp_home, LONG)
+    monkeypatch.setattr("constellation.cli._output._is_terminal", lambda: True)
+    monkeypatch.setenv("COLUMNS", columns)
+    done = cli("functions", "list")
+    with Constellation(tmp_home) as platform:
+        fid = platform.serverless.get_function(LONG).id
+    row = next(line for line in done.stdout.splitlines() if LONG in line)
+    assert fid in row  # name and id whole, on one line

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -169,7 +170,8 @@ def scan(
                 str(a.points),
                 a.recommendation,
             )
-        Console().print(table)
+        # piped: as wide as the rows need, so no cell is cut
+        Console(width=None if sys.stdout.isatty() else 100_000).print(table)
     if plot is not None:
         title = f"Anomalies in {file.name} ({method}): {len(found)} found"
         try:

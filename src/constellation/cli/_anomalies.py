@@ -19,7 +19,7 @@ def anomaly_list(everything: bool, output: str) -> None:
     with client_for_command() as client:
         rows = client.anomalies(everything)
     columns = [
-        Column("id", "id"),
+        Column("id", "id", identifier=True),
         Column("metric", "metric_name"),
         Column("severity", "severity"),
         Column("detected (UTC)", lambda a: when(a.get("detected_at"))),

@@ -309,8 +309,8 @@ def functions_invoke(name: str, data: str, is_async: bool, timeout: int | None) 
 
 
 _FUNCTION_COLUMNS = [
-    Column("name", "name"),
-    Column("id", "id"),
+    Column("name", "name", identifier=True),
+    Column("id", "id", identifier=True),
     Column("runtime", "runtime"),
     Column("handler", "handler"),
     Column("MB", "memory_mb"),
@@ -378,8 +378,8 @@ def functions_billing(name: str, hours: float, everything: bool, output: str) ->
 
 
 _INVOCATION_COLUMNS = [
-    Column("request id", "request_id"),
-    Column("function", "function_name"),
+    Column("request id", "request_id", identifier=True),
+    Column("function", "function_name", identifier=True),
     Column("attempts", "attempts"),
     Column("last try (UTC)", lambda d: when(d.get("updated_at"))),
     Column("error", "error"),
@@ -444,7 +444,7 @@ def functions_instances(name: str, output: str) -> None:
     with client_for_command() as client:
         rows = client.instances(name)
     columns = [
-        Column("id", "id"),
+        Column("id", "id", identifier=True),
         Column("status", "status"),
         Column("pid", "pid"),
         Column("uptime s", lambda r: f"{r['uptime_s']:.0f}"),
@@ -472,8 +472,8 @@ def functions_triggers(name: str | None, output: str) -> None:
     with client_for_command() as client:
         rows = client.triggers(name)
     columns = [
-        Column("id", "id"),
-        Column("function", "function_name"),
+        Column("id", "id", identifier=True),
+        Column("function", "function_name", identifier=True),
         Column("trigger", _trigger_summary),
         Column("created (UTC)", lambda t: when(t.get("created_at")), wide=True),
     ]

@@ -30,7 +30,7 @@ def instances_list(output: str) -> None:
         )
         return
     columns = [
-        Column("id", "id"),
+        Column("id", "id", identifier=True),
         Column("kind", "kind"),
         Column("of", "owner"),
         Column("status", "status"),

@@ -33,6 +33,7 @@ class Column:
     header: str
     key: str | Callable[[dict[str, Any]], Any]
     wide: bool = False  # only with -o wide
+    identifier: bool = False  # a name or id: never wrapped, never cut
 
     def cell(self, row: dict[str, Any]) -> str:
         value = self.key(row) if callable(self.key) else row.get(self.key)
@@ -89,13 +90,25 @@ def show_rows(
     if not _is_terminal():
         _plain(headers, cells)
         return
+    console = Console(file=sys.stdout)
+    # the narrowest the table can be: identifiers whole, other columns their longest
+    # header word; borders and padding take 3 per column, plus 1
+    least = [
+        max(len(v) for v in [h, *(r[i] for r in cells)])
+        if c.identifier
+        else len(max(h.split(), key=len))
+        for i, (c, h) in enumerate(zip(shown, headers, strict=True))
+    ]
+    if sum(least) + 3 * len(least) + 1 > console.width:
+        _plain(headers, cells)  # too narrow for the table: lines the terminal wraps
+        return
     table = Table(title=title)
-    for header in headers:
-        # a cell too long for the terminal wraps onto more lines; it is never cut
-        table.add_column(header, overflow="fold")
+    for column, width in zip(shown, least, strict=True):
+        # identifiers stay on one line; other long cells wrap onto more lines
+        table.add_column(column.header, overflow="fold", no_wrap=column.identifier, min_width=width)
     for line in cells:
         table.add_row(*line)
-    Console(file=sys.stdout).print(table)
+    console.print(table)
 
 
 def _when(ts: Any) -> Any:

@@ -84,6 +84,13 @@ def test_functions_lifecycle_through_the_cli(tmp_home: Path) -> None:
     assert code == 1 and "function 'order' not found" in out
 
 
+def test_waiting_for_instances_without_a_running_platform_says_why(tmp_home: Path) -> None:
+    assert _run("functions", "create", "cold", "--code", HANDLERS, "--handler", "count")[0] == 0
+    code, out = _run("functions", "deploy", "cold", "--wait", "0")
+    assert code == 1
+    assert "cold: 0 of 1 instance(s) up after 0 s (is a platform running" in out
+
+
 def test_bad_input_gives_a_clear_error(tmp_home: Path) -> None:
     code, out = _run("functions", "create", "Bad_Name", "--code", HANDLERS)
     assert code == 1 and "name: 'Bad_Name' is not a DNS label" in out
@@ -106,6 +113,10 @@ def test_instances_of_a_running_platform(tmp_home: Path) -> None:
     try:
         assert _run("functions", "deploy", "warm")[0] == 0
         assert _run("functions", "set", "warm", "--prewarm", "2")[0] == 0
+        code, out = _run("functions", "deploy", "warm", "--wait", "600")
+        assert code == 0, out  # returns once both prewarmed instances are published
+        listed = json.loads(_run("functions", "instances", "warm", "-o", "json")[1])
+        assert len(listed) == 2 and all(i["function_name"] == "warm" for i in listed)
 
         def two_rows() -> list[str] | None:
             out = _run("instances", "list")[1]

@@ -13,7 +13,7 @@ from constellation.platform import Constellation
 
 from .conftest import HANDLERS, Served, cli
 
-HELLO = "def handler(event, context):\n    return {'hello': event}\n"
+HELLO = "def handler(event, context):\n    print('got', event)\n    return {'hello': event}\n"
 FAILING = "import json\n\n\ndef handler(event, context):\n    return json.loads('{bad')\n"
 
 
@@ -52,6 +52,21 @@ def test_a_function_lifecycle_over_the_rest_api(
 
     metrics = json.loads(served.cli("functions", "metrics", "hello", "--json").stdout)
     assert metrics["total_invocations"] == 2
+    request_id = json.loads(invoked.stdout)["request_id"]
+    invocation = json.loads(served.cli("functions", "invocation", request_id, "--json").stdout)
+    assert invocation["request_id"] == request_id
+    bill = json.loads(served.cli("functions", "billing", "hello", "--all", "--json").stdout)
+    assert bill["invocation_count"] == 2
+    assert "estimated cost USD" in served.cli("functions", "billing", "hello").stdout
+    logs = json.loads(served.cli("functions", "logs", "hello", "-o", "json").stdout)
+    assert request_id in [entry["request_id"] for entry in logs]
+    assert served.cli("functions", "scaling", "hello", "--json").exit_code == 0
+    assert json.loads(served.cli("functions", "dlq", "hello", "--json").stdout) == []
+    changed = json.loads(
+        served.cli("functions", "set", "hello", "--memory", "256", "--json").stdout
+    )
+    assert changed["memory_mb"] == 256
+    assert served.platform.serverless.get_function("hello").memory_mb == 256
     triggers = json.loads(served.cli("functions", "triggers", "hello", "-o", "json").stdout)
     http_id = next(t["id"] for t in triggers if t["type"] == "http")
     assert served.cli("functions", "remove-trigger", http_id).exit_code == 0

@@ -78,6 +78,12 @@ def test_the_shell_asks_click_for_completions(tmp_home: Path) -> None:
     assert done.stdout.split() == ["plain,orders"]
 
 
+def test_completion_without_a_home_offers_nothing_and_makes_none(tmp_home: Path) -> None:
+    ctx = click.Context(main, info_name="constellation")
+    assert complete_function_names(ctx, None, "") == []  # type: ignore[arg-type]
+    assert not tmp_home.exists()
+
+
 def test_completion_against_a_server_that_is_down_offers_nothing(tmp_home: Path) -> None:
     ctx = click.Context(main, info_name="constellation")
     ctx.params = {"server": "http://127.0.0.1:9", "token": "t"}

@@ -59,3 +59,18 @@ def test_the_helper_is_silent_off_a_terminal(monkeypatch: pytest.MonkeyPatch) ->
     with progress_bar("simulating", 10) as update:
         update(10, 10)
     assert err.getvalue() == ""
+
+
+def test_creating_from_a_directory_shows_what_is_copied(
+    tmp_path: Path, tmp_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "main.py").write_text("def handle(event, context):\n    return 1\n")
+    (app / "data.txt").write_text("x" * 1000)
+    args = ["functions", "create", "app", "--code", str(app), "--handler", "main.handle"]
+    done = CliRunner().invoke(main, [*args, "--json"], catch_exceptions=False)
+    assert done.exit_code == 0
+    assert "copying 2 files" in done.stderr
+    assert json.loads(done.stdout)["name"] == "app"

@@ -13,6 +13,7 @@ import click
 from click.shell_completion import CompletionItem
 from rich.console import Console
 
+from ..config import load_settings
 from ..errors import ConstellationError
 from ..platform import Constellation
 from ._client import Client, LocalClient
@@ -92,7 +93,10 @@ def complete_function_names(
 ) -> list[CompletionItem]:
     """Shell completion of a function name, from the store or the server in use."""
     try:
-        client = open_client(_target(ctx))
+        target = _target(ctx)
+        if not target.server and not load_settings().db_path.exists():
+            return []  # completing a name must not create a platform home
+        client = open_client(target)
         try:
             names = [f["name"] for f in client.list_functions()]
         finally:

@@ -169,3 +169,16 @@ def test_anomalies_over_the_api(served: Served) -> None:
         assert [a["id"] for a in history] == [recorded.id]
     finally:
         anomaly.set_registry(previous)
+
+
+def test_a_bad_trigger_is_named_alike_locally_and_remotely(served: Served) -> None:
+    args = ["functions", "create", "x", "--code", HANDLERS, "--handler", "chatty"]
+    args += ["--http", "/x", "--schedule", "every tuesday"]
+    remote = served.cli(*args)
+    local = cli(*args)
+    assert remote.exit_code == local.exit_code == 1
+    for done in (remote, local):  # the server words the cron rule in its own way
+        assert done.stderr.startswith("Error: triggers[1].")
+        assert "'every tuesday'" in done.stderr and "cron" in done.stderr
+    assert served.cli("functions", "list", "--json").stdout.strip() == "[]"  # nothing made
+    assert cli("functions", "list", "--json").stdout.strip() == "[]"

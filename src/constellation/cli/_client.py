@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import ValidationError
 from ..platform import Constellation
 from ..serverless import FunctionInfo, Trigger
 
@@ -99,8 +100,11 @@ class LocalClient:
     ) -> dict[str, Any]:
         from ..triggers import validate_trigger
 
-        for spec in triggers:  # checked before anything is created
-            validate_trigger(spec)
+        for i, spec in enumerate(triggers):  # checked before anything is created
+            try:
+                validate_trigger(spec)
+            except ValidationError as exc:  # named as the REST API names it
+                raise ValidationError(f"triggers[{i}].{exc.field}", exc.message) from None
         options = dict(options)
         info = self.service.create_function(
             name, options.pop("runtime"), options.pop("handler"), str(code), **options

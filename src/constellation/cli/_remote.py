@@ -42,7 +42,11 @@ class RemoteClient:
         self.where = f"server at {self.url}"
         headers = {"authorization": f"Bearer {token}"} if token else {}
         # the longest function timeout is 900 s: an invocation may take that long
-        self._http = httpx.Client(base_url=self.url + API, headers=headers, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.url + API,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+        )
 
     # -- transport -------------------------------------------------------------------------
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -50,6 +50,8 @@ def test_a_function_lifecycle_over_the_rest_api(
     assert invoked.exit_code == 0, invoked.output
     assert json.loads(invoked.stdout)["output"] == {"hello": {"a": 1}}
 
+    stats = json.loads(served.cli("functions", "stats", "--json").stdout)
+    assert stats["functions"] == 1
     metrics = json.loads(served.cli("functions", "metrics", "hello", "--json").stdout)
     assert metrics["total_invocations"] == 2
     request_id = json.loads(invoked.stdout)["request_id"]

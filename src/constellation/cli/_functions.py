@@ -334,6 +334,15 @@ def functions_list(output: str) -> None:
     show_rows(found, _FUNCTION_COLUMNS, output, "functions")
 
 
+@functions.command("stats")
+@output_options
+def functions_stats(output: str) -> None:
+    """Platform-wide counts: functions, instances, invocations."""
+    with client_for_command() as client:
+        found = client.stats()
+    show_record(found, output, "platform statistics")
+
+
 @functions.command("delete")
 @_name
 def functions_delete(name: str) -> None:

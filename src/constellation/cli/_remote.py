@@ -175,6 +175,9 @@ class RemoteClient:
     def remove_trigger(self, trigger_id: str) -> None:
         self._call("DELETE", f"/triggers/{quote(trigger_id)}")
 
+    def stats(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/stats"))
+
     # -- anomalies -------------------------------------------------------------------------
     def anomalies(self, everything: bool) -> list[dict[str, Any]]:
         params = {"all": "true"} if everything else {}

@@ -10,15 +10,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
-from .._support import wait_for_line
+from .._support import wait_for_line, wait_until
 
 CLI = str(Path(sys.executable).with_name("constellation"))
 
 
 def _env(home: Path) -> dict[str, str]:
     return {**os.environ, "CONSTELLATION_HOME": str(home), "COLUMNS": "200"}
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=60).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def test_a_taken_port_is_one_line_that_suggests_another(tmp_path: Path) -> None:
@@ -58,8 +66,14 @@ def test_serving_is_printed_once_the_port_accepts_connections(tmp_path: Path) ->
         # no retry loop: the port already accepts connections when "serving" is printed
         with socket.create_connection(("127.0.0.1", port), timeout=60):
             pass
+        # stop it only once uvicorn answers (its signal handlers are in place by then)
+        wait_until(lambda: _healthy(port), interval=0.1)
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 0, log.read_text()
     assert log.read_text().count("serving on") == 1

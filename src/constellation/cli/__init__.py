@@ -1,5 +1,5 @@
 """The ``constellation`` command line: the top-level group, ``run``, ``serve`` and ``token``;
-``functions`` and ``instances`` are in their own modules, each capability's group in its
+``functions`` (with its reports, ``_reports.py``) and ``instances`` are in their own modules, each capability's group in its
 ``<pkg>/_cli.py`` (mounted on first use).
 
 Without ``--server`` the commands work on this machine's state (SQLite under
@@ -31,6 +31,7 @@ from ._common import Target, platform_for_command
 from ._functions import functions
 from ._instances import instances
 from ._progress import progress_bar
+from ._reports import REPORT_COMMANDS
 
 __all__ = ["main", "progress_bar"]
 
@@ -216,5 +217,7 @@ def token() -> None:
     click.echo(value)
 
 
+for _command in REPORT_COMMANDS:
+    functions.add_command(_command)
 main.add_command(functions)
 main.add_command(instances)

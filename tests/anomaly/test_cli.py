@@ -1,9 +1,9 @@
-"""``constellation anomaly scan``: a table of anomalies and a PNG with them marked."""
+"""``constellation anomaly scan``: a table (or JSON) of anomalies and a PNG/SVG plot."""
 
 from __future__ import annotations
 
+import json
 import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,29 +22,45 @@ def write_csv(path: Path, with_timestamps: bool = True) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def read_png(path: Path) -> tuple[int, int, bytes]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
-    idat = data.index(b"IDAT")
-    length = struct.unpack(">I", data[idat - 4 : idat])[0]
-    return width, height, zlib.decompress(data[idat + 4 : idat + 4 + length])
-
-
 def test_scan_prints_the_spike_and_writes_a_png(tmp_path: Path) -> None:
     csv_path = tmp_path / "latency.csv"
     write_csv(csv_path)
     png = tmp_path / "out.png"
     result = CliRunner().invoke(
-        cli, ["scan", str(csv_path), "--method", "mad", "--png", str(png)], terminal_width=200
+        cli, ["scan", str(csv_path), "--method", "mad", "--plot", str(png)], terminal_width=200
     )
     assert result.exit_code == 0, result.output
     assert "1 anomalies" in result.output
     assert "2024-01-01 03:20:00" in result.output and "150" in result.output
-    width, height, raw = read_png(png)
-    assert (width, height) == (1200, 360)
-    assert len(raw) == height * (1 + 3 * width)
-    assert bytes((220, 30, 30)) in raw  # the red marker
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", data[16:24]) == (1200, 400)
+    from matplotlib.image import imread
+
+    pixels = (imread(png)[:, :, :3] * 255).round()
+    red = (abs(pixels - np.array([214, 39, 40])).sum(axis=2) < 10).sum()
+    assert red > 20  # the anomaly's marker (tab:red) is drawn
+
+
+def test_scan_svg_has_title_axes_legend_and_the_marker(tmp_path: Path) -> None:
+    csv_path = tmp_path / "latency.csv"
+    write_csv(csv_path)
+    svg = tmp_path / "out.svg"
+    result = CliRunner().invoke(cli, ["scan", str(csv_path), "--method", "mad", "--plot", str(svg)])
+    assert result.exit_code == 0, result.output
+    text = svg.read_text()
+    for label in ("Anomalies in latency.csv (mad): 1 found", "anomaly (1)", "value", "time (UTC)"):
+        assert f">{label}<" in text, label
+    assert 'id="anomalies"' in text  # the scatter of anomalies
+
+
+def test_scan_as_json_is_only_json(tmp_path: Path) -> None:
+    csv_path = tmp_path / "latency.csv"
+    write_csv(csv_path)
+    result = CliRunner().invoke(cli, ["scan", str(csv_path), "--method", "mad", "-o", "json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert [a["detected_value"] for a in found] == [150.0]
 
 
 def test_scan_without_timestamps_uses_row_numbers(tmp_path: Path) -> None:
@@ -53,7 +69,7 @@ def test_scan_without_timestamps_uses_row_numbers(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["scan", str(csv_path), "--method", "zscore"])
     assert result.exit_code == 0, result.output
     assert "row 200" in result.output
-    assert (tmp_path / "plain.anomalies.png").is_file()
+    assert not (tmp_path / "plain.anomalies.png").exists()  # a plot only with --plot
 
 
 def test_scan_reports_bad_input_clearly(tmp_path: Path) -> None:

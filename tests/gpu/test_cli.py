@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -47,6 +48,10 @@ def test_allocate_release_and_persist(tmp_home: Path) -> None:
     assert "CUDA_VISIBLE_DEVICES=GPU-12345678-aaaa-bbbb-cccc-0123456789ab" in out
     code, out = run("allocations", "--simulate", capture)
     assert "job-1\tnvidia:0\tshared\t4096 MB" in out
+    code, out = run("allocations", "--simulate", capture, "-o", "json")
+    assert json.loads(out)["allocations"] == [
+        {"owner": "job-1", "gpu_ids": ["nvidia:0"], "sharing": "shared", "memory_mb": 4096}
+    ]
     code, out = run("allocate", "job-2", "--count", "3", "--simulate", capture)
     assert code == 1 and "does not fit: " in out and "3 GPU(s) needed" in out
     code, out = run("allocate", "job-3", "--memory-mb", "0", "--simulate", capture)

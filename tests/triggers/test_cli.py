@@ -25,6 +25,8 @@ def test_publish_then_peek(tmp_home: Path) -> None:
     [line] = peeked.output.splitlines()
     message = json.loads(line)
     assert message["id"] == published.output.strip() and message["body"] == {"order_id": 1}
+    as_array = json.loads(runner.invoke(cli, ["peek", "orders", "--json"]).output)
+    assert as_array == [message]
 
 
 def test_emit_reaches_a_subscriber_in_the_same_store(tmp_home: Path) -> None:

@@ -2,30 +2,39 @@
 
 The CSV needs a header with a value column (``value`` by default) and optionally a
 ``timestamp`` column (unix seconds or ISO 8601; row numbers are used without one).
-The scan streams the series through one detector, prints one table row per anomaly
-(a run of flagged values is one anomaly) and writes a PNG of the series with the
-anomalies marked in red. The PNG is drawn by a small built-in rasteriser (zlib +
-the PNG chunk format), so the CLI needs no plotting library.
+The scan streams the series through one detector (with a progress bar on stderr when
+it is a terminal) and prints one table row per anomaly (a run of flagged values is one
+anomaly; ``-o json``: a JSON list). ``--plot FILE.png|.svg`` draws the series with the
+anomalies marked, with matplotlib (the optional ``plot`` extra).
 """
 
 from __future__ import annotations
 
 import csv
-import struct
-import zlib
+import dataclasses
+import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from ..errors import ConstellationError
+from ..errors import ConstellationError, ValidationError
 from ._methods import METHODS
+from ._plot import plot_anomalies
 from ._records import Anomaly
 from ._registry import AnomalyRegistry
 
-__all__ = ["cli", "read_series", "write_png"]
+__all__ = ["cli", "read_series"]
 
 cli = click.Group("anomaly", help="Anomaly detection on metric series.")
 
@@ -69,64 +78,24 @@ def read_series(path: Path, column: str = "value") -> tuple[list[float], list[fl
     return times, values
 
 
-def _png_bytes(width: int, height: int, pixels: bytearray) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(
-        b"\x00" + bytes(pixels[y * width * 3 : (y + 1) * width * 3]) for y in range(height)
-    )
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows, 6))
-        + chunk(b"IEND", b"")
-    )
-
-
-def write_png(
-    path: Path, values: list[float], marked: list[int], width: int = 1200, height: int = 360
-) -> None:
-    """The series as a blue line, values at the ``marked`` indices as red bars."""
-    pixels = bytearray(b"\xff" * (width * height * 3))
-    margin = 10
-    low, high = min(values, default=0.0), max(values, default=1.0)
-    span = (high - low) or 1.0
-    n = max(len(values) - 1, 1)
-
-    def xy(i: int, v: float) -> tuple[int, int]:
-        x = margin + round(i / n * (width - 2 * margin - 1))
-        y = height - margin - 1 - round((v - low) / span * (height - 2 * margin - 1))
-        return x, y
-
-    def put(x: int, y: int, rgb: tuple[int, int, int]) -> None:
-        if 0 <= x < width and 0 <= y < height:
-            pixels[(y * width + x) * 3 : (y * width + x) * 3 + 3] = bytes(rgb)
-
-    for i in marked:  # behind the line: a pale red bar across the plot
-        x, _ = xy(i, values[i])
-        for y in range(margin, height - margin):
-            put(x, y, (255, 190, 190))
-    for i in range(1, len(values)):
-        (x0, y0), (x1, y1) = xy(i - 1, values[i - 1]), xy(i, values[i])
-        steps = max(abs(x1 - x0), abs(y1 - y0), 1)
-        for s in range(steps + 1):
-            put(x0 + round((x1 - x0) * s / steps), y0 + round((y1 - y0) * s / steps), (30, 90, 200))
-    for i in marked:  # the anomalous value itself: a red dot
-        x, y = xy(i, values[i])
-        for dx in range(-3, 4):
-            for dy in range(-3, 4):
-                if dx * dx + dy * dy <= 9:
-                    put(x + dx, y + dy, (220, 30, 30))
-    path.write_bytes(_png_bytes(width, height, pixels))
-
-
 def _when(t: float) -> str:
     if t > 1e8:  # unix seconds
         return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
     return f"row {int(t)}"
+
+
+def _progress() -> Progress:
+    """Progress on stderr, only when it is a terminal: never in piped or JSON output."""
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
 
 
 @cli.command("scan")
@@ -135,43 +104,78 @@ def _when(t: float) -> str:
 @click.option("--sensitivity", type=float, default=None, help="Default: the method's own.")
 @click.option("--column", default="value", show_default=True, help="The value column.")
 @click.option(
-    "--png",
-    "png_path",
+    "--plot",
+    "plot",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to write the plot (default: FILE with suffix .anomalies.png).",
+    help="Draw the series with the anomalies marked to FILE.png or FILE.svg (needs the "
+    "'plot' extra: matplotlib).",
 )
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="How to print the anomalies.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Short for -o json.")
 def scan(
-    file: Path, method: str, sensitivity: float | None, column: str, png_path: Path | None
+    file: Path,
+    method: str,
+    sensitivity: float | None,
+    column: str,
+    plot: Path | None,
+    output: str,
+    as_json: bool,
 ) -> None:
-    """Print the anomalies in FILE.csv and write a PNG with them marked."""
+    """Print the anomalies in FILE.csv (and draw them with --plot)."""
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
+        raise click.BadParameter(
+            f"{plot.name}: the file must end in .png or .svg", param_hint="--plot"
+        )
     times, values = read_series(file, column)
     registry = AnomalyRegistry(clock=lambda: 0.0)
     try:
         handle = registry.create_detector(file.stem, method, sensitivity)
         found: dict[str, Anomaly] = {}
         marked: list[int] = []
-        for i, (t, v) in enumerate(zip(times, values, strict=True)):
-            anomaly = registry.detect(handle, v, t)
-            if anomaly is not None:
-                found[anomaly.id] = anomaly
-                marked.append(i)
+        with _progress() as progress:
+            task = progress.add_task(f"scanning {file.name}", total=len(values))
+            for i, (t, v) in enumerate(zip(times, values, strict=True)):
+                anomaly = registry.detect(handle, v, t)
+                if anomaly is not None:
+                    found[anomaly.id] = anomaly
+                    marked.append(i)
+                if i % 1024 == 1023:
+                    progress.advance(task, 1024)
     except ConstellationError as exc:
         raise click.ClickException(str(exc)) from None
-    table = Table(title=f"{len(found)} anomalies in {file.name} ({method}, {len(values)} values)")
-    for name in ("detected at", "value", "expected", "score", "points", "recommendation"):
-        table.add_column(name)
-    for a in sorted(found.values(), key=lambda a: a.detected_at):
-        expected = "-" if a.expected_value is None else f"{a.expected_value:.4g}"
-        table.add_row(
-            _when(a.detected_at),
-            f"{a.detected_value:.4g}",
-            expected,
-            f"{a.score:.2f}",
-            str(a.points),
-            a.recommendation,
+    ordered = sorted(found.values(), key=lambda a: a.detected_at)
+    if as_json or output == "json":
+        click.echo(json.dumps([dataclasses.asdict(a) for a in ordered], indent=2, default=str))
+    else:
+        table = Table(
+            title=f"{len(found)} anomalies in {file.name} ({method}, {len(values)} values)"
         )
-    Console().print(table)
-    out = png_path or file.with_suffix(".anomalies.png")
-    write_png(out, values, marked)
-    click.echo(f"plot: {out}")
+        for name in ("detected at", "value", "expected", "score", "points", "recommendation"):
+            table.add_column(name)
+        for a in ordered:
+            expected = "-" if a.expected_value is None else f"{a.expected_value:.4g}"
+            table.add_row(
+                _when(a.detected_at),
+                f"{a.detected_value:.4g}",
+                expected,
+                f"{a.score:.2f}",
+                str(a.points),
+                a.recommendation,
+            )
+        # piped: as wide as the rows need, so no cell is cut
+        Console(width=None if sys.stdout.isatty() else 100_000).print(table)
+    if plot is not None:
+        title = f"Anomalies in {file.name} ({method}): {len(found)} found"
+        try:
+            plot_anomalies(plot, times, values, marked, title=title)
+        except ValidationError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(f"plot: {plot}", err=True)

@@ -90,15 +90,27 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+_output = click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table (full width, nothing cut) or JSON.",
+)
+_json = click.option("--json", "as_json", is_flag=True, help="Short for -o json.")
+
+
 @cli.command("ls")
 @_simulate
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_output
+@_json
 @_guard
-def ls_command(simulate: Path | None, as_json: bool) -> None:
+def ls_command(simulate: Path | None, output: str, as_json: bool) -> None:
     """List the GPUs; when there are none, say which backends were tried and why."""
     with _manager(simulate) as manager:
         gpus = manager.discover()
-        if as_json:
+        if as_json or output == "json":
             payload = {"devices": [g.as_dict() for g in gpus], "stats": manager.stats()}
             click.echo(json.dumps(payload, indent=2))
             return
@@ -170,10 +182,27 @@ def release_command(owner: str, simulate: Path | None) -> None:
 
 @cli.command("allocations")
 @_simulate
+@_output
+@_json
 @_guard
-def allocations_command(simulate: Path | None) -> None:
-    """List the live allocations."""
+def allocations_command(simulate: Path | None, output: str, as_json: bool) -> None:
+    """List the live allocations (one tab-separated line each, or JSON)."""
     with _manager(simulate) as manager:
+        if as_json or output == "json":
+            payload = {
+                "allocations": [
+                    {
+                        "owner": a.owner,
+                        "gpu_ids": list(a.gpu_ids),
+                        "sharing": a.sharing,
+                        "memory_mb": a.memory_mb,
+                    }
+                    for a in manager.allocations()
+                ],
+                "orphaned": dict(manager.orphaned),
+            }
+            click.echo(json.dumps(payload, indent=2, default=str))
+            return
         for a in manager.allocations():
             click.echo(f"{a.owner}\t{','.join(a.gpu_ids)}\t{a.sharing}\t{a.memory_mb} MB")
         for owner, why in manager.orphaned.items():

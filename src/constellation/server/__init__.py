@@ -34,6 +34,7 @@ allows).
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -72,8 +73,13 @@ def serve(
     auth: bool = True,
     echo: Callable[[str], None] = print,
     log_level: str = "info",
+    sock: socket.socket | None = None,
 ) -> None:
-    """Start the platform's loops and serve until interrupted; the platform is closed after."""
+    """Start the platform's loops and serve until interrupted; the platform is closed after.
+
+    ``sock``: a socket already bound (and listening) to host:port, as ``constellation
+    serve`` makes it, so a taken port is found before anything starts and "serving" is
+    printed only once the address is ours."""
     check_bind(host, auth)
     token = None
     if auth:
@@ -88,6 +94,8 @@ def serve(
         platform.close()
         raise
     app = create_app(platform.serverless, token=token, platform=platform)
+    if sock is not None:
+        port = sock.getsockname()[1]
     echo(f"Constellation serving on http://{host}:{port} (home: {platform.settings.home})")
     echo(f"instances run on: {platform.settings.backend}")
     # uvicorn re-raises the signal that stopped it once it has shut down; with these
@@ -95,7 +103,9 @@ def serve(
     # instances stopped) and the process exits 0.
     previous = _quiet_signals()
     try:
-        uvicorn_server(app, host, port, log_level).run()
+        uvicorn_server(app, host, port, log_level).run(
+            sockets=[sock] if sock is not None else None
+        )
     finally:
         platform.close()
         for sig, handler in previous.items():

@@ -83,11 +83,26 @@ def emit_cmd(event_type: str, payload: str, source: str) -> None:
 @_broker
 @_url
 @click.option("--limit", type=int, default=20, show_default=True)
-def peek_cmd(queue: str, broker: str, url: str | None, limit: int) -> None:
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["lines", "json"]),
+    default="lines",
+    show_default=True,
+    help="lines: one JSON object a line (JSON Lines); json: one JSON array.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Short for -o json.")
+def peek_cmd(
+    queue: str, broker: str, url: str | None, limit: int, output: str, as_json: bool
+) -> None:
     """Show the messages waiting in QUEUE (e.g. ``orders.dlq``), one JSON object a line."""
     store = _store(broker)
     try:
-        for message in peek(queue, broker=broker, url=url, store=store, limit=limit):
+        messages = peek(queue, broker=broker, url=url, store=store, limit=limit)
+        if as_json or output == "json":
+            click.echo(json.dumps(list(messages), indent=2, default=repr))
+            return
+        for message in messages:
             click.echo(json.dumps(message, default=repr))
     except ConstellationError as exc:
         _fail(exc)

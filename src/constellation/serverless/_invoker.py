@@ -74,9 +74,13 @@ class Invoker:
         *,
         request_id: str | None = None,
         attempt: int = 1,
+        trace_parent: str | None = None,
     ) -> InvocationResult:
-        """Run the handler once and wait for it. ``timeout`` in ms (default: the function's)."""
-        info, limit_ms, rid, request = self._prepare(function, input, timeout, request_id, attempt)
+        """Run the handler once and wait for it. ``timeout`` in ms (default: the function's).
+        ``trace_parent`` (a W3C ``traceparent``) is the handler's ``context.trace_parent``."""
+        info, limit_ms, rid, request = self._prepare(
+            function, input, timeout, request_id, attempt, trace_parent
+        )
         self._ensure_started()
         pool = self._instances.by_function.get(info.id) or self._instances.pool(info)
         started_at = self._clock()
@@ -105,7 +109,13 @@ class Invoker:
         return self._answered(pool, instance, cold, info, rid, reply, started_at)
 
     def _prepare(
-        self, function: str, input: Any, timeout: int | None, request_id: str | None, attempt: int
+        self,
+        function: str,
+        input: Any,
+        timeout: int | None,
+        request_id: str | None,
+        attempt: int,
+        trace_parent: str | None = None,
     ) -> tuple[FunctionInfo, int, str, bytes]:
         """Check the call; returns the function, the time limit, the request id and body."""
         info = self._registry.get(function)
@@ -121,11 +131,11 @@ class Invoker:
                 )
             limit_ms = min(limit_ms, int(timeout))
         rid = request_id or self._new_request_id()
+        message = {"id": rid, "event": input, "timeout_ms": limit_ms, "attempt": attempt}
+        if trace_parent is not None:
+            message["tp"] = trace_parent
         try:
-            request = orjson.dumps(
-                {"id": rid, "event": input, "timeout_ms": limit_ms, "attempt": attempt},
-                option=_JSON_OPTIONS,
-            )
+            request = orjson.dumps(message, option=_JSON_OPTIONS)
         except TypeError as exc:
             raise ValidationError("input", f"the event is not JSON-serialisable: {exc}") from None
         return info, limit_ms, rid, request
@@ -142,6 +152,7 @@ class Invoker:
         timeout: int | None = None,
         *,
         limiter: anyio.CapacityLimiter | None = None,
+        trace_parent: str | None = None,
     ) -> InvocationResult:
         """:meth:`invoke_sync` for an asyncio event loop (the HTTP gateway).
 
@@ -149,7 +160,9 @@ class Invoker:
         thread hand-off. Otherwise (a cold start, a wait for a free instance, a WASM
         function) the call runs :meth:`invoke_sync` on a worker thread.
         """
-        info, limit_ms, rid, request = self._prepare(function, input, timeout, None, 1)
+        info, limit_ms, rid, request = self._prepare(
+            function, input, timeout, None, 1, trace_parent
+        )
         pool = self._instances.by_function.get(info.id)
         instance = None
         started_at = self._clock()
@@ -167,7 +180,14 @@ class Invoker:
                     waited_ms = (time.monotonic() - t0) * 1000.0
                     return self._throttled(info, rid, started_at, pool, limit_ms, waited_ms)
         if instance is None or pool is None:
-            call = functools.partial(self.invoke_sync, function, input, timeout, request_id=rid)
+            call = functools.partial(
+                self.invoke_sync,
+                function,
+                input,
+                timeout,
+                request_id=rid,
+                trace_parent=trace_parent,
+            )
             return await anyio.to_thread.run_sync(call, limiter=limiter)
         t1 = time.monotonic()
         try:

@@ -273,10 +273,17 @@ class ServerlessService(QueriesMixin):
         *,
         request_id: str | None = None,
         attempt: int = 1,
+        trace_parent: str | None = None,
     ) -> InvocationResult:
-        """Run the handler once and wait for it. ``timeout`` in ms (default: the function's)."""
+        """Run the handler once and wait for it. ``timeout`` in ms (default: the function's).
+        ``trace_parent`` (W3C ``traceparent``) becomes the handler's ``context.trace_parent``."""
         return self.invoker.invoke_sync(
-            function, input, timeout, request_id=request_id, attempt=attempt
+            function,
+            input,
+            timeout,
+            request_id=request_id,
+            attempt=attempt,
+            trace_parent=trace_parent,
         )
 
     def _invoke_by_id(self, function_id: str, event: Any) -> InvocationResult:
@@ -289,9 +296,12 @@ class ServerlessService(QueriesMixin):
         timeout: int | None = None,
         *,
         limiter: anyio.CapacityLimiter | None = None,
+        trace_parent: str | None = None,
     ) -> InvocationResult:
         """:meth:`invoke_sync` for an asyncio event loop (the HTTP gateway)."""
-        return await self.invoker.invoke_awaitable(function, input, timeout, limiter=limiter)
+        return await self.invoker.invoke_awaitable(
+            function, input, timeout, limiter=limiter, trace_parent=trace_parent
+        )
 
     def invoke_async(
         self, function: str, input: Any = None, *, max_retries: int | None = None

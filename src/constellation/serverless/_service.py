@@ -286,8 +286,10 @@ class ServerlessService(QueriesMixin):
             trace_parent=trace_parent,
         )
 
-    def _invoke_by_id(self, function_id: str, event: Any) -> InvocationResult:
-        return self.invoker.invoke_sync(function_id, event)
+    def _invoke_by_id(
+        self, function_id: str, event: Any, trace_parent: str | None = None
+    ) -> InvocationResult:
+        return self.invoker.invoke_sync(function_id, event, trace_parent=trace_parent)
 
     async def invoke_awaitable(
         self,
@@ -339,3 +341,8 @@ class ServerlessService(QueriesMixin):
     def emit(self, event_type: str, payload: Any, *, source: str = "constellation") -> int:
         """Send a custom event to the event triggers whose glob matches ``event_type``."""
         return self.trigger_service.emit(event_type, payload, source=source)
+
+    def emit_cloudevents(self, envelopes: list[dict[str, Any]]) -> list[int]:
+        """Send CloudEvents as they came (``POST /api/v1/events``) to the event triggers
+        whose glob matches each one's type; returns how many triggers each reached."""
+        return list(self.trigger_service.emit_cloudevents(envelopes))

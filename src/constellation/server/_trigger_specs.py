@@ -191,7 +191,11 @@ class QueueTrigger(_Delivery):
     queue: str = Field(pattern=spec.QUEUE_PATTERN)
     url: str | None = Field(None, pattern=_URL, description="redis or nats only")
     dead_letter: str = optional(pattern=spec.QUEUE_PATTERN, description="default: <queue>.dlq")
-    group: str = Field("constellation", pattern=spec.NAME_PATTERN)
+    group: str = optional(
+        pattern=spec.NAME_PATTERN,
+        description="redis, nats: the consumer group; default: the function's id, so each "
+        "function sees every message; functions given one group share its messages",
+    )
 
 
 class StreamTrigger(_Delivery):

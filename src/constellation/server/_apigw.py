@@ -19,9 +19,10 @@ answer has no ``statusCode``, the shortcut: any JSON value is the body of a 200
 from __future__ import annotations
 
 import base64
+import itertools
+import os
 import re
 import time
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -40,9 +41,29 @@ _HIDDEN = ("content-length", "transfer-encoding")
 Headers = list[tuple[bytes, bytes]]
 
 
+# A request id shaped like a UUID: a random per-process part and a counter (uuid4() cost
+# ~7 us a request, a third of the event's cost).
+_ID_PREFIX = os.urandom(10).hex()
+_ID_PREFIX = f"{_ID_PREFIX[:8]}-{_ID_PREFIX[8:12]}-4{_ID_PREFIX[13:16]}-8{_ID_PREFIX[17:20]}"
+_id_counter = itertools.count(1)
+_clf_cache: tuple[int, str] = (-1, "")
+
+
+def _request_id() -> str:
+    return f"{_ID_PREFIX}-{next(_id_counter) % 16**12:012x}"
+
+
 def _clf_time(now: float) -> str:
-    """API Gateway's ``requestTime``: ``04/Dec/2026:09:26:20 +0000``."""
-    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now))
+    """API Gateway's ``requestTime``: ``04/Dec/2026:09:26:20 +0000`` (made once a second)."""
+    global _clf_cache
+    second = int(now)
+    if _clf_cache[0] != second:
+        _clf_cache = (second, time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second)))
+    return _clf_cache[1]
+
+
+def _query(raw: str) -> list[tuple[str, str]]:
+    return parse_qsl(raw, keep_blank_values=True) if raw else []
 
 
 def _body(raw: bytes) -> tuple[str | None, bool]:
@@ -67,8 +88,13 @@ def _request_parts(scope: Scope) -> tuple[list[tuple[str, str]], str, str, str]:
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
     client = scope.get("client")
     source_ip = client[0] if client else "127.0.0.1"
-    user_agent = next((v for k, v in headers if k.lower() == "user-agent"), "")
-    host = next((v for k, v in headers if k.lower() == "host"), "localhost")
+    user_agent, host = "", "localhost"
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "user-agent":
+            user_agent = value
+        elif lower == "host":
+            host = value
     return headers, source_ip, user_agent, host
 
 
@@ -82,7 +108,7 @@ def _v1_event(scope: Scope, route: str, params: dict[str, str], raw: bytes) -> d
     raw_query = scope.get("query_string", b"").decode("latin-1")
     query: dict[str, str] = {}
     multi_query: dict[str, list[str]] = {}
-    for key, value in parse_qsl(raw_query, keep_blank_values=True):
+    for key, value in _query(raw_query):
         query[key] = value
         multi_query.setdefault(key, []).append(value)
     body, is_b64 = _body(raw)
@@ -109,7 +135,7 @@ def _v1_event(scope: Scope, route: str, params: dict[str, str], raw: bytes) -> d
             "identity": {"sourceIp": source_ip, "userAgent": user_agent},
             "path": path,
             "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
-            "requestId": str(uuid.uuid4()),
+            "requestId": _request_id(),
             "requestTime": _clf_time(now),
             "requestTimeEpoch": int(now * 1000),
             "resourceId": API_ID,
@@ -133,7 +159,7 @@ def _v2_event(scope: Scope, route: str, params: dict[str, str], raw: bytes) -> d
         joined[lower] = f"{joined[lower]},{value}" if lower in joined else value
     raw_query = scope.get("query_string", b"").decode("latin-1")
     query: dict[str, str] = {}
-    for key, value in parse_qsl(raw_query, keep_blank_values=True):
+    for key, value in _query(raw_query):
         query[key] = f"{query[key]},{value}" if key in query else value
     body, is_b64 = _body(raw)
     now = time.time()
@@ -157,7 +183,7 @@ def _v2_event(scope: Scope, route: str, params: dict[str, str], raw: bytes) -> d
                 "sourceIp": source_ip,
                 "userAgent": user_agent,
             },
-            "requestId": str(uuid.uuid4()),
+            "requestId": _request_id(),
             "routeKey": route_key,
             "stage": STAGE,
             "time": _clf_time(now),

@@ -269,7 +269,11 @@ class HttpTriggerGateway:
             return _error(429, "Throttled", message, RETRY_AFTER)
         try:
             result = await self._service.invoke_awaitable(
-                fid, event, limiter=self._limiter, trace_parent=_trace_parent(scope)
+                fid,
+                event,
+                limiter=self._limiter,
+                trace_parent=_trace_parent(scope),
+                trigger="http",
             )
         except NotFoundError:
             return _error(404, "NotFound", f"no route for {scope['path']}")

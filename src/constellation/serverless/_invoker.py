@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from ..backends import Instance, InstanceDied, InstanceStartError, InstanceTimed
 from ..config import Settings
 from ..errors import NotFoundError, ValidationError
 from ..store import Store
+from ..telemetry import InvocationTracer
 from ._async import AsyncQueue
 from ._call_metrics import CallMetrics
 from ._instances import InstanceManager
@@ -33,6 +35,8 @@ from ._pool import FunctionPool, Throttled
 from ._registry import FunctionRegistry
 
 __all__ = ["Invoker"]
+
+log = logging.getLogger("constellation.serverless")
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 _GAVE_UP: Any = object()  # what a loop waiter gets when its time limit passed first
@@ -63,6 +67,9 @@ class Invoker:
         self._ensure_started = ensure_started
         self.async_queue = AsyncQueue(store, settings, self._run_async, clock)
         self._rid_prefix = uuid.uuid4().hex[:16]
+        # With the [otel] extra and OTEL_* asking for traces: a span per invocation.
+        self.tracer: InvocationTracer | None = InvocationTracer.from_env()
+        self._traced: dict[str, tuple[str | None, str | None]] = {}
         self._rid_counter = itertools.count(1)
 
     # -- synchronous -----------------------------------------------------------------
@@ -75,11 +82,13 @@ class Invoker:
         request_id: str | None = None,
         attempt: int = 1,
         trace_parent: str | None = None,
+        trigger: str | None = None,
     ) -> InvocationResult:
         """Run the handler once and wait for it. ``timeout`` in ms (default: the function's).
-        ``trace_parent`` (a W3C ``traceparent``) is the handler's ``context.trace_parent``."""
+        ``trace_parent`` (a W3C ``traceparent``) is the handler's ``context.trace_parent``;
+        ``trigger`` (http, timer, queue, stream, event) is what the span says fired it."""
         info, limit_ms, rid, request = self._prepare(
-            function, input, timeout, request_id, attempt, trace_parent
+            function, input, timeout, request_id, attempt, trace_parent, trigger
         )
         self._ensure_started()
         pool = self._instances.by_function.get(info.id) or self._instances.pool(info)
@@ -116,6 +125,7 @@ class Invoker:
         request_id: str | None,
         attempt: int,
         trace_parent: str | None = None,
+        trigger: str | None = None,
     ) -> tuple[FunctionInfo, int, str, bytes]:
         """Check the call; returns the function, the time limit, the request id and body."""
         info = self._registry.get(function)
@@ -134,6 +144,10 @@ class Invoker:
         message = {"id": rid, "event": input, "timeout_ms": limit_ms, "attempt": attempt}
         if trace_parent is not None:
             message["tp"] = trace_parent
+        if self.tracer is not None:  # what the span needs when the call is recorded
+            if len(self._traced) > 100_000:  # calls cancelled before they were recorded
+                self._traced.clear()
+            self._traced[rid] = (trace_parent, trigger)
         try:
             request = orjson.dumps(message, option=_JSON_OPTIONS)
         except TypeError as exc:
@@ -153,6 +167,7 @@ class Invoker:
         *,
         limiter: anyio.CapacityLimiter | None = None,
         trace_parent: str | None = None,
+        trigger: str | None = None,
     ) -> InvocationResult:
         """:meth:`invoke_sync` for an asyncio event loop (the HTTP gateway).
 
@@ -161,7 +176,7 @@ class Invoker:
         function) the call runs :meth:`invoke_sync` on a worker thread.
         """
         info, limit_ms, rid, request = self._prepare(
-            function, input, timeout, None, 1, trace_parent
+            function, input, timeout, None, 1, trace_parent, trigger
         )
         pool = self._instances.by_function.get(info.id)
         instance = None
@@ -187,6 +202,7 @@ class Invoker:
                 timeout,
                 request_id=rid,
                 trace_parent=trace_parent,
+                trigger=trigger,
             )
             return await anyio.to_thread.run_sync(call, limiter=limiter)
         t1 = time.monotonic()
@@ -309,7 +325,18 @@ class Invoker:
         self._ledger.append(result)
         ok = result.status == "success"
         self._metrics.record(info.id, info.name, ok, result.duration_ms, result.started_at)
+        if self.tracer is not None:
+            self._trace(info, result)
         return result
+
+    def _trace(self, info: FunctionInfo, result: InvocationResult) -> None:
+        trace_parent, trigger = self._traced.pop(result.request_id, (None, None))
+        try:
+            self.tracer.record(  # type: ignore[union-attr]
+                result, version=info.version, trace_parent=trace_parent, trigger=trigger
+            )
+        except Exception:  # a tracing failure must not fail the call
+            log.exception("tracing the invocation %s failed", result.request_id)
 
     # -- queued ----------------------------------------------------------------------
     def invoke_async(

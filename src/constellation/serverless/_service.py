@@ -274,9 +274,11 @@ class ServerlessService(QueriesMixin):
         request_id: str | None = None,
         attempt: int = 1,
         trace_parent: str | None = None,
+        trigger: str | None = None,
     ) -> InvocationResult:
         """Run the handler once and wait for it. ``timeout`` in ms (default: the function's).
-        ``trace_parent`` (W3C ``traceparent``) becomes the handler's ``context.trace_parent``."""
+        ``trace_parent`` (W3C ``traceparent``) becomes the handler's ``context.trace_parent``;
+        ``trigger`` is the trigger type that fired it (for the invocation's span)."""
         return self.invoker.invoke_sync(
             function,
             input,
@@ -284,12 +286,19 @@ class ServerlessService(QueriesMixin):
             request_id=request_id,
             attempt=attempt,
             trace_parent=trace_parent,
+            trigger=trigger,
         )
 
     def _invoke_by_id(
-        self, function_id: str, event: Any, trace_parent: str | None = None
+        self,
+        function_id: str,
+        event: Any,
+        trace_parent: str | None = None,
+        trigger: str | None = None,
     ) -> InvocationResult:
-        return self.invoker.invoke_sync(function_id, event, trace_parent=trace_parent)
+        return self.invoker.invoke_sync(
+            function_id, event, trace_parent=trace_parent, trigger=trigger
+        )
 
     async def invoke_awaitable(
         self,
@@ -299,10 +308,11 @@ class ServerlessService(QueriesMixin):
         *,
         limiter: anyio.CapacityLimiter | None = None,
         trace_parent: str | None = None,
+        trigger: str | None = None,
     ) -> InvocationResult:
         """:meth:`invoke_sync` for an asyncio event loop (the HTTP gateway)."""
         return await self.invoker.invoke_awaitable(
-            function, input, timeout, limiter=limiter, trace_parent=trace_parent
+            function, input, timeout, limiter=limiter, trace_parent=trace_parent, trigger=trigger
         )
 
     def invoke_async(

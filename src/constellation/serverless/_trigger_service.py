@@ -30,8 +30,19 @@ from ._registry import FunctionRegistry
 
 __all__ = ["TriggerService"]
 
-# (function id, event, traceparent) -> the invocation's result
-InvokeById = Callable[[str, Any, str | None], InvocationResult]
+# (function id, event, traceparent, trigger type) -> the invocation's result
+InvokeById = Callable[[str, Any, str | None, str | None], InvocationResult]
+_EVENT_TYPES = ("timer", "queue", "stream")
+
+
+def _trigger_type(event: Any) -> str | None:
+    """Which trigger made ``event`` (they are all made by constellation.triggers)."""
+    if not isinstance(event, dict):
+        return None
+    if "specversion" in event:
+        return "event"
+    kind = event.get("type")
+    return kind if kind in _EVENT_TYPES else None
 
 
 def _trace_parent(event: Any) -> str | None:
@@ -116,7 +127,7 @@ class TriggerService:
 
     def invoke_for_trigger(self, function_id: str, event: Any) -> InvocationResult:
         try:
-            return self._invoke(function_id, event, _trace_parent(event))
+            return self._invoke(function_id, event, _trace_parent(event), _trigger_type(event))
         except NotFoundError:
             self._forget(function_id)  # deleted by another process: its triggers go too
             raise

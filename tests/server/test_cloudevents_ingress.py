@@ -143,3 +143,43 @@ def test_a_token_is_required(served: Served) -> None:
     message = to_structured_event(_event("order.created"))
     r = httpx.post(served.url + "/api/v1/events", headers=message.headers, content=message.body)
     assert r.status_code == 401
+
+
+def test_an_event_triggers_key_reaches_that_trigger_only(served: Served) -> None:
+    _subscribe(served, "mine", "order.*")
+    _subscribe(served, "theirs", "order.*")
+    _until_subscribed(served, 2)
+    mine = served.client.get("/api/v1/functions/mine/triggers").json()["triggers"][0]
+    r = served.client.get(f"/api/v1/triggers/{mine['id']}/key")
+    assert r.status_code == 200, r.text
+    key = r.json()["key"]
+    assert r.json()["trigger_id"] == mine["id"] and key.startswith(mine["id"] + ".")
+    event = _event("order.created", {"n": 7})
+    message = to_structured_event(event)
+    url = served.url + "/api/v1/events"
+    with_key = {**message.headers, "authorization": f"Bearer {key}"}
+    sent = httpx.post(url, headers=with_key, content=message.body)
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["delivered"] == [1]
+    assert _received(served, "mine", event.get_id())["event"]["data"] == {"n": 7}
+    other = _event("invoice.sent")  # the key's trigger does not listen to it
+    message = to_structured_event(other)
+    missed = httpx.post(
+        url, headers={**message.headers, "authorization": f"Bearer {key}"}, content=message.body
+    )
+    assert missed.json()["delivered"] == [0]
+    flipped = "1" if key[-1] != "1" else "2"
+    forged = {**with_key, "authorization": f"Bearer {key[:-1]}{flipped}"}
+    assert httpx.post(url, headers=forged, content=message.body).status_code == 401
+    elsewhere = httpx.get(
+        served.url + "/api/v1/functions", headers={"authorization": f"Bearer {key}"}
+    )
+    assert elsewhere.status_code == 401  # the key opens POST /api/v1/events only
+
+
+def test_keys_are_for_event_triggers(served: Served) -> None:
+    served.platform.serverless.create_function("web", "python", "record", EVENTS)
+    r = served.client.post("/api/v1/functions/web/triggers", json={"type": "http", "path": "/w"})
+    key = served.client.get(f"/api/v1/triggers/{r.json()['id']}/key")
+    assert key.status_code == 400 and key.json()["error"]["field"] == "trigger_id"
+    assert served.client.get("/api/v1/triggers/trg-nope/key").status_code == 404

@@ -17,6 +17,7 @@ import orjson
 from ..serverless import ServerlessService
 from ._asgi import Receive, Scope, Send, error_body, header, send_bytes, send_json, send_response
 from ._auth import check_bearer
+from ._cloudevents import trigger_for_key
 from ._gateway import DEFAULT_MAX_BODY_BYTES, HttpTriggerGateway, Response
 from ._metrics import CONTENT_TYPE, render_metrics
 from ._openapi import openapi_document
@@ -26,6 +27,7 @@ __all__ = ["DEFAULT_MAX_HEADER_BYTES", "GatewayApp", "create_app"]
 
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 _API = "/api/v1"
+_EVENTS = "/api/v1/events"
 _SYSTEM_PATHS = frozenset(("/healthz", "/metrics", "/openapi.json"))
 _UNAUTHORISED = orjson.dumps(
     error_body("Unauthorized", "send 'Authorization: Bearer <token>' (see `constellation token`)")
@@ -48,6 +50,7 @@ class GatewayApp:
         self.token = token  # None: no authentication (loopback only, checked by the caller)
         self.max_header_bytes = max_header_bytes
         self.api = management_app(service, max_body_bytes=max_api_body_bytes)
+        self.api.state.token = token  # an event trigger's key is derived from it
         self.gateway = HttpTriggerGateway(service, max_body_bytes=max_body_bytes)
         self._openapi = orjson.dumps(openapi_document(OPERATIONS, PATH_PARAMS))
         self._started = time.monotonic()
@@ -69,15 +72,28 @@ class GatewayApp:
             await self.gateway(scope, receive, send)
             return
         if _is_api_path(path):
-            if self.token is not None and not check_bearer(
-                (header(scope, b"authorization") or b"").decode("latin-1"), self.token
-            ):
+            bearer = (header(scope, b"authorization") or b"").decode("latin-1")
+            if self.token is not None and not check_bearer(bearer, self.token):
+                trigger_id = self._event_key(path, scope["method"], bearer)
+                if trigger_id is not None:  # an event trigger's key: POST /events only
+                    scope.setdefault("state", {})["event_trigger"] = trigger_id
+                    await self.api(scope, receive, send)
+                    return
                 challenge = [(b"www-authenticate", b"Bearer")]
                 await send_bytes(send, 401, _UNAUTHORISED, headers=challenge)
                 return
             await self.api(scope, receive, send)
             return
         await self._system(scope, send, path)
+
+    def _event_key(self, path: str, method: str, bearer: str) -> str | None:
+        """The trigger an event trigger's key in ``bearer`` is for (POST /api/v1/events)."""
+        if path != _EVENTS or method != "POST" or self.token is None:
+            return None
+        scheme, _, key = bearer.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return trigger_for_key(self.token, key.strip())
 
     @staticmethod
     def is_trigger_path(path: str) -> bool:

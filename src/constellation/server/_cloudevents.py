@@ -11,7 +11,9 @@ Three content modes, told apart by the ``Content-Type``:
 
 Each event is checked (``specversion`` 1.0, non-empty ``id``, ``source`` and ``type``,
 extension names of lower-case letters and digits); the first one wrong is a 400 whose
-``field`` names the attribute (``[2].source`` in a batch). Accepted events go, in one
+``field`` names the attribute (``[2].source`` in a batch). A request with the server's
+token reaches every matching trigger; one with an event trigger's key (:func:`trigger_key`,
+``GET /api/v1/triggers/{id}/key``) reaches that trigger only. Accepted events go, in one
 transaction, to the event triggers whose glob matches their type, as ``serverless.emit``
 sends them, with their own ids, sources and extensions (``traceparent`` reaches the
 handler's ``context.trace_parent``). The answer is 202 with the ids and, per event, how
@@ -24,6 +26,8 @@ from __future__ import annotations
 import base64
 import datetime
 import functools
+import hashlib
+import hmac
 import re
 from typing import Any
 from urllib.parse import unquote
@@ -38,7 +42,16 @@ from ..errors import ValidationError
 from ..serverless import ServerlessService
 from ._requests import ApiError, json_response, read_bytes
 
-__all__ = ["CONTENT", "Accepted", "parse_events", "post_events"]
+__all__ = [
+    "CONTENT",
+    "Accepted",
+    "TriggerKey",
+    "get_trigger_key",
+    "parse_events",
+    "post_events",
+    "trigger_for_key",
+    "trigger_key",
+]
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -63,6 +76,13 @@ class CloudEvent(BaseModel):
     time: str | None = Field(None, description="RFC 3339")
     data: Any = None
     data_base64: str | None = None
+
+
+class TriggerKey(BaseModel):
+    """A credential for ``POST /api/v1/events`` that reaches this one event trigger."""
+
+    trigger_id: str
+    key: str = Field(description="send as 'Authorization: Bearer <key>'")
 
 
 class Accepted(BaseModel):
@@ -167,11 +187,43 @@ def parse_events(headers: dict[str, str], body: bytes) -> list[dict[str, Any]]:
     return [_binary(headers, body)]
 
 
+def trigger_key(token: str, trigger_id: str) -> str:
+    """The event trigger's ingress key: its id and an HMAC of it under the server token
+    (nothing is stored; a new token makes new keys)."""
+    mac = hmac.new(token.encode(), b"events:" + trigger_id.encode(), hashlib.sha256)
+    return f"{trigger_id}.{mac.hexdigest()[:40]}"
+
+
+def trigger_for_key(token: str, key: str) -> str | None:
+    """The trigger id a well-formed, authentic key is for; otherwise None."""
+    trigger_id, _, _ = key.partition(".")
+    if not trigger_id or not hmac.compare_digest(trigger_key(token, trigger_id), key):
+        return None
+    return trigger_id
+
+
+async def get_trigger_key(request: Request, body: None, query: None) -> Response:
+    service: ServerlessService = request.app.state.service
+    token: str | None = getattr(request.app.state, "token", None)
+    trigger_id = request.path_params["trigger_id"]
+    trigger = await anyio.to_thread.run_sync(service.trigger_service.registry.get, trigger_id)
+    if trigger.type != "event":
+        raise ValidationError(
+            "trigger_id", f"{trigger_id} is a {trigger.type} trigger; keys are for event triggers"
+        )
+    if token is None:
+        raise ApiError(409, "NoAuth", "the server runs without a token: no key is needed")
+    return json_response(
+        TriggerKey(trigger_id=trigger_id, key=trigger_key(token, trigger_id)).model_dump()
+    )
+
+
 async def post_events(request: Request, body: None, query: None) -> Response:
     raw = await read_bytes(request)
     events = parse_events(dict(request.headers), raw)
     service: ServerlessService = request.app.state.service
-    emit = functools.partial(service.emit_cloudevents, events)
+    only = request.scope.get("state", {}).get("event_trigger")  # came with a trigger's key
+    emit = functools.partial(service.emit_cloudevents, events, trigger_id=only)
     delivered = await anyio.to_thread.run_sync(emit, limiter=request.app.state.limiter)
     accepted = Accepted(ids=[e["id"] for e in events], delivered=delivered)
     return json_response(accepted.model_dump(), 202)

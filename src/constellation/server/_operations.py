@@ -151,6 +151,14 @@ OPERATIONS = [
         {202: cloudevents.Accepted},
         content=cloudevents.CONTENT,
     ),
+    Operation(
+        "GET",
+        "/api/v1/triggers/{trigger_id}/key",
+        cloudevents.get_trigger_key,
+        "An event trigger's key for POST /api/v1/events (reaches that trigger only)",
+        {200: cloudevents.TriggerKey},
+        errors=(409,),
+    ),
     Operation("GET", "/api/v1/stats", api.stats, "Platform statistics", {200: out.Object}),
     Operation(
         "GET",

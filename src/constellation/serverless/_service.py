@@ -352,7 +352,10 @@ class ServerlessService(QueriesMixin):
         """Send a custom event to the event triggers whose glob matches ``event_type``."""
         return self.trigger_service.emit(event_type, payload, source=source)
 
-    def emit_cloudevents(self, envelopes: list[dict[str, Any]]) -> list[int]:
+    def emit_cloudevents(
+        self, envelopes: list[dict[str, Any]], *, trigger_id: str | None = None
+    ) -> list[int]:
         """Send CloudEvents as they came (``POST /api/v1/events``) to the event triggers
-        whose glob matches each one's type; returns how many triggers each reached."""
-        return list(self.trigger_service.emit_cloudevents(envelopes))
+        whose glob matches each one's type (only ``trigger_id`` when given); returns how
+        many triggers each reached."""
+        return list(self.trigger_service.emit_cloudevents(envelopes, trigger_id=trigger_id))

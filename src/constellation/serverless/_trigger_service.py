@@ -146,7 +146,14 @@ class TriggerService:
         matches ``event_type``; returns how many it was queued for."""
         return emit(event_type, payload, source=source, store=self._store)
 
-    def emit_cloudevents(self, envelopes: Sequence[dict[str, Any]]) -> Sequence[int]:
+    def emit_cloudevents(
+        self, envelopes: Sequence[dict[str, Any]], *, trigger_id: str | None = None
+    ) -> Sequence[int]:
         """Send CloudEvents as they came (the HTTP ingress) to the matching event
-        triggers, as :meth:`emit` does; returns how many triggers each reached."""
-        return emit_cloudevents(list(envelopes), store=self._store)
+        triggers, as :meth:`emit` does, or to the event trigger ``trigger_id`` only;
+        returns how many triggers each reached."""
+        subscription = None
+        if trigger_id is not None:
+            trigger = self.registry.get(trigger_id)
+            subscription = trigger.spec.get("name") or trigger.id
+        return emit_cloudevents(list(envelopes), store=self._store, subscription=subscription)

@@ -145,15 +145,17 @@ def emit_cloudevents(
     *,
     store: Store | None = None,
     clock: Callable[[], float] = time.time,
+    subscription: str | None = None,
 ) -> list[int]:
     """Send CloudEvents envelopes as they came (ids, sources and extensions kept; each
     needs at least ``type`` and ``id``) to the event triggers whose glob matches each
-    one's type, in one transaction; returns how many triggers each reached."""
+    one's type (only the one named ``subscription`` when given), in one transaction;
+    returns how many triggers each reached."""
     for index, envelope in enumerate(envelopes):
         for attribute in ("id", "type"):
             if not isinstance(envelope.get(attribute), str) or not envelope[attribute]:
                 raise ValidationError(f"[{index}].{attribute}", "required: a non-empty string")
-    return emit_envelopes(default_store(store), envelopes, clock())
+    return emit_envelopes(default_store(store), envelopes, clock(), subscription)
 
 
 def peek(

@@ -74,11 +74,20 @@ def emit_event(
     return emit_envelopes(store, [envelope], now)[0]
 
 
-def emit_envelopes(store: Store, envelopes: list[dict[str, Any]], now: float) -> list[int]:
+def emit_envelopes(
+    store: Store, envelopes: list[dict[str, Any]], now: float, subscription: str | None = None
+) -> list[int]:
     """Queue CloudEvents envelopes (already checked, e.g. from the HTTP ingress) for the
-    subscriptions whose glob matches each one's ``type``, all in one transaction; returns
-    how many subscriptions each was queued for."""
-    subs = store.query("SELECT pattern, queue FROM trigger_event_subscriptions")
+    subscriptions whose glob matches each one's ``type`` (only the one named
+    ``subscription`` when given), all in one transaction; returns how many subscriptions
+    each was queued for."""
+    if subscription is None:
+        subs = store.query("SELECT pattern, queue FROM trigger_event_subscriptions")
+    else:
+        subs = store.query(
+            "SELECT pattern, queue FROM trigger_event_subscriptions WHERE name = ?",
+            (subscription,),
+        )
     rows: list[tuple[str, str, str]] = []
     counts: list[int] = []
     for envelope in envelopes:

@@ -328,12 +328,44 @@ def _v3_ledger_rollups(conn: sqlite3.Connection) -> None:
     _run(conn, _V3)
 
 
+# -- version 4: the all-time totals per trigger --------------------------------------------
+# The faas_* metric series carry OpenTelemetry's faas.trigger (http, pubsub, timer, other):
+# ledger_totals per (function, status) split by it, with the same sums and bucket counts.
+# What was recorded before has no trigger: it is carried over as 'other'.
+_V4 = """
+CREATE TABLE ledger_trigger_totals (
+    function_id TEXT NOT NULL,
+    faas_trigger TEXT NOT NULL,
+    status TEXT NOT NULL,
+    function_name TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    cold INTEGER NOT NULL,
+    init_ms REAL NOT NULL,
+    invoke_buckets BLOB NOT NULL,
+    init_buckets BLOB NOT NULL,
+    mem_buckets BLOB NOT NULL,
+    mem_mb REAL NOT NULL,
+    PRIMARY KEY (function_id, faas_trigger, status)
+) WITHOUT ROWID;
+INSERT INTO ledger_trigger_totals
+    SELECT function_id, 'other', status, function_name, n, duration_ms, cold, init_ms,
+           invoke_buckets, init_buckets, mem_buckets, mem_mb
+    FROM ledger_totals
+"""
+
+
+def _v4_trigger_totals(conn: sqlite3.Connection) -> None:
+    _run(conn, _V4)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of release 0.1.0", _v1_release_0_1),
     Migration(
         2, "anomaly_events.score may be NULL (no expected value)", _v2_nullable_anomaly_score
     ),
     Migration(3, "the ledger's per-minute and all-time rollups", _v3_ledger_rollups),
+    Migration(4, "the ledger's all-time totals per trigger", _v4_trigger_totals),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -69,7 +69,7 @@ class Invoker:
         self._rid_prefix = uuid.uuid4().hex[:16]
         # With the [otel] extra and OTEL_* asking for traces: a span per invocation.
         self.tracer: InvocationTracer | None = InvocationTracer.from_env()
-        self._traced: dict[str, tuple[str | None, str | None]] = {}
+        self._traced: dict[str, str | None] = {}  # request id -> its traceparent
         self._rid_counter = itertools.count(1)
 
     # -- synchronous -----------------------------------------------------------------
@@ -88,7 +88,7 @@ class Invoker:
         ``trace_parent`` (a W3C ``traceparent``) is the handler's ``context.trace_parent``;
         ``trigger`` (http, timer, queue, stream, event) is what the span says fired it."""
         info, limit_ms, rid, request = self._prepare(
-            function, input, timeout, request_id, attempt, trace_parent, trigger
+            function, input, timeout, request_id, attempt, trace_parent
         )
         self._ensure_started()
         pool = self._instances.by_function.get(info.id) or self._instances.pool(info)
@@ -98,7 +98,7 @@ class Invoker:
             instance, cold = pool.acquire(t0 + limit_ms / 1000.0)
         except Throttled:
             waited_ms = (time.monotonic() - t0) * 1000.0
-            return self._throttled(info, rid, started_at, pool, limit_ms, waited_ms)
+            return self._throttled(info, rid, started_at, pool, limit_ms, waited_ms, trigger)
         except InstanceStartError as exc:
             init_ms = (time.monotonic() - t0) * 1000.0
             failed = Outcome(
@@ -109,13 +109,15 @@ class Invoker:
                 cold=True,
                 init_ms=init_ms,
             )
-            return self._finish(info, rid, started_at, failed)
+            return self._finish(info, rid, started_at, failed, trigger)
         t1 = time.monotonic()
         try:
             reply = instance.invoke_raw(request, limit_ms / 1000.0)
         except (InstanceTimedOut, InstanceDied) as exc:
-            return self._failed(pool, instance, cold, info, rid, exc, limit_ms, started_at, t1)
-        return self._answered(pool, instance, cold, info, rid, reply, started_at)
+            return self._failed(
+                pool, instance, cold, info, rid, exc, limit_ms, started_at, t1, trigger
+            )
+        return self._answered(pool, instance, cold, info, rid, reply, started_at, trigger)
 
     def _prepare(
         self,
@@ -125,7 +127,6 @@ class Invoker:
         request_id: str | None,
         attempt: int,
         trace_parent: str | None = None,
-        trigger: str | None = None,
     ) -> tuple[FunctionInfo, int, str, bytes]:
         """Check the call; returns the function, the time limit, the request id and body."""
         info = self._registry.get(function)
@@ -147,7 +148,7 @@ class Invoker:
         if self.tracer is not None:  # what the span needs when the call is recorded
             if len(self._traced) > 100_000:  # calls cancelled before they were recorded
                 self._traced.clear()
-            self._traced[rid] = (trace_parent, trigger)
+            self._traced[rid] = trace_parent
         try:
             request = orjson.dumps(message, option=_JSON_OPTIONS)
         except TypeError as exc:
@@ -176,7 +177,7 @@ class Invoker:
         function) the call runs :meth:`invoke_sync` on a worker thread.
         """
         info, limit_ms, rid, request = self._prepare(
-            function, input, timeout, None, 1, trace_parent, trigger
+            function, input, timeout, None, 1, trace_parent
         )
         pool = self._instances.by_function.get(info.id)
         instance = None
@@ -193,7 +194,9 @@ class Invoker:
                     timer.cancel()
                 if instance is _GAVE_UP:
                     waited_ms = (time.monotonic() - t0) * 1000.0
-                    return self._throttled(info, rid, started_at, pool, limit_ms, waited_ms)
+                    return self._throttled(
+                        info, rid, started_at, pool, limit_ms, waited_ms, trigger
+                    )
         if instance is None or pool is None:
             call = functools.partial(
                 self.invoke_sync,
@@ -209,12 +212,14 @@ class Invoker:
         try:
             reply = await instance.invoke_awaitable(request, limit_ms / 1000.0)
         except (InstanceTimedOut, InstanceDied) as exc:
-            return self._failed(pool, instance, False, info, rid, exc, limit_ms, started_at, t1)
+            return self._failed(
+                pool, instance, False, info, rid, exc, limit_ms, started_at, t1, trigger
+            )
         except BaseException:
             pool.release(instance, self._clock(), healthy=False)  # cancelled mid-call
             instance.kill()
             raise
-        return self._answered(pool, instance, False, info, rid, reply, started_at)
+        return self._answered(pool, instance, False, info, rid, reply, started_at, trigger)
 
     # -- how a call ended --------------------------------------------------------------
     def _throttled(
@@ -225,13 +230,14 @@ class Invoker:
         pool: FunctionPool,
         limit_ms: int,
         waited_ms: float,
+        trigger: str | None = None,
     ) -> InvocationResult:
         error = (
             f"throttled: function {info.name!r} is at its concurrency limit "
             f"({pool.limit}) and no instance freed up within {limit_ms} ms"
         )
         outcome = Outcome("throttled", waited_ms, error=error, error_type="Throttled")
-        return self._finish(info, rid, started_at, outcome)
+        return self._finish(info, rid, started_at, outcome, trigger)
 
     def _failed(
         self,
@@ -244,6 +250,7 @@ class Invoker:
         limit_ms: int,
         started_at: float,
         t1: float,
+        trigger: str | None = None,
     ) -> InvocationResult:
         """The worker timed out (and was killed) or died: the instance is replaced."""
         pool.release(instance, self._clock(), healthy=False)
@@ -262,7 +269,7 @@ class Invoker:
             init_ms=instance.init_ms if cold else 0.0,
             instance_id=instance.id,
         )
-        return self._finish(info, rid, started_at, outcome)
+        return self._finish(info, rid, started_at, outcome, trigger)
 
     def _answered(
         self,
@@ -273,6 +280,7 @@ class Invoker:
         rid: str,
         reply: dict[str, Any],
         started_at: float,
+        trigger: str | None = None,
     ) -> InvocationResult:
         kind = reply.get("kind")
         pool.release(instance, self._clock(), healthy=kind != "memory_limit")
@@ -304,10 +312,15 @@ class Invoker:
             logs=reply.get("logs", ""),
             traceback=reply.get("trace", ""),
         )
-        return self._record(info, result)
+        return self._record(info, result, trigger)
 
     def _finish(
-        self, info: FunctionInfo, rid: str, started_at: float, outcome: Outcome
+        self,
+        info: FunctionInfo,
+        rid: str,
+        started_at: float,
+        outcome: Outcome,
+        trigger: str | None = None,
     ) -> InvocationResult:
         """Record a call that ended without an answer from the handler."""
         result = outcome.result(
@@ -317,20 +330,22 @@ class Invoker:
             memory_limit_mb=info.memory_mb,
             started_at=started_at,
         )
-        return self._record(info, result)
+        return self._record(info, result, trigger)
 
-    def _record(self, info: FunctionInfo, result: InvocationResult) -> InvocationResult:
+    def _record(
+        self, info: FunctionInfo, result: InvocationResult, trigger: str | None = None
+    ) -> InvocationResult:
         """The one place a call is recorded: its bill, the ledger, then telemetry."""
         result.billed_duration_ms = billed_ms(result)
-        self._ledger.append(result)
+        self._ledger.append(result, trigger)
         ok = result.status == "success"
         self._metrics.record(info.id, info.name, ok, result.duration_ms, result.started_at)
         if self.tracer is not None:
-            self._trace(info, result)
+            self._trace(info, result, trigger)
         return result
 
-    def _trace(self, info: FunctionInfo, result: InvocationResult) -> None:
-        trace_parent, trigger = self._traced.pop(result.request_id, (None, None))
+    def _trace(self, info: FunctionInfo, result: InvocationResult, trigger: str | None) -> None:
+        trace_parent = self._traced.pop(result.request_id, None)
         try:
             self.tracer.record(  # type: ignore[union-attr]
                 result, version=info.version, trace_parent=trace_parent, trigger=trigger

@@ -1,6 +1,6 @@
 """API Gateway events and CloudEvents ingress: throughput beside their peers, same run.
 
-Run: ``.venv/bin/python benchmarks/events_bench.py [--quick]`` (needs ``wrk``). One
+Run: ``.venv/bin/python benchmarks/events_bench.py [--quick] [--rounds N]`` (needs ``wrk``). One
 ``constellation serve --no-auth`` subprocess; wrk at 16 connections, keep-alive; the
 pairs alternate and the medians of their ratios are reported (the machine is shared):
 
@@ -71,11 +71,12 @@ def _wrk_post(url: str, script: str, seconds: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of each pair")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
     seconds = 3 if args.quick else 6
-    rounds = 1 if args.quick else 3
+    rounds = 1 if args.quick else args.rounds
     home = Path(tempfile.mkdtemp(prefix="events-bench-"))
     env = {**os.environ, "CONSTELLATION_HOME": str(home)}
     port = free_port()

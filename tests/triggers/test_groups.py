@@ -20,14 +20,15 @@ def _queue(broker: str, queue: str, url: str, group: str) -> dict[str, object]:
 
 def test_redis_entries_stay_until_every_group_acked(name: str, redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    for n in range(5):
-        publish(name, n, broker="redis", url=redis_url)
     fast, slow = Recorder(), Recorder()
     slow.hold.clear()  # the slow group reads but does not finish yet
     with (
         start_trigger(_queue("redis", name, redis_url, "fast"), fast) as a,
         start_trigger(_queue("redis", name, redis_url, "slow"), slow) as b,
     ):
+        # published once both groups exist: a group made later starts from what is left
+        for n in range(5):
+            publish(name, n, broker="redis", url=redis_url)
         wait_until(lambda: a.stats().succeeded == 5)
         assert client.xlen(name) == 5  # the slow group still needs them
         slow.hold.set()
@@ -41,14 +42,14 @@ def test_nats_messages_stay_until_every_consumer_acked(name: str, nats_url: str)
         info = await js.stream_info(await js.find_stream_name_by_subject(name))
         return int(info.state.messages)
 
-    for n in range(5):
-        publish(name, n, broker="nats", url=nats_url)
     fast, slow = Recorder(), Recorder()
     slow.hold.clear()
     with (
         start_trigger(_queue("nats", name, nats_url, "fast"), fast) as a,
         start_trigger(_queue("nats", name, nats_url, "slow"), slow) as b,
     ):
+        for n in range(5):
+            publish(name, n, broker="nats", url=nats_url)
         wait_until(lambda: a.stats().succeeded == 5)
         assert nats_call(left) == 5
         slow.hold.set()

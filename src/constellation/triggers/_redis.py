@@ -3,9 +3,10 @@
 Queue semantics on a stream key: every runner of a queue trigger reads with ``XREADGROUP``
 in one consumer group (``group``: the function's id when the platform attaches the
 trigger, so each function sees every message; runners that share a group share its
-messages). Success: ``XACK`` (acks from concurrent deliveries are sent together), then
-the entries every group of the stream has acked are trimmed (:data:`_TRIM`, one script:
-``XTRIM MINID`` below the lowest entry some group still needs). Failure: the entry stays pending and its idle time
+messages). Success: ``XACK`` (acks from concurrent deliveries are sent together); the
+entries every group of the stream has acked are trimmed (:data:`_TRIM`, one script:
+``XTRIM MINID`` below the lowest entry some group still needs) with an ack batch at most
+every :data:`TRIM_EVERY_S`, and by the fetch loop and ``close`` when acks are left. Failure: the entry stays pending and its idle time
 is set (``XCLAIM ... IDLE ... JUSTID``, which does not count a delivery) so that
 ``XAUTOCLAIM`` reclaims it ``retry_delay_s`` later; an entry whose consumer died is
 reclaimed once it has been idle for ``visibility_timeout_s``. After ``max_deliveries`` the
@@ -64,6 +65,8 @@ end
 if low_ms == nil then return 0 end
 return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-%d', low_ms, low_seq))
 """
+
+TRIM_EVERY_S = 0.1  # an ack batch trims at most this often (the script reads every group)
 
 _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
@@ -185,13 +188,26 @@ class _RedisSource(Source):
         self.client: Any = redis_client(self.url)  # redis-py's reply types are unions
         self.acks = GroupCommit(self._ack_many)
         self.trim = self.client.register_script(_TRIM)
+        self._last_trim = 0.0
+        self._untrimmed = False  # acks since the last trim
 
     def _ack_many(self, ids: list[str]) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.xack(self.key, self.group, *ids)
-        if self.delete_on_ack:
+        self._untrimmed = self.delete_on_ack
+        if self.delete_on_ack and time.monotonic() - self._last_trim >= TRIM_EVERY_S:
+            self._last_trim = time.monotonic()
+            self._untrimmed = False
             self.trim(keys=[self.key], client=pipe)
         pipe.execute()
+
+    def trim_acked(self) -> None:
+        """Trim what every group acked, if acks came since the last trim (the fetch loop
+        calls it when idle, ``close`` at the end: no acked entry is left for long)."""
+        if self._untrimmed and time.monotonic() - self._last_trim >= TRIM_EVERY_S:
+            self._last_trim = time.monotonic()
+            self._untrimmed = False
+            self.trim(keys=[self.key])
 
     def fetch(self, limit: int, wait_s: float) -> list[Delivery]:
         try:
@@ -252,7 +268,15 @@ class RedisQueueSource(_RedisSource):
     def start(self) -> None:
         _create_group(self.client, self.url, self.key, self.group, "0")
 
+    def close(self) -> None:
+        self._last_trim = 0.0
+        try:
+            self.trim_acked()
+        except redis.RedisError:
+            pass  # the next runner's acks trim them
+
     def _fetch(self, limit: int, wait_s: float) -> list[Delivery]:
+        self.trim_acked()
         out: list[Delivery] = []
         if time.monotonic() - self._last_reclaim >= self._reclaim_every:
             out = self._reclaim(limit)

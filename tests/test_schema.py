@@ -21,6 +21,7 @@ ADDED_SINCE_0_1 = {
     "ledger_compaction",
     "predictive_models",
     "anomaly_detectors",
+    "ledger_trigger_totals",
 }
 
 

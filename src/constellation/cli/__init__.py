@@ -35,6 +35,8 @@ class _LazyGroup(click.Group):
 
     LAZY = {
         "anomaly": "constellation.anomaly._cli",
+        "doctor": "constellation.cli._doctor",
+        "secrets": "constellation.cli._secrets",
         "gpu": "constellation.gpu._cli",
         "predictive": "constellation.predictive._cli",
         "triggers": "constellation.triggers._cli",

@@ -86,6 +86,11 @@ class FunctionRegistry:
             for row in rows:
                 sealed = self._box.seal(self._box.open(row[2], row[1]))
                 conn.execute("UPDATE functions SET env = ? WHERE id = ?", (sealed, row[0]))
+        if rows:
+            # No copy of the clear text may stay behind in a free page or the log.
+            self._store.execute("PRAGMA secure_delete = ON")
+            self._store.execute("VACUUM")
+            self._store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def reload(self) -> list[FunctionInfo]:
         """Re-read every function; returns the ones that changed or appeared."""

@@ -184,7 +184,7 @@ def sandbox_command(
         argv.append("--unshare-net")
     argv += ["--as-pid-1", "--new-session", "--hostname", "constellation-function"]
     if uid is not None:  # the zygote needs these two to become its uid, then has none
-        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     # First the private /proc, /dev and /tmp: the binds below may lie inside /tmp.
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += ["--perms", "1777", "--size", str(settings.sandbox_tmp_mb << 20), "--tmpfs", "/tmp"]

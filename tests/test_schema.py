@@ -30,9 +30,16 @@ def _tables(path: Path) -> dict[str, int]:
         return {n: conn.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
 
 
-def _rows(path: Path, table: str) -> list[tuple[object, ...]]:
+def _rows(path: Path, table: str, columns: list[str] | None = None) -> list[tuple[object, ...]]:
+    """The table's rows (only ``columns``, when given: later releases may add some)."""
     with sqlite3.connect(path) as conn:
-        return sorted(conn.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr)
+        picked = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+        return sorted(conn.execute(f'SELECT {picked} FROM "{table}"').fetchall(), key=repr)
+
+
+def _columns(path: Path, table: str) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')]
 
 
 def test_a_new_store_is_at_the_latest_version_with_every_table(tmp_path: Path) -> None:
@@ -48,13 +55,16 @@ def test_a_release_0_1_store_is_upgraded_without_losing_a_row(tmp_path: Path) ->
     assert all(count > 0 for count in before.values()), before  # the fixture fills every table
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    columns = {table: _columns(db, table) for table in before}
     rows_before = {table: _rows(db, table) for table in before}
     with Store(db) as store:
         assert store.schema_version == LATEST_VERSION
     after = _tables(db)
     assert set(after) == set(before) | ADDED_SINCE_0_1
     assert {table: after[table] for table in before} == before
-    assert {table: _rows(db, table) for table in before} == rows_before
+    assert {table: _rows(db, table, columns[table]) for table in before} == rows_before
+    # functions.network (migration 4): every function keeps its network
+    assert {r[0] for r in _rows(db, "functions", ["network"])} == {1}
     with Store(db) as store:  # opening again changes nothing
         assert store.schema_version == LATEST_VERSION
     assert _tables(db) == after

@@ -328,12 +328,18 @@ def _v3_ledger_rollups(conn: sqlite3.Connection) -> None:
     _run(conn, _V3)
 
 
+def _v4_network(conn: sqlite3.Connection) -> None:
+    if "network" not in _columns(conn, "functions"):
+        conn.execute("ALTER TABLE functions ADD COLUMN network INTEGER NOT NULL DEFAULT 1")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of release 0.1.0", _v1_release_0_1),
     Migration(
         2, "anomaly_events.score may be NULL (no expected value)", _v2_nullable_anomaly_score
     ),
     Migration(3, "the ledger's per-minute and all-time rollups", _v3_ledger_rollups),
+    Migration(4, "functions.network: whether a function's sandbox has a network", _v4_network),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

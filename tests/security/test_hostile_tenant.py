@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import socket
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,19 @@ def test_no_orphan_outlives_the_platform(tenants: Tenants) -> None:
     assert _processes_marked(mark)
     tenants.platform.close()
     wait_until(lambda: not _processes_marked(mark), what="the orphan killed")
+
+
+def test_a_function_without_network_reaches_nothing(tenants: Tenants) -> None:
+    sls = tenants.platform.serverless
+    sls.create_function("online", "python", "connect", tenants_code())
+    sls.create_function("offline", "python", "connect", tenants_code(), network=False)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        assert sls.invoke_sync("online", {"port": port}).output == "done"
+        assert str(sls.invoke_sync("offline", {"port": port}).output).startswith("refused")
+    # Turned on again: the function gets a new sandbox, with the network.
+    sls.update_function("offline", {"network": True})
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        assert sls.invoke_sync("offline", {"port": port}).output == "done"
+    tenants.neighbour_answers()

@@ -168,6 +168,7 @@ class NewFunction(Strict):
     deploy: bool = False
     resources: Resources = optional()
     gpu: GpuRequest | None = Field(None, description="null: no GPU")
+    network: bool = Field(True, description="false: its sandbox has no network")
 
 
 class FunctionChanges(Strict):
@@ -184,6 +185,7 @@ class FunctionChanges(Strict):
     prewarm_instances: int = optional(ge=0, le=10000)
     resources: Resources = optional(description="merged into the current resources")
     gpu: GpuRequest | None = Field(None, description="null: no GPU")
+    network: bool = optional(description="false: its sandbox has no network")
 
 
 _ASCII_INTEGER = re.compile(r"-?[0-9]+")

@@ -43,6 +43,7 @@ _COLUMNS = (
     "gas_limit",
     "resources",
     "gpu",
+    "network",
 )
 
 
@@ -53,6 +54,7 @@ def _to_row(info: FunctionInfo, box: SecretBox) -> tuple[Any, ...]:
     values["cold_start_optimization"] = int(info.cold_start_optimization)
     values["resources"] = json.dumps(info.resources.to_dict())
     values["gpu"] = None if info.gpu is None else json.dumps(info.gpu)
+    values["network"] = int(info.network)
     return tuple(values[c] for c in _COLUMNS)
 
 
@@ -63,6 +65,7 @@ def _from_row(row: Any, box: SecretBox) -> FunctionInfo:
     data["cold_start_optimization"] = bool(data["cold_start_optimization"])
     data["resources"] = Resources.from_mapping(json.loads(data["resources"] or "{}"))
     data["gpu"] = None if data["gpu"] is None else json.loads(data["gpu"])
+    data["network"] = bool(data["network"])
     return FunctionInfo(**data)
 
 

@@ -105,6 +105,12 @@ def check_gpu(value: Any, runtime: str) -> dict[str, Any] | None:
     return request.as_dict()
 
 
+def check_bool(field: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(field, f"{value!r} must be true or false")
+    return value
+
+
 def check_env_name(name: Any) -> str:
     if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
         raise ValidationError(

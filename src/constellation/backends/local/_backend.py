@@ -88,7 +88,7 @@ class LocalBackend:
             if self._closed:
                 raise ClosedError("the platform is shut down")
             sandbox = self._sandboxes.get(info.id)
-            if sandbox is not None and sandbox.usable and sandbox.code_hash == info.code_hash:
+            if sandbox is not None and sandbox.usable and sandbox.key == self._sandbox_key(info):
                 return sandbox.zygote, sandbox.hold()
         fresh = self._start_sandbox(info)
         with self._lock:
@@ -102,6 +102,9 @@ class LocalBackend:
             raise ClosedError("the platform is shut down")
         return fresh.zygote, fresh.hold()
 
+    def _sandbox_key(self, info: FunctionSpec) -> tuple[str, bool]:
+        return info.code_hash, bool(self._settings.sandbox_network) and info.network
+
     def _start_sandbox(self, info: FunctionSpec) -> FunctionSandbox:
         code_root = self._settings.code_dir / info.code_hash
         uid = self._uids.uid_for(info.id) if self.isolation.per_function_uid else None
@@ -109,9 +112,10 @@ class LocalBackend:
         if uid is not None:
             make_readable(code_root)  # for the function's own uid; the bind is read-only
             options = ["--uid", str(uid), "--max-pids", str(self._settings.sandbox_max_pids)]
-        prefix = sandbox_command(self._settings, self.isolation, code_root, uid)
+        key = self._sandbox_key(info)
+        prefix = sandbox_command(self._settings, self.isolation, code_root, uid, network=key[1])
         zygote = RootZygote(ExitRegistry(), prefix=prefix, options=options)
-        return FunctionSandbox(info.code_hash, zygote)
+        return FunctionSandbox(key, zygote)
 
     def _verify_code(self, info: FunctionSpec) -> None:
         root = self._settings.code_dir / info.code_hash

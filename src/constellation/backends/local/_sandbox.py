@@ -1,8 +1,9 @@
 """A sandbox per function: its zygote and workers under bubblewrap (docs/security.md).
 
 Each Python function gets its own zygote process started by ``bwrap`` (Flatpak's
-sandbox) in new pid, mount, ipc and uts namespaces (and, with ``sandbox_network = 0``, a
-network namespace with nothing in it). Inside, the file system is a read-only view of
+sandbox) in new pid, mount, ipc and uts namespaces (and, for a function created with
+``network=False`` or everywhere with ``sandbox_network = 0``, a network namespace with
+nothing in it). Inside, the file system is a read-only view of
 the system's programs and libraries, the Python runtime with its site-packages and the
 function's own code, a private memory-backed ``/tmp`` of ``sandbox_tmp_mb``, and its own
 ``/proc`` and ``/dev``: no ``$CONSTELLATION_HOME``, no store, no token, no other
@@ -174,13 +175,14 @@ def runtime_paths() -> list[Path]:
 
 
 def sandbox_command(
-    settings: Settings, isolation: Isolation, code_root: Path, uid: int | None
+    settings: Settings, isolation: Isolation, code_root: Path, uid: int | None, network: bool
 ) -> list[str]:
-    """The ``bwrap ... --`` prefix that runs a function's zygote in its sandbox."""
+    """The ``bwrap ... --`` prefix that runs a function's zygote in its sandbox; without
+    ``network`` it gets a network namespace of its own with nothing in it."""
     argv = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if not isolation.per_function_uid:
         argv.append("--unshare-user")
-    if not settings.sandbox_network:
+    if not network:
         argv.append("--unshare-net")
     argv += ["--as-pid-1", "--new-session", "--hostname", "constellation-function"]
     if uid is not None:  # the zygote needs these two to become its uid, then has none
@@ -233,8 +235,8 @@ class FunctionSandbox:
     in its pid namespace) once its last instance has ended, so calls in flight on the old
     instances finish first."""
 
-    def __init__(self, code_hash: str, zygote: Any) -> None:
-        self.code_hash = code_hash
+    def __init__(self, key: tuple[str, bool], zygote: Any) -> None:
+        self.key = key  # (code hash, network): a change needs a new sandbox
         self.zygote = zygote  # a RootZygote started with sandbox_command's prefix
         self._holders = 0
         self._retired = False

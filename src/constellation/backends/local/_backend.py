@@ -102,8 +102,10 @@ class LocalBackend:
             raise ClosedError("the platform is shut down")
         return fresh.zygote, fresh.hold()
 
-    def _sandbox_key(self, info: FunctionSpec) -> tuple[str, bool]:
-        return info.code_hash, bool(self._settings.sandbox_network) and info.network
+    def _sandbox_key(self, info: FunctionSpec) -> tuple[str, bool, bool]:
+        """What a sandbox is made for: a change of any needs a new one."""
+        network = bool(self._settings.sandbox_network) and info.network
+        return info.code_hash, network, info.gpu is not None
 
     def _start_sandbox(self, info: FunctionSpec) -> FunctionSandbox:
         code_root = self._settings.code_dir / info.code_hash
@@ -113,7 +115,9 @@ class LocalBackend:
             make_readable(code_root)  # for the function's own uid; the bind is read-only
             options = ["--uid", str(uid), "--max-pids", str(self._settings.sandbox_max_pids)]
         key = self._sandbox_key(info)
-        prefix = sandbox_command(self._settings, self.isolation, code_root, uid, network=key[1])
+        prefix = sandbox_command(
+            self._settings, self.isolation, code_root, uid, network=key[1], gpu=key[2]
+        )
         zygote = RootZygote(ExitRegistry(), prefix=prefix, options=options)
         return FunctionSandbox(key, zygote)
 

@@ -27,6 +27,7 @@ including ``setsid`` and double-forked descendants; from inside, it cannot be ki
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import shutil
 import subprocess
@@ -162,6 +163,12 @@ class UidPool:
             return uid
 
 
+def _python_path() -> list[str]:
+    """The platform's own PYTHONPATH (where it was started with one): its sandboxes get it
+    too, or the zygote could not import the runtime."""
+    return [e for e in os.environ.get("PYTHONPATH", "").split(":") if e and Path(e).is_dir()]
+
+
 def runtime_paths() -> list[Path]:
     """The Python runtime, its site-packages and the folder ``constellation`` imports from."""
     package_parent = Path(__file__).resolve().parents[3]  # .../constellation/backends/local
@@ -169,16 +176,24 @@ def runtime_paths() -> list[Path]:
     for entry in sys.path:
         if entry and any(Path(entry).is_relative_to(p) for p in (sys.prefix, sys.base_prefix)):
             paths.add(Path(entry))
+    paths.update(Path(e) for e in _python_path())
     found = sorted(p.resolve() for p in paths if p.is_dir())
     # A folder inside another is covered by the outer bind.
     return [p for p in found if not any(p != q and p.is_relative_to(q) for q in found)]
 
 
 def sandbox_command(
-    settings: Settings, isolation: Isolation, code_root: Path, uid: int | None, network: bool
+    settings: Settings,
+    isolation: Isolation,
+    code_root: Path,
+    uid: int | None,
+    network: bool,
+    gpu: bool = False,
 ) -> list[str]:
     """The ``bwrap ... --`` prefix that runs a function's zygote in its sandbox; without
-    ``network`` it gets a network namespace of its own with nothing in it."""
+    ``network`` it gets a network namespace of its own with nothing in it; with ``gpu``
+    (a function with a GPU request) it sees the GPU devices and ``/sys`` (read-only),
+    which CUDA and NVML need."""
     argv = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if not isolation.per_function_uid:
         argv.append("--unshare-user")
@@ -211,9 +226,21 @@ def sandbox_command(
     home = settings.home.resolve()
     if any(home.is_relative_to(p) for p in runtime_paths()):
         argv += ["--tmpfs", str(home)]  # the platform's home is never in view
+    if gpu:
+        for device in sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri")):
+            argv += ["--dev-bind", device, device]
+        argv += ["--ro-bind", "/sys", "/sys"]
     argv += ["--chdir", "/tmp", "--clearenv"]
     for key, value in MINIMAL_ENV.items():
         argv += ["--setenv", key, value]
+    if _python_path():
+        argv += ["--setenv", "PYTHONPATH", ":".join(_python_path())]
+    libraries = os.environ.get("LD_LIBRARY_PATH", "")
+    if gpu and libraries:  # where the driver's libraries are found (CUDA images set it)
+        for folder in libraries.split(":"):
+            if folder and Path(folder).is_dir() and not Path(folder).is_relative_to("/usr"):
+                argv += ["--ro-bind", folder, folder]
+        argv += ["--setenv", "LD_LIBRARY_PATH", libraries]
     return [*argv, "--"]
 
 
@@ -235,8 +262,8 @@ class FunctionSandbox:
     in its pid namespace) once its last instance has ended, so calls in flight on the old
     instances finish first."""
 
-    def __init__(self, key: tuple[str, bool], zygote: Any) -> None:
-        self.key = key  # (code hash, network): a change needs a new sandbox
+    def __init__(self, key: tuple[str, bool, bool], zygote: Any) -> None:
+        self.key = key  # (code hash, network, gpu): a change needs a new sandbox
         self.zygote = zygote  # a RootZygote started with sandbox_command's prefix
         self._holders = 0
         self._retired = False

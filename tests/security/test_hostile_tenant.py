@@ -149,3 +149,18 @@ def test_a_function_without_network_reaches_nothing(tenants: Tenants) -> None:
         port = listener.getsockname()[1]
         assert sls.invoke_sync("offline", {"port": port}).output == "done"
     tenants.neighbour_answers()
+
+
+def test_idle_sandboxes_are_bounded(tenants: Tenants, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Functions nobody calls keep no sandbox running past the idle cap (their next call
+    starts one again)."""
+    from constellation.backends.local import _backend
+
+    monkeypatch.setattr(_backend, "IDLE_SANDBOXES", 2)
+    sls = tenants.platform.serverless
+    for n in range(5):
+        sls.create_function(f"idle-{n}", "python", "echo", tenants_code())
+    running = [s for s in sls.launcher._sandboxes.values() if not s.zygote.closed]  # type: ignore[attr-defined]
+    assert len([s for s in running if s.idle_since is not None]) <= 3
+    assert sls.invoke_sync("idle-0", {"back": 1}).output == {"back": 1}
+    tenants.neighbour_answers()

@@ -28,6 +28,9 @@ from ._zygote_client import ExitRegistry, FunctionZygote, RootZygote
 __all__ = ["LocalBackend"]
 
 START_TIMEOUT_S = 60.0
+# Sandboxes kept running while no instance holds them (scaled to zero, or only checked at
+# create), so the next cold start is a fork; beyond this, the least recently used end.
+IDLE_SANDBOXES = 32
 # (function name, code hash): stored code no longer matches its hash
 CodeMismatch = Callable[[str, str], None]
 
@@ -95,8 +98,13 @@ class LocalBackend:
             old = self._sandboxes.get(info.id)
             self._sandboxes[info.id] = fresh
             closed = self._closed
+            idle = sorted((s.idle_since, fid) for fid, s in self._sandboxes.items() if s.idle_since)
+            surplus = max(0, len(idle) - IDLE_SANDBOXES)
+            evicted = [self._sandboxes.pop(fid) for _, fid in idle[:surplus]]
         if old is not None:
             old.retire()
+        for sandbox in evicted:  # the least recently used of those no instance holds
+            sandbox.retire()
         if closed:
             fresh.close()
             raise ClosedError("the platform is shut down")
@@ -262,10 +270,12 @@ class LocalBackend:
         root, release = self._zygote_for(info)
         try:
             zygote = root.fork_zygote(spec, START_TIMEOUT_S)
-            zygote.exits = root.exits  # it reports its workers' exits on its root's socket
-        finally:
+        except BaseException:
             if release is not None:
-                release()  # the function zygote lives in the sandbox: it ends with it
+                release()
+            raise
+        zygote.exits = root.exits  # it reports its workers' exits on its root's socket
+        zygote.on_close = release  # it lives in the sandbox: it holds it while it lives
         with self._lock:
             old = self._zygotes.get(info.id)
             self._zygotes[info.id] = (key, zygote)

@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,6 +269,7 @@ class FunctionSandbox:
         self._holders = 0
         self._retired = False
         self._lock = threading.Lock()
+        self.idle_since: float | None = None  # since when nothing holds it
 
     @property
     def usable(self) -> bool:
@@ -276,6 +278,7 @@ class FunctionSandbox:
     def hold(self) -> Callable[[], None]:
         with self._lock:
             self._holders += 1
+            self.idle_since = None
         released = False
 
         def release() -> None:
@@ -285,6 +288,8 @@ class FunctionSandbox:
                     return
                 released = True
                 self._holders -= 1
+                if self._holders == 0:
+                    self.idle_since = time.monotonic()
                 done = self._retired and self._holders == 0
             if done:
                 self.zygote.close()

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -153,10 +153,14 @@ class FunctionZygote(_ZygoteHandle):
         super().__init__(ctrl, pid)
         self.init_ms = init_ms
         self.exits: ExitRegistry | None = None  # its root zygote's
+        self.on_close: Callable[[], None] | None = None  # e.g. let go of its sandbox
 
     def close(self) -> None:
         """EOF: it forks no more and exits once its workers have (their calls finish)."""
         super().close()
+        callback, self.on_close = self.on_close, None
+        if callback is not None:
+            callback()
 
 
 class RootZygote(_ZygoteHandle):

@@ -49,7 +49,9 @@ def measure(mode: str, code: Path, n_first: int, n_cold: int, n_warm: int) -> di
         f = s.create_function("cold", "python", "noop", str(code), scaling_policy=policy)
         s.invoke_sync(f.id)
         cold = []
-        while len(cold) < n_cold:
+        for _ in range(20 * n_cold):  # bounded: a reaper that never finds it idle fails below
+            if len(cold) >= n_cold:
+                break
             time.sleep(0.002)  # idle for longer than the policy's 0 s
             s.reap_idle()  # scale to zero; the function's zygote stays
             t = time.perf_counter()
@@ -58,6 +60,7 @@ def measure(mode: str, code: Path, n_first: int, n_cold: int, n_warm: int) -> di
             assert r.ok, r
             if r.cold_start:  # the reaper may find it busy a moment longer: not a sample
                 cold.append(elapsed)
+        assert len(cold) == n_cold, f"only {len(cold)} cold starts in {20 * n_cold} tries"
         warm = []
         s.invoke_sync(f.id)
         for _ in range(n_warm):

@@ -67,12 +67,16 @@ class LocalBackend:
         self._gpu_release = gpu_release
 
     def _root_zygote(self) -> RootZygote:
+        dead = None
         with self._lock:
             if self._closed:
                 raise ClosedError("the platform is shut down")
             if self._root is None or self._root.closed:
-                self._root = RootZygote(self.exits)
-            return self._root
+                dead, self._root = self._root, RootZygote(self.exits)
+            root = self._root
+        if dead is not None:
+            dead.close()  # its process, socket and reader thread
+        return root
 
     def start(self) -> None:
         """Start the root zygote now, so the first cold start does not pay for it; say

@@ -103,6 +103,7 @@ class _ZygoteHandle:
                 reply = self.ctrl.recv(4096)
         except OSError as exc:
             ours.close()
+            self.closed = True  # the next start makes a new zygote
             raise InstanceStartError(f"zygote {self.pid} is gone: {exc}") from None
         finally:
             theirs.close()
@@ -141,9 +142,8 @@ class _ZygoteHandle:
 
     def close(self) -> None:
         with self._lock:
-            if not self.closed:
-                self.closed = True
-                self.ctrl.close()  # EOF: the zygote exits
+            self.closed = True
+            self.ctrl.close()  # EOF: the zygote exits (closing twice does nothing)
 
 
 class FunctionZygote(_ZygoteHandle):
@@ -191,6 +191,7 @@ class RootZygote(_ZygoteHandle):
         child_events.close()
         super().__init__(ctrl, self._process.pid)
         self._exits = self.exits = exits
+        self._ended = False
         self._reader = threading.Thread(target=self._read_events, name="zygote-events", daemon=True)
         self._reader.start()
 
@@ -206,8 +207,9 @@ class RootZygote(_ZygoteHandle):
             self._exits.put(event["pid"], event["status"])
 
     def close(self) -> None:
-        if self.closed:
+        if self._ended:  # not ``closed``: a failed request sets that, and ends nothing
             return
+        self._ended = True
         super().close()
         try:
             self._process.wait(timeout=2.0)

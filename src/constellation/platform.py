@@ -23,6 +23,7 @@ idempotent). A started platform (``serve``, ``run``) is the default when none is
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,6 +38,8 @@ from .config import Settings, load_settings
 from .errors import ClosedError, NotFoundError
 from .store import Store
 from .telemetry import DeferredSubscribers, Telemetry
+
+_log = logging.getLogger("constellation.platform")
 
 if TYPE_CHECKING:
     from .anomaly import AnomalyRegistry, TelemetryWatcher
@@ -123,6 +126,7 @@ class Constellation:
                     gpu_allocate=self._allocate_function_gpus,  # the local backend's GPUs
                     gpu_release=self._release_function_gpus,
                     forecaster=self.forecast_concurrency,
+                    on_code_mismatch=self._code_mismatch,
                 )
             self._wire_serverless(service)
             return service
@@ -153,6 +157,21 @@ class Constellation:
         self._wired = service
         if self.background:
             _ = self.anomaly
+
+    def _code_mismatch(self, function: str, code_hash: str) -> None:
+        """Stored code changed after deploy (the backend refused to start it): a
+        critical anomaly, so it shows where operators look."""
+        try:
+            self.anomaly.record(
+                f"function.{function}.code_integrity",
+                1.0,
+                0.0,
+                severity="critical",
+                type="threshold",  # a hash that should be equal and is not
+                recommendation=f"code/{code_hash[:12]}... was modified: deploy the code again",
+            )
+        except Exception:  # the refusal itself must not fail for want of a record
+            _log.exception("could not record the code mismatch of %s", function)
 
     # The local backend's GPU hooks: the GPU capability decides (gpu.GpuManager).
     def _allocate_function_gpus(self, owner: str, request: dict[str, Any]) -> dict[str, str]:

@@ -400,6 +400,9 @@ INSERT INTO ledger_trigger_totals
 
 def _v6_trigger_totals(conn: sqlite3.Connection) -> None:
     _run(conn, _V6)
+def _v7_network(conn: sqlite3.Connection) -> None:
+    if "network" not in _columns(conn, "functions"):
+        conn.execute("ALTER TABLE functions ADD COLUMN network INTEGER NOT NULL DEFAULT 1")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -415,6 +418,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _v5_anomaly_services_and_detector_state,
     ),
     Migration(6, "the ledger's all-time totals per trigger", _v6_trigger_totals),
+    Migration(7, "functions.network: whether a function's sandbox has a network", _v7_network),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -10,6 +10,7 @@ at them.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ __all__ = ["DEFAULT_MAX_HEADER_BYTES", "GatewayApp", "create_app"]
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 _API = "/api/v1"
 _EVENTS = "/api/v1/events"
+_log = logging.getLogger("constellation.server")
 _SYSTEM_PATHS = frozenset(("/healthz", "/metrics", "/openapi.json"))
 _UNAUTHORISED = orjson.dumps(
     error_body("Unauthorized", "send 'Authorization: Bearer <token>' (see `constellation token`)")
@@ -77,6 +79,29 @@ class GatewayApp:
         if kind != "http":
             await send({"type": "websocket.close", "code": 1003})
             return
+        sent = ""  # "", "started" or "complete"
+
+        async def tracked(message: Any) -> None:
+            nonlocal sent
+            await send(message)
+            if message["type"] == "http.response.start":
+                sent = "started"
+            elif not message.get("more_body", False):
+                sent = "complete"
+
+        try:
+            await self._http(scope, receive, tracked)
+        except Exception:
+            if sent == "started":
+                raise  # half a response is out: only closing the connection ends it
+            # A bug is answered with a whole 500 (Starlette's own, or ours) and goes no
+            # further, so uvicorn keeps the connection open for the next request.
+            _log.exception("unhandled error for %s %s", scope["method"], scope["path"])
+            if not sent:
+                body = error_body("InternalError", "an internal error occurred")
+                await send_json(send, 500, body)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         too_large = self.headers_too_large(scope["headers"])
         if too_large is not None:
             await send_response(send, *too_large)

@@ -35,7 +35,7 @@ async def read_bytes(request: Request) -> bytes:
     """The body as it came; 413 when it is over the API's limit."""
     limit: int = request.app.state.max_body_bytes
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "PayloadTooLarge", f"the body is over the limit of {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():

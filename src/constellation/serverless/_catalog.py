@@ -68,6 +68,7 @@ class FunctionCatalog:
         gas_limit: int | None = None,
         resources: Mapping[str, Any] | None = None,
         gpu: Mapping[str, Any] | None = None,
+        network: bool = True,
     ) -> FunctionInfo:
         """Register a function; its code is copied into the store and its handler checked.
 
@@ -78,6 +79,8 @@ class FunctionCatalog:
         ``num_gpus``, ``custom``) is what each instance asks a Ray cluster for. ``gpu`` is a
         GPU request (``{"gpu_count": 1, "memory_mb": 4096}``, see :mod:`constellation.gpu`)
         allocated for each instance while it lives; its environment reaches the worker.
+        ``network=False`` runs its instances with no network (in a sandbox, see
+        docs/security.md).
         """
         s = self.settings
         check.check_name(name)
@@ -93,6 +96,7 @@ class FunctionCatalog:
         gas = check.check_gas_limit(gas_limit, runtime)
         wants = Resources.from_mapping(resources)
         gpu_request = check.check_gpu(gpu, runtime)
+        check.check_bool("network", network)
         if code is None:
             raise ValidationError("code", "required: the path of a .py file or a directory")
         if self.registry.find(name) is not None:
@@ -128,6 +132,7 @@ class FunctionCatalog:
             gas_limit=gas,
             resources=wants,
             gpu=gpu_request,
+            network=network,
         )
         self._check_code(info)
         return self.registry.insert(info)
@@ -194,8 +199,9 @@ class FunctionCatalog:
         "resources",
         "gpu",
         "gas_limit",
+        "network",
     )
-    _RETIRING = frozenset({"memory_mb", "env", "resources", "gpu", "gas_limit"})
+    _RETIRING = frozenset({"memory_mb", "env", "resources", "gpu", "gas_limit", "network"})
 
     def update_function(self, function: str, changes: Mapping[str, Any]) -> FunctionInfo:
         """Change several settings at once: every value is checked before any is applied,
@@ -242,6 +248,8 @@ class FunctionCatalog:
             fields["gpu"] = check.check_gpu(changes["gpu"], info.runtime)
         if "gas_limit" in changes:
             fields["gas_limit"] = check.check_gas_limit(changes["gas_limit"], info.runtime)
+        if "network" in changes:
+            fields["network"] = check.check_bool("network", changes["network"])
         changed = {k: v for k, v in fields.items() if getattr(info, k) != v}
         if not changed:
             return info

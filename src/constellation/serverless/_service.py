@@ -39,6 +39,7 @@ from ._queries import QueriesMixin
 from ._registry import FunctionRegistry
 from ._scaler import Autoscaler, Forecaster
 from ._series import function_series, minute_counts, recent_invocations
+from ._secrets import SecretBox
 from ._trigger_service import TriggerService
 
 __all__ = ["ServerlessService"]
@@ -58,6 +59,7 @@ class ServerlessService(QueriesMixin):
         gpu_allocate: GpuAllocate | None = None,
         gpu_release: GpuRelease | None = None,
         forecaster: Forecaster | None = None,
+        on_code_mismatch: Callable[[str, str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.background = background
@@ -69,10 +71,14 @@ class ServerlessService(QueriesMixin):
         self._closed = False
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
-        self.registry = FunctionRegistry(store)
+        self.registry = FunctionRegistry(store, SecretBox(settings.secrets_key_path))
         self.ledger = Ledger(store, settings, clock)
         self.launcher = make_backend(
-            settings, clock, gpu_allocate=gpu_allocate, gpu_release=gpu_release
+            settings,
+            clock,
+            gpu_allocate=gpu_allocate,
+            gpu_release=gpu_release,
+            on_code_mismatch=on_code_mismatch,
         )
         self.instances = InstanceManager(
             self.launcher, clock, background=background, ensure_started=self._ensure_started

@@ -138,6 +138,8 @@ def get_gas_used(instance: object) -> int:
 def call_function(
     instance: object, name: str, params: Sequence[object] | None = None
 ) -> list[WasmValue]:
+    if isinstance(instance, WasmInstance) and type(name) is str:
+        return instance.call(name, params)  # the object itself: no registry lookup
     return default_host().call_function(instance, name, params)
 
 

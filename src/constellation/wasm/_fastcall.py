@@ -143,7 +143,7 @@ class FastFunc:
     """
 
     __slots__ = ("_addr", "_args", "_func", "_n", "_rbuf", "_read", "_rets", "_set", "_slots",
-                 "_spec", "_trap", "_trap_addr", "params", "results")  # fmt: skip
+                 "_spec", "_trap", "_trap_addr", "params", "results", "typed")  # fmt: skip
 
     def __init__(
         self, func: wasmtime.Func, params: Sequence[str], results: Sequence[str], context: Any
@@ -171,6 +171,7 @@ class FastFunc:
         self._n = len(params)
         self._spec = tuple((t, *_INT_RANGE.get(t, (None, None))) for t in params)
         self._new_trap_slot()
+        self.typed = _typer(self.results)
 
     def _new_trap_slot(self) -> None:
         self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
@@ -216,5 +217,19 @@ class FastFunc:
             raise trap_from_wasmtime(trap, instance_id)
         return list(self._read(self._rbuf))
 
-    def typed(self, raw: list[int | float]) -> list[WasmValue]:
-        return [WasmValue(t, v) for t, v in zip(self.results, raw, strict=True)]
+
+
+_new = tuple.__new__  # builds a WasmValue without NamedTuple's Python-level __new__
+
+
+def _typer(results: tuple[str, ...]) -> Any:
+    """raw results -> WasmValues, unrolled for 0-2 results (the common signatures)."""
+    if len(results) == 0:
+        return lambda raw: []
+    if len(results) == 1:
+        (t0,) = results
+        return lambda raw: [_new(WasmValue, (t0, raw[0]))]
+    if len(results) == 2:
+        t0, t1 = results
+        return lambda raw: [_new(WasmValue, (t0, raw[0])), _new(WasmValue, (t1, raw[1]))]
+    return lambda raw: [_new(WasmValue, (t, v)) for t, v in zip(results, raw, strict=True)]

@@ -156,8 +156,10 @@ def run_kernels(host: WasmHost, workdir: Path, *, quick: bool = False) -> None:
               f"{ratios['on/off'][-1]:.2f} | {best['peer']:.3f} | {ratios['peer'][-1]:.2f} | "
               f"{compile_s:.2f} |", flush=True)  # fmt: skip
     g = {side: geomean(values) for side, values in ratios.items()}
-    print(f"| **geometric mean** | | | | **{g['off']:.2f}** | | **{g['on']:.2f}** | "
-          f"**{g['on/off']:.2f}** | | **{g['peer']:.2f}** | |")
+    print(
+        f"| **geometric mean** | | | | **{g['off']:.2f}** | | **{g['on']:.2f}** | "
+        f"**{g['on/off']:.2f}** | | **{g['peer']:.2f}** | |"
+    )
     print("\nseed claim: 95-98% of native; target: geometric mean native/wasm >= 0.90 with "
           "metering on; compile s is per engine configuration")  # fmt: skip
 

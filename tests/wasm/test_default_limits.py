@@ -79,8 +79,11 @@ def test_environment_replaces_or_removes_defaults() -> None:
 
 @pytest.mark.parametrize(
     ("var", "value"),
-    [("CONSTELLATION_WASM_TIMEOUT_MS", "soon"), ("CONSTELLATION_WASM_MAX_INSTRUCTIONS", "-4"),
-     ("CONSTELLATION_WASM_MAX_MEMORY", "lots")],  # fmt: skip
+    [
+        ("CONSTELLATION_WASM_TIMEOUT_MS", "soon"),
+        ("CONSTELLATION_WASM_MAX_INSTRUCTIONS", "-4"),
+        ("CONSTELLATION_WASM_MAX_MEMORY", "lots"),
+    ],
 )
 def test_bad_environment_values_name_the_variable(var: str, value: str) -> None:
     with pytest.raises(WasmValidationError) as info:

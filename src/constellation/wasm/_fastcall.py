@@ -19,6 +19,7 @@ from typing import Any
 import wasmtime
 from wasmtime import _bindings as _raw
 from wasmtime import _ffi as ffi
+from wasmtime import _func as _wfunc
 
 from ._errors import WasmTrap
 from ._values import WasmValue
@@ -208,6 +209,10 @@ class FastFunc:
         """Call with already checked raw values; return the raw results."""
         self._set(values)
         err = _C_CALL(*self._addr, self._trap_addr)
+        if err or self._trap:
+            # A host function's exception (our stop) is parked there by wasmtime-py for its
+            # own call path to re-raise; this path reads the trap itself, so drop it.
+            _wfunc.LAST_EXCEPTION = None
         if err:
             ptr = ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t))
             raise trap_from_error(wasmtime.WasmtimeError._from_ptr(ptr), instance_id)
@@ -216,7 +221,6 @@ class FastFunc:
             self._new_trap_slot()  # ownership moved to `trap`
             raise trap_from_wasmtime(trap, instance_id)
         return list(self._read(self._rbuf))
-
 
 
 _new = tuple.__new__  # builds a WasmValue without NamedTuple's Python-level __new__

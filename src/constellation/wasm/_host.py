@@ -34,6 +34,7 @@ __all__ = ["WasmHost"]
 
 
 _METERED = EngineSettings()
+INITIALIZERS = ("wizer.initialize", "_initialize")  # run once before an init snapshot
 _SETTINGS: dict[tuple[object, object], EngineSettings] = {}
 
 
@@ -292,6 +293,36 @@ class WasmHost:
         with self._lock:
             self._snapshots[name] = snap
         return snap
+
+    def init_snapshot(self, module_id: object, *, env: Mapping[str, str] | None = None) -> Snapshot:
+        """The module's state after instantiation and its initializer, made once and kept.
+
+        The initializer is the export ``wizer.initialize`` (Wizer's convention) or, for a
+        WASI reactor, ``_initialize``; a module with neither is snapshotted as instantiated
+        (its start function and data segments). ``env`` reaches a WASI guest's environ.
+        Instances made ``from_snapshot`` it start from a copy-on-write memory image.
+        """
+        import hashlib
+
+        module = self.get_module(module_id)
+        env = dict(env or {})
+        key = hashlib.sha256(repr(sorted(env.items())).encode()).hexdigest()[:12]
+        name = f"init:{module.id[:16]}:{key}"
+        with self._lock:
+            found = self._snapshots.get(name)
+        if found is not None:
+            return found
+        wasi = {"env": env} if module.uses_wasi else None
+        inst = self.create_instance(module, wasi=wasi)
+        try:
+            for entry in INITIALIZERS:
+                export = module.export(entry)
+                if export is not None and export.kind == "func":
+                    inst.call(entry)
+                    break
+            return self.snapshot_create(inst, name)
+        finally:
+            self.destroy_instance(inst)
 
     def snapshot_restore(self, instance: object, name: str | Snapshot) -> None:
         inst = self.get_instance(instance)

@@ -8,10 +8,10 @@ into the engine); a timeout is the engine's watchdog emptying the bank.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import ctypes
+from collections.abc import Sequence
+from time import perf_counter
+from typing import Any
 
 import numpy as np
 import wasmtime
@@ -22,7 +22,7 @@ from ._engine import EngineHandle
 from ._errors import WasmStateError, WasmTrap, WasmValidationError
 from ._fastcall import FastFunc, GuestExit, trap_from_error
 from ._limits import MAX_FUEL, ResourceLimits
-from ._metering import BANK, FLAG, METER_EXPORT, SLICE_OFFSET
+from ._metering import BANK, FLAG, METER_EXPORT, SLICE_OFFSET, STOP_EXPORT
 from ._module import WasmModule
 from ._values import NUMERIC_TYPES, check_params
 from ._wasi import WasiCapture, WasiOptions, WasiResult
@@ -30,6 +30,12 @@ from ._wasi import WasiCapture, WasiOptions, WasiResult
 __all__ = ["WasmtimeInstance"]
 
 _STOP = -(2**62)  # the bank after a timeout: the next refill traps
+
+
+def _stop() -> None:
+    """The guest's gas ran out (or the watchdog emptied it): end the call with a trap
+    (the stop flag in the meter memory says it was this)."""
+    raise wasmtime.Trap("gas bank empty")
 
 
 class WasmtimeInstance(WasmInstance):
@@ -67,6 +73,7 @@ class WasmtimeInstance(WasmInstance):
         self._interrupted: int | None = None  # the bank when the watchdog stopped the call
         self._watchdog = handle.watchdog
         self._apply_store_limits()
+        self._budget, self._timeout_s = self._per_call(self.limits)
         if module.uses_wasi or wasi is not None:
             config, self._capture = (wasi or WasiOptions()).configure()
             store.set_wasi(config)
@@ -97,6 +104,9 @@ class WasmtimeInstance(WasmInstance):
             self._bank = ctypes.c_int64.from_address(base + BANK)
             self._slice = ctypes.c_int32.from_address(base + SLICE_OFFSET)
             self._flag = ctypes.c_int32.from_address(base + FLAG)
+            table = self._exports[STOP_EXPORT]
+            assert isinstance(table, wasmtime.Table)
+            table.set(store, 0, wasmtime.Func(store, wasmtime.FuncType([], []), _stop))
 
     # -- calls ---------------------------------------------------------------------
     def _fast(self, name: str) -> FastFunc:
@@ -115,14 +125,15 @@ class WasmtimeInstance(WasmInstance):
         return fast
 
     def call(self, name: str, params: Sequence[object] | None = None) -> list[Any]:
-        raw = self._run(name, () if params is None else params)
-        return self._funcs[name].typed(raw)  # type: ignore[no-any-return]
+        fast, raw = self._run(name, () if params is None else params)
+        return fast.typed(raw)  # type: ignore[no-any-return]
 
     def call_raw(self, name: str, *values: object) -> list[int | float]:
         """The fast path: plain numbers in, plain numbers out (checked like ``call``)."""
-        return self._run(name, values)
+        return self._run(name, values)[1]
 
-    def _run(self, name: str, values: Sequence[object]) -> list[int | float]:
+    def _run(self, name: str, values: Sequence[object]) -> tuple[FastFunc, list[int | float]]:
+        # The hot path of every call: kept in one frame, with the budget precomputed.
         with self._lock:
             if self._closed or self.trap is not None:
                 self._check_usable()
@@ -131,7 +142,7 @@ class WasmtimeInstance(WasmInstance):
             if raw is None:  # typed values, or something to refuse: the full check
                 raw = check_params(name, fast.params, values)
             self.pristine = False
-            return self._invoke(fast, raw)
+            return fast, self._invoke(fast, raw)
 
     def _invoke(self, fast: FastFunc, values: Sequence[Any]) -> list[int | float]:
         bank = self._bank
@@ -141,29 +152,30 @@ class WasmtimeInstance(WasmInstance):
             except WasmTrap as trap:
                 self.trap = self._explain(trap)
                 raise self.trap from None
-        lim = self.limits
-        budget = MAX_FUEL if lim.max_instructions is None else lim.max_instructions
+        budget = self._budget
         if self.gas_limit is not None:
             budget = max(min(budget, self.gas_limit - self._used), 0)
         bank.value = budget
         slice_ = self._slice
-        assert slice_ is not None
-        slice_.value = 0
-        timeout = lim.timeout_ms
+        slice_.value = 0  # type: ignore[union-attr]
+        timeout = self._timeout_s
         if timeout is not None:
-            self._watchdog.arm(self, timeout)
+            watchdog = self._watchdog
+            watchdog.armed[self.id] = (perf_counter() + timeout, self)
+            if not watchdog.awake:
+                watchdog.wake()
         try:
             out = fast.call(values, self.id)
         except WasmTrap as trap:
             self.trap = self._stopped(trap, budget)
             raise self.trap from None
         except GuestExit:
-            self._used += budget - bank.value - slice_.value
+            self._used += budget - bank.value - slice_.value  # type: ignore[union-attr]
             raise
         finally:
             if timeout is not None:
-                self._watchdog.disarm(self)
-        self._used += budget - bank.value - slice_.value
+                self._watchdog.armed.pop(self.id, None)
+        self._used += budget - bank.value - slice_.value  # type: ignore[union-attr]
         return out
 
     def interrupt(self) -> None:
@@ -178,7 +190,7 @@ class WasmtimeInstance(WasmInstance):
     def _stopped(self, trap: WasmTrap, budget: int) -> WasmTrap:
         """Account for a trapped call; say whether it was ours (gas, timeout) or the guest's."""
         assert self._bank is not None and self._slice is not None and self._flag is not None
-        ours = trap.code == "unreachable" and self._flag.value == 1
+        ours = self._flag.value == 1
         self._flag.value = 0
         interrupted, self._interrupted = self._interrupted, None
         if ours and interrupted is not None:
@@ -229,6 +241,13 @@ class WasmtimeInstance(WasmInstance):
             )
 
     # -- limits and gas --------------------------------------------------------------
+    @staticmethod
+    def _per_call(limits: ResourceLimits) -> tuple[int, float | None]:
+        """A call's gas budget before the gas limit, and its timeout in seconds."""
+        budget = MAX_FUEL if limits.max_instructions is None else limits.max_instructions
+        timeout = None if limits.timeout_ms is None else limits.timeout_ms / 1000.0
+        return budget, timeout
+
     def _apply_store_limits(self) -> None:
         assert self._store is not None
         lim = self.limits
@@ -281,6 +300,7 @@ class WasmtimeInstance(WasmInstance):
             self._check_limits(limits)
             self.limits = limits
             self._apply_store_limits()
+            self._budget, self._timeout_s = self._per_call(limits)
 
     # -- state for snapshots ----------------------------------------------------------
     @property

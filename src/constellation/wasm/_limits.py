@@ -37,7 +37,8 @@ class ResourceLimits:
     timeout_ms: float | None = None
 
     def __post_init__(self) -> None:
-        _check_int("max_memory", self.max_memory, 1, MAX_MEMORY_BYTES, "bytes")
+        # At least one wasm page: each memory is capped on its own, the meter's page too.
+        _check_int("max_memory", self.max_memory, 65536, MAX_MEMORY_BYTES, "bytes")
         _check_int("max_instructions", self.max_instructions, 1, MAX_FUEL)
         _check_int("max_table_elements", self.max_table_elements, 0, 2**32 - 1)
         t = self.timeout_ms

@@ -12,7 +12,12 @@ once) but with the counter in a *local*, which Cranelift keeps in a register:
   predictable branch per loop iteration;
 * the refill, inline (a call there would make Cranelift spill the loop's registers),
   moves up to :data:`SLICE` gas from the *bank* into the slice; when the bank is empty it
-  sets the stop flag and executes ``unreachable``;
+  sets the stop flag and calls the host's stop function (through a one-entry table,
+  ``__cst_stop``, so no function index moves), which raises the trap. Nothing runs after
+  that call, so it costs the loop no spilled registers; and the trap is raised by the
+  host, not by a signal, so it works in a process whose fault handlers belong to someone
+  else (Ray's core worker installs its own, and a wasm ``unreachable`` then kills the
+  process);
 * the bank and the slice live in a private one-page memory (index after the module's own
   memories, exported as ``__cst_meter``; the module's code cannot name it), so the host
   sets a call's budget and reads the gas used with plain stores and loads through a
@@ -33,10 +38,11 @@ from dataclasses import dataclass
 from ._binary import FormatError, _leb, _Reader, _sections, parse_layout
 
 __all__ = ["BANK", "FLAG", "INIT_GAS", "METER_EXPORT", "METER_VERSION", "SLICE", "SLICE_OFFSET",
-           "meter_module"]  # fmt: skip
+           "STOP_EXPORT", "meter_module"]  # fmt: skip
 
-METER_VERSION = "meter-1"  # part of the compile cache key: bump when the rewrite changes
+METER_VERSION = "meter-2"  # part of the compile cache key: bump when the rewrite changes
 METER_EXPORT = "__cst_meter"
+STOP_EXPORT = "__cst_stop"
 BANK, SLICE_OFFSET, FLAG = 0, 8, 16  # byte offsets in the meter memory
 SLICE = 1 << 16  # gas moved from the bank per refill: bounds how late a timeout lands
 INIT_GAS = 1 << 34  # the bank at instantiation: a start function is bounded too
@@ -124,6 +130,8 @@ class _Code:
 
     mem: int
     local: int
+    stop_type: int
+    stop_table: int
 
     def _ma(self, align: int, offset: int) -> bytes:
         if self.mem == 0:
@@ -140,7 +148,8 @@ class _Code:
             + b"\x41\x00\x48\x04\x40\x03\x40"  # if slice < 0: loop
             + b"\x41\x00\x29" + self._ma(3, BANK) + b"\x22" + m  # m = bank
             + b"\x42\x00\x57\x04\x40\x41\x00\x41\x01\x36" + self._ma(2, FLAG)
-            + b"\x00\x0b"  # if m <= 0: flag = 1, trap
+            + b"\x41\x00\x11" + _leb(self.stop_type) + _leb(self.stop_table)
+            + b"\x00\x0b"  # if m <= 0: flag = 1, call the host's stop, (unreachable)
             + b"\x20" + m + b"\x42" + s + b"\x7d\x42\x00\x20" + m + b"\x42" + s
             + b"\x55\x1b\x21" + n  # n = max(m - SLICE, 0)
             + b"\x41\x00\x20" + n + b"\x37" + self._ma(3, BANK)  # bank = n
@@ -155,7 +164,7 @@ class _Code:
         return b"\x41\x00\x28" + self._ma(2, SLICE_OFFSET) + b"\x21" + _leb(self.local)
 
 
-def _meter_body(body: bytes, n_locals_before: int, mem: int) -> bytes:
+def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, int]) -> bytes:
     r = _Reader(body)
     groups = r.u32()
     groups_end = r.pos
@@ -164,7 +173,7 @@ def _meter_body(body: bytes, n_locals_before: int, mem: int) -> bytes:
         declared += r.u32()
         r.valtype()
     decl_end = r.pos
-    code = _Code(mem, n_locals_before + declared)
+    code = _Code(mem, n_locals_before + declared, *stop)
     # (position, kind, segment) insertions; kinds: "charge", "save", "load".
     inserts: list[tuple[int, str, int]] = [(decl_end, "entry", 0)]
     costs = [0]
@@ -219,10 +228,12 @@ def meter_module(wasm: bytes) -> bytes:
     """``wasm`` with the slice/bank counter (see the module doc); FormatError if it cannot."""
     layout = parse_layout(wasm)
     secs = _sections(wasm)
-    n_func_imports = n_mem_imports = n_mems = 0
+    n_types = n_func_imports = n_mem_imports = n_mems = n_table_imports = n_tables = 0
     for sid, _h, start, end in secs:
         r = _Reader(wasm, start, end)
-        if sid == 2:
+        if sid == 1:
+            n_types = r.u32()
+        elif sid == 2:
             for _ in range(r.u32()):
                 r.name()
                 r.name()
@@ -235,6 +246,7 @@ def meter_module(wasm: bytes) -> bytes:
                 elif kind == 1:
                     r.valtype()
                     r.limits()
+                    n_table_imports += 1
                 elif kind == 2:
                     flags = r.byte()
                     r.u32()
@@ -246,21 +258,29 @@ def meter_module(wasm: bytes) -> bytes:
                 elif kind == 3:
                     r.valtype()
                     r.byte()
+        elif sid == 4:
+            n_tables = r.u32()
         elif sid == 5:
             n_mems = r.u32()
     mem = n_mem_imports + n_mems
+    stop = (n_types, n_table_imports + n_tables)
     name = METER_EXPORT.encode()
+    stop_name = STOP_EXPORT.encode()
     bank = INIT_GAS.to_bytes(8, "little")
     if mem == 0:
         segment = b"\x00\x41\x00\x0b" + _leb(len(bank)) + bank
     else:
         segment = b"\x02" + _leb(mem) + b"\x41\x00\x0b" + _leb(len(bank)) + bank
     additions = {
+        1: b"\x60\x00\x00",  # () -> (): the host's stop function
+        4: b"\x70\x00\x01",  # a funcref table of one: the host puts its stop function there
         5: b"\x01\x01\x01",  # one page, never grows: its address is stable
-        7: _leb(len(name)) + name + b"\x02" + _leb(mem),
+        7: _leb(len(name)) + name + b"\x02" + _leb(mem) + _leb(len(stop_name)) + stop_name
+        + b"\x01" + _leb(stop[1]),
         11: segment,
     }
-    order = [5, 7, 11]
+    counts = {7: 2}  # items each addition adds (default 1)
+    order = [1, 4, 5, 7, 11]
     rank = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 5.5, 6: 6, 7: 7, 8: 8, 9: 9, 12: 9.5, 10: 10, 11: 11}
     out = bytearray(wasm[:8])
     present = {sid for sid, *_ in secs}
@@ -271,7 +291,7 @@ def meter_module(wasm: bytes) -> bytes:
     for sid, header, start, end in secs:
         for missing in order:  # sections we create go before the first later one
             if missing not in present and sid != 0 and rank[missing] < rank.get(sid, 0):
-                emit(missing, b"\x01" + additions[missing])
+                emit(missing, _leb(counts.get(missing, 1)) + additions[missing])
                 present.add(missing)
         r = _Reader(wasm, start, end)
         if sid == 12:  # data count
@@ -282,16 +302,16 @@ def meter_module(wasm: bytes) -> bytes:
             for i in range(count):
                 size = r.u32()
                 params = len(layout.signature(n_func_imports + i)[0])
-                body = _meter_body(wasm[r.pos : r.pos + size], params, mem)
+                body = _meter_body(wasm[r.pos : r.pos + size], params, mem, stop)
                 r.pos += size
                 items += _leb(len(body)) + body
             emit(10, _leb(count) + bytes(items))
         elif sid in additions:
             count = r.u32()
-            emit(sid, _leb(count + 1) + wasm[r.pos : end] + additions[sid])
+            emit(sid, _leb(count + counts.get(sid, 1)) + wasm[r.pos : end] + additions[sid])
         else:
             out += wasm[header:end]
     for missing in order:
         if missing not in present:
-            emit(missing, b"\x01" + additions[missing])
+            emit(missing, _leb(counts.get(missing, 1)) + additions[missing])
     return bytes(out)

@@ -123,7 +123,7 @@ def test_wasm3_takes_max_memory_after_creation_in_the_seeds_order(
     assert inst.call("grow", [1])[0].value == -1  # past it: refused as memory.grow refuses
     host.set_resource_limits(inst, {"max_memory": 6 * 65536})  # raised later: honoured
     assert inst.call("grow", [2])[0].value == 4
-    with pytest.raises(WasmValidationError, match="max_memory: .* cannot shrink"):
+    with pytest.raises(WasmValidationError, match=r"max_memory: .* cannot shrink"):
         host.set_resource_limits(inst, {"max_memory": 2 * 65536})
     assert inst.limits.max_memory == 6 * 65536  # the refused change changed nothing
     host.set_resource_limits(inst, {"max_memory": None})

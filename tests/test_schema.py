@@ -15,7 +15,7 @@ from constellation.store import Store
 
 RELEASE_0_1 = Path(__file__).resolve().parent / "fixtures" / "store" / "release-0.1.0.db"
 # The tables that migrations after release 0.1.0 added.
-ADDED_SINCE_0_1 = {"ledger_rollup", "ledger_totals", "ledger_compaction"}
+ADDED_SINCE_0_1 = {"ledger_rollup", "ledger_totals", "ledger_compaction", "gpu_cluster_policies"}
 
 
 def _tables(path: Path) -> dict[str, int]:

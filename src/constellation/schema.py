@@ -328,12 +328,28 @@ def _v3_ledger_rollups(conn: sqlite3.Connection) -> None:
     _run(conn, _V3)
 
 
+# -- version 4: clusters' GPU scheduling policy -----------------------------------------------
+# The placement (binpack or spread) a cluster's GPU requests use when they name none; the GPU
+# capability owns it (a cluster's own record stays the deployments package's).
+_V4 = """
+CREATE TABLE gpu_cluster_policies (
+    cluster TEXT PRIMARY KEY,
+    scheduling_policy TEXT NOT NULL
+) WITHOUT ROWID
+"""
+
+
+def _v4_gpu_cluster_policies(conn: sqlite3.Connection) -> None:
+    _run(conn, _V4)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of release 0.1.0", _v1_release_0_1),
     Migration(
         2, "anomaly_events.score may be NULL (no expected value)", _v2_nullable_anomaly_score
     ),
     Migration(3, "the ledger's per-minute and all-time rollups", _v3_ledger_rollups),
+    Migration(4, "clusters' GPU scheduling policy", _v4_gpu_cluster_policies),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -74,7 +74,7 @@ def test_max_memory_below_the_modules_minimum_fails_instantiation(
 ) -> None:
     with pytest.raises(WasmValidationError, match=r"max_memory: 1000 is out of range"):
         host.create_instance(core.id, limits={"max_memory": 1000})  # below one page
-    big = host.load_module('(module (memory 4))')
+    big = host.load_module("(module (memory 4))")
     with pytest.raises(WasmValidationError, match=r"max_memory: .* too small"):
         host.create_instance(big.id, limits={"max_memory": 3 * 65536})
     assert host.list_instances() == []

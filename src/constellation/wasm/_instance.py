@@ -126,7 +126,7 @@ class WasmtimeInstance(WasmInstance):
 
     def call(self, name: str, params: Sequence[object] | None = None) -> list[Any]:
         fast, raw = self._run(name, () if params is None else params)
-        return fast.typed(raw)  # type: ignore[no-any-return]
+        return fast.typed(raw)
 
     def call_raw(self, name: str, *values: object) -> list[int | float]:
         """The fast path: plain numbers in, plain numbers out (checked like ``call``)."""

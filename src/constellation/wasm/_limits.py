@@ -128,7 +128,7 @@ def default_limits(environ: Mapping[str, str] | None = None) -> ResourceLimits:
             except ValueError:
                 raise WasmValidationError(var, f"{text!r} is not a number (or 'none')") from None
     try:
-        return dataclasses.replace(DEFAULT_LIMITS, **changes)
+        return dataclasses.replace(DEFAULT_LIMITS, **changes)  # type: ignore[arg-type]
     except WasmValidationError as exc:
         var = next(v for v, f in ENV_LIMITS.items() if f == exc.field)
         raise WasmValidationError(var, exc.message) from None

@@ -275,8 +275,14 @@ def meter_module(wasm: bytes) -> bytes:
         1: b"\x60\x00\x00",  # () -> (): the host's stop function
         4: b"\x70\x00\x01",  # a funcref table of one: the host puts its stop function there
         5: b"\x01\x01\x01",  # one page, never grows: its address is stable
-        7: _leb(len(name)) + name + b"\x02" + _leb(mem) + _leb(len(stop_name)) + stop_name
-        + b"\x01" + _leb(stop[1]),
+        7: _leb(len(name))
+        + name
+        + b"\x02"
+        + _leb(mem)
+        + _leb(len(stop_name))
+        + stop_name
+        + b"\x01"
+        + _leb(stop[1]),
         11: segment,
     }
     counts = {7: 2}  # items each addition adds (default 1)

@@ -74,7 +74,11 @@ class Wasm3Instance(WasmInstance):
                 f"runtime 'wasm3' cannot meter this module: {exc}"
             ) from None
         needed = module.layout.initial_pages * 65536
-        if limits.max_memory is not None and module.layout.has_memory and needed > limits.max_memory:
+        if (
+            limits.max_memory is not None
+            and module.layout.has_memory
+            and needed > limits.max_memory
+        ):
             raise WasmValidationError(
                 "max_memory",
                 f"{limits.max_memory} is too small: the module needs {needed} bytes of memory at start",

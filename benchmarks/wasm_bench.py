@@ -38,7 +38,7 @@ ADD_WAT = (
 )
 # 17 pages; init() touches exactly 1 MiB (16 pages) so a snapshot holds 1 MiB of state.
 TOUCH_WAT = """(module (memory (export "memory") 17)
-  (func (export "init") (local i32)
+  (func (export "wizer.initialize") (local i32)
     (loop (i32.store (local.get 0) (i32.add (local.get 0) (i32.const 1)))
       (local.set 0 (i32.add (local.get 0) (i32.const 4)))
       (br_if 0 (i32.lt_u (local.get 0) (i32.const 1048576)))))
@@ -96,27 +96,31 @@ def bench_cold_start(host: WasmHost, n: int) -> None:
 
 
 def bench_snapshot_start(host: WasmHost, n: int) -> None:
+    """A WASM function with cold_start_optimization: its handler's instances start from the
+    snapshot taken after the module's initializer (WasmHandler(init_snapshot=True)),
+    against what that saves: a fresh instance running the initializer."""
     m = host.load_module(TOUCH_WAT)
-    warm = host.create_instance(m.id)
-    warm.call("init")
-    snap = host.snapshot_create(warm, "touched")
+    snap = host.init_snapshot(m.id)  # what the function's first cold start makes, once
     assert snap.stored_bytes == 1 << 20, snap.stored_bytes
 
     def ours() -> None:
-        inst = host.create_instance(m.id, from_snapshot="touched")
+        inst = host.create_instance(m.id, from_snapshot=snap)
         inst.call("get", [4096])
         host.destroy_instance(inst)
 
     def peer() -> None:  # what the snapshot saves: a fresh instance running init
         inst = host.create_instance(m.id)
-        inst.call("init")
+        inst.call("wizer.initialize")
         inst.call("get", [4096])
         host.destroy_instance(inst)
 
-    a, b = p50(timed(ours, n)), p50(timed(peer, n))
-    row("new instance from snapshot, 1 MiB touched, p50",
-        f"{a * 1e3:.3f} ms", f"{b * 1e3:.3f} ms (fresh instance + init)",
-        f"{a / b:.2f}x peer", "< 5 ms", "<= 0.5 ms")  # fmt: skip
+    best_a = best_b = float("inf")
+    for _ in range(3):  # interleaved rounds
+        best_a = min(best_a, p50(timed(ours, n)))
+        best_b = min(best_b, p50(timed(peer, n)))
+    row("WASM function cold start from its init snapshot (1 MiB initialised), p50",
+        f"{best_a * 1e3:.3f} ms", f"{best_b * 1e3:.3f} ms (fresh instance + initializer)",
+        f"{best_b / best_a:.1f}x faster", "< 5 ms", "<= 0.5 ms")  # fmt: skip
 
 
 def bench_call_overhead(host: WasmHost, n: int) -> None:

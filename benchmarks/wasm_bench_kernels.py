@@ -96,9 +96,14 @@ def run_wasmtime_fuel(wasm: Path, size: int) -> tuple[str, float]:
 
 def run_wasm(host: WasmHost, module_id: str, size: int, side: str) -> tuple[str, float]:
     metering, interruptible = SIDES[side]
+    # Metering on: the counter runs and a timeout is armed (the watchdog polls), but the
+    # defaults (10 s, 10**11 gas per call) are for untrusted calls, not long kernels.
+    limits: dict[str, object] = {"max_memory": 1 << 30}
+    if metering:
+        limits |= {"max_instructions": None, "timeout_ms": 3_600_000}
     inst = host.create_instance(module_id, wasi={"argv": ["kernel", str(size)]},
                                 metering=metering, interruptible=interruptible,
-                                limits={"max_memory": 1 << 30})  # fmt: skip
+                                limits=limits)  # fmt: skip
     try:
         result = inst.run_command()  # type: ignore[attr-defined]
     finally:

@@ -57,7 +57,7 @@ def edges(host: WasmHost) -> WasmModule:
         ("table", [7], [30]),
         ("twice", [4], [10, 15]),
         ("simd", [5], [20]),
-    ],  # fmt: skip
+    ],
 )
 def test_metered_code_computes_what_the_original_does(
     host: WasmHost, edges: WasmModule, name: str, args: list[int], want: list[int]

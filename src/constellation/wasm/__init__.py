@@ -12,7 +12,7 @@ Contract:
   (always :class:`RuntimeUnavailableError`: no wheel for Python >= 3.11).
   :func:`get_runtimes` says which run here.
 * Every instance starts with :data:`DEFAULT_LIMITS` (10 s timeout per call, 256 MiB of
-  memory, 10**10 gas per call; configurable per host, by ``init(default_limits=...)`` and
+  memory, 10**11 gas per call; configurable per host, by ``init(default_limits=...)`` and
   by ``CONSTELLATION_WASM_*`` environment variables), so an infinite loop ends on its own.
 * ``set_resource_limits(i, {"max_memory", "max_instructions", "max_table_elements",
   "timeout_ms"})``, ``set_gas_limit``/``get_gas_used`` (fuel), ``call_function(i, name,

@@ -7,7 +7,7 @@ returns -1 past it and instantiation fails if the module needs more), ``max_inst
 call, enforced by epoch interruption). ``None`` means no limit.
 
 Every new instance starts from the host's **default limits** (:data:`DEFAULT_LIMITS`:
-a 10 s timeout per call, 256 MiB of linear memory and 10**10 gas per call), so an
+a 10 s timeout per call, 256 MiB of linear memory and 10**11 gas per call), so an
 infinite loop ends on its own. They are configurable per host
 (``WasmHost(default_limits=...)``, ``wasm.init(default_limits=...)``) and by environment
 (``CONSTELLATION_WASM_TIMEOUT_MS``, ``CONSTELLATION_WASM_MAX_MEMORY``,
@@ -97,7 +97,7 @@ def parse_size(field: str, text: str) -> int:
 
 
 DEFAULT_LIMITS = ResourceLimits(
-    max_memory=256 * 1024**2, max_instructions=10**10, timeout_ms=10_000
+    max_memory=256 * 1024**2, max_instructions=10**11, timeout_ms=10_000
 )
 # Environment variables that replace one default each ("none" removes it).
 ENV_LIMITS = {

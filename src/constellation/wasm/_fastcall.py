@@ -144,7 +144,7 @@ class FastFunc:
     """
 
     __slots__ = ("_addr", "_args", "_func", "_n", "_rbuf", "_read", "_rets", "_set", "_slots",
-                 "_spec", "_trap", "_trap_addr", "params", "results", "typed")  # fmt: skip
+                 "_spec", "_trap", "_trap_addr", "convert", "params", "results", "typed")  # fmt: skip
 
     def __init__(
         self, func: wasmtime.Func, params: Sequence[str], results: Sequence[str], context: Any
@@ -173,12 +173,14 @@ class FastFunc:
         self._spec = tuple((t, *_INT_RANGE.get(t, (None, None))) for t in params)
         self._new_trap_slot()
         self.typed = _typer(self.results)
+        # ``convert(values)``: see _convert; unrolled for the seed's two-integer signature.
+        self.convert = _converter(self._spec, self._convert)
 
     def _new_trap_slot(self) -> None:
         self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
         self._trap_addr = ctypes.addressof(self._trap)
 
-    def convert(self, values: Sequence[Any]) -> Sequence[Any] | None:
+    def _convert(self, values: Sequence[Any]) -> Sequence[Any] | None:
         """``values`` ready for :meth:`call` when they are plain in-range numbers (typed
         dicts are unwrapped); None when the full check must run (it then says what is wrong).
         ctypes stores integers modulo their width, so unsigned i32/i64 need no conversion.
@@ -203,7 +205,7 @@ class FastFunc:
                     return None
                 v = v["value"]
             plain.append(v)
-        return self.convert(plain)
+        return self._convert(plain)
 
     def call(self, values: Sequence[int | float], instance_id: str) -> list[int | float]:
         """Call with already checked raw values; return the raw results."""
@@ -224,6 +226,23 @@ class FastFunc:
 
 
 _new = tuple.__new__  # builds a WasmValue without NamedTuple's Python-level __new__
+
+
+def _converter(spec: tuple[tuple[Any, ...], ...], general: Any) -> Any:
+    """``convert`` unrolled for the common case, two integer parameters (the seed's
+    ``add``): plain in-range ints pass as they are; anything else takes the general path."""
+    if len(spec) != 2 or spec[0][1] is None or spec[1][1] is None:
+        return general
+    (_, lo0, hi0), (_, lo1, hi1) = spec
+
+    def convert2(values: Sequence[Any]) -> Sequence[Any] | None:
+        if len(values) == 2:
+            a, b = values
+            if type(a) is int and type(b) is int and lo0 <= a <= hi0 and lo1 <= b <= hi1:
+                return values
+        return general(values)
+
+    return convert2
 
 
 def _typer(results: tuple[str, ...]) -> Any:

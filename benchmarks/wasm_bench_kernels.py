@@ -13,12 +13,14 @@ tests/fixtures/wasm/kernels; each is compiled here with Debian's clang at -O2, n
 (x86-64, SSE2 as the default) and to wasm32-wasi with -msimd128. Each kernel times itself
 (CLOCK_MONOTONIC around the kernel only, so compile and start-up are excluded) and prints a
 checksum that must match between native and wasm. Runs are interleaved and the best of
-``repeats`` is kept for each side, which filters out the noise of a shared machine.
+``repeats`` is kept for each side (3, or ``$WASM_BENCH_REPEATS``), which filters out the
+noise of a shared machine.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -119,7 +121,7 @@ def geomean(values: list[float]) -> float:
 
 def run_kernels(host: WasmHost, workdir: Path, *, quick: bool = False) -> None:
     sizes = QUICK if quick else SIZES
-    repeats = 2 if quick else 3
+    repeats = 2 if quick else int(os.environ.get("WASM_BENCH_REPEATS", "3"))
     try:
         built = build(workdir)
     except (RuntimeError, subprocess.CalledProcessError) as exc:

@@ -171,6 +171,12 @@ def test_cold_start_optimization_starts_wasm_instances_from_the_init_snapshot(
     later = sls.create_function("init-later", "wasm", "get", str(path))
     sls.enable_cold_start_optimization(later.id)  # the seed's call, before the first start
     assert sls.invoke_sync(later.id, []).output == 42
+    echo = tmp_path / "echo.wat"
+    echo.write_text(ECHO_WAT)  # a WASI command: a fresh instance per call, from the snapshot
+    cmd = sls.create_function("echo-fast", "wasm", "_start", str(echo),
+                              cold_start_optimization=True, env={"K": "v"})  # fmt: skip
+    assert sls.invoke_sync(cmd.id, {"n": 1}).output == {"n": 1}
+    assert sls.invoke_sync(cmd.id, {"n": 2}).output == {"n": 2}
 
 
 def test_the_seeds_form_takes_the_wasm_handler_as_the_code(

@@ -22,6 +22,7 @@ ADDED_SINCE_0_1 = {
     "predictive_models",
     "anomaly_detectors",
     "ledger_trigger_totals",
+    "gpu_cluster_policies",
 }
 
 

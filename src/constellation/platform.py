@@ -35,7 +35,7 @@ from ._cluster import ClusterHandle
 from ._control import ControlTables
 from ._resources import gpu_option_as_ray_resources
 from .config import Settings, load_settings
-from .errors import ClosedError, NotFoundError
+from .errors import ClosedError, NotFoundError, ValidationError
 from .store import Store
 from .telemetry import DeferredSubscribers, Telemetry
 
@@ -304,9 +304,12 @@ class Constellation:
         with self._lock:
             self._check_open()
             if self._gpu is None:
-                from .gpu import GpuManager
+                from .gpu import GpuManager, MpsDaemon
 
-                self._gpu = GpuManager(self.store, clock=self.clock)
+                # The MPS control daemon lives under the platform's home; it starts when a
+                # share first needs it and ends with the manager.
+                mps = MpsDaemon(self.settings.home / "mps")
+                self._gpu = GpuManager(self.store, clock=self.clock, mps=mps)
             return self._gpu
 
     def use_gpu_manager(self, manager: GpuManager) -> None:
@@ -337,6 +340,8 @@ class Constellation:
             return self.deployments.deploy(name, gpu_option_as_ray_resources(merged))
         if not isinstance(request, Mapping):
             return self.deployments.deploy(name, merged)
+        if merged.get("cluster") is not None and "cluster" not in request:
+            request = {**request, "cluster": merged["cluster"]}  # its cluster's GPUs first
         # Given back if the deploy is refused: nothing half-done stays in the store.
         with self.gpu.holding(_deployment_owner(name), dict(request)) as allocation:
             merged["gpu"] = allocation.gpu_id
@@ -358,7 +363,19 @@ class Constellation:
     def create_cluster(
         self, spec: Mapping[str, Any] | None = None, /, **options: Any
     ) -> ClusterHandle:
-        return ClusterHandle(self, self.deployments.create_cluster(spec, **options))
+        """A cluster; ``scheduling_policy`` (binpack or spread) is how its GPU requests
+        are placed when they name none (kept by the GPU manager)."""
+        merged = {**(spec or {}), **options}
+        policy = merged.pop("scheduling_policy", None)
+        if policy is not None:
+            from .gpu import PLACEMENTS
+
+            if policy not in PLACEMENTS:  # refused before anything is created
+                raise ValidationError.choice("scheduling_policy", policy, PLACEMENTS)
+        handle = ClusterHandle(self, self.deployments.create_cluster(merged))
+        if policy is not None:
+            self.gpu.set_cluster_policy(handle.name, policy)
+        return handle
 
     def list_instances(self) -> list[dict[str, Any]]:
         """Every instance: deployment processes and function workers, as rows."""

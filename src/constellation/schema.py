@@ -340,6 +340,13 @@ CREATE TABLE predictive_models (
     trained_at REAL,
     state BLOB NOT NULL,
     saved_at REAL NOT NULL
+# -- version 8: clusters' GPU scheduling policy -----------------------------------------------
+# The placement (binpack or spread) a cluster's GPU requests use when they name none; the GPU
+# capability owns it (a cluster's own record stays the deployments package's).
+_V8 = """
+CREATE TABLE gpu_cluster_policies (
+    cluster TEXT PRIMARY KEY,
+    scheduling_policy TEXT NOT NULL
 ) WITHOUT ROWID
 """
 
@@ -405,6 +412,10 @@ def _v7_network(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE functions ADD COLUMN network INTEGER NOT NULL DEFAULT 1")
 
 
+def _v8_gpu_cluster_policies(conn: sqlite3.Connection) -> None:
+    _run(conn, _V8)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of release 0.1.0", _v1_release_0_1),
     Migration(
@@ -419,6 +430,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(6, "the ledger's all-time totals per trigger", _v6_trigger_totals),
     Migration(7, "functions.network: whether a function's sandbox has a network", _v7_network),
+    Migration(8, "clusters' GPU scheduling policy", _v8_gpu_cluster_policies),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

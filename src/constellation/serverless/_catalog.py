@@ -74,7 +74,9 @@ class FunctionCatalog:
 
         ``runtime="wasm"`` takes a ``.wasm`` (or ``.wat``) file: a WASI command module
         (handler ``"_start"``) gets the event as JSON on stdin and answers on stdout; a core
-        module's exported function (the handler) takes and returns numbers. ``gas_limit`` is
+        module's exported function (the handler) takes and returns numbers; the seed's form,
+        ``handler="process_image.wasm"`` with no ``code``, takes that file as the code
+        (``"file.wasm:export"`` names a core module's export). ``gas_limit`` is
         a WASM function's gas budget per invocation. ``resources`` (``num_cpus``,
         ``num_gpus``, ``custom``) is what each instance asks a Ray cluster for. ``gpu`` is a
         GPU request (``{"gpu_count": 1, "memory_mb": 4096}``, see :mod:`constellation.gpu`)
@@ -97,6 +99,8 @@ class FunctionCatalog:
         wants = Resources.from_mapping(resources)
         gpu_request = check.check_gpu(gpu, runtime)
         check.check_bool("network", network)
+        if code is None and runtime == "wasm" and isinstance(handler, str):
+            code, handler = _wasm_handler_as_code(handler)
         if code is None:
             raise ValidationError("code", "required: the path of a .py file or a directory")
         if self.registry.find(name) is not None:
@@ -350,3 +354,13 @@ class FunctionCatalog:
 
     def list_functions(self) -> list[FunctionInfo]:
         return self.registry.list()
+
+
+def _wasm_handler_as_code(handler: str) -> tuple[str | None, str]:
+    """The seed's form ``create_function(runtime="wasm", handler="process_image.wasm")``:
+    the handler names the module file (a WASI command, run through ``_start``), or
+    ``"file.wasm:export"`` a core module's export. Anything else leaves ``code`` unset."""
+    path, _, export = handler.partition(":")
+    if path.endswith((".wasm", ".wat")):
+        return path, export or "_start"
+    return None, handler

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...config import Settings
-from ...errors import ClosedError, ValidationError
+from ...errors import ClosedError
 from .._base import Instance
 from .._errors import InstanceStartError
 from .._factory import GpuAllocate, GpuRelease
@@ -22,7 +22,7 @@ from .._spec import FunctionSpec, raise_for_check, worker_spec
 from ._instance import WorkerInstance
 from ._integrity import CodeVerifier
 from ._sandbox import FunctionSandbox, UidPool, detect_isolation, make_readable, sandbox_command
-from ._wasm_instance import WasmInstance
+from ._wasm_instance import WasmInstance, wasm_handler
 from ._zygote_client import ExitRegistry, FunctionZygote, RootZygote
 
 __all__ = ["LocalBackend"]
@@ -238,7 +238,7 @@ class LocalBackend:
         raise InstanceStartError(f"the zygote of function {info.name!r} keeps failing")
 
     def _wasm_handler(self, info: FunctionSpec) -> Any:
-        from ...wasm import WasmError, WasmHandler, WasmHost
+        from ...wasm import WasmHost
 
         with self._lock:
             if self._closed:
@@ -246,21 +246,14 @@ class LocalBackend:
             if self._wasm_host is None:
                 self._wasm_host = WasmHost(cache_dir=self._settings.home / "wasm-cache")
             host = self._wasm_host
-        filename, export = info.entry.split(":", 1)
-        path = self._settings.code_dir / info.code_hash / filename
-        limits = {"max_memory": info.memory_mb * 1024 * 1024, "timeout_ms": info.timeout_s * 1000}
-        try:
-            module = host.load_module(path)
-            handler = None if export == "_start" else export
-            return WasmHandler(host, module.id, handler, limits=limits, gas_limit=info.gas_limit)
-        except ValidationError as exc:
-            field = "handler" if exc.field in ("handler", "function") else "code"
-            raise ValidationError(field, exc.message) from None
-        except WasmError as exc:
-            raise ValidationError("code", f"{filename}: {exc}") from None
+        return wasm_handler(host, info, self._settings.code_dir)
 
     def function_zygote(self, info: FunctionSpec) -> None:
-        """Start the function's zygote now, so the next cold start is a single fork."""
+        """Start the function's zygote now, so the next cold start is a single fork
+        (a WASM function: take its init snapshot now)."""
+        if info.runtime == "wasm":
+            self._wasm_handler(info).close()
+            return
         self._zygote_of(info)
 
     def _zygote_of(self, info: FunctionSpec) -> FunctionZygote:

@@ -38,8 +38,16 @@ def _tables(path: Path) -> dict[str, int]:
         return {n: conn.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
 
 
-ADDED_SINCE_0_1 = {
-}
+def _rows(path: Path, table: str) -> list[dict[str, object]]:
+    """Every row, as {column: value}; columns a later migration added are left out."""
+    with sqlite3.connect(path) as conn:
+        cursor = conn.execute(f'SELECT * FROM "{table}"')
+        names = [c[0] for c in cursor.description]
+        return sorted((dict(zip(names, row, strict=True)) for row in cursor), key=repr)
+
+
+def _same_rows(after: list[dict[str, object]], before: list[dict[str, object]]) -> bool:
+    return [{k: row[k] for k in old} for row, old in zip(after, before, strict=True)] == before
 
 
 def test_a_new_store_is_at_the_latest_version_with_every_table(tmp_path: Path) -> None:
@@ -55,17 +63,15 @@ def test_a_release_0_1_store_is_upgraded_without_losing_a_row(tmp_path: Path) ->
     assert all(count > 0 for count in before.values()), before  # the fixture fills every table
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
-    columns = {table: _columns(db, table) for table in before}
     rows_before = {table: _rows(db, table) for table in before}
     with Store(db) as store:
         assert store.schema_version == LATEST_VERSION
     after = _tables(db)
     assert set(after) == set(before) | ADDED_SINCE_0_1
     assert {table: after[table] for table in before} == before
-ADDED_SINCE_0_1 = {
-    "functions",
-    "network",
-}
+    assert all(_same_rows(_rows(db, table), rows_before[table]) for table in before)
+    # functions.network (migration 7): every function keeps its network
+    assert {r["network"] for r in _rows(db, "functions")} == {1}
     with Store(db) as store:  # opening again changes nothing
         assert store.schema_version == LATEST_VERSION
     assert _tables(db) == after

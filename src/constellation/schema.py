@@ -340,13 +340,6 @@ CREATE TABLE predictive_models (
     trained_at REAL,
     state BLOB NOT NULL,
     saved_at REAL NOT NULL
-# -- version 8: clusters' GPU scheduling policy -----------------------------------------------
-# The placement (binpack or spread) a cluster's GPU requests use when they name none; the GPU
-# capability owns it (a cluster's own record stays the deployments package's).
-_V8 = """
-CREATE TABLE gpu_cluster_policies (
-    cluster TEXT PRIMARY KEY,
-    scheduling_policy TEXT NOT NULL
 ) WITHOUT ROWID
 """
 
@@ -407,9 +400,22 @@ INSERT INTO ledger_trigger_totals
 
 def _v6_trigger_totals(conn: sqlite3.Connection) -> None:
     _run(conn, _V6)
+
+
 def _v7_network(conn: sqlite3.Connection) -> None:
     if "network" not in _columns(conn, "functions"):
         conn.execute("ALTER TABLE functions ADD COLUMN network INTEGER NOT NULL DEFAULT 1")
+
+
+# -- version 8: clusters' GPU scheduling policy -----------------------------------------------
+# The placement (binpack or spread) a cluster's GPU requests use when they name none; the GPU
+# capability owns it (a cluster's own record stays the deployments package's).
+_V8 = """
+CREATE TABLE gpu_cluster_policies (
+    cluster TEXT PRIMARY KEY,
+    scheduling_policy TEXT NOT NULL
+) WITHOUT ROWID
+"""
 
 
 def _v8_gpu_cluster_policies(conn: sqlite3.Connection) -> None:

@@ -103,9 +103,7 @@ def serve(
     # instances stopped) and the process exits 0.
     previous = _quiet_signals()
     try:
-        uvicorn_server(app, host, port, log_level).run(
-            sockets=[sock] if sock is not None else None
-        )
+        uvicorn_server(app, host, port, log_level).run(sockets=[sock] if sock is not None else None)
     finally:
         platform.close()
         for sig, handler in previous.items():

@@ -20,9 +20,9 @@ import orjson
 from ..serverless import ServerlessService
 from ._asgi import Receive, Scope, Send, error_body, header, send_bytes, send_json, send_response
 from ._auth import check_bearer
+from ._cloudevents import trigger_for_key
 from ._dashboard import UI_HEADER, DashboardApp, is_dashboard_path
 from ._dashboard_data import DashboardData
-from ._cloudevents import trigger_for_key
 from ._gateway import DEFAULT_MAX_BODY_BYTES, HttpTriggerGateway, Response
 from ._metrics import CONTENT_TYPE, render_metrics
 from ._openapi import openapi_document

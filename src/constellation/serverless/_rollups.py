@@ -187,7 +187,7 @@ class Batch:
         # (request_id, function_id, function_name, started_at, duration_ms, billed_ms,
         #  init_ms, memory_mb, memory_used_mb, status, cold_start, instance_id, error)
         _, fids, names, started, durations, billed, inits, memory, used, statuses, cold = list(
-            zip(*rows)
+            zip(*rows, strict=True)
         )[:11]
         n = len(rows)
         fid_index = {f: i for i, f in enumerate(dict.fromkeys(fids))}
@@ -228,7 +228,7 @@ class Batch:
 
         fid_list, status_list = list(fid_index), list(status_index)
         pairs = (keys // span).tolist()
-        first_row_of_pair = dict(zip(pair_of_row[::-1].tolist(), range(n - 1, -1, -1)))
+        first_row_of_pair = dict(zip(pair_of_row[::-1].tolist(), range(n - 1, -1, -1), strict=True))
         for k, key in enumerate(keys.tolist()):
             pair = pairs[k]
             fid = fid_list[pair // len(status_list)]

@@ -38,8 +38,8 @@ from ._pool import FunctionPool
 from ._queries import QueriesMixin
 from ._registry import FunctionRegistry
 from ._scaler import Autoscaler, Forecaster
-from ._series import function_series, minute_counts, recent_invocations
 from ._secrets import SecretBox
+from ._series import function_series, minute_counts, recent_invocations
 from ._trigger_service import TriggerService
 
 __all__ = ["ServerlessService"]

@@ -80,7 +80,7 @@ def _bucket_counts(slots: Any, values: Any, bounds: list[float], n_slots: int) -
     last bucket is +Inf): one ``bincount`` over slot * buckets + bucket."""
     width = len(bounds) + 1
     flat = np.bincount(slots * width + np.searchsorted(bounds, values), minlength=n_slots * width)
-    return flat.reshape(n_slots, width).tolist()  # type: ignore[no-any-return]
+    return flat.reshape(n_slots, width).tolist()
 
 
 def _pack_counts(counts: list[int]) -> bytes:
@@ -211,7 +211,7 @@ class Batch:
         dur_arr = np.asarray(durations, np.float64)
 
         def per_key(weights: Any) -> list[float]:
-            return np.bincount(key_of_row, weights=weights, minlength=n_keys).tolist()  # type: ignore[no-any-return]
+            return np.bincount(key_of_row, weights=weights, minlength=n_keys).tolist()
 
         counts = np.bincount(key_of_row, minlength=n_keys).tolist()
         billed_sums = per_key(billed_arr)

@@ -17,8 +17,11 @@
    masked.
 6. A real CUDA program (PyTorch, in a child process) started with an allocation's env:
    it must see exactly that GPU, and the monitor must attribute its memory to the
-   allocation; with MPS at hand, the same under a 50% ``compute_share``
-   (``benchmarks/gpu_workload.py``; ``--no-workload`` skips it).
+   allocation; with MPS at hand (the manager starts the daemon), the same under a 50%
+   ``compute_share``; then the over-allocation check: a tenant with a 1024 MB share that
+   allocates 2048 MB must fail inside itself while its neighbour on the same GPU keeps
+   its memory intact and keeps running (``benchmarks/gpu_workload.py``; ``--no-workload``
+   skips it; it runs only where a GPU, PyTorch with CUDA and MPS are present).
 
 Exit status 1 when a check fails, 2 when there is no NVIDIA GPU here.
 """

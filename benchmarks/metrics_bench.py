@@ -203,7 +203,7 @@ def measure(n: int, old: bool, tmp: Path) -> dict[str, Any]:
         sls = platform.serverless  # opens the ledger: seeds the counters from the totals
         out["open_s"] = time.perf_counter() - t
         text = render_metrics(sls)
-        assert 'faas_invocations_total{function="f0"}' in text
+        assert 'faas_invocations_total{function="f0",trigger="other"}' in text
         out["new_scrape_s"] = _median_s(lambda: render_metrics(sls))
         out["new_fm_s"] = _median_s(lambda: sls.get_function_metrics("f0"))
         out["new_bill_s"] = _median_s(lambda: sls.get_billing("f0"))

@@ -82,6 +82,76 @@ def test_cluster_preallocates_gpus(tmp_path: Path) -> None:
             plain.preallocate_gpus(count=1)
 
 
+def test_a_clusters_reserved_gpus_serve_its_own_deployments(tmp_path: Path) -> None:
+    script = tmp_path / "train_model.py"
+    script.write_text(SCRIPT)
+    with _platform(tmp_path / "home") as platform:
+        cluster = platform.create_cluster({"name": "ml-training", "gpu_enabled": True})
+        reserved = cluster.preallocate_gpus(count=2)
+        assert reserved is not None and reserved.sharing == "reserved"
+        platform.deploy("trainer", {"script": str(script), "cluster": "ml-training",
+                                    "gpu": {"gpu_count": 1, "memory_mb": 4096}})  # fmt: skip
+        allocation = platform.gpu.get_allocation("deployment:trainer")
+        assert allocation is not None and allocation.gpu_id in reserved.gpu_ids
+        # Outside the cluster, its GPUs are not to be had.
+        with pytest.raises(ValidationError, match="reserved for another cluster"):
+            platform.deploy("stranger", {"script": str(script), "gpu": {"gpu_count": 1}})
+        # A function's request naming the cluster is served from the pool too.
+        sls = platform.serverless
+        gpu = {"gpu_count": 1, "memory_mb": 1024, "cluster": "ml-training"}
+        f = sls.create_function("infer", "python", "env", HANDLERS, gpu=gpu)
+        result = sls.invoke_sync(f.id, {"names": GPU_ENV})
+        assert result.ok, result.error
+        owner = f"function:infer:{result.instance_id}"
+        got = platform.gpu.get_allocation(owner)
+        assert got is not None and got.gpu_id in reserved.gpu_ids
+        sls.delete_function(f.id)
+        platform.undeploy("trainer")
+        cluster.release_gpus()  # back to everyone
+        platform.deploy("stranger", {"script": str(script), "gpu": {"gpu_count": 1}})
+        platform.undeploy("stranger")
+
+
+def test_scheduling_policy_per_cluster_and_per_request(tmp_path: Path) -> None:
+    script = tmp_path / "s.py"
+    script.write_text(SCRIPT)
+    with _platform(tmp_path / "home") as platform:
+        small = {"gpu_count": 1, "memory_mb": 1024}
+        platform.deploy("first", {"script": str(script), "gpu": small})
+        first = platform.gpu.get_allocation("deployment:first")
+        assert first is not None
+        # binpack (the default) packs next to the first tenant; spread picks the other GPU.
+        packed = platform.gpu.allocate("packed", small)
+        spread = platform.gpu.allocate("spread", {**small, "scheduling_policy": "spread"})
+        assert packed is not None and spread is not None
+        assert packed.gpu_id == first.gpu_id != spread.gpu_id
+        platform.create_cluster(name="wide", gpu_enabled=True, scheduling_policy="spread")
+        assert platform.gpu.cluster_policy("wide") == "spread"
+        platform.gpu.deallocate("spread")
+        wide = platform.gpu.allocate("w", {**small, "cluster": "wide"})  # no pool: its policy
+        assert wide is not None and wide.gpu_id != first.gpu_id
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda p: p.create_cluster(name="c1", scheduling_policy="random"), "scheduling_policy"),
+        (
+            lambda p: p.gpu.allocate("x", {"gpu_count": 1, "scheduling_policy": 3}),
+            "scheduling_policy",
+        ),
+        (lambda p: p.gpu.allocate("x", {"gpu_count": 1, "cluster": ""}), "cluster"),
+    ],
+)
+def test_bad_policies_name_their_field_and_change_nothing(tmp_path: Path, make, field) -> None:
+    with _platform(tmp_path / "home") as platform:
+        with pytest.raises(ValidationError) as info:
+            make(platform)
+        assert info.value.field == field
+        assert platform.deployments.list_clusters() == []
+        assert platform.gpu.allocations() == []
+
+
 HANDLERS = str(Path(__file__).resolve().parent / "fixtures" / "serverless" / "handlers.py")
 GPU_ENV = ["CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"]
 

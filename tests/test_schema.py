@@ -21,6 +21,8 @@ ADDED_SINCE_0_1 = {
     "ledger_compaction",
     "predictive_models",
     "anomaly_detectors",
+    "ledger_trigger_totals",
+    "gpu_cluster_policies",
 }
 
 
@@ -68,6 +70,8 @@ def test_a_release_0_1_store_is_upgraded_without_losing_a_row(tmp_path: Path) ->
     assert set(after) == set(before) | ADDED_SINCE_0_1
     assert {table: after[table] for table in before} == before
     assert all(_same_rows(_rows(db, table), rows_before[table]) for table in before)
+    # functions.network (migration 7): every function keeps its network
+    assert {r["network"] for r in _rows(db, "functions")} == {1}
     with Store(db) as store:  # opening again changes nothing
         assert store.schema_version == LATEST_VERSION
     assert _tables(db) == after

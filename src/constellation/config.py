@@ -22,7 +22,8 @@ __all__ = ["Settings", "default_home", "load_settings"]
 
 ENV_PREFIX = "CONSTELLATION_"
 BACKENDS = ("local", "ray")
-_TEXT_FIELDS = frozenset({"backend", "ray_address", "ray_placement"})
+_TEXT_FIELDS = frozenset({"backend", "ray_address", "ray_placement", "sandbox", "secrets_key_file"})
+SANDBOX_MODES = ("auto", "on", "off")
 
 
 def default_home() -> Path:
@@ -74,6 +75,18 @@ class Settings:
     ray_placement: str = "spread"
     # How long a new instance may wait for Ray to place and start it.
     ray_start_timeout_s: float = 60.0
+    # Isolation of Python function instances (docs/security.md): "auto" runs each
+    # function's zygote and workers in a bubblewrap sandbox where the machine allows it,
+    # "on" refuses to start without one, "off" runs them as the platform's own user.
+    sandbox: str = "auto"
+    # As root, each function's processes run as one uid of this range (gid alike).
+    sandbox_uid_base: int = 200000
+    sandbox_uid_count: int = 50000
+    sandbox_tmp_mb: int = 64  # each sandbox's private /tmp (memory-backed)
+    sandbox_max_pids: int = 256  # processes (and threads) per function, as root
+    sandbox_network: int = 1  # 0: sandboxed functions get no network (own empty netns)
+    # The key that encrypts function env values in the store ("": home/secrets.key).
+    secrets_key_file: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
@@ -102,6 +115,12 @@ class Settings:
         _check_choice("backend", self.backend, BACKENDS)
         _check_choice("ray_placement", self.ray_placement, ("spread", "pack"))
         _check_range("ray_start_timeout_s", self.ray_start_timeout_s, 1, 3600, "s")
+        _check_choice("sandbox", self.sandbox, SANDBOX_MODES)
+        _check_range("sandbox_uid_base", self.sandbox_uid_base, 1000, 2**31 - 2**20)
+        _check_range("sandbox_uid_count", self.sandbox_uid_count, 1, 2**20)
+        _check_range("sandbox_tmp_mb", self.sandbox_tmp_mb, 1, 1024 * 1024, "MB")
+        _check_range("sandbox_max_pids", self.sandbox_max_pids, 8, 4_194_304)
+        _check_range("sandbox_network", self.sandbox_network, 0, 1)
         if self.ledger_flush_interval_s <= 0:
             raise ConfigError("ledger_flush_interval_s", "must be > 0")
         if self.async_lease_s < self.default_timeout_s:
@@ -114,6 +133,14 @@ class Settings:
     @property
     def code_dir(self) -> Path:
         return self.home / "code"
+
+    @property
+    def secrets_key_path(self) -> Path:
+        return (
+            Path(self.secrets_key_file).expanduser()
+            if self.secrets_key_file
+            else (self.home / "secrets.key")
+        )
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -23,6 +23,7 @@ idempotent). A started platform (``serve``, ``run``) is the default when none is
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,9 +35,11 @@ from ._cluster import ClusterHandle
 from ._control import ControlTables
 from ._resources import gpu_option_as_ray_resources
 from .config import Settings, load_settings
-from .errors import ClosedError, NotFoundError
+from .errors import ClosedError, NotFoundError, ValidationError
 from .store import Store
 from .telemetry import DeferredSubscribers, Telemetry
+
+_log = logging.getLogger("constellation.platform")
 
 if TYPE_CHECKING:
     from .anomaly import AnomalyRegistry, TelemetryWatcher
@@ -123,6 +126,7 @@ class Constellation:
                     gpu_allocate=self._allocate_function_gpus,  # the local backend's GPUs
                     gpu_release=self._release_function_gpus,
                     forecaster=self.forecast_concurrency,
+                    on_code_mismatch=self._code_mismatch,
                 )
             self._wire_serverless(service)
             return service
@@ -153,6 +157,21 @@ class Constellation:
         self._wired = service
         if self.background:
             _ = self.anomaly
+
+    def _code_mismatch(self, function: str, code_hash: str) -> None:
+        """Stored code changed after deploy (the backend refused to start it): a
+        critical anomaly, so it shows where operators look."""
+        try:
+            self.anomaly.record(
+                f"function.{function}.code_integrity",
+                1.0,
+                0.0,
+                severity="critical",
+                type="threshold",  # a hash that should be equal and is not
+                recommendation=f"code/{code_hash[:12]}... was modified: deploy the code again",
+            )
+        except Exception:  # the refusal itself must not fail for want of a record
+            _log.exception("could not record the code mismatch of %s", function)
 
     # The local backend's GPU hooks: the GPU capability decides (gpu.GpuManager).
     def _allocate_function_gpus(self, owner: str, request: dict[str, Any]) -> dict[str, str]:
@@ -285,9 +304,12 @@ class Constellation:
         with self._lock:
             self._check_open()
             if self._gpu is None:
-                from .gpu import GpuManager
+                from .gpu import GpuManager, MpsDaemon
 
-                self._gpu = GpuManager(self.store, clock=self.clock)
+                # The MPS control daemon lives under the platform's home; it starts when a
+                # share first needs it and ends with the manager.
+                mps = MpsDaemon(self.settings.home / "mps")
+                self._gpu = GpuManager(self.store, clock=self.clock, mps=mps)
             return self._gpu
 
     def use_gpu_manager(self, manager: GpuManager) -> None:
@@ -318,6 +340,8 @@ class Constellation:
             return self.deployments.deploy(name, gpu_option_as_ray_resources(merged))
         if not isinstance(request, Mapping):
             return self.deployments.deploy(name, merged)
+        if merged.get("cluster") is not None and "cluster" not in request:
+            request = {**request, "cluster": merged["cluster"]}  # its cluster's GPUs first
         # Given back if the deploy is refused: nothing half-done stays in the store.
         with self.gpu.holding(_deployment_owner(name), dict(request)) as allocation:
             merged["gpu"] = allocation.gpu_id
@@ -339,7 +363,19 @@ class Constellation:
     def create_cluster(
         self, spec: Mapping[str, Any] | None = None, /, **options: Any
     ) -> ClusterHandle:
-        return ClusterHandle(self, self.deployments.create_cluster(spec, **options))
+        """A cluster; ``scheduling_policy`` (binpack or spread) is how its GPU requests
+        are placed when they name none (kept by the GPU manager)."""
+        merged = {**(spec or {}), **options}
+        policy = merged.pop("scheduling_policy", None)
+        if policy is not None:
+            from .gpu import PLACEMENTS
+
+            if policy not in PLACEMENTS:  # refused before anything is created
+                raise ValidationError.choice("scheduling_policy", policy, PLACEMENTS)
+        handle = ClusterHandle(self, self.deployments.create_cluster(merged))
+        if policy is not None:
+            self.gpu.set_cluster_policy(handle.name, policy)
+        return handle
 
     def list_instances(self) -> list[dict[str, Any]]:
         """Every instance: deployment processes and function workers, as rows."""

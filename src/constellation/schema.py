@@ -371,6 +371,57 @@ def _v5_anomaly_services_and_detector_state(conn: sqlite3.Connection) -> None:
     _run(conn, _V5)
 
 
+# -- version 6: the all-time totals per trigger --------------------------------------------
+# The faas_* metric series carry OpenTelemetry's faas.trigger (http, pubsub, timer, other):
+# ledger_totals per (function, status) split by it, with the same sums and bucket counts.
+# What was recorded before has no trigger: it is carried over as 'other'.
+_V6 = """
+CREATE TABLE ledger_trigger_totals (
+    function_id TEXT NOT NULL,
+    faas_trigger TEXT NOT NULL,
+    status TEXT NOT NULL,
+    function_name TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    cold INTEGER NOT NULL,
+    init_ms REAL NOT NULL,
+    invoke_buckets BLOB NOT NULL,
+    init_buckets BLOB NOT NULL,
+    mem_buckets BLOB NOT NULL,
+    mem_mb REAL NOT NULL,
+    PRIMARY KEY (function_id, faas_trigger, status)
+) WITHOUT ROWID;
+INSERT INTO ledger_trigger_totals
+    SELECT function_id, 'other', status, function_name, n, duration_ms, cold, init_ms,
+           invoke_buckets, init_buckets, mem_buckets, mem_mb
+    FROM ledger_totals
+"""
+
+
+def _v6_trigger_totals(conn: sqlite3.Connection) -> None:
+    _run(conn, _V6)
+
+
+def _v7_network(conn: sqlite3.Connection) -> None:
+    if "network" not in _columns(conn, "functions"):
+        conn.execute("ALTER TABLE functions ADD COLUMN network INTEGER NOT NULL DEFAULT 1")
+
+
+# -- version 8: clusters' GPU scheduling policy -----------------------------------------------
+# The placement (binpack or spread) a cluster's GPU requests use when they name none; the GPU
+# capability owns it (a cluster's own record stays the deployments package's).
+_V8 = """
+CREATE TABLE gpu_cluster_policies (
+    cluster TEXT PRIMARY KEY,
+    scheduling_policy TEXT NOT NULL
+) WITHOUT ROWID
+"""
+
+
+def _v8_gpu_cluster_policies(conn: sqlite3.Connection) -> None:
+    _run(conn, _V8)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of release 0.1.0", _v1_release_0_1),
     Migration(
@@ -383,6 +434,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         "anomaly_events.service_name; anomaly_detectors (detectors' learnt state)",
         _v5_anomaly_services_and_detector_state,
     ),
+    Migration(6, "the ledger's all-time totals per trigger", _v6_trigger_totals),
+    Migration(7, "functions.network: whether a function's sandbox has a network", _v7_network),
+    Migration(8, "clusters' GPU scheduling policy", _v8_gpu_cluster_policies),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -4,17 +4,30 @@ The serverless pool records per-function durations, errors and instance counts h
 anomaly detection and predictive scaling read the same series (by name) and may
 subscribe to new points. Series are keyed by ``name`` plus sorted labels, e.g.
 ``function_duration_ms{function="resize"}``.
+
+Tracing: :class:`InvocationTracer` makes each invocation an OpenTelemetry span when the
+``[otel]`` extra is installed and the standard ``OTEL_*`` variables ask for traces.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["DeferredSubscribers", "MetricPoint", "MetricSeries", "Telemetry", "series_key"]
+__all__ = [
+    "DeferredSubscribers",
+    "InvocationTracer",
+    "MetricPoint",
+    "MetricSeries",
+    "Telemetry",
+    "faas_trigger",
+    "series_key",
+    "tracing_configured",
+]
 
 
 class MetricPoint(NamedTuple):
@@ -178,3 +191,156 @@ class DeferredSubscribers:
         self._stop.set()
         self._thread.join(timeout=5.0)
         self.flush()
+
+
+# -- tracing -------------------------------------------------------------------------
+_FAAS_TRIGGERS = {
+    "http": "http",
+    "timer": "timer",
+    "queue": "pubsub",
+    "stream": "pubsub",
+    "event": "pubsub",
+}
+
+
+def faas_trigger(trigger: str | None) -> str:
+    """OpenTelemetry's ``faas.trigger`` for a Constellation trigger type: ``http``,
+    ``timer``, ``pubsub`` (queue, stream and event triggers) or ``other`` (a direct call)."""
+    return _FAAS_TRIGGERS.get(trigger or "", "other")
+
+
+def tracing_configured(env: Mapping[str, str]) -> bool:
+    """Whether the standard ``OTEL_*`` variables ask for traces: an OTLP endpoint, or a
+    traces exporter other than ``none``; ``OTEL_SDK_DISABLED=true`` turns them off."""
+    if env.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    exporter = env.get("OTEL_TRACES_EXPORTER", "")
+    if exporter:
+        return exporter.lower() != "none"
+    return bool(
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+
+
+class InvocationTracer:
+    """Each invocation as an OpenTelemetry span (kind SERVER), made when it is recorded.
+
+    The span starts when the call started and lasts its init (a cold start) plus run
+    time. Its parent is the W3C ``traceparent`` the call came with (an HTTP request's
+    header, a CloudEvent's extension). Attributes follow the FaaS conventions
+    (``faas.trigger``, ``faas.invocation_id``, ``faas.coldstart``, ``faas.name``,
+    ``faas.version``, ``faas.instance``, ``faas.max_memory``), plus the bill:
+    ``constellation.billed_duration_ms``, ``constellation.memory_used_mb``,
+    ``constellation.init_duration_ms`` and ``constellation.status``; a call that did not
+    succeed has status ERROR and ``error.type``. Needs the ``[otel]`` extra
+    (``opentelemetry-sdk``); :meth:`from_env` builds one from the ``OTEL_*`` variables.
+    ``close()`` flushes and shuts down a provider it made itself; idempotent.
+    """
+
+    def __init__(self, provider: object, *, owned: bool = False) -> None:
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        self._provider = provider
+        self._owned = owned
+        self._tracer = provider.get_tracer("constellation")  # type: ignore[attr-defined]
+        self._propagator = TraceContextTextMapPropagator()
+        self._kind = SpanKind.SERVER
+        self._error = Status(StatusCode.ERROR)
+        self._closed = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> InvocationTracer | None:
+        """A tracer exporting as the ``OTEL_*`` variables say (OTLP by default), or None
+        when they ask for no traces or the ``[otel]`` extra is not installed."""
+        if not tracing_configured(os.environ if env is None else env):
+            return None
+        try:
+            from opentelemetry.sdk.resources import Resource
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        except ImportError:
+            log.warning(
+                "OTEL_* asks for traces but opentelemetry-sdk is missing: pip install 'constellation[otel]'"
+            )
+            return None
+        exporter = _exporter(
+            (os.environ if env is None else env).get("OTEL_TRACES_EXPORTER", "otlp")
+        )
+        if exporter is None:
+            return None
+        provider = TracerProvider(resource=Resource.create({"service.name": "constellation"}))
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+        return cls(provider, owned=True)
+
+    def record(
+        self,
+        result: object,
+        *,
+        version: int,
+        trace_parent: str | None,
+        trigger: str | None,
+    ) -> None:
+        """One span for a recorded invocation (an ``InvocationResult``)."""
+        r: Any = result
+        parent = None
+        if trace_parent:
+            parent = self._propagator.extract({"traceparent": trace_parent})
+        start_ns = int(r.started_at * 1e9)
+        end_ns = start_ns + int((r.init_duration_ms + r.duration_ms) * 1e6)
+        attributes = {
+            "faas.trigger": faas_trigger(trigger),
+            "faas.invocation_id": r.request_id,
+            "faas.coldstart": bool(r.cold_start),
+            "faas.name": r.function_name,
+            "faas.version": str(version),
+            "faas.instance": r.instance_id or "",
+            "faas.max_memory": int(r.memory_limit_mb) * 1024 * 1024,
+            "constellation.status": r.status,
+            "constellation.billed_duration_ms": int(r.billed_duration_ms),
+            "constellation.memory_used_mb": float(r.memory_used_mb),
+            "constellation.init_duration_ms": float(r.init_duration_ms),
+        }
+        span = self._tracer.start_span(
+            r.function_name,
+            context=parent,
+            kind=self._kind,
+            attributes=attributes,
+            start_time=start_ns,
+        )
+        if r.status != "success":
+            span.set_attribute("error.type", r.error_type or r.status)
+            span.set_status(self._error)
+        span.end(end_time=end_ns)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._owned:
+            self._provider.shutdown()  # type: ignore[attr-defined]
+
+
+def _exporter(name: str) -> Any:
+    """The span exporter named by ``OTEL_TRACES_EXPORTER`` (otlp or console)."""
+    name = name.lower().split(",")[0].strip() or "otlp"
+    if name == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    if name != "otlp":
+        log.warning("OTEL_TRACES_EXPORTER=%s is not supported here (otlp, console)", name)
+        return None
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    if protocol == "grpc":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        except ImportError:
+            log.warning("OTLP over gRPC needs opentelemetry-exporter-otlp-proto-grpc")
+            return None
+        return OTLPSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+
+    return Http()  # endpoint, headers, timeout: read from OTEL_EXPORTER_OTLP_* itself

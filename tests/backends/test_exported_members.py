@@ -20,6 +20,8 @@ BACKENDS = {
     "InstanceDied",
     "InstanceStartError",
     "InstanceTimedOut",
+    "Isolation",
+    "detect_isolation",
     "make_backend",
 }
 

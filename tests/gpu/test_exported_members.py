@@ -6,6 +6,7 @@ import constellation.gpu as gpu
 def test_all_exports() -> None:
     assert gpu.__all__ == [
         "MIG_TABLES",
+        "PLACEMENTS",
         "SHARING_MODES",
         "Allocation",
         "BackendError",
@@ -21,6 +22,8 @@ def test_all_exports() -> None:
         "GpuSample",
         "MigDevice",
         "MigProfile",
+        "MpsDaemon",
+        "MpsUnavailable",
         "ParseError",
         "StaticBackend",
         "ToolFailed",

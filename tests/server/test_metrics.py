@@ -46,16 +46,16 @@ def test_metrics_follow_invocations(served: Served) -> None:
     m = _parse(r.text)
     assert m['constellation_function_invocations_total{function="echo",status="success"}'] == 2
     assert m['constellation_function_invocations_total{function="fails",status="error"}'] == 1
-    assert m['faas_invocations_total{function="echo"}'] == 2
-    assert m['faas_invocations_total{function="fails"}'] == 0
-    assert m['faas_errors_total{function="fails"}'] == 1
-    assert m['faas_timeouts_total{function="fails"}'] == 0
-    assert m['faas_coldstarts_total{function="echo"}'] == 1
-    assert m['faas_invoke_duration_seconds_count{function="echo"}'] == 2
-    assert m['faas_invoke_duration_seconds_bucket{function="echo",le="+Inf"}'] == 2
-    assert m['faas_init_duration_seconds_count{function="echo"}'] == 1
-    assert m['faas_mem_usage_bytes_count{function="fails"}'] == 1
-    assert m['faas_mem_usage_bytes_sum{function="fails"}'] > 1024 * 1024
+    assert m['faas_invocations_total{function="echo",trigger="other"}'] == 2
+    assert m['faas_invocations_total{function="fails",trigger="other"}'] == 0
+    assert m['faas_errors_total{function="fails",trigger="other"}'] == 1
+    assert m['faas_timeouts_total{function="fails",trigger="other"}'] == 0
+    assert m['faas_coldstarts_total{function="echo",trigger="other"}'] == 1
+    assert m['faas_invoke_duration_seconds_count{function="echo",trigger="other"}'] == 2
+    assert m['faas_invoke_duration_seconds_bucket{function="echo",le="+Inf",trigger="other"}'] == 2
+    assert m['faas_init_duration_seconds_count{function="echo",trigger="other"}'] == 1
+    assert m['faas_mem_usage_bytes_count{function="fails",trigger="other"}'] == 1
+    assert m['faas_mem_usage_bytes_sum{function="fails",trigger="other"}'] > 1024 * 1024
     billed = m['constellation_function_billed_seconds_total{function="echo"}']
     assert billed > 0 and m['constellation_function_gigabyte_seconds_total{function="echo"}'] == (
         billed * 128 / 1024
@@ -78,19 +78,19 @@ def test_counters_survive_a_restart_without_reading_raw_rows(tmp_path: Path) -> 
     with make_platform(home) as second:
         second.serverless._store.execute("DELETE FROM ledger")
         with make_platform(tmp_path / "other") as other:  # a registry of its own
-            assert 'faas_invocations_total{function="echo"}' not in _parse(
+            assert 'faas_invocations_total{function="echo",trigger="other"}' not in _parse(
                 render_metrics(other.serverless)
             )
         after = _parse(render_metrics(second.serverless))
     for key in (
-        'faas_invocations_total{function="echo"}',
-        'faas_invoke_duration_seconds_count{function="echo"}',
-        'faas_invoke_duration_seconds_sum{function="echo"}',
-        'faas_coldstarts_total{function="echo"}',
+        'faas_invocations_total{function="echo",trigger="other"}',
+        'faas_invoke_duration_seconds_count{function="echo",trigger="other"}',
+        'faas_invoke_duration_seconds_sum{function="echo",trigger="other"}',
+        'faas_coldstarts_total{function="echo",trigger="other"}',
         'constellation_function_billed_seconds_total{function="echo"}',
     ):
         assert after[key] == before[key], key
-    assert after['faas_invocations_total{function="echo"}'] == 3
+    assert after['faas_invocations_total{function="echo",trigger="other"}'] == 3
 
 
 def test_http_trigger_requests_are_counted(served: Served) -> None:

@@ -43,7 +43,7 @@ def test_a_scrape_after_every_outcome_is_clean(served: Served) -> None:
     assert outcomes == ["success", "error", "throttled", "timeout"]
 
     text = httpx.get(served.url + "/metrics").text
-    assert 'faas_timeouts_total{function="narrow"} 1.0' in text
+    assert 'faas_timeouts_total{function="narrow",trigger="other"} 1.0' in text
     assert 'constellation_function_invocations_total{function="narrow",status="throttled"}' in text
     checked = subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60

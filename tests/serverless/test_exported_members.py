@@ -48,6 +48,7 @@ SERVERLESS = {
     "publish",
     "redrive",
     "remove_trigger",
+    "rotate_secrets_key",
     "set_concurrency",
     "set_env_var",
     "set_gas_limit",

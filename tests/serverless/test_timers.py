@@ -21,8 +21,15 @@ T0 = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC, on a minute and an hour
 
 def _platform(home: Path, clock: FakeClock | None, background: bool = False) -> Constellation:
     extra = {"clock": clock} if clock is not None else {}
+    # sandbox off: the handler records each run in a file of the test's own folder, which a
+    # sandboxed function cannot see (tests/security checks that it cannot)
     return Constellation(
-        home, background=background, ledger_flush_interval_s=0.05, reaper_interval_s=3600.0, **extra
+        home,
+        background=background,
+        ledger_flush_interval_s=0.05,
+        reaper_interval_s=3600.0,
+        sandbox="off",
+        **extra,
     )
 
 

@@ -29,7 +29,13 @@ from .conftest import HANDLERS, make_platform
 )
 def test_http_paths_are_normalised(path: str, normal: str) -> None:
     spec = validate_spec({"type": "http", "path": path, "method": "post"})
-    assert spec == {"type": "http", "path": normal, "method": "POST", "max_queued": 100}
+    assert spec == {
+        "type": "http",
+        "path": normal,
+        "method": "POST",
+        "max_queued": 100,
+        "event_format": "default",
+    }
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ PUBLIC = {
     "TriggerRunner",
     "TriggerStats",
     "emit",
+    "emit_cloudevents",
     "make_event",
     "peek",
     "publish",

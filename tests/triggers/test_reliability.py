@@ -43,8 +43,10 @@ def _read(path: Path) -> str:
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Constellation]:
+    # sandbox off: the handler writes its pid into the test's folder, and the test kills
+    # that pid; a sandboxed function sees neither (tests/security checks that)
     with Constellation(
-        tmp_path / "home", ledger_flush_interval_s=0.05, reaper_interval_s=3600.0
+        tmp_path / "home", ledger_flush_interval_s=0.05, reaper_interval_s=3600.0, sandbox="off"
     ) as p:
         yield p
 

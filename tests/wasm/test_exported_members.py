@@ -5,6 +5,7 @@ import constellation.wasm as wasm
 
 def test_all_is_the_public_set() -> None:
     assert wasm.__all__ == [
+        "DEFAULT_LIMITS",
         "RUNTIMES",
         "TRAP_CODES",
         "EngineSettings",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from constellation.wasm import (
-    ResourceLimits,
     WasmHost,
     WasmModule,
     WasmStateError,
@@ -73,8 +72,11 @@ def test_without_a_limit_the_module_maximum_applies(host: WasmHost, core: WasmMo
 def test_max_memory_below_the_modules_minimum_fails_instantiation(
     host: WasmHost, core: WasmModule
 ) -> None:
+    with pytest.raises(WasmValidationError, match=r"max_memory: 1000 is out of range"):
+        host.create_instance(core.id, limits={"max_memory": 1000})  # below one page
+    big = host.load_module("(module (memory 4))")
     with pytest.raises(WasmValidationError, match=r"max_memory: .* too small"):
-        host.create_instance(core.id, limits={"max_memory": 1000})
+        host.create_instance(big.id, limits={"max_memory": 3 * 65536})
     assert host.list_instances() == []
 
 
@@ -145,9 +147,11 @@ def test_bad_limits_are_refused_and_change_nothing(
     host: WasmHost, core: WasmModule, limits: object, message: str
 ) -> None:
     inst = host.create_instance(core.id, limits={"max_memory": 1 << 20})
+    before = inst.limits
+    assert before.max_memory == 1 << 20
     with pytest.raises(WasmValidationError, match=message):
         host.set_resource_limits(inst, limits)
-    assert inst.limits == ResourceLimits(max_memory=1 << 20)
+    assert inst.limits == before
 
 
 @pytest.mark.parametrize("gas", [-1, 0, 1.5, True, 2**70])

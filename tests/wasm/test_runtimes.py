@@ -114,6 +114,22 @@ def test_wasm3_memory_limit_is_written_into_the_module(host: WasmHost, core: Was
     assert inst.call("bomb")[0].value == 3
 
 
+def test_wasm3_takes_max_memory_after_creation_in_the_seeds_order(
+    host: WasmHost, core: WasmModule
+) -> None:
+    inst = host.create_instance(core.id, "wasm3")
+    host.set_resource_limits(inst, {"max_memory": 4 * 65536, "max_instructions": 1_000_000})
+    assert inst.call("grow", [3])[0].value == 1  # 1 -> 4 pages: at the cap
+    assert inst.call("grow", [1])[0].value == -1  # past it: refused as memory.grow refuses
+    host.set_resource_limits(inst, {"max_memory": 6 * 65536})  # raised later: honoured
+    assert inst.call("grow", [2])[0].value == 4
+    with pytest.raises(WasmValidationError, match=r"max_memory: .* cannot shrink"):
+        host.set_resource_limits(inst, {"max_memory": 2 * 65536})
+    assert inst.limits.max_memory == 6 * 65536  # the refused change changed nothing
+    host.set_resource_limits(inst, {"max_memory": None})
+    assert inst.call("grow", [10])[0].value == 6
+
+
 def test_wasm3_refuses_what_it_cannot_do(
     host: WasmHost, core: WasmModule, probe: WasmModule
 ) -> None:
@@ -126,6 +142,10 @@ def test_wasm3_refuses_what_it_cannot_do(
         host.snapshot_create(inst, "x")
     with pytest.raises(WasmValidationError, match="bad"):
         host.set_resource_limits(inst, {"max_table_elements": -1, "bad": 1})
+    with pytest.raises(WasmValidationError, match="timeout_ms: wasm3 cannot interrupt"):
+        host.set_resource_limits(inst, {"timeout_ms": 10})  # after creation too
+    with pytest.raises(WasmValidationError, match="max_table_elements: wasm3 has no table"):
+        host.set_resource_limits(inst, {"max_table_elements": 10})
 
 
 def test_an_unwritable_cache_only_costs_caching(tmp_path: Path, core_wat: str) -> None:

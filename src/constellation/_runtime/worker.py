@@ -29,31 +29,67 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1024 * 1024
 
 
+# Lambda's context names with local values: region "local", account 000000000000.
+REGION = "local"
+ACCOUNT_ID = "000000000000"
+
+
 class Context:
-    """The second argument of every handler (Lambda-style names)."""
+    """The second argument of every handler (Lambda-style names).
+
+    ``invoked_function_arn``, ``log_group_name`` and ``log_stream_name`` follow Lambda's
+    formats with local values; ``trace_parent`` is the W3C ``traceparent`` the call came
+    with (an HTTP request's header, a CloudEvent's extension), else ``None``."""
 
     __slots__ = (
         "_deadline",
+        "_spec",
         "attempt",
         "function_name",
         "function_version",
         "instance_id",
         "memory_limit_in_mb",
         "request_id",
+        "trace_parent",
     )
+    identity = None  # Lambda's Cognito identity and mobile client context: never set here
+    client_context = None
 
-    def __init__(self, spec: dict[str, Any], request_id: str, timeout_ms: float, attempt: int):
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        request_id: str,
+        timeout_ms: float,
+        attempt: int,
+        trace_parent: str | None = None,
+    ):
         self.request_id = request_id
         self.function_name: str = spec["function"]
         self.function_version: int = spec["version"]
         self.memory_limit_in_mb: int = spec["memory_mb"]
         self.instance_id: str = spec["instance_id"]
         self.attempt = attempt
+        self.trace_parent = trace_parent
+        self._spec = spec
         self._deadline = time.monotonic() + timeout_ms / 1000.0
 
     @property
     def aws_request_id(self) -> str:
         return self.request_id
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        """Lambda's ``YYYY/MM/DD/[version]<instance>``, dated when the instance started."""
+        day = self._spec.get("started_day") or time.strftime("%Y/%m/%d", time.gmtime())
+        return f"{day}/[{self.function_version}]{self.instance_id}"
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
@@ -162,6 +198,7 @@ def run_worker(sock_fd: int, spec: dict[str, Any]) -> NoReturn:
     """Serve invocations on ``sock_fd`` until the platform goes away. Never returns."""
     sock = socket.socket(fileno=sock_fd)
     started = time.perf_counter()
+    spec["started_day"] = time.strftime("%Y/%m/%d", time.gmtime())
     if spec.get("die_with_parent"):
         _die_with_parent()
     try:
@@ -191,7 +228,9 @@ def _serve(sock: socket.socket, spec: dict[str, Any], handler: Callable[..., Any
             request = receiver.recv()
         except (ChannelClosed, OSError):
             os._exit(0)
-        context = Context(spec, request["id"], request["timeout_ms"], request.get("attempt", 1))
+        context = Context(
+            spec, request["id"], request["timeout_ms"], request.get("attempt", 1), request.get("tp")
+        )
         os.write(clear_refs, b"5")  # reset the peak-RSS mark: memory_used_mb is this call's peak
         capture.reset()
         sys.stdout = sys.stderr = capture

@@ -8,19 +8,31 @@ one function's module first, so that function's instances start with it loaded
 datagram ``{"pid", "status"}`` on the shared events socket, which tells the platform
 why an instance died (a signal such as SIGSEGV, or an ``os._exit`` code).
 
-A zygote exits when its control socket reaches EOF, i.e. when the platform (or the
-parent zygote's owner) is gone. It never runs threads, so forking it is safe.
+A root zygote exits when its control socket reaches EOF, i.e. when the platform is gone
+or done, and kills every process below it first; a function zygote at EOF forks no more
+and exits once its workers have. A zygote never runs threads, so forking it is safe.
+
+Processes end with their instance: every zygote and worker is a *child subreaper*, so a
+worker's descendants (forks, ``setsid``, double forks) stay below it while it lives and
+come to its zygote when it ends, which kills them at once (a child the zygote did not
+fork itself is such an orphan). In a sandbox (``backends.local._sandbox``) the root
+zygote is the pid namespace's init and may first drop to the function's own uid with a
+process limit (``--uid UID --max-pids N``).
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
 import os
+import resource
 import selectors
 import signal
 import socket
 import sys
 import time
+import traceback
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import orjson
@@ -31,8 +43,10 @@ __all__ = ["main"]
 
 
 class _Zygote:
-    def __init__(self, ctrl: socket.socket, events: socket.socket) -> None:
+    def __init__(self, ctrl: socket.socket, events: socket.socket, drain: bool = False) -> None:
         self.ctrl = ctrl
+        self.drain = drain  # on EOF: wait for the workers (True) or kill them (False)
+        self.draining = False
         self.events = events
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -43,6 +57,8 @@ class _Zygote:
         self.selector = selectors.DefaultSelector()
         self.selector.register(ctrl, selectors.EVENT_READ, "ctrl")
         self.selector.register(self.wake_r, selectors.EVENT_READ, "wake")
+        self.forked: set[int] = set()  # our own children; any other child is an orphan
+        _set_child_subreaper()
 
     def serve(self) -> NoReturn:
         # Everything loaded so far moves to the permanent generation: the collector in a
@@ -65,13 +81,41 @@ class _Zygote:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                break
             if pid == 0:
-                return
+                break
+            if pid not in self.forked:
+                continue  # an orphan we killed: nobody waits for it
+            self.forked.discard(pid)
             try:
                 self.events.send(orjson.dumps({"pid": pid, "status": status}), socket.MSG_DONTWAIT)
             except OSError:
                 pass  # the platform is gone or behind; it then falls back to "exited"
+        self._kill_orphans()
+        self._exit_if_drained()
+
+    def _closed(self) -> None:
+        """The control socket is at EOF. A root zygote's owner (the platform) is gone or
+        done: every process below it ends now. A function zygote is replaced: it forks
+        no more, and exits once its workers have (their calls in flight finish)."""
+        if not self.drain:
+            for child in _children(os.getpid()):
+                _kill_tree(child)
+            os._exit(0)
+        self.selector.unregister(self.ctrl)
+        self.draining = True
+        self._exit_if_drained()
+
+    def _exit_if_drained(self) -> None:
+        if self.draining and not self.forked:
+            os._exit(0)
+
+    def _kill_orphans(self) -> None:
+        """Kill what an ended worker left behind (reparented to us, the subreaper)."""
+        me = os.getpid()
+        for child in _children(me):
+            if child not in self.forked:
+                _kill_tree(child)
 
     def _handle_control(self) -> None:
         try:
@@ -79,23 +123,34 @@ class _Zygote:
         except OSError:
             data, fds = b"", []
         if not data:
-            os._exit(0)  # the platform closed us
+            self._closed()
+            return
         message: dict[str, Any] = orjson.loads(data)
         op = message["op"]
         if op == "ping":
             self.ctrl.send(b'{"pong":true}')
             return
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # e.g. the function's process limit (RLIMIT_NPROC)
+            for fd in fds:
+                os.close(fd)
+            self.ctrl.send(orjson.dumps({"error": f"cannot fork: {exc.strerror}"}))
+            return
         if pid == 0:
             try:
                 self._become_child()
                 if op == "fork_worker":
                     self.events.close()  # only zygotes report exits
+                    _set_child_subreaper()  # its descendants stay below it while it lives
                     run_worker(fds[0], message["spec"])
                 else:
                     _run_function_zygote(socket.socket(fileno=fds[0]), self.events, message["spec"])
+            except BaseException:
+                traceback.print_exc()  # a bug of ours, not the function's: say where
             finally:
                 os._exit(70)
+        self.forked.add(pid)
         for fd in fds:
             os.close(fd)
         self.ctrl.send(orjson.dumps({"pid": pid}))
@@ -121,14 +176,76 @@ def _run_function_zygote(
         os._exit(0)
     init_ms = (time.perf_counter() - started) * 1000.0
     ctrl.send(orjson.dumps({"ready": True, "init_ms": init_ms, "pid": os.getpid()}))
-    _Zygote(ctrl, events).serve()
+    _Zygote(ctrl, events, drain=True).serve()
+
+
+def _set_child_subreaper() -> None:
+    import ctypes
+
+    pr_set_child_subreaper = 36
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1)
+
+
+def _children(pid: int) -> list[int]:
+    """The live children of ``pid`` (Linux's ``/proc/PID/task/TID/children``)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as listing:
+                found.extend(int(c) for c in listing.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def _descendants(pid: int) -> Iterator[int]:
+    for child in _children(pid):
+        yield child
+        yield from _descendants(child)
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and everything below it. The tree is stopped first, so nothing in
+    it forks between the listing and the kill."""
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        # Lazily: each process is stopped before its own children are listed.
+        for target in itertools.chain((pid,), _descendants(pid)):
+            try:
+                os.kill(target, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def _become_uid(uid: int, max_pids: int) -> None:
+    """In a sandbox started by root: the function's own uid, with no capabilities left
+    (a change away from uid 0 clears them) and at most ``max_pids`` processes."""
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    resource.setrlimit(resource.RLIMIT_NPROC, (max_pids, max_pids))
+    # A uid change made us non-dumpable: /proc/self would stay root's, and workers need
+    # their own (clear_refs, status). Only the function's own processes share this uid.
+    import ctypes
+
+    pr_set_dumpable = 4
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 1)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
     args = sys.argv[1:] if argv is None else argv
     ctrl = socket.socket(fileno=int(args[0]))
     events = socket.socket(fileno=int(args[1]))
-    os.setsid()  # keep terminal signals (Ctrl-C) for the platform, not its instances
+    options = dict(zip(args[2::2], args[3::2], strict=True))
+    if "--uid" in options:
+        _become_uid(int(options["--uid"]), int(options["--max-pids"]))
+    try:
+        os.setsid()  # keep terminal signals (Ctrl-C) for the platform, not its instances
+    except PermissionError:
+        pass  # already a session leader (bwrap --new-session)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _Zygote(ctrl, events).serve()
 

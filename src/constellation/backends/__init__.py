@@ -33,6 +33,7 @@ from ._errors import (
 )
 from ._factory import GpuAllocate, GpuRelease, make_backend
 from ._spec import FunctionSpec
+from .local import Isolation, detect_isolation
 
 __all__ = [
     "BACKENDS",
@@ -47,5 +48,7 @@ __all__ = [
     "InstanceDied",
     "InstanceStartError",
     "InstanceTimedOut",
+    "Isolation",
+    "detect_isolation",
     "make_backend",
 ]

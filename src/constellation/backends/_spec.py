@@ -36,6 +36,7 @@ class FunctionSpec:
     gas_limit: int | None = None  # a WASM function's gas budget per invocation
     cold_start_optimization: bool = False  # a per-function zygote
     resources: Resources = field(default_factory=Resources)
+    network: bool = True  # False: the sandbox gets an empty network namespace
 
 
 def worker_spec(

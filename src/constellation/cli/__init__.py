@@ -48,6 +48,8 @@ class _LazyGroup(click.Group):
 
     LAZY = {
         "anomaly": "constellation.anomaly._cli",
+        "doctor": "constellation.cli._doctor",
+        "secrets": "constellation.cli._secrets",
         "gpu": "constellation.gpu._cli",
         "predictive": "constellation.predictive._cli",
         "simulate": "constellation.predictive._simulate_cli",

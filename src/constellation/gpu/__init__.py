@@ -51,10 +51,12 @@ from ._model import (
     UnknownGpu,
 )
 from ._monitor import GpuMonitor, GpuSample, read_gpu
-from ._request import SHARING_MODES, GpuRequest
+from ._mps import MpsDaemon, MpsUnavailable
+from ._request import PLACEMENTS, SHARING_MODES, GpuRequest
 
 __all__ = [
     "MIG_TABLES",
+    "PLACEMENTS",
     "SHARING_MODES",
     "Allocation",
     "BackendError",
@@ -70,6 +72,8 @@ __all__ = [
     "GpuSample",
     "MigDevice",
     "MigProfile",
+    "MpsDaemon",
+    "MpsUnavailable",
     "ParseError",
     "StaticBackend",
     "ToolFailed",

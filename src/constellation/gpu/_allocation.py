@@ -6,8 +6,10 @@ Level Zero runtime inside it sees only the GPUs (or the MIG slice) it was given.
 
 * NVIDIA: ``CUDA_VISIBLE_DEVICES`` and ``NVIDIA_VISIBLE_DEVICES`` (for containers) list
   GPU UUIDs, or the MIG device UUID for a MIG slice (UUIDs survive re-enumeration,
-  indices do not). With MPS: ``CUDA_MPS_ACTIVE_THREAD_PERCENTAGE`` (the compute share)
-  and ``CUDA_MPS_PINNED_DEVICE_MEM_LIMIT`` (``0=4096M`` per visible device).
+  indices do not). With MPS (``mps`` shares, and ``shared`` shares with a memory size):
+  ``CUDA_MPS_ACTIVE_THREAD_PERCENTAGE`` (the compute share),
+  ``CUDA_MPS_PINNED_DEVICE_MEM_LIMIT`` (``0=4096M`` per visible device) and the daemon's
+  ``CUDA_MPS_PIPE_DIRECTORY``/``CUDA_MPS_LOG_DIRECTORY`` (see :mod:`._mps`).
 * AMD: ``ROCR_VISIBLE_DEVICES`` names the physical devices; ``HIP_VISIBLE_DEVICES`` then
   counts from 0 among those, since HIP applies its mask after ROCr's.
 * Intel: ``ZE_AFFINITY_MASK`` lists the Level Zero device indices.
@@ -24,7 +26,30 @@ from ._allocator import Grant
 from ._model import Gpu
 from ._request import GpuRequest
 
-__all__ = ["Allocation", "Explanation", "build_env", "mig_device_name"]
+__all__ = ["Allocation", "Explanation", "build_env", "enforcement_of", "mig_device_name",
+           "needs_mps"]  # fmt: skip
+
+
+def needs_mps(gpus: Sequence[Gpu], grant: Grant) -> bool:
+    """A share the MPS server must hold: an MPS share, or a memory share on NVIDIA."""
+    return gpus[0].vendor == "nvidia" and (
+        grant.mode == "mps" or (grant.mode == "shared" and grant.memory_mb > 0)
+    )
+
+
+def enforcement_of(gpus: Sequence[Gpu], grant: Grant) -> str:
+    """How the grant is held when no MPS daemon is involved (see Allocation.enforcement)."""
+    if grant.mode == "reserve":
+        return "reservation"
+    if grant.mig is not None:
+        return "mig"
+    if grant.mode == "exclusive":
+        return "whole GPU"
+    if grant.mode == "time_slice":
+        return "none: time-slicing shares time only; memory and faults are not isolated"
+    if gpus[0].vendor != "nvidia":
+        return f"none: {gpus[0].vendor} has no per-process GPU memory cap; the share is booked"
+    return "none: no MPS daemon"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +67,9 @@ class Allocation:
     mig_device: str | None = None  # the MIG device's UUID (or key) for a MIG slice
     mig_profile: str | None = None
     pids: tuple[int, ...] = field(default=())
+    # How the share is held: "whole GPU", "mig", "mps" (the MPS server caps memory and
+    # SMs), "reservation" (a cluster's pool), or "none: <why>" (bookkeeping only).
+    enforcement: str = ""
 
     @property
     def gpu_id(self) -> str:
@@ -59,6 +87,7 @@ class Allocation:
             "mig_profile": self.mig_profile,
             "env": dict(self.env),
             "created_at": self.created_at,
+            "enforcement": self.enforcement,
             "request": self.request.as_dict(),
         }
 
@@ -102,7 +131,7 @@ def build_env(gpus: Sequence[Gpu], grant: Grant, request: GpuRequest) -> dict[st
             devices = ",".join(g.uuid or str(g.index) for g in gpus)
         env["CUDA_VISIBLE_DEVICES"] = devices
         env["NVIDIA_VISIBLE_DEVICES"] = devices
-        if grant.mode == "mps":
+        if grant.mode in ("mps", "shared"):
             if request.compute_share is not None:
                 env["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"] = str(request.compute_share)
             if grant.memory_mb:

@@ -10,7 +10,12 @@ A GPU in MIG mode only serves MIG requests, one tenant per discovered MIG device
 
 Placement is ``binpack`` (default: best fit, the GPU with the least uncommitted memory
 that still fits, so roomy GPUs stay free for big requests) or ``spread`` (the GPU with
-the most uncommitted memory, then the fewest tenants, to spread heat and contention).
+the most uncommitted memory, then the fewest tenants, to spread heat and contention);
+a request's ``scheduling_policy`` overrides the allocator's for that decision.
+
+A cluster's reservation (``preallocate_gpus``) puts whole free GPUs into the cluster's
+*pool*: they take no tenant themselves, but only requests naming that ``cluster`` may use
+them, and such requests look in their pool first and fall back to unpooled GPUs.
 """
 
 from __future__ import annotations
@@ -23,11 +28,10 @@ import numpy as np
 from ..errors import ValidationError
 from ._catalog import mig_table_for
 from ._model import Gpu, MigDevice
-from ._request import GpuRequest
+from ._request import PLACEMENTS, GpuRequest
 
 __all__ = ["PLACEMENTS", "Allocator", "Grant", "mig_key_of"]
 
-PLACEMENTS = ("binpack", "spread")
 _FREE, _EXCLUSIVE, _SHARED, _MPS, _TIME_SLICE = 0, 1, 2, 3, 4
 _MODE = {"exclusive": _EXCLUSIVE, "shared": _SHARED, "mps": _MPS, "time_slice": _TIME_SLICE}
 _VENDOR = {"nvidia": 0, "amd": 1, "intel": 2}
@@ -39,10 +43,11 @@ class Grant:
 
     positions: tuple[int, ...]
     memory_mb: int  # committed on each GPU
-    mode: str
+    mode: str  # a sharing mode, "mig", or "reserve" (a cluster's pool)
     compute_share: int = 0
     replicas: int = 0
     mig: MigDevice | None = None
+    pool: str | None = None  # the cluster a "reserve" grant pools its GPUs for
 
 
 class Allocator:
@@ -65,11 +70,17 @@ class Allocator:
         self.share = np.zeros(n, dtype=np.int32)
         self.slots = np.zeros(n, dtype=np.int32)
         self.mig_taken: set[str] = set()  # keys of MIG devices in use
+        self.pool = np.zeros(n, dtype=np.int32)  # 0: unpooled, else a cluster's code
+        self._pool_codes: dict[str, int] = {}
+
+    def _pool_code(self, name: str) -> int:
+        return self._pool_codes.setdefault(name, len(self._pool_codes) + 1)
 
     # -- deciding -----------------------------------------------------------------
-    def _eligible(self, request: GpuRequest) -> tuple[np.ndarray, int]:
-        """The mask of GPUs that can take one share of ``request``, and the memory per GPU."""
-        mask = ~self.mig & self._mode_ok(request)
+    def _eligible(self, request: GpuRequest, pool: int = 0) -> tuple[np.ndarray, int]:
+        """The mask of GPUs in ``pool`` that can take one share of ``request``, and the
+        memory per GPU."""
+        mask = ~self.mig & self._mode_ok(request) & (self.pool == pool)
         if request.vendor is not None:
             mask &= self.vendor == _VENDOR[request.vendor]
         if request.min_compute_capability is not None:
@@ -93,11 +104,37 @@ class Allocator:
         same = (self.slots == request.replicas) & (self.tenants < self.slots)
         return free | ((self.mode == _TIME_SLICE) & same)
 
-    def plan(self, request: GpuRequest) -> Grant | None:
-        """The grant ``request`` would get now, or None. Changes nothing."""
+    def plan(self, request: GpuRequest, placement: str | None = None) -> Grant | None:
+        """The grant ``request`` would get now, or None. Changes nothing. ``placement``
+        (else the request's ``scheduling_policy``, else the allocator's) orders the GPUs."""
         if request.mig_profile is not None:
             return self._plan_mig(request)
-        mask, need = self._eligible(request)
+        placement = request.scheduling_policy or placement or self.placement
+        if request.cluster is not None and request.cluster in self._pool_codes:
+            own = self._plan(request, self._pool_codes[request.cluster], placement)
+            if own is not None:
+                return own
+        return self._plan(request, 0, placement)
+
+    def plan_reserve(self, request: GpuRequest, pool: str) -> Grant | None:
+        """Whole free, unpooled GPUs for ``pool`` (a cluster), or None. Changes nothing."""
+        mask = ~self.mig & (self.mode == _FREE) & (self.pool == 0)
+        if request.vendor is not None:
+            mask &= self.vendor == _VENDOR[request.vendor]
+        if request.min_compute_capability is not None:
+            mask &= self.cc >= request.min_compute_capability
+        if request.memory_mb:
+            mask &= self.total >= request.memory_mb
+        candidates = np.flatnonzero(mask)
+        if len(candidates) < request.gpu_count:
+            return None
+        # The roomiest GPUs first: a pool is reserved for work still to come.
+        order = np.argsort(-self.total[candidates], kind="stable")
+        chosen = tuple(int(p) for p in candidates[order[: request.gpu_count]])
+        return Grant(positions=chosen, memory_mb=0, mode="reserve", pool=pool)
+
+    def _plan(self, request: GpuRequest, pool: int, placement: str) -> Grant | None:
+        mask, need = self._eligible(request, pool)
         candidates = np.flatnonzero(mask)
         if request.gpu_count > 1 and request.vendor is None:
             # Several GPUs for one instance must share a vendor (one runtime, one env).
@@ -106,7 +143,7 @@ class Allocator:
         if len(candidates) < request.gpu_count:
             return None
         free = (self.total - self.committed)[candidates]
-        if self.placement == "binpack":
+        if placement == "binpack":
             order = np.argsort(free, kind="stable")
         else:
             order = np.lexsort((self.tenants[candidates], -free))
@@ -142,6 +179,11 @@ class Allocator:
 
     # -- granting and releasing ---------------------------------------------------
     def apply(self, grant: Grant) -> None:
+        if grant.mode == "reserve":
+            code = self._pool_code(grant.pool or "")
+            for pos in grant.positions:
+                self.pool[pos] = code
+            return
         for pos in grant.positions:
             if grant.mig is not None:
                 self.mig_taken.add(mig_key_of(self.gpus[pos], grant.mig))
@@ -157,6 +199,10 @@ class Allocator:
                 self.slots[pos] = grant.replicas
 
     def release(self, grant: Grant) -> None:
+        if grant.mode == "reserve":  # tenants placed in the pool keep running
+            for pos in grant.positions:
+                self.pool[pos] = 0
+            return
         for pos in grant.positions:
             self.tenants[pos] -= 1
             if grant.mig is not None:
@@ -171,7 +217,7 @@ class Allocator:
 
     def snapshot(self) -> tuple[object, ...]:
         """The whole mutable state, comparable with ``==`` (for tests and checks)."""
-        arrays = (self.committed, self.mode, self.tenants, self.share, self.slots)
+        arrays = (self.committed, self.mode, self.tenants, self.share, self.slots, self.pool)
         return (*(a.tolist() for a in arrays), sorted(self.mig_taken))
 
     # -- explaining ---------------------------------------------------------------
@@ -195,6 +241,8 @@ class Allocator:
             alive &= mask
 
         drop(~self.mig, "are in MIG mode (ask with mig_profile)")
+        own = self._pool_codes.get(request.cluster or "", -1)
+        drop((self.pool == 0) | (self.pool == own), "are reserved for another cluster's pool")
         if request.vendor is not None:
             drop(self.vendor == _VENDOR[request.vendor], f"are not {request.vendor}")
         if request.min_compute_capability is not None:

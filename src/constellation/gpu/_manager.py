@@ -7,6 +7,11 @@ the GPUs it discovers (matched by UUID, then by id), and two processes on one st
 server and the CLI) never grant the same GPU twice: each re-reads the table when
 SQLite's ``data_version`` says another connection wrote to it. An allocation whose GPU
 is gone after a restart is kept and reported as orphaned until its owner deallocates it.
+
+Owners named ``cluster:<name>`` hold *reservations* (a cluster's ``preallocate_gpus``):
+whole free GPUs put in the cluster's pool, used first by requests naming that cluster.
+A cluster's default ``scheduling_policy`` is kept in ``gpu_cluster_policies``. Shares the
+MPS server must hold (see :mod:`._mps`) start the manager's :class:`MpsDaemon` first.
 """
 
 from __future__ import annotations
@@ -20,11 +25,21 @@ from typing import Any
 
 from ..errors import ClosedError, ConflictError, ValidationError
 from ..store import Store
-from ._allocation import Allocation, Explanation, build_env, mig_device_name
+from ._allocation import (
+    Allocation,
+    Explanation,
+    build_env,
+    enforcement_of,
+    mig_device_name,
+    needs_mps,
+)
 from ._allocator import Allocator, Grant, mig_key_of
 from ._discovery import Discovery
 from ._model import Gpu, MigDevice
-from ._request import GpuRequest
+from ._mps import MpsDaemon, MpsUnavailable
+from ._request import PLACEMENTS, GpuRequest
+
+RESERVATION_PREFIX = "cluster:"
 
 __all__ = ["GpuManager"]
 
@@ -42,12 +57,14 @@ class GpuManager:
         *,
         placement: str = "binpack",
         clock: Callable[[], float] = time.time,
+        mps: MpsDaemon | None = None,
     ) -> None:
         self.store = store if store is not None else Store(":memory:")
         self._own_store = store is None
         self.discovery = discovery if discovery is not None else Discovery()
         self._placement = placement
         self._clock = clock
+        self.mps = mps  # made on first need (under $CONSTELLATION_HOME/mps) when None
         self._lock = threading.RLock()
         self._allocator: Allocator | None = None
         self._grants: dict[str, tuple[Grant, Allocation]] = {}
@@ -99,7 +116,7 @@ class GpuManager:
             if row["mig_device"] and mig is None:
                 self.orphaned[row["owner"]] = f"MIG device {row['mig_device']} not found"
                 continue
-            grant = self._grant_for(allocator, pos, request, mig)
+            grant = self._grant_for(allocator, pos, request, mig, row["owner"])
             allocator.apply(grant)
             self._grants[row["owner"]] = (
                 grant,
@@ -130,8 +147,14 @@ class GpuManager:
 
     @staticmethod
     def _grant_for(
-        allocator: Allocator, pos: tuple[int, ...], request: GpuRequest, mig: MigDevice | None
+        allocator: Allocator,
+        pos: tuple[int, ...],
+        request: GpuRequest,
+        mig: MigDevice | None,
+        owner: str = "",
     ) -> Grant:
+        if owner.startswith(RESERVATION_PREFIX):
+            return Grant(pos, 0, "reserve", pool=owner[len(RESERVATION_PREFIX) :])
         if mig is not None:
             return Grant(pos, mig.memory_mb or 0, "mig", mig=mig)
         mode = request.sharing_mode
@@ -153,31 +176,75 @@ class GpuManager:
         pids: tuple[int, ...] = (),
     ) -> Allocation:
         gpus = [allocator.gpus[p] for p in grant.positions]
+        env = build_env(gpus, grant, request)
+        enforcement = enforcement_of(gpus, grant)
+        if needs_mps(gpus, grant):
+            try:
+                env |= self._mps_daemon().ensure()
+                enforcement = "mps"
+            except MpsUnavailable as exc:
+                enforcement = f"none: {exc}"
         return Allocation(
             owner=owner,
             gpu_ids=tuple(g.id for g in gpus),
             uuids=tuple(g.uuid for g in gpus),
             request=request,
-            sharing=grant.mode,
+            sharing="reserved" if grant.mode == "reserve" else grant.mode,
             memory_mb=grant.memory_mb,
-            env=build_env(gpus, grant, request),
+            env=env,
             created_at=created_at,
             mig_device=mig_device_name(gpus[0], grant) if grant.mig else None,
             mig_profile=grant.mig.profile if grant.mig else None,
             pids=pids,
+            enforcement=enforcement,
         )
+
+    def _mps_daemon(self) -> MpsDaemon:
+        if self.mps is None:
+            from ..config import default_home
+
+            self.mps = MpsDaemon(default_home() / "mps")
+        return self.mps
+
+    # -- clusters -----------------------------------------------------------------
+    def set_cluster_policy(self, cluster: str, policy: str | None) -> None:
+        """The placement a cluster's requests use when they name none (None: the manager's)."""
+        if not isinstance(cluster, str) or not cluster:
+            raise ValidationError("cluster", f"{cluster!r} is not a cluster name")
+        if policy is None:
+            self.store.execute("DELETE FROM gpu_cluster_policies WHERE cluster = ?", (cluster,))
+            return
+        if policy not in PLACEMENTS:
+            raise ValidationError.choice("scheduling_policy", policy, PLACEMENTS)
+        self.store.execute(
+            "INSERT OR REPLACE INTO gpu_cluster_policies (cluster, scheduling_policy) VALUES (?, ?)",
+            (cluster, policy),
+        )
+
+    def cluster_policy(self, cluster: str | None) -> str | None:
+        if cluster is None:
+            return None
+        row = self.store.query_one(
+            "SELECT scheduling_policy FROM gpu_cluster_policies WHERE cluster = ?", (cluster,)
+        )
+        return str(row[0]) if row is not None else None
+
+    def _plan(self, allocator: Allocator, owner: str, req: GpuRequest) -> Grant | None:
+        if owner.startswith(RESERVATION_PREFIX):
+            return allocator.plan_reserve(req, owner[len(RESERVATION_PREFIX) :])
+        return allocator.plan(req, self.cluster_policy(req.cluster))
 
     # -- deciding -----------------------------------------------------------------
     def can_allocate(self, request: RequestLike = None, **kwargs: Any) -> bool:
         req = GpuRequest.from_value(request, **kwargs)
         with self._lock:
-            return self._alloc().plan(req) is not None
+            return self._alloc().plan(req, self.cluster_policy(req.cluster)) is not None
 
     def explain(self, request: RequestLike = None, **kwargs: Any) -> Explanation:
         req = GpuRequest.from_value(request, **kwargs)
         with self._lock:
             allocator = self._alloc()
-            grant = allocator.plan(req)
+            grant = allocator.plan(req, self.cluster_policy(req.cluster))
             if grant is not None:
                 return Explanation(True, [], tuple(allocator.gpus[p].id for p in grant.positions))
             reasons = allocator.explain(req)
@@ -199,7 +266,7 @@ class GpuManager:
                 allocator = self._alloc()
                 if owner in self._grants or owner in self.orphaned:
                     raise ConflictError(f"owner {owner!r} already holds a GPU allocation")
-                grant = allocator.plan(req)
+                grant = self._plan(allocator, owner, req)
                 if grant is None:
                     return None
                 allocation = self._allocation(owner, allocator, grant, req, self._clock())
@@ -366,6 +433,8 @@ class GpuManager:
                 return
             self._closed = True
             self.discovery.close()
+            if self.mps is not None:
+                self.mps.close()
             if self._own_store:
                 self.store.close()
 

@@ -8,7 +8,11 @@ A request names how many GPUs, how much memory on each, and how it shares them:
   CUDA Multi-Process Service) next to other ``mps`` tenants, shares summing to <= 100;
 * ``time_slice``: one of ``replicas`` time slots of the GPU.
 
-``mig_profile`` asks instead for one MIG slice of that profile (``"1g.10gb"``). Bad
+``mig_profile`` asks instead for one MIG slice of that profile (``"1g.10gb"``).
+``cluster`` names the cluster the work belongs to: GPUs that cluster reserved
+(``preallocate_gpus``) are tried first, and only such requests may use them.
+``scheduling_policy`` (``"binpack"`` or ``"spread"``) orders the GPUs for this request,
+over the cluster's policy and the manager's. Bad
 input raises :class:`ValidationError` naming the field and what is allowed; a request
 that is valid but does not fit anywhere is not an error (``allocate`` returns None and
 ``explain`` says why).
@@ -24,9 +28,10 @@ from ..errors import ValidationError
 from ._catalog import all_profile_names
 from ._model import VENDORS
 
-__all__ = ["SHARING_MODES", "GpuRequest"]
+__all__ = ["PLACEMENTS", "SHARING_MODES", "GpuRequest"]
 
 SHARING_MODES = ("exclusive", "shared", "mps", "time_slice")
+PLACEMENTS = ("binpack", "spread")
 _VENDOR_ALIASES = {"nvidia": "nvidia", "cuda": "nvidia", "amd": "amd", "rocm": "amd"}
 _VENDOR_ALIASES |= {"intel": "intel", "oneapi": "intel"}
 
@@ -42,6 +47,8 @@ class GpuRequest:
     mig_profile: str | None = None
     sharing: str | None = None  # None: derived from exclusive / compute_share
     replicas: int = 4  # time_slice slots per GPU
+    cluster: str | None = None  # its cluster's reserved GPUs first
+    scheduling_policy: str | None = None  # "binpack" | "spread"; None: the cluster's/manager's
 
     def __post_init__(self) -> None:
         _integer("gpu_count", self.gpu_count, 1, 1024)
@@ -65,6 +72,10 @@ class GpuRequest:
         if self.compute_share is not None:
             _integer("compute_share", self.compute_share, 1, 100, unit="percent")
         _integer("replicas", self.replicas, 2, 64)
+        if self.cluster is not None and (not isinstance(self.cluster, str) or not self.cluster):
+            raise ValidationError("cluster", f"{self.cluster!r} is not a cluster name")
+        if self.scheduling_policy is not None and self.scheduling_policy not in PLACEMENTS:
+            raise ValidationError.choice("scheduling_policy", self.scheduling_policy, PLACEMENTS)
         object.__setattr__(self, "sharing", self._sharing())
         if self.mig_profile is not None:
             self._check_mig()

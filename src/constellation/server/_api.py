@@ -54,7 +54,16 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_OPTIONS = ("memory_mb", "timeout_s", "concurrency", "env", "scaling_policy", "resources", "gpu")
+_OPTIONS = (
+    "memory_mb",
+    "timeout_s",
+    "concurrency",
+    "env",
+    "scaling_policy",
+    "resources",
+    "gpu",
+    "network",
+)
 
 
 async def _call(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -10,6 +10,7 @@ at them.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ import orjson
 from ..serverless import ServerlessService
 from ._asgi import Receive, Scope, Send, error_body, header, send_bytes, send_json, send_response
 from ._auth import check_bearer
+from ._cloudevents import trigger_for_key
 from ._dashboard import UI_HEADER, DashboardApp, is_dashboard_path
 from ._dashboard_data import DashboardData
 from ._gateway import DEFAULT_MAX_BODY_BYTES, HttpTriggerGateway, Response
@@ -35,6 +37,8 @@ __all__ = ["DEFAULT_MAX_HEADER_BYTES", "GatewayApp", "create_app"]
 
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 _API = "/api/v1"
+_EVENTS = "/api/v1/events"
+_log = logging.getLogger("constellation.server")
 _SYSTEM_PATHS = frozenset(("/healthz", "/metrics", "/openapi.json"))
 _UNAUTHORISED = orjson.dumps(
     error_body("Unauthorized", "send 'Authorization: Bearer <token>' (see `constellation token`)")
@@ -58,6 +62,7 @@ class GatewayApp:
         self.token = token  # None: no authentication (loopback only, checked by the caller)
         self.max_header_bytes = max_header_bytes
         self.api = management_app(service, max_body_bytes=max_api_body_bytes)
+        self.api.state.token = token  # an event trigger's key is derived from it
         self.gateway = HttpTriggerGateway(service, max_body_bytes=max_body_bytes)
         self._openapi = orjson.dumps(openapi_document(OPERATIONS, PATH_PARAMS))
         # The dashboard (``/``, ``/login``, ``/docs``, ``/redoc``, ``/ui/...``): the whole
@@ -74,6 +79,29 @@ class GatewayApp:
         if kind != "http":
             await send({"type": "websocket.close", "code": 1003})
             return
+        sent = ""  # "", "started" or "complete"
+
+        async def tracked(message: Any) -> None:
+            nonlocal sent
+            await send(message)
+            if message["type"] == "http.response.start":
+                sent = "started"
+            elif not message.get("more_body", False):
+                sent = "complete"
+
+        try:
+            await self._http(scope, receive, tracked)
+        except Exception:
+            if sent == "started":
+                raise  # half a response is out: only closing the connection ends it
+            # A bug is answered with a whole 500 (Starlette's own, or ours) and goes no
+            # further, so uvicorn keeps the connection open for the next request.
+            _log.exception("unhandled error for %s %s", scope["method"], scope["path"])
+            if not sent:
+                body = error_body("InternalError", "an internal error occurred")
+                await send_json(send, 500, body)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         too_large = self.headers_too_large(scope["headers"])
         if too_large is not None:
             await send_response(send, *too_large)
@@ -86,13 +114,17 @@ class GatewayApp:
             await self.dashboard(scope, receive, send)
             return
         if _is_api_path(path):
+            bearer = (header(scope, b"authorization") or b"").decode("latin-1")
             if (
                 self.token is not None
-                and not check_bearer(
-                    (header(scope, b"authorization") or b"").decode("latin-1"), self.token
-                )
+                and not check_bearer(bearer, self.token)
                 and not self._dashboard_session(scope)
             ):
+                trigger_id = self._event_key(path, scope["method"], bearer)
+                if trigger_id is not None:  # an event trigger's key: POST /events only
+                    scope.setdefault("state", {})["event_trigger"] = trigger_id
+                    await self.api(scope, receive, send)
+                    return
                 challenge = [(b"www-authenticate", b"Bearer")]
                 await send_bytes(send, 401, _UNAUTHORISED, headers=challenge)
                 return
@@ -119,6 +151,15 @@ class GatewayApp:
         return header(scope, UI_HEADER) is not None and self.dashboard.session_ok_raw(
             header(scope, b"cookie")
         )
+
+    def _event_key(self, path: str, method: str, bearer: str) -> str | None:
+        """The trigger an event trigger's key in ``bearer`` is for (POST /api/v1/events)."""
+        if path != _EVENTS or method != "POST" or self.token is None:
+            return None
+        scheme, _, key = bearer.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return trigger_for_key(self.token, key.strip())
 
     def headers_too_large(self, headers: list[tuple[bytes, bytes]]) -> Response | None:
         """The 431 response when the request headers are over ``max_header_bytes``."""

@@ -59,6 +59,9 @@ class Operation:
     # (status, path parameter, expression): the answer names the object that other
     # operations take as that parameter (an OpenAPI link).
     link: tuple[int, str, str] | None = None
+    # A body the handler reads itself, documented per media type (a model or type each);
+    # for bodies that are not one JSON model (CloudEvents' content modes).
+    content: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.body is not None:
@@ -108,5 +111,5 @@ def routes(operations: Iterable[Operation]) -> list[Route]:
 
 def error_codes(op: Operation) -> list[int]:
     """The error statuses an operation may answer with, in order."""
-    body = BODY_ERRORS if op.body is not None else ()
+    body = BODY_ERRORS if op.body is not None or op.content else ()
     return sorted({*COMMON_ERRORS, *body, *op.errors})

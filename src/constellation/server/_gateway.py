@@ -12,7 +12,9 @@ The event (``event`` in the handler)::
 
 The handler's return value is the JSON response body (status 200), or a Lambda-proxy
 style ``{"statusCode": 201, "headers": {...}, "body": "..." | <JSON>,
-"isBase64Encoded": false}``. Failures map to: handler error or crash -> 502, timeout ->
+"isBase64Encoded": false}``. A trigger with ``"event_format": "apigw-v1"`` or
+``"apigw-v2"`` gets API Gateway's proxy events and answers instead (``_apigw.py``).
+Failures map to: handler error or crash -> 502, timeout ->
 504, throttled (or more than ``max_queued`` requests waiting) -> 429 with Retry-After,
 body over the limit -> 413, invalid JSON -> 400, unknown route -> 404, wrong method ->
 405. Every response carries ``x-request-id``.
@@ -33,6 +35,7 @@ from anyio import CapacityLimiter
 
 from ..errors import ClosedError, NotFoundError
 from ..serverless import InvocationResult, ServerlessService
+from ._apigw import apigw_event, apigw_response
 from ._asgi import (
     JSON_OPTIONS,
     BodyTooLarge,
@@ -54,6 +57,8 @@ _FAILED_STATUS = {"timeout": 504, "throttled": 429}
 # RFC 9110 tokens for names; no control characters (CR, LF: response splitting) in values.
 _BAD_HEADER_NAME = re.compile(rb'[\x00-\x20\x7f()<>@,;:\\"/\[\]?={}]')
 _BAD_HEADER_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# W3C Trace Context: version-traceid-parentid-flags, lower-case hex.
+TRACEPARENT = re.compile(rb"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 Response = tuple[int, bytes, list[tuple[bytes, bytes]]]  # status, body, headers
 BodyReader = Callable[[], Awaitable[bytes]]
 
@@ -145,14 +150,17 @@ def _proxy_response(out: dict[str, Any]) -> Response:
     return status, data, headers
 
 
-def to_response(result: InvocationResult) -> Response:
+def to_response(result: InvocationResult, event_format: str = "default") -> Response:
     """Status, body and headers for an invocation's result."""
     rid = [(b"x-request-id", result.request_id.encode())]
     if result.status == "success":
         out = result.output
-        if isinstance(out, dict) and "statusCode" in out:
+        if event_format != "default" or (isinstance(out, dict) and "statusCode" in out):
             try:
-                status, data, headers = _proxy_response(out)
+                if event_format == "default":
+                    status, data, headers = _proxy_response(out)
+                else:
+                    status, data, headers = apigw_response(event_format, out)
             except (ValueError, TypeError, UnicodeEncodeError) as exc:
                 body = error_body("BadHandlerResponse", str(exc), request_id=result.request_id)
                 return 502, orjson.dumps(body), [(b"content-type", b"application/json"), *rid]
@@ -235,11 +243,15 @@ class HttpTriggerGateway:
         except BodyTooLarge:
             message = f"the body is over the limit of {self.max_body_bytes} bytes"
             return _error(413, "PayloadTooLarge", message)
-        try:
-            event = build_event(scope, match, body)
-        except ValueError as exc:
-            return _error(400, "InvalidJSON", f"the body is not JSON: {exc}")
         trigger = match.trigger
+        event_format = trigger.spec.get("event_format", "default")
+        if event_format == "default":
+            try:
+                event = build_event(scope, match, body)
+            except ValueError as exc:
+                return _error(400, "InvalidJSON", f"the body is not JSON: {exc}")
+        else:
+            event = apigw_event(event_format, scope, match.route, match.params, body)
         fid = trigger.function_id
         try:
             info = self._service.get_function(fid)
@@ -256,7 +268,13 @@ class HttpTriggerGateway:
             message = f"function {info.name!r} is at its concurrency limit and queue"
             return _error(429, "Throttled", message, RETRY_AFTER)
         try:
-            result = await self._service.invoke_awaitable(fid, event, limiter=self._limiter)
+            result = await self._service.invoke_awaitable(
+                fid,
+                event,
+                limiter=self._limiter,
+                trace_parent=_trace_parent(scope),
+                trigger="http",
+            )
         except NotFoundError:
             return _error(404, "NotFound", f"no route for {scope['path']}")
         except ClosedError:
@@ -264,7 +282,15 @@ class HttpTriggerGateway:
         finally:
             with self._lock:
                 self._waiting[trigger.id] -= 1
-        return to_response(result)
+        return to_response(result, event_format)
+
+
+def _trace_parent(scope: Scope) -> str | None:
+    """The request's W3C ``traceparent`` when it is well-formed (it reaches the handler)."""
+    value = header(scope, b"traceparent")
+    if value is None or not TRACEPARENT.match(value):
+        return None
+    return value.decode("ascii")
 
 
 def _error(

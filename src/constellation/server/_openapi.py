@@ -99,6 +99,11 @@ def _operation(op: Operation, schemas: _Schemas, path_params: dict[str, Any]) ->
             "required": op.body_required,
             "content": {"application/json": {"schema": schemas.of(op.body)}},
         }
+    elif op.content:
+        out["requestBody"] = {
+            "required": True,
+            "content": {mime: {"schema": schemas.of(kind)} for mime, kind in op.content.items()},
+        }
     return out
 
 

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from ..errors import ClosedError, ConflictError, NotFoundError, ValidationError
 from ..serverless import ServerlessService
 from . import _api as api
+from . import _cloudevents as cloudevents
 from . import _responses as out
 from . import _schemas as model
 from ._contract import Operation, routes
@@ -140,6 +141,23 @@ OPERATIONS = [
         "Dead-lettered async invocations",
         {200: out.DeadLetterList},
         query=model.FunctionQuery,
+    ),
+    Operation(
+        "POST",
+        "/api/v1/events",
+        cloudevents.post_events,
+        "CloudEvents in (HTTP binding 1.0: binary with ce-* headers, structured, batch) "
+        "to the event triggers whose event_type matches",
+        {202: cloudevents.Accepted},
+        content=cloudevents.CONTENT,
+    ),
+    Operation(
+        "GET",
+        "/api/v1/triggers/{trigger_id}/key",
+        cloudevents.get_trigger_key,
+        "An event trigger's key for POST /api/v1/events (reaches that trigger only)",
+        {200: cloudevents.TriggerKey},
+        errors=(409,),
     ),
     Operation("GET", "/api/v1/stats", api.stats, "Platform statistics", {200: out.Object}),
     Operation(

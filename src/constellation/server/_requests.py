@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from ._asgi import JSON_OPTIONS
 
-__all__ = ["ApiError", "json_response", "read_json"]
+__all__ = ["ApiError", "json_response", "read_bytes", "read_json"]
 
 
 class ApiError(Exception):
@@ -31,11 +31,11 @@ def _is_json(content_type: str) -> bool:
     return mime == "application/json" or mime.endswith("+json")
 
 
-async def read_json(request: Request, *, required: bool) -> Any:
-    """The JSON body (None when empty and allowed); 400, 413 or 415 otherwise."""
+async def read_bytes(request: Request) -> bytes:
+    """The body as it came; 413 when it is over the API's limit."""
     limit: int = request.app.state.max_body_bytes
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "PayloadTooLarge", f"the body is over the limit of {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -43,7 +43,12 @@ async def read_json(request: Request, *, required: bool) -> Any:
         if size > limit:
             raise ApiError(413, "PayloadTooLarge", f"the body is over the limit of {limit} bytes")
         chunks.append(chunk)
-    body = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, *, required: bool) -> Any:
+    """The JSON body (None when empty and allowed); 400, 413 or 415 otherwise."""
+    body = await read_bytes(request)
     if not body.strip():
         if required:
             raise ApiError(400, "ValidationError", "a JSON body is required")

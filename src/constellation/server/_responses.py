@@ -84,6 +84,7 @@ class Function(Answer):
     gas_limit: int | None
     resources: Resources
     gpu: GpuRequest | None
+    network: bool
     triggers: list[Trigger]
 
 

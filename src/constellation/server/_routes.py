@@ -39,7 +39,7 @@ class RouteTable:
                 patterns.append((route, method, trigger))
             else:
                 self._exact.setdefault(route.path, {})[method] = trigger
-        self._patterns = sorted(patterns, key=lambda p: -p[0].specificity)
+        self._patterns = sorted(patterns, key=lambda p: p[0].order)
 
     def __len__(self) -> int:
         return sum(len(m) for m in self._exact.values()) + len(self._patterns)

@@ -8,9 +8,17 @@ for what a schema cannot say (a cron expression, a zip's contents, min <= max).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from ..gpu import limits as gpu_limits
 from ..serverless import limits as check
@@ -160,6 +168,7 @@ class NewFunction(Strict):
     deploy: bool = False
     resources: Resources = optional()
     gpu: GpuRequest | None = Field(None, description="null: no GPU")
+    network: bool = Field(True, description="false: its sandbox has no network")
 
 
 class FunctionChanges(Strict):
@@ -176,12 +185,27 @@ class FunctionChanges(Strict):
     prewarm_instances: int = optional(ge=0, le=10000)
     resources: Resources = optional(description="merged into the current resources")
     gpu: GpuRequest | None = Field(None, description="null: no GPU")
+    network: bool = optional(description="false: its sandbox has no network")
+
+
+_ASCII_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class Query(BaseModel):
     """Query strings are text: numbers and booleans are parsed from it."""
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _ascii_integers(cls, value: Any, info: ValidationInfo) -> Any:
+        """An integer is ASCII digits in full: not '²', '٣' or '1\\n' (which int() or
+        pydantic's lax mode would take or choke on)."""
+        field = cls.model_fields[info.field_name or ""]
+        wants_int = field.annotation in (int, int | None)
+        if wants_int and isinstance(value, str) and not _ASCII_INTEGER.fullmatch(value):
+            raise ValueError("input should be an integer written with the ASCII digits 0-9")
+        return value
 
 
 class InvokeQuery(Query):

@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 from ..triggers import limits as spec
 from ..triggers.limits import (
     DEFAULT_MAX_QUEUED,
+    EVENT_FORMATS,
     HTTP_METHODS,
     MACROS,
     MAX_PATH_LENGTH,
@@ -41,15 +42,16 @@ _URL = "^(" + "|".join(re.escape(p) for p in _URL_PREFIXES) + ")"
 # An HTTP route: literal segments or {parameters}, none of them '.' or '..', no parameter
 # twice, nothing under the server's own paths (as compile_route checks them).
 _SEGMENT = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@-]+|\{[A-Za-z_][A-Za-z0-9_]*\})"
+_GREEDY = r"\{[A-Za-z_][A-Za-z0-9_]*\+\}"  # {proxy+}: the last segment only
 _RESERVED = "|".join(re.escape(p.strip("/")) for p in RESERVED_PREFIXES)
 _ROUTE = (
     "a path from '/': segments of letters, digits and -._~!$&'()*+,;=:@ or parameters "
-    "like {order_id}; no '.' or '..' segment, no parameter twice, nothing under "
+    "like {order_id}, a last greedy parameter like {proxy+}; no '.' or '..' segment, no parameter twice, nothing under "
     + ", ".join(RESERVED_PREFIXES)
 )
 ROUTE_PATTERN = (
-    rf"^/(?!(?:{_RESERVED})(?:/|$))(?!(?:.*/)?\.\.?(?:/|$))(?!.*\{{(\w+)\}}.*\{{\1\}})"
-    rf"(?:{_SEGMENT}(?:/{_SEGMENT})*/?)?$"
+    rf"^/(?!(?:{_RESERVED})(?:/|$))(?!(?:.*/)?\.\.?(?:/|$))(?!.*\{{(\w+)\}}.*\{{\1\+?\}})"
+    rf"(?:(?:{_SEGMENT}/)*(?:{_SEGMENT}|{_GREEDY})/?)?$"
 )
 
 
@@ -137,6 +139,11 @@ class HttpTrigger(Strict):
     )
     method: Literal[HTTP_METHODS] = "ANY"  # type: ignore[valid-type]
     max_queued: int = Field(DEFAULT_MAX_QUEUED, ge=0, le=100_000)
+    event_format: Literal[EVENT_FORMATS] = Field(  # type: ignore[valid-type]
+        "default",
+        description="the handler's event: Constellation's (default), or an API Gateway "
+        "REST API (apigw-v1) or HTTP API payload 2.0 (apigw-v2) proxy event",
+    )
 
 
 class TimerTrigger(Strict):
@@ -184,7 +191,11 @@ class QueueTrigger(_Delivery):
     queue: str = Field(pattern=spec.QUEUE_PATTERN)
     url: str | None = Field(None, pattern=_URL, description="redis or nats only")
     dead_letter: str = optional(pattern=spec.QUEUE_PATTERN, description="default: <queue>.dlq")
-    group: str = Field("constellation", pattern=spec.NAME_PATTERN)
+    group: str = optional(
+        pattern=spec.NAME_PATTERN,
+        description="redis, nats: the consumer group; default: the function's id, so each "
+        "function sees every message; functions given one group share its messages",
+    )
 
 
 class StreamTrigger(_Delivery):

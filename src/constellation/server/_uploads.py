@@ -15,6 +15,7 @@ import io
 import re
 import shutil
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from ..errors import ValidationError
@@ -22,13 +23,13 @@ from ..errors import ValidationError
 __all__ = ["MAX_UNZIPPED_BYTES", "remove_uploads", "save_upload"]
 
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024  # Lambda's unzipped size limit
-_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _module_for(handler: str) -> str:
     """``orders.handle`` -> ``orders``; ``handle`` -> ``main``."""
     module = handler.rsplit(".", 1)[0] if "." in handler else "main"
-    if "." in module or not _MODULE.match(module):
+    if "." in module or not _MODULE.fullmatch(module):
         raise ValidationError(
             "handler", f"{handler!r}: with source text, use 'function' or 'module.function'"
         )
@@ -37,6 +38,8 @@ def _module_for(handler: str) -> str:
 
 def _check_zip(archive: zipfile.ZipFile) -> None:
     total = 0
+    files: set[PurePosixPath] = set()
+    parents: set[PurePosixPath] = set()
     for member in archive.infolist():
         name = PurePosixPath(member.filename)
         if name.is_absolute() or ".." in name.parts or "\\" in member.filename:
@@ -48,6 +51,28 @@ def _check_zip(archive: zipfile.ZipFile) -> None:
             raise ValidationError(
                 "code_zip", f"unzips to more than {MAX_UNZIPPED_BYTES // 2**20} MB"
             )
+        parents.update(name.parents)
+        if not member.is_dir():
+            files.add(name)
+    clash = sorted(str(p) for p in files & parents)
+    if clash:
+        raise ValidationError(
+            "code_zip", f"member {clash[0]!r} is both a file and a directory of other members"
+        )
+
+
+def _extract(archive: zipfile.ZipFile, staging: Path) -> None:
+    """Unpack into ``staging``; a damaged member (bad CRC, truncated data) is a
+    ValidationError and leaves nothing behind."""
+    try:
+        archive.extractall(staging)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            staging.parent.rmdir()  # the function's uploads folder, when this was its first
+        except OSError:
+            pass
+        raise ValidationError("code_zip", f"cannot be unpacked: {exc}") from None
 
 
 def save_upload(
@@ -83,7 +108,7 @@ def save_upload(
         if not target.exists():
             staging = target.with_name(digest + ".partial")
             shutil.rmtree(staging, ignore_errors=True)
-            archive.extractall(staging)
+            _extract(archive, staging)
             staging.rename(target)
     return target
 

@@ -105,6 +105,7 @@ __all__ = [
     "publish",
     "redrive",
     "remove_trigger",
+    "rotate_secrets_key",
     "set_concurrency",
     "set_env_var",
     "set_gas_limit",
@@ -117,6 +118,16 @@ __all__ = [
     "unset_env_var",
     "update_function",
 ]
+
+
+def rotate_secrets_key(settings: Any) -> int:
+    """A new key for the function environments stored under ``settings`` (see
+    ``_secrets.py``); returns how many functions were re-encrypted."""
+    from ..store import Store
+    from ._secrets import rotate_key
+
+    with Store(settings.db_path) as store:
+        return rotate_key(store, settings.secrets_key_path)
 
 
 def __getattr__(name: str) -> Any:

@@ -68,16 +68,21 @@ class FunctionCatalog:
         gas_limit: int | None = None,
         resources: Mapping[str, Any] | None = None,
         gpu: Mapping[str, Any] | None = None,
+        network: bool = True,
     ) -> FunctionInfo:
         """Register a function; its code is copied into the store and its handler checked.
 
         ``runtime="wasm"`` takes a ``.wasm`` (or ``.wat``) file: a WASI command module
         (handler ``"_start"``) gets the event as JSON on stdin and answers on stdout; a core
-        module's exported function (the handler) takes and returns numbers. ``gas_limit`` is
+        module's exported function (the handler) takes and returns numbers; the seed's form,
+        ``handler="process_image.wasm"`` with no ``code``, takes that file as the code
+        (``"file.wasm:export"`` names a core module's export). ``gas_limit`` is
         a WASM function's gas budget per invocation. ``resources`` (``num_cpus``,
         ``num_gpus``, ``custom``) is what each instance asks a Ray cluster for. ``gpu`` is a
         GPU request (``{"gpu_count": 1, "memory_mb": 4096}``, see :mod:`constellation.gpu`)
         allocated for each instance while it lives; its environment reaches the worker.
+        ``network=False`` runs its instances with no network (in a sandbox, see
+        docs/security.md).
         """
         s = self.settings
         check.check_name(name)
@@ -93,6 +98,9 @@ class FunctionCatalog:
         gas = check.check_gas_limit(gas_limit, runtime)
         wants = Resources.from_mapping(resources)
         gpu_request = check.check_gpu(gpu, runtime)
+        check.check_bool("network", network)
+        if code is None and runtime == "wasm" and isinstance(handler, str):
+            code, handler = _wasm_handler_as_code(handler)
         if code is None:
             raise ValidationError("code", "required: the path of a .py file or a directory")
         if self.registry.find(name) is not None:
@@ -128,6 +136,7 @@ class FunctionCatalog:
             gas_limit=gas,
             resources=wants,
             gpu=gpu_request,
+            network=network,
         )
         self._check_code(info)
         return self.registry.insert(info)
@@ -194,8 +203,9 @@ class FunctionCatalog:
         "resources",
         "gpu",
         "gas_limit",
+        "network",
     )
-    _RETIRING = frozenset({"memory_mb", "env", "resources", "gpu", "gas_limit"})
+    _RETIRING = frozenset({"memory_mb", "env", "resources", "gpu", "gas_limit", "network"})
 
     def update_function(self, function: str, changes: Mapping[str, Any]) -> FunctionInfo:
         """Change several settings at once: every value is checked before any is applied,
@@ -242,6 +252,8 @@ class FunctionCatalog:
             fields["gpu"] = check.check_gpu(changes["gpu"], info.runtime)
         if "gas_limit" in changes:
             fields["gas_limit"] = check.check_gas_limit(changes["gas_limit"], info.runtime)
+        if "network" in changes:
+            fields["network"] = check.check_bool("network", changes["network"])
         changed = {k: v for k, v in fields.items() if getattr(info, k) != v}
         if not changed:
             return info
@@ -342,3 +354,13 @@ class FunctionCatalog:
 
     def list_functions(self) -> list[FunctionInfo]:
         return self.registry.list()
+
+
+def _wasm_handler_as_code(handler: str) -> tuple[str | None, str]:
+    """The seed's form ``create_function(runtime="wasm", handler="process_image.wasm")``:
+    the handler names the module file (a WASI command, run through ``_start``), or
+    ``"file.wasm:export"`` a core module's export. Anything else leaves ``code`` unset."""
+    path, _, export = handler.partition(":")
+    if path.endswith((".wasm", ".wat")):
+        return path, export or "_start"
+    return None, handler

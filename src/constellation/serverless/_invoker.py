@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from ..backends import Instance, InstanceDied, InstanceStartError, InstanceTimed
 from ..config import Settings
 from ..errors import NotFoundError, ValidationError
 from ..store import Store
+from ..telemetry import InvocationTracer
 from ._async import AsyncQueue
 from ._call_metrics import CallMetrics
 from ._instances import InstanceManager
@@ -33,6 +35,8 @@ from ._pool import FunctionPool, Throttled
 from ._registry import FunctionRegistry
 
 __all__ = ["Invoker"]
+
+log = logging.getLogger("constellation.serverless")
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 _GAVE_UP: Any = object()  # what a loop waiter gets when its time limit passed first
@@ -63,6 +67,9 @@ class Invoker:
         self._ensure_started = ensure_started
         self.async_queue = AsyncQueue(store, settings, self._run_async, clock)
         self._rid_prefix = uuid.uuid4().hex[:16]
+        # With the [otel] extra and OTEL_* asking for traces: a span per invocation.
+        self.tracer: InvocationTracer | None = InvocationTracer.from_env()
+        self._traced: dict[str, str | None] = {}  # request id -> its traceparent
         self._rid_counter = itertools.count(1)
 
     # -- synchronous -----------------------------------------------------------------
@@ -74,9 +81,15 @@ class Invoker:
         *,
         request_id: str | None = None,
         attempt: int = 1,
+        trace_parent: str | None = None,
+        trigger: str | None = None,
     ) -> InvocationResult:
-        """Run the handler once and wait for it. ``timeout`` in ms (default: the function's)."""
-        info, limit_ms, rid, request = self._prepare(function, input, timeout, request_id, attempt)
+        """Run the handler once and wait for it. ``timeout`` in ms (default: the function's).
+        ``trace_parent`` (a W3C ``traceparent``) is the handler's ``context.trace_parent``;
+        ``trigger`` (http, timer, queue, stream, event) is what the span says fired it."""
+        info, limit_ms, rid, request = self._prepare(
+            function, input, timeout, request_id, attempt, trace_parent
+        )
         self._ensure_started()
         pool = self._instances.by_function.get(info.id) or self._instances.pool(info)
         started_at = self._clock()
@@ -85,7 +98,7 @@ class Invoker:
             instance, cold = pool.acquire(t0 + limit_ms / 1000.0)
         except Throttled:
             waited_ms = (time.monotonic() - t0) * 1000.0
-            return self._throttled(info, rid, started_at, pool, limit_ms, waited_ms)
+            return self._throttled(info, rid, started_at, pool, limit_ms, waited_ms, trigger)
         except InstanceStartError as exc:
             init_ms = (time.monotonic() - t0) * 1000.0
             failed = Outcome(
@@ -96,16 +109,24 @@ class Invoker:
                 cold=True,
                 init_ms=init_ms,
             )
-            return self._finish(info, rid, started_at, failed)
+            return self._finish(info, rid, started_at, failed, trigger)
         t1 = time.monotonic()
         try:
             reply = instance.invoke_raw(request, limit_ms / 1000.0)
         except (InstanceTimedOut, InstanceDied) as exc:
-            return self._failed(pool, instance, cold, info, rid, exc, limit_ms, started_at, t1)
-        return self._answered(pool, instance, cold, info, rid, reply, started_at)
+            return self._failed(
+                pool, instance, cold, info, rid, exc, limit_ms, started_at, t1, trigger
+            )
+        return self._answered(pool, instance, cold, info, rid, reply, started_at, trigger)
 
     def _prepare(
-        self, function: str, input: Any, timeout: int | None, request_id: str | None, attempt: int
+        self,
+        function: str,
+        input: Any,
+        timeout: int | None,
+        request_id: str | None,
+        attempt: int,
+        trace_parent: str | None = None,
     ) -> tuple[FunctionInfo, int, str, bytes]:
         """Check the call; returns the function, the time limit, the request id and body."""
         info = self._registry.get(function)
@@ -121,11 +142,15 @@ class Invoker:
                 )
             limit_ms = min(limit_ms, int(timeout))
         rid = request_id or self._new_request_id()
+        message = {"id": rid, "event": input, "timeout_ms": limit_ms, "attempt": attempt}
+        if trace_parent is not None:
+            message["tp"] = trace_parent
+        if self.tracer is not None:  # what the span needs when the call is recorded
+            if len(self._traced) > 100_000:  # calls cancelled before they were recorded
+                self._traced.clear()
+            self._traced[rid] = trace_parent
         try:
-            request = orjson.dumps(
-                {"id": rid, "event": input, "timeout_ms": limit_ms, "attempt": attempt},
-                option=_JSON_OPTIONS,
-            )
+            request = orjson.dumps(message, option=_JSON_OPTIONS)
         except TypeError as exc:
             raise ValidationError("input", f"the event is not JSON-serialisable: {exc}") from None
         return info, limit_ms, rid, request
@@ -142,6 +167,8 @@ class Invoker:
         timeout: int | None = None,
         *,
         limiter: anyio.CapacityLimiter | None = None,
+        trace_parent: str | None = None,
+        trigger: str | None = None,
     ) -> InvocationResult:
         """:meth:`invoke_sync` for an asyncio event loop (the HTTP gateway).
 
@@ -149,7 +176,9 @@ class Invoker:
         thread hand-off. Otherwise (a cold start, a wait for a free instance, a WASM
         function) the call runs :meth:`invoke_sync` on a worker thread.
         """
-        info, limit_ms, rid, request = self._prepare(function, input, timeout, None, 1)
+        info, limit_ms, rid, request = self._prepare(
+            function, input, timeout, None, 1, trace_parent
+        )
         pool = self._instances.by_function.get(info.id)
         instance = None
         started_at = self._clock()
@@ -165,20 +194,32 @@ class Invoker:
                     timer.cancel()
                 if instance is _GAVE_UP:
                     waited_ms = (time.monotonic() - t0) * 1000.0
-                    return self._throttled(info, rid, started_at, pool, limit_ms, waited_ms)
+                    return self._throttled(
+                        info, rid, started_at, pool, limit_ms, waited_ms, trigger
+                    )
         if instance is None or pool is None:
-            call = functools.partial(self.invoke_sync, function, input, timeout, request_id=rid)
+            call = functools.partial(
+                self.invoke_sync,
+                function,
+                input,
+                timeout,
+                request_id=rid,
+                trace_parent=trace_parent,
+                trigger=trigger,
+            )
             return await anyio.to_thread.run_sync(call, limiter=limiter)
         t1 = time.monotonic()
         try:
             reply = await instance.invoke_awaitable(request, limit_ms / 1000.0)
         except (InstanceTimedOut, InstanceDied) as exc:
-            return self._failed(pool, instance, False, info, rid, exc, limit_ms, started_at, t1)
+            return self._failed(
+                pool, instance, False, info, rid, exc, limit_ms, started_at, t1, trigger
+            )
         except BaseException:
             pool.release(instance, self._clock(), healthy=False)  # cancelled mid-call
             instance.kill()
             raise
-        return self._answered(pool, instance, False, info, rid, reply, started_at)
+        return self._answered(pool, instance, False, info, rid, reply, started_at, trigger)
 
     # -- how a call ended --------------------------------------------------------------
     def _throttled(
@@ -189,13 +230,14 @@ class Invoker:
         pool: FunctionPool,
         limit_ms: int,
         waited_ms: float,
+        trigger: str | None = None,
     ) -> InvocationResult:
         error = (
             f"throttled: function {info.name!r} is at its concurrency limit "
             f"({pool.limit}) and no instance freed up within {limit_ms} ms"
         )
         outcome = Outcome("throttled", waited_ms, error=error, error_type="Throttled")
-        return self._finish(info, rid, started_at, outcome)
+        return self._finish(info, rid, started_at, outcome, trigger)
 
     def _failed(
         self,
@@ -208,6 +250,7 @@ class Invoker:
         limit_ms: int,
         started_at: float,
         t1: float,
+        trigger: str | None = None,
     ) -> InvocationResult:
         """The worker timed out (and was killed) or died: the instance is replaced."""
         pool.release(instance, self._clock(), healthy=False)
@@ -226,7 +269,7 @@ class Invoker:
             init_ms=instance.init_ms if cold else 0.0,
             instance_id=instance.id,
         )
-        return self._finish(info, rid, started_at, outcome)
+        return self._finish(info, rid, started_at, outcome, trigger)
 
     def _answered(
         self,
@@ -237,6 +280,7 @@ class Invoker:
         rid: str,
         reply: dict[str, Any],
         started_at: float,
+        trigger: str | None = None,
     ) -> InvocationResult:
         kind = reply.get("kind")
         pool.release(instance, self._clock(), healthy=kind != "memory_limit")
@@ -268,10 +312,15 @@ class Invoker:
             logs=reply.get("logs", ""),
             traceback=reply.get("trace", ""),
         )
-        return self._record(info, result)
+        return self._record(info, result, trigger)
 
     def _finish(
-        self, info: FunctionInfo, rid: str, started_at: float, outcome: Outcome
+        self,
+        info: FunctionInfo,
+        rid: str,
+        started_at: float,
+        outcome: Outcome,
+        trigger: str | None = None,
     ) -> InvocationResult:
         """Record a call that ended without an answer from the handler."""
         result = outcome.result(
@@ -281,15 +330,28 @@ class Invoker:
             memory_limit_mb=info.memory_mb,
             started_at=started_at,
         )
-        return self._record(info, result)
+        return self._record(info, result, trigger)
 
-    def _record(self, info: FunctionInfo, result: InvocationResult) -> InvocationResult:
+    def _record(
+        self, info: FunctionInfo, result: InvocationResult, trigger: str | None = None
+    ) -> InvocationResult:
         """The one place a call is recorded: its bill, the ledger, then telemetry."""
         result.billed_duration_ms = billed_ms(result)
-        self._ledger.append(result)
+        self._ledger.append(result, trigger)
         ok = result.status == "success"
         self._metrics.record(info.id, info.name, ok, result.duration_ms, result.started_at)
+        if self.tracer is not None:
+            self._trace(info, result, trigger)
         return result
+
+    def _trace(self, info: FunctionInfo, result: InvocationResult, trigger: str | None) -> None:
+        trace_parent = self._traced.pop(result.request_id, None)
+        try:
+            self.tracer.record(  # type: ignore[union-attr]
+                result, version=info.version, trace_parent=trace_parent, trigger=trigger
+            )
+        except Exception:  # a tracing failure must not fail the call
+            log.exception("tracing the invocation %s failed", result.request_id)
 
     # -- queued ----------------------------------------------------------------------
     def invoke_async(

@@ -46,6 +46,7 @@ from ._rollups import (
     minutes_sum,
     read_totals,
 )
+from ._trigger_totals import read_trigger_totals, trigger_totals, write_trigger_totals
 
 __all__ = ["Ledger"]
 
@@ -94,7 +95,9 @@ class Ledger:
         _backfill_rollups(store)
         self.metrics = LedgerMetrics()
         self.metrics.invocations.add(read_totals(store.query, sketches=False))
+        self.metrics.invocations.add_by_trigger(read_trigger_totals(store.query))
         self._pending: list[tuple[Any, ...]] = []
+        self._pending_triggers: list[str | None] = []  # beside each pending row
         self._pending_logs: list[tuple[Any, ...]] = []
         self._lock = threading.Lock()
         # Held from taking the pending rows to committing them: a reader that flushes
@@ -105,7 +108,9 @@ class Ledger:
         self._flusher = threading.Thread(target=self._run, name="ledger-flush", daemon=True)
         self._flusher.start()
 
-    def append(self, result: InvocationResult) -> None:
+    def append(self, result: InvocationResult, trigger: str | None = None) -> None:
+        """Record ``result``; ``trigger`` (http, timer, queue, stream, event; None: a
+        direct call) goes to the per-trigger totals only."""
         row = (
             result.request_id,
             result.function_id,
@@ -123,6 +128,7 @@ class Ledger:
         )
         with self._lock:
             self._pending.append(row)
+            self._pending_triggers.append(trigger)
             if result.logs:
                 self._pending_logs.append(
                     (result.request_id, result.function_id, result.started_at, result.logs)
@@ -152,13 +158,16 @@ class Ledger:
     def _flush_locked(self) -> int:
         with self._lock:
             rows, self._pending = self._pending, []
+            triggers, self._pending_triggers = self._pending_triggers, []
             logs, self._pending_logs = self._pending_logs, []
         if not rows and not logs:
             return 0
         batch = Batch(rows)
+        by_trigger = trigger_totals(rows, triggers, batch) if rows else {}
         with self._store.transaction() as conn:
             _insert_rows(conn, rows)
             batch.write(conn)
+            write_trigger_totals(conn, by_trigger)
             if logs:
                 conn.executemany(_INSERT_LOG, logs)
                 keep = self._settings.log_keep_per_function
@@ -170,6 +179,7 @@ class Ledger:
                         (function_id, function_id, keep - 1),
                     )
         self.metrics.invocations.add(batch.totals)
+        self.metrics.invocations.add_by_trigger(by_trigger)
         return len(rows)
 
     def compact(self, now: float | None = None) -> int:
@@ -326,7 +336,11 @@ def _backfill_rollups(store: Store) -> None:
             if not rows:
                 return
             after = rows[-1][0]
-            Batch([tuple(r)[1:] for r in rows]).write(conn)
+            chunk = [tuple(r)[1:] for r in rows]
+            batch = Batch(chunk)
+            batch.write(conn)
+            # no trigger was recorded then: 'other', as schema version 4 carries them over
+            write_trigger_totals(conn, trigger_totals(chunk, [None] * len(chunk), batch))
 
 
 def _delete_oldest_sql(table: str) -> str:

@@ -121,6 +121,7 @@ class FunctionInfo:
     gas_limit: int | None = None  # WASM functions: a gas budget per invocation
     resources: Resources = field(default_factory=Resources)
     gpu: dict[str, Any] | None = None  # a GPU request (constellation.gpu), per instance
+    network: bool = True  # False: its sandbox has no network (docs/security.md)
 
     def __repr__(self) -> str:
         return (
@@ -146,6 +147,7 @@ class FunctionInfo:
             gas_limit=self.gas_limit,
             cold_start_optimization=self.cold_start_optimization,
             resources=self.resources,
+            network=self.network,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,9 +10,11 @@ scrape reads memory only; it never scans the ledger.
 Names follow the OpenTelemetry FaaS metric conventions where one fits (``faas.invocations``
 is *successful* invocations, ``faas.errors`` failed ones other than timeouts), in
 Prometheus form; the rest are Constellation's own, prefixed ``constellation_``. Labels:
-``function`` (the function's name) and ``status`` (one of six outcomes), so the series
-count grows with the number of functions only. The trigger is not known to the ledger
-yet, so there is no ``trigger`` label.
+``function`` (the function's name), ``trigger`` on the ``faas_*`` series (OTel's
+``faas.trigger``: http, pubsub, timer, other; from the per-trigger totals,
+``_trigger_totals.py``) and ``status`` (one of six outcomes) on
+``constellation_function_invocations``, so the series count grows with the number of
+functions only (times four triggers at most).
 """
 
 from __future__ import annotations
@@ -48,6 +50,26 @@ class InvocationCollector(Collector):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._totals: dict[tuple[str, str], Total] = {}
+        self._by_trigger: dict[tuple[str, str, str], Total] = {}
+
+    def add_by_trigger(self, totals: Mapping[tuple[str, str, str], Total]) -> None:
+        """Add totals per (function id, faas.trigger, status)."""
+        with self._lock:
+            for key, total in totals.items():
+                mine = self._by_trigger.get(key)
+                if mine is None:
+                    mine = self._by_trigger[key] = Total(total.function_name)
+                mine.merge(total, sketch=False)
+
+    def _per_function_trigger(self) -> dict[tuple[str, str], dict[str, Total]]:
+        """Copies of the totals per (function name, trigger) and status."""
+        with self._lock:
+            out: dict[tuple[str, str], dict[str, Total]] = {}
+            for (_, trigger, status), total in self._by_trigger.items():
+                by_status = out.setdefault((total.function_name, trigger), {})
+                copy = by_status.setdefault(status, Total(total.function_name))
+                copy.merge(total, sketch=False)
+            return out
 
     def add(self, totals: Mapping[tuple[str, str], Total]) -> None:
         """Add totals per (function id, status): a flush's, or the stored ones at start."""
@@ -76,17 +98,18 @@ class InvocationCollector(Collector):
             "Invocations by function and final status (throttled included).",
             labels=["function", "status"],
         )
-        ok = CounterMetricFamily("faas_invocations", "Successful invocations.", labels=["function"])
+        faas = ["function", "trigger"]
+        ok = CounterMetricFamily("faas_invocations", "Successful invocations.", labels=faas)
         errors = CounterMetricFamily(
             "faas_errors",
             "Failed invocations other than timeouts (error, memory_limit, crashed).",
-            labels=["function"],
+            labels=faas,
         )
-        timeouts = CounterMetricFamily("faas_timeouts", "Invocation timeouts.", labels=["function"])
+        timeouts = CounterMetricFamily("faas_timeouts", "Invocation timeouts.", labels=faas)
         throttles = CounterMetricFamily(
             "constellation_function_throttles", "Invocations refused.", labels=["function"]
         )
-        cold = CounterMetricFamily("faas_coldstarts", "Cold starts.", labels=["function"])
+        cold = CounterMetricFamily("faas_coldstarts", "Cold starts.", labels=faas)
         billed = CounterMetricFamily(
             "constellation_function_billed_seconds",
             "Billed duration (run time plus cold-start init, rounded up to 1 ms).",
@@ -100,43 +123,48 @@ class InvocationCollector(Collector):
         invoke = HistogramMetricFamily(
             "faas_invoke_duration_seconds",
             "Handler run time per invocation (throttled calls excluded).",
-            labels=["function"],
+            labels=faas,
         )
         init = HistogramMetricFamily(
-            "faas_init_duration_seconds", "Cold-start init time.", labels=["function"]
+            "faas_init_duration_seconds", "Cold-start init time.", labels=faas
         )
         mem = HistogramMetricFamily(
             "faas_mem_usage_bytes",
             "Peak memory (RSS) of the instance per invocation.",
-            labels=["function"],
+            labels=faas,
         )
         for name, by_status in functions:
             every = Total(name)
             for status, total in sorted(by_status.items()):
                 statuses.add_metric([name, status], total.agg.n)
                 every.merge(total, sketch=False)
-            ran = sum(t.agg.n for s, t in by_status.items() if s != "throttled")
-            ok.add_metric([name], by_status["success"].agg.n if "success" in by_status else 0)
-            errors.add_metric([name], sum(by_status[s].agg.n for s in _ERRORS if s in by_status))
-            timeouts.add_metric([name], by_status["timeout"].agg.n if "timeout" in by_status else 0)
             throttles.add_metric(
                 [name], by_status["throttled"].agg.n if "throttled" in by_status else 0
             )
-            cold.add_metric([name], every.agg.cold)
             billed.add_metric([name], every.agg.billed_ms / 1000.0)
             gb_s.add_metric([name], every.agg.mb_ms / 1024.0 / 1000.0)
+        for (name, trigger), by_status in sorted(self._per_function_trigger().items()):
+            labels = [name, trigger]
+            every = Total(name)
+            for total in by_status.values():
+                every.merge(total, sketch=False)
+            ran = sum(t.agg.n for s, t in by_status.items() if s != "throttled")
+            ok.add_metric(labels, by_status["success"].agg.n if "success" in by_status else 0)
+            errors.add_metric(labels, sum(by_status[s].agg.n for s in _ERRORS if s in by_status))
+            timeouts.add_metric(labels, by_status["timeout"].agg.n if "timeout" in by_status else 0)
+            cold.add_metric(labels, every.agg.cold)
             invoke.add_metric(
-                [name],
+                labels,
                 _cumulative(INVOKE_BUCKETS_S, every.invoke, ran),
                 every.agg.duration_ms / 1000.0,
             )
             init.add_metric(
-                [name],
+                labels,
                 _cumulative(INIT_BUCKETS_S, every.init, every.agg.cold),
                 every.agg.init_ms / 1000.0,
             )
             mem_sum = every.mem_mb * 1024.0 * 1024.0
-            mem.add_metric([name], _cumulative(MEM_BUCKETS_BYTES, every.mem, ran), mem_sum)
+            mem.add_metric(labels, _cumulative(MEM_BUCKETS_BYTES, every.mem, ran), mem_sum)
         yield from (
             statuses,
             ok,

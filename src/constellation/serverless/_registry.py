@@ -2,7 +2,8 @@
 
 Another process (the CLI beside a running server) may change the same file; the cache
 notices through SQLite's ``data_version`` when :meth:`FunctionRegistry.refresh_if_changed`
-is called (the platform's housekeeping loop does it every second).
+is called (the platform's housekeeping loop does it every second). Environments are
+stored encrypted (``_secrets.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from ..errors import ConflictError, NotFoundError
 from ..store import Store
 from ._models import FunctionInfo, Resources, ScalingPolicy
+from ._secrets import PREFIX, SecretBox
 
 __all__ = ["FunctionRegistry"]
 
@@ -41,42 +43,62 @@ _COLUMNS = (
     "gas_limit",
     "resources",
     "gpu",
+    "network",
 )
 
 
-def _to_row(info: FunctionInfo) -> tuple[Any, ...]:
+def _to_row(info: FunctionInfo, box: SecretBox) -> tuple[Any, ...]:
     values = {c: getattr(info, c) for c in _COLUMNS}
-    values["env"] = json.dumps(info.env)
+    values["env"] = box.seal(info.env)
     values["scaling_policy"] = json.dumps(info.scaling_policy.to_dict())
     values["cold_start_optimization"] = int(info.cold_start_optimization)
     values["resources"] = json.dumps(info.resources.to_dict())
     values["gpu"] = None if info.gpu is None else json.dumps(info.gpu)
+    values["network"] = int(info.network)
     return tuple(values[c] for c in _COLUMNS)
 
 
-def _from_row(row: Any) -> FunctionInfo:
+def _from_row(row: Any, box: SecretBox) -> FunctionInfo:
     data = {c: row[c] for c in _COLUMNS}
-    data["env"] = json.loads(data["env"])
+    data["env"] = box.open(data["env"], data["name"])
     data["scaling_policy"] = ScalingPolicy(**json.loads(data["scaling_policy"]))
     data["cold_start_optimization"] = bool(data["cold_start_optimization"])
     data["resources"] = Resources.from_mapping(json.loads(data["resources"] or "{}"))
     data["gpu"] = None if data["gpu"] is None else json.loads(data["gpu"])
+    data["network"] = bool(data["network"])
     return FunctionInfo(**data)
 
 
 class FunctionRegistry:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, box: SecretBox) -> None:
         self._store = store
+        self._box = box
         self._lock = threading.Lock()
         self._by_id: dict[str, FunctionInfo] = {}
         self._by_name: dict[str, str] = {}
         self._data_version = -1
+        self._seal_clear_text()
         self.reload()
+
+    def _seal_clear_text(self) -> None:
+        """Encrypt the environments an older release stored in clear."""
+        with self._store.transaction() as conn:
+            rows = conn.execute(
+                "SELECT id, name, env FROM functions WHERE env NOT LIKE ?", (PREFIX + "%",)
+            ).fetchall()
+            for row in rows:
+                sealed = self._box.seal(self._box.open(row[2], row[1]))
+                conn.execute("UPDATE functions SET env = ? WHERE id = ?", (sealed, row[0]))
+        if rows:
+            # No copy of the clear text may stay behind in a free page or the log.
+            self._store.execute("PRAGMA secure_delete = ON")
+            self._store.execute("VACUUM")
+            self._store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def reload(self) -> list[FunctionInfo]:
         """Re-read every function; returns the ones that changed or appeared."""
         rows = self._store.query("SELECT * FROM functions")
-        fresh = {row["id"]: _from_row(row) for row in rows}
+        fresh = {row["id"]: _from_row(row, self._box) for row in rows}
         with self._lock:
             changed = [f for fid, f in fresh.items() if self._by_id.get(fid) != f]
             self._by_id = fresh
@@ -124,7 +146,7 @@ class FunctionRegistry:
                 raise ConflictError(f"name: a function called {info.name!r} already exists")
             self._store.execute(
                 f"INSERT INTO functions ({','.join(_COLUMNS)}) VALUES ({placeholders})",
-                _to_row(info),
+                _to_row(info, self._box),
             )
             self._by_id[info.id] = info
             self._by_name[info.name] = info.id
@@ -133,7 +155,7 @@ class FunctionRegistry:
     def save(self, info: FunctionInfo) -> FunctionInfo:
         sets = ",".join(f"{c} = ?" for c in _COLUMNS[1:])
         with self._lock:
-            row = _to_row(info)
+            row = _to_row(info, self._box)
             if not self._store.execute(
                 f"UPDATE functions SET {sets} WHERE id = ?", (*row[1:], info.id)
             ):

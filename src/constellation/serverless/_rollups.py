@@ -36,6 +36,8 @@ __all__ = [
     "Aggregate",
     "Batch",
     "Total",
+    "pack_counts",
+    "unpack_counts",
 ]
 
 
@@ -92,6 +94,10 @@ def _unpack_counts(blob: bytes) -> list[int]:
 
 def _counts_merge(a: bytes, b: bytes) -> bytes:
     return (np.frombuffer(a, dtype="<i8") + np.frombuffer(b, dtype="<i8")).tobytes()
+
+
+pack_counts = _pack_counts  # for the per-trigger totals (_trigger_totals.py)
+unpack_counts = _unpack_counts
 
 
 def register_functions(conn: sqlite3.Connection) -> None:

@@ -38,6 +38,7 @@ from ._pool import FunctionPool
 from ._queries import QueriesMixin
 from ._registry import FunctionRegistry
 from ._scaler import Autoscaler, Forecaster
+from ._secrets import SecretBox
 from ._series import function_series, minute_counts, recent_invocations
 from ._trigger_service import TriggerService
 
@@ -58,6 +59,7 @@ class ServerlessService(QueriesMixin):
         gpu_allocate: GpuAllocate | None = None,
         gpu_release: GpuRelease | None = None,
         forecaster: Forecaster | None = None,
+        on_code_mismatch: Callable[[str, str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.background = background
@@ -69,10 +71,14 @@ class ServerlessService(QueriesMixin):
         self._closed = False
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
-        self.registry = FunctionRegistry(store)
+        self.registry = FunctionRegistry(store, SecretBox(settings.secrets_key_path))
         self.ledger = Ledger(store, settings, clock)
         self.launcher = make_backend(
-            settings, clock, gpu_allocate=gpu_allocate, gpu_release=gpu_release
+            settings,
+            clock,
+            gpu_allocate=gpu_allocate,
+            gpu_release=gpu_release,
+            on_code_mismatch=on_code_mismatch,
         )
         self.instances = InstanceManager(
             self.launcher, clock, background=background, ensure_started=self._ensure_started
@@ -289,14 +295,32 @@ class ServerlessService(QueriesMixin):
         *,
         request_id: str | None = None,
         attempt: int = 1,
+        trace_parent: str | None = None,
+        trigger: str | None = None,
     ) -> InvocationResult:
-        """Run the handler once and wait for it. ``timeout`` in ms (default: the function's)."""
+        """Run the handler once and wait for it. ``timeout`` in ms (default: the function's).
+        ``trace_parent`` (W3C ``traceparent``) becomes the handler's ``context.trace_parent``;
+        ``trigger`` is the trigger type that fired it (for the invocation's span)."""
         return self.invoker.invoke_sync(
-            function, input, timeout, request_id=request_id, attempt=attempt
+            function,
+            input,
+            timeout,
+            request_id=request_id,
+            attempt=attempt,
+            trace_parent=trace_parent,
+            trigger=trigger,
         )
 
-    def _invoke_by_id(self, function_id: str, event: Any) -> InvocationResult:
-        return self.invoker.invoke_sync(function_id, event)
+    def _invoke_by_id(
+        self,
+        function_id: str,
+        event: Any,
+        trace_parent: str | None = None,
+        trigger: str | None = None,
+    ) -> InvocationResult:
+        return self.invoker.invoke_sync(
+            function_id, event, trace_parent=trace_parent, trigger=trigger
+        )
 
     async def invoke_awaitable(
         self,
@@ -305,9 +329,13 @@ class ServerlessService(QueriesMixin):
         timeout: int | None = None,
         *,
         limiter: anyio.CapacityLimiter | None = None,
+        trace_parent: str | None = None,
+        trigger: str | None = None,
     ) -> InvocationResult:
         """:meth:`invoke_sync` for an asyncio event loop (the HTTP gateway)."""
-        return await self.invoker.invoke_awaitable(function, input, timeout, limiter=limiter)
+        return await self.invoker.invoke_awaitable(
+            function, input, timeout, limiter=limiter, trace_parent=trace_parent, trigger=trigger
+        )
 
     def invoke_async(
         self, function: str, input: Any = None, *, max_retries: int | None = None
@@ -345,3 +373,11 @@ class ServerlessService(QueriesMixin):
     def emit(self, event_type: str, payload: Any, *, source: str = "constellation") -> int:
         """Send a custom event to the event triggers whose glob matches ``event_type``."""
         return self.trigger_service.emit(event_type, payload, source=source)
+
+    def emit_cloudevents(
+        self, envelopes: list[dict[str, Any]], *, trigger_id: str | None = None
+    ) -> list[int]:
+        """Send CloudEvents as they came (``POST /api/v1/events``) to the event triggers
+        whose glob matches each one's type (only ``trigger_id`` when given); returns how
+        many triggers each reached."""
+        return list(self.trigger_service.emit_cloudevents(envelopes, trigger_id=trigger_id))

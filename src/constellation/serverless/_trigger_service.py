@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..config import Settings
@@ -21,6 +21,7 @@ from ..triggers import (
     Trigger,
     TriggerRegistry,
     emit,
+    emit_cloudevents,
     publish,
     start_trigger,
 )
@@ -29,8 +30,27 @@ from ._registry import FunctionRegistry
 
 __all__ = ["TriggerService"]
 
-# (function id, event) -> the invocation's result
-InvokeById = Callable[[str, Any], InvocationResult]
+# (function id, event, traceparent, trigger type) -> the invocation's result
+InvokeById = Callable[[str, Any, str | None, str | None], InvocationResult]
+_EVENT_TYPES = ("timer", "queue", "stream")
+
+
+def _trigger_type(event: Any) -> str | None:
+    """Which trigger made ``event`` (they are all made by constellation.triggers)."""
+    if not isinstance(event, dict):
+        return None
+    if "specversion" in event:
+        return "event"
+    kind = event.get("type")
+    return kind if kind in _EVENT_TYPES else None
+
+
+def _trace_parent(event: Any) -> str | None:
+    """A CloudEvent's distributed-tracing extension (``traceparent``), for the context."""
+    if isinstance(event, dict) and "specversion" in event:
+        value = event.get("traceparent")
+        return value if isinstance(value, str) else None
+    return None
 
 
 class TriggerService:
@@ -107,7 +127,7 @@ class TriggerService:
 
     def invoke_for_trigger(self, function_id: str, event: Any) -> InvocationResult:
         try:
-            return self._invoke(function_id, event)
+            return self._invoke(function_id, event, _trace_parent(event), _trigger_type(event))
         except NotFoundError:
             self._forget(function_id)  # deleted by another process: its triggers go too
             raise
@@ -125,3 +145,15 @@ class TriggerService:
         """Send a custom event (CloudEvents envelope) to the event triggers whose glob
         matches ``event_type``; returns how many it was queued for."""
         return emit(event_type, payload, source=source, store=self._store)
+
+    def emit_cloudevents(
+        self, envelopes: Sequence[dict[str, Any]], *, trigger_id: str | None = None
+    ) -> Sequence[int]:
+        """Send CloudEvents as they came (the HTTP ingress) to the matching event
+        triggers, as :meth:`emit` does, or to the event trigger ``trigger_id`` only;
+        returns how many triggers each reached."""
+        subscription = None
+        if trigger_id is not None:
+            trigger = self.registry.get(trigger_id)
+            subscription = trigger.spec.get("name") or trigger.id
+        return emit_cloudevents(list(envelopes), store=self._store, subscription=subscription)

@@ -20,8 +20,8 @@ __all__ = [
 ]
 
 RUNTIMES = ("python", "wasm")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # used with fullmatch
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # used with fullmatch
 MEMORY_RANGE = (128, 10240)
 TIMEOUT_RANGE = (1, 900)
 CONCURRENCY_RANGE = (1, 10000)
@@ -29,7 +29,7 @@ PREWARM_RANGE = (0, 10000)
 
 
 def check_name(name: Any, field: str = "name") -> str:
-    if not isinstance(name, str) or not _DNS_LABEL.match(name):
+    if not isinstance(name, str) or not _DNS_LABEL.fullmatch(name):
         raise ValidationError(
             field,
             f"{name!r} is not a DNS label: use 1-63 lowercase letters, digits and '-', "
@@ -105,8 +105,14 @@ def check_gpu(value: Any, runtime: str) -> dict[str, Any] | None:
     return request.as_dict()
 
 
+def check_bool(field: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(field, f"{value!r} must be true or false")
+    return value
+
+
 def check_env_name(name: Any) -> str:
-    if not isinstance(name, str) or not _ENV_NAME.match(name):
+    if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
         raise ValidationError(
             "env",
             f"{name!r} is not a valid variable name: letters, digits and '_', not starting with a digit",

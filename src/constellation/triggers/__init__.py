@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ValidationError
 from ._broker_spec import QUEUE_BROKERS, broker_url, check_queue_name
 from ._errors import BrokerError, BrokerUnavailableError, TriggerError
-from ._events import emit_event, make_event
+from ._events import emit_envelopes, emit_event, make_event
 from ._http import RoutePattern, compile_route
 from ._registry import Trigger, TriggerRegistry
 from ._runner import TriggerRunner, TriggerStats
@@ -81,6 +81,7 @@ __all__ = [
     "TriggerStats",
     "compile_route",
     "emit",
+    "emit_cloudevents",
     "make_event",
     "parse_schedule",
     "peek",
@@ -137,6 +138,24 @@ def emit(
 ) -> int:
     """Send a CloudEvents-shaped event to every matching event trigger; returns how many."""
     return emit_event(default_store(store), event_type, payload, source, clock)
+
+
+def emit_cloudevents(
+    envelopes: list[dict[str, Any]],
+    *,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
+    subscription: str | None = None,
+) -> list[int]:
+    """Send CloudEvents envelopes as they came (ids, sources and extensions kept; each
+    needs at least ``type`` and ``id``) to the event triggers whose glob matches each
+    one's type (only the one named ``subscription`` when given), in one transaction;
+    returns how many triggers each reached."""
+    for index, envelope in enumerate(envelopes):
+        for attribute in ("id", "type"):
+            if not isinstance(envelope.get(attribute), str) or not envelope[attribute]:
+                raise ValidationError(f"[{index}].{attribute}", "required: a non-empty string")
+    return emit_envelopes(default_store(store), envelopes, clock(), subscription)
 
 
 def peek(

@@ -33,7 +33,7 @@ from ..errors import ValidationError
 from ..store import Store
 from ._sqlite import SqliteQueueSource, encode, publish_rows
 
-__all__ = ["EventSource", "emit_event", "make_event"]
+__all__ = ["EventSource", "emit_envelopes", "emit_event", "make_event"]
 
 _TYPE = re.compile(r"^[A-Za-z0-9_.:/-]{1,200}$")
 
@@ -71,12 +71,35 @@ def emit_event(
     """Queue the event for every matching subscription; returns how many matched."""
     now = clock()
     envelope = make_event(event_type, payload, source, now)
-    subs = store.query("SELECT pattern, queue FROM trigger_event_subscriptions")
-    queues = sorted({s["queue"] for s in subs if fnmatch.fnmatchcase(event_type, s["pattern"])})
-    if queues:
-        body = encode(envelope, "payload")
-        publish_rows(store, [(q, envelope["id"], body) for q in queues], now)
-    return len(queues)
+    return emit_envelopes(store, [envelope], now)[0]
+
+
+def emit_envelopes(
+    store: Store, envelopes: list[dict[str, Any]], now: float, subscription: str | None = None
+) -> list[int]:
+    """Queue CloudEvents envelopes (already checked, e.g. from the HTTP ingress) for the
+    subscriptions whose glob matches each one's ``type`` (only the one named
+    ``subscription`` when given), all in one transaction; returns how many subscriptions
+    each was queued for."""
+    if subscription is None:
+        subs = store.query("SELECT pattern, queue FROM trigger_event_subscriptions")
+    else:
+        subs = store.query(
+            "SELECT pattern, queue FROM trigger_event_subscriptions WHERE name = ?",
+            (subscription,),
+        )
+    rows: list[tuple[str, str, str]] = []
+    counts: list[int] = []
+    for envelope in envelopes:
+        kind = envelope["type"]
+        queues = sorted({s["queue"] for s in subs if fnmatch.fnmatchcase(kind, s["pattern"])})
+        if queues:
+            body = encode(envelope, "event")
+            rows.extend((q, envelope["id"], body) for q in queues)
+        counts.append(len(queues))
+    if rows:
+        publish_rows(store, rows, now)
+    return counts
 
 
 class EventSource(SqliteQueueSource):

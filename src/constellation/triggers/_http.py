@@ -4,6 +4,12 @@
 ``constellation serve`` (see :mod:`constellation.server`), which matches requests with
 :func:`compile_route`'s :class:`RoutePattern`. Two routes that can match the same
 request with the same method are refused when the second is added (:func:`routes_overlap`).
+
+A last segment ``{name+}`` is greedy (API Gateway's ``{proxy+}``): it matches one or more
+segments, and its parameter is the rest of the path (``a/b/c``). A route with a greedy
+parameter is tried after every route without one. ``event_format`` chooses the event a
+handler gets: ``default`` (Constellation's), ``apigw-v1`` (an API Gateway REST API proxy
+event) or ``apigw-v2`` (an HTTP API payload 2.0 event); see ``server/_apigw.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 from ..errors import ValidationError
 
 __all__ = [
+    "EVENT_FORMATS",
     "HTTP_METHODS",
     "RESERVED_PREFIXES",
     "RoutePattern",
@@ -42,39 +49,50 @@ RESERVED_PREFIXES = (
 )
 MAX_PATH_LENGTH = 1024
 DEFAULT_MAX_QUEUED = 100
+EVENT_FORMATS = ("default", "apigw-v1", "apigw-v2")
 
 _LITERAL = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@-]+$")
-_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(\+?)\}$")
 
 
 @dataclass(frozen=True)
 class RoutePattern:
-    """A compiled HTTP route: literal segments and ``{name}`` parameters (``None`` slots)."""
+    """A compiled HTTP route: literal segments and ``{name}`` parameters (``None`` slots);
+    ``greedy`` when the last parameter is ``{name+}`` (it takes the rest of the path)."""
 
     path: str
     segments: tuple[str | None, ...]
     params: tuple[str, ...]
+    greedy: bool = False
 
     @property
     def shape(self) -> tuple[str | None, ...]:
-        return self.segments
+        return (*self.segments, "+") if self.greedy else self.segments
 
     def match(self, parts: list[str]) -> dict[str, str] | None:
-        if len(parts) != len(self.segments):
+        count = len(self.segments)
+        if len(parts) != count and not (self.greedy and len(parts) > count):
             return None
         values: dict[str, str] = {}
         names = iter(self.params)
-        for part, literal in zip(parts, self.segments, strict=True):
+        for part, literal in zip(parts, self.segments, strict=False):
             if literal is None:
                 values[next(names)] = part
             elif literal != part:
                 return None
+        if self.greedy:
+            values[self.params[-1]] = "/".join(parts[count - 1 :])
         return values
 
     @property
     def specificity(self) -> int:
         """More literal segments first: ``/orders/new`` wins over ``/orders/{id}``."""
         return sum(1 for s in self.segments if s is not None)
+
+    @property
+    def order(self) -> tuple[bool, int]:
+        """The order routes are tried in: greedy ones last, then the most literal first."""
+        return self.greedy, -self.specificity
 
 
 def split_path(path: str) -> list[str]:
@@ -94,22 +112,31 @@ def compile_route(path: Any, field: str = "trigger.path") -> RoutePattern:
             raise ValidationError(field, f"{normal!r} is reserved by the server ({prefix})")
     segments: list[str | None] = []
     params: list[str] = []
-    for part in split_path(normal):
+    parts = split_path(normal)
+    greedy = False
+    for index, part in enumerate(parts):
         param = _PARAM.match(part)
         if param:
             if param.group(1) in params:
                 raise ValidationError(field, f"parameter {{{param.group(1)}}} appears twice")
+            if param.group(2):
+                if index != len(parts) - 1:
+                    raise ValidationError(
+                        field, f"greedy parameter {part} must be the last segment"
+                    )
+                greedy = True
             params.append(param.group(1))
             segments.append(None)
         elif part in (".", "..") or not _LITERAL.match(part):
             raise ValidationError(
                 field,
                 f"segment {part!r} is not allowed; use letters, digits, '-._~' "
-                "and similar URL characters, or a parameter like {order_id}",
+                "and similar URL characters, a parameter like {order_id}, "
+                "or a last greedy parameter like {proxy+}",
             )
         else:
             segments.append(part)
-    return RoutePattern(normal, tuple(segments), tuple(params))
+    return RoutePattern(normal, tuple(segments), tuple(params), greedy)
 
 
 def check_keys(spec: Mapping[str, Any], allowed: Iterable[str], kind: str) -> None:
@@ -122,7 +149,7 @@ def check_keys(spec: Mapping[str, Any], allowed: Iterable[str], kind: str) -> No
 
 
 def validate_http(spec: Mapping[str, Any]) -> dict[str, Any]:
-    check_keys(spec, ("type", "path", "method", "max_queued"), "http")
+    check_keys(spec, ("type", "path", "method", "max_queued", "event_format"), "http")
     if "path" not in spec:
         raise ValidationError("trigger.path", "required for an http trigger, e.g. '/api/orders'")
     route = compile_route(spec["path"])
@@ -132,7 +159,16 @@ def validate_http(spec: Mapping[str, Any]) -> dict[str, Any]:
     queued = spec.get("max_queued", DEFAULT_MAX_QUEUED)
     if isinstance(queued, bool) or not isinstance(queued, int) or not 0 <= queued <= 100_000:
         raise ValidationError("trigger.max_queued", f"{queued!r} must be an integer 0-100000")
-    return {"type": "http", "path": route.path, "method": method.upper(), "max_queued": queued}
+    event_format = spec.get("event_format", "default")
+    if event_format not in EVENT_FORMATS:
+        raise ValidationError.choice("trigger.event_format", event_format, EVENT_FORMATS)
+    return {
+        "type": "http",
+        "path": route.path,
+        "method": method.upper(),
+        "max_queued": queued,
+        "event_format": event_format,
+    }
 
 
 def routes_overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

@@ -3,9 +3,13 @@
 nats-py is asyncio; each :class:`NatsConnection` runs its own event loop in a daemon
 thread and the runner's threads call into it with :meth:`NatsConnection.run`.
 
-Queues: a queue is a subject held by a work-queue stream (found by subject, or created
-as ``CQ_<subject>``); the runners of a queue trigger share one durable pull consumer
-(``<group>-<subject>``) with explicit acks and ``ack_wait = visibility_timeout_s``. Failure naks with
+Queues: a queue is a subject held by a stream (found by subject, or created as
+``CQ_<subject>`` with limits retention); each group (the function's id when the
+platform attaches the trigger) has one durable pull consumer (``<group>-<subject>``),
+shared by that trigger's runners, so every function sees every message. Messages that
+every consumer of the subject has acked are purged (every second and on close). A
+work-queue stream made elsewhere still works for one group; JetStream refuses a second
+consumer of the same subject on it. Consumers use explicit acks and ``ack_wait = visibility_timeout_s``. Failure naks with
 ``retry_delay_s`` as the delay; after ``max_deliveries`` the message is published to the
 dead-letter subject (its own work-queue stream) with ``Constellation-Error``,
 ``Constellation-Origin-Seq`` and ``Constellation-Deliveries`` headers, then acked. The
@@ -25,6 +29,7 @@ import logging
 import re
 import socket
 import threading
+import time
 import urllib.parse
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -46,6 +51,7 @@ log = logging.getLogger("constellation.triggers")
 
 T = TypeVar("T")
 _TIMEOUT_S = 10.0
+PURGE_EVERY_S = 1.0  # how often a queue's runner purges what every consumer has acked
 
 
 class NatsConnection:
@@ -90,7 +96,7 @@ class NatsConnection:
         """Schedule ``coro`` on the loop without waiting (ordered before later calls)."""
         asyncio.run_coroutine_threadsafe(coro, self._loop)
 
-    async def ensure_stream(self, subject: str, work_queue: bool, name: str | None = None) -> str:
+    async def ensure_stream(self, subject: str, kind: str, name: str | None = None) -> str:
         """The stream holding ``subject``: the named one, the one found, or a new one."""
         key = (subject, name or "")
         found = self._streams.get(key)
@@ -100,8 +106,12 @@ class NatsConnection:
             try:
                 name = await self.js.find_stream_name_by_subject(subject)
             except nats.js.errors.NotFoundError:
-                prefix = "CQ_" if work_queue else "CS_"
+                prefix = "CS_" if kind == "stream" else "CQ_"
                 name = prefix + re.sub(r"[^A-Za-z0-9_-]", "_", subject.replace(">", "all"))
+                # A queue keeps each message for every function's consumer (limits
+                # retention; what all have acked is purged); a dead-letter subject is a
+                # plain work queue.
+                work_queue = kind == "dead_letter"
                 retention = api.RetentionPolicy.WORK_QUEUE if work_queue else None
                 await self._call(
                     self.js.add_stream(name=name, subjects=[subject], retention=retention)
@@ -173,7 +183,7 @@ def nats_publish(url: str, subject: str, message: Any) -> str:
     conn = shared_connection(url)
 
     async def go() -> str:
-        stream = await conn.ensure_stream(subject, work_queue=True)
+        stream = await conn.ensure_stream(subject, "queue")
         ack = await conn._call(conn.js.publish(subject, data, stream=stream))
         return f"{ack.stream}:{ack.seq}"
 
@@ -183,6 +193,19 @@ def nats_publish(url: str, subject: str, message: Any) -> str:
 def durable_name(group: str, subject: str) -> str:
     """The JetStream durable consumer of a queue trigger: ``<group>-<subject with _ for .>``."""
     return f"{group}-{re.sub(r'[^A-Za-z0-9_-]', '_', subject)}"
+
+
+def _subject_matches(pattern: str | None, subject: str) -> bool:
+    """Whether a consumer filtered on ``pattern`` (None: the whole stream) reads ``subject``."""
+    if not pattern:
+        return True
+    want, have = pattern.split("."), subject.split(".")
+    for index, token in enumerate(want):
+        if token == ">":
+            return len(have) > index
+        if index >= len(have) or (token != "*" and token != have[index]):
+            return False
+    return len(want) == len(have)
 
 
 def _decode(data: bytes) -> Any:
@@ -221,7 +244,7 @@ class NatsDelivery(Delivery):
         }
 
         async def go() -> None:
-            stream = await source.conn.ensure_stream(source.dead_letter, work_queue=True)
+            stream = await source.conn.ensure_stream(source.dead_letter, "dead_letter")
             await source.conn._call(
                 source.conn.js.publish(source.dead_letter, msg.data, stream=stream, headers=headers)
             )
@@ -231,7 +254,8 @@ class NatsDelivery(Delivery):
 
 
 class _NatsSource(Source):
-    kind = "queue"
+    kind = "queue"  # the event's "type"
+    key = "queue"  # the event's field that names where it came from
 
     def __init__(self, spec: dict[str, Any], subject: str, dead_letter: str) -> None:
         self.spec = spec
@@ -239,6 +263,7 @@ class _NatsSource(Source):
         self.dead_letter = dead_letter
         self._conn: NatsConnection | None = None
         self._sub: Any = None
+        self.stream_name = ""
 
     @property
     def conn(self) -> NatsConnection:
@@ -268,18 +293,19 @@ class _NatsSource(Source):
         return {
             "type": self.kind,
             "broker": "nats",
-            self.kind: msg.subject if self.kind == "subject" else self.subject,
+            self.key: msg.subject if self.kind == "stream" else self.subject,
             "message_id": f"{meta.stream}:{meta.sequence.stream}",
             "delivery_count": meta.num_delivered,
             "published_at": meta.timestamp.timestamp() if meta.timestamp else None,
             "body": _decode(msg.data),
         }
 
-    def _subscribe(self, stream_name: str | None, work_queue: bool, durable: str | None) -> None:
+    def _subscribe(self, stream_name: str | None, kind: str, durable: str | None) -> None:
         conn = self._conn = NatsConnection(self.spec["url"])
 
         async def go() -> Any:
-            stream = await conn.ensure_stream(self.subject, work_queue, stream_name)
+            stream = await conn.ensure_stream(self.subject, kind, stream_name)
+            self.stream_name = stream
             return await conn._call(
                 conn.js.pull_subscribe(
                     self.subject, durable=durable, stream=stream, config=self._consumer_config()
@@ -303,21 +329,65 @@ class _NatsSource(Source):
 
 
 class NatsQueueSource(_NatsSource):
+    """A queue: one durable consumer per group (per function), so each function sees
+    every message; what every consumer of the queue's subject has acked is purged."""
+
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__(spec, spec["queue"], spec["dead_letter"])
+        self._last_purge = time.monotonic()
 
     def start(self) -> None:
         # One durable per (group, queue): queues may share a stream ("orders.>"), and a
         # durable bound to another queue's filter would take that queue's messages.
-        self._subscribe(
-            None, work_queue=True, durable=durable_name(self.spec["group"], self.subject)
-        )
+        self._subscribe(None, "queue", durable=durable_name(self.spec["group"], self.subject))
+
+    def fetch(self, limit: int, wait_s: float) -> list[Delivery]:
+        now = time.monotonic()
+        if now - self._last_purge >= PURGE_EVERY_S:
+            self._last_purge = now
+            self.purge_acked()
+        return super().fetch(limit, wait_s)
+
+    def purge_acked(self) -> int:
+        """Purge this queue's messages that every consumer reading them has acked (a
+        limits stream keeps them otherwise; a work queue drops them itself)."""
+        conn, stream, subject = self.conn, self.stream_name, self.subject
+
+        async def go() -> int:
+            info = await conn.js.stream_info(stream)
+            if info.config.retention != api.RetentionPolicy.LIMITS:
+                return 0
+            floors = [
+                c.ack_floor.stream_seq if c.ack_floor else 0
+                for c in await conn.js.consumers_info(stream)
+                if _subject_matches(c.config.filter_subject, subject)
+            ]
+            if not floors or min(floors) == 0:
+                return 0
+            await conn.js.purge_stream(stream, seq=min(floors) + 1, subject=subject)
+            return min(floors)
+
+        try:
+            return conn.run(go())
+        except (nats.errors.Error, TimeoutError, BrokerError) as exc:
+            log.warning("nats: purging %s failed: %r", subject, exc)
+            return 0
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self.conn.run(self.conn.nc.flush(), timeout=5.0)  # the acks sent
+                self.purge_acked()
+            except Exception:
+                pass
+        super().close()
 
 
 class NatsStreamSource(_NatsSource):
     """In-order consumption of a subject from a start position."""
 
-    kind = "subject"
+    kind = "stream"
+    key = "subject"
 
     def __init__(self, spec: dict[str, Any]) -> None:
         # "dlq." first: "orders.dlq" would match a subscription to "orders.*" itself.
@@ -342,4 +412,4 @@ class NatsStreamSource(_NatsSource):
         return config
 
     def start(self) -> None:
-        self._subscribe(self.spec["stream"], work_queue=False, durable=self.spec["name"])
+        self._subscribe(self.spec["stream"], "stream", durable=self.spec["name"])

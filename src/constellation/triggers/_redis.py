@@ -1,13 +1,17 @@
 """Redis Streams: queue triggers (a consumer group) and event-stream subscriptions.
 
 Queue semantics on a stream key: every runner of a queue trigger reads with ``XREADGROUP``
-in one consumer group (``group``, default ``constellation``), so each message goes to one
-of them. Success: ``XACK`` + ``XDEL`` (acks from concurrent deliveries are sent together). Failure: the entry stays pending and its idle time
+in one consumer group (``group``: the function's id when the platform attaches the
+trigger, so each function sees every message; runners that share a group share its
+messages). Success: ``XACK`` (acks from concurrent deliveries are sent together); the
+entries every group of the stream has acked are trimmed (:data:`_TRIM`, one script:
+``XTRIM MINID`` below the lowest entry some group still needs) with an ack batch at most
+every :data:`TRIM_EVERY_S`, and by the fetch loop and ``close`` when acks are left. Failure: the entry stays pending and its idle time
 is set (``XCLAIM ... IDLE ... JUSTID``, which does not count a delivery) so that
 ``XAUTOCLAIM`` reclaims it ``retry_delay_s`` later; an entry whose consumer died is
 reclaimed once it has been idle for ``visibility_timeout_s``. After ``max_deliveries`` the
 entry is copied to the dead-letter stream (with ``error``, ``origin_id`` and
-``deliveries`` fields) and removed, in one MULTI/EXEC.
+``deliveries`` fields) and acked, in one MULTI/EXEC.
 
 A message published by :func:`redis_publish` is one field, ``data``, holding JSON; entries
 written by other tools arrive as a dict of their fields.
@@ -34,6 +38,35 @@ __all__ = [
     "redis_peek",
     "redis_publish",
 ]
+
+# Trim the entries of a stream that every consumer group is done with: below the lowest
+# pending entry of any group, and after no group's last-delivered entry. A stream without
+# groups is left alone. Returns how many entries went.
+_TRIM = """
+local function parse(id)
+  local dash = string.find(id, '-')
+  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+end
+local low_ms, low_seq = nil, nil
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  local ms, seq
+  if tonumber(info['pending']) > 0 then
+    ms, seq = parse(redis.call('XPENDING', KEYS[1], info['name'])[2])
+  else
+    ms, seq = parse(info['last-delivered-id'])
+    seq = seq + 1
+  end
+  if low_ms == nil or ms < low_ms or (ms == low_ms and seq < low_seq) then
+    low_ms, low_seq = ms, seq
+  end
+end
+if low_ms == nil then return 0 end
+return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-%d', low_ms, low_seq))
+"""
+
+TRIM_EVERY_S = 0.1  # an ack batch trims at most this often (the script reads every group)
 
 _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
@@ -137,7 +170,7 @@ class RedisDelivery(Delivery):
         pipe.xadd(s.dead_letter, fields)
         pipe.xack(s.key, s.group, self.message_id)
         if s.delete_on_ack:
-            pipe.xdel(s.key, self.message_id)
+            s.trim(keys=[s.key], client=pipe)
         pipe.execute()
 
 
@@ -154,13 +187,27 @@ class _RedisSource(Source):
         self.consumer = f"c-{uuid.uuid4().hex[:12]}"
         self.client: Any = redis_client(self.url)  # redis-py's reply types are unions
         self.acks = GroupCommit(self._ack_many)
+        self.trim = self.client.register_script(_TRIM)
+        self._last_trim = 0.0
+        self._untrimmed = False  # acks since the last trim
 
     def _ack_many(self, ids: list[str]) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.xack(self.key, self.group, *ids)
-        if self.delete_on_ack:
-            pipe.xdel(self.key, *ids)
+        self._untrimmed = self.delete_on_ack
+        if self.delete_on_ack and time.monotonic() - self._last_trim >= TRIM_EVERY_S:
+            self._last_trim = time.monotonic()
+            self._untrimmed = False
+            self.trim(keys=[self.key], client=pipe)
         pipe.execute()
+
+    def trim_acked(self) -> None:
+        """Trim what every group acked, if acks came since the last trim (the fetch loop
+        calls it when idle, ``close`` at the end: no acked entry is left for long)."""
+        if self._untrimmed and time.monotonic() - self._last_trim >= TRIM_EVERY_S:
+            self._last_trim = time.monotonic()
+            self._untrimmed = False
+            self.trim(keys=[self.key])
 
     def fetch(self, limit: int, wait_s: float) -> list[Delivery]:
         try:
@@ -221,7 +268,15 @@ class RedisQueueSource(_RedisSource):
     def start(self) -> None:
         _create_group(self.client, self.url, self.key, self.group, "0")
 
+    def close(self) -> None:
+        self._last_trim = 0.0
+        try:
+            self.trim_acked()
+        except redis.RedisError:
+            pass  # the next runner's acks trim them
+
     def _fetch(self, limit: int, wait_s: float) -> list[Delivery]:
+        self.trim_acked()
         out: list[Delivery] = []
         if time.monotonic() - self._last_reclaim >= self._reclaim_every:
             out = self._reclaim(limit)

@@ -82,7 +82,17 @@ class TriggerRegistry:
         return True
 
     def add(self, function_id: str, spec: Mapping[str, Any]) -> Trigger:
+        """Validate and store ``spec`` for the function. What the registry fills in (and
+        the API shows): a Redis or NATS queue trigger's consumer ``group`` is the
+        function's id unless one is given, so every function on a queue sees every
+        message (a shared ``group`` splits them); a stream or event trigger's ``name``
+        (its durable subscription) is the trigger's id unless one is given."""
         normal = validate_trigger(spec)
+        trigger_id = "trg-" + uuid.uuid4().hex[:12]
+        if normal["type"] == "queue" and normal["broker"] != "sqlite" and "group" not in spec:
+            normal["group"] = function_id
+        if normal["type"] in ("stream", "event") and normal["name"] is None:
+            normal["name"] = trigger_id
         self.refresh_if_changed()
         with self._lock:
             if normal["type"] == "http":
@@ -92,9 +102,7 @@ class TriggerRegistry:
                             f"trigger.path: {normal['method']} {normal['path']} conflicts with "
                             f"trigger {other.id} ({other.spec['method']} {other.spec['path']})"
                         )
-            trigger = Trigger(
-                "trg-" + uuid.uuid4().hex[:12], function_id, normal["type"], normal, self._clock()
-            )
+            trigger = Trigger(trigger_id, function_id, normal["type"], normal, self._clock())
             self._store.execute(
                 "INSERT INTO triggers (id, function_id, type, spec, created_at) VALUES (?,?,?,?,?)",
                 (trigger.id, function_id, trigger.type, json.dumps(normal), trigger.created_at),

@@ -16,11 +16,18 @@ from ._broker_spec import (
     QUEUE_BROKERS,
     STREAM_BROKERS,
 )
-from ._http import DEFAULT_MAX_QUEUED, HTTP_METHODS, MAX_PATH_LENGTH, RESERVED_PREFIXES
+from ._http import (
+    DEFAULT_MAX_QUEUED,
+    EVENT_FORMATS,
+    HTTP_METHODS,
+    MAX_PATH_LENGTH,
+    RESERVED_PREFIXES,
+)
 from ._schedule import MACROS
 
 __all__ = [
     "DEFAULT_MAX_QUEUED",
+    "EVENT_FORMATS",
     "EVENT_TYPE_PATTERN",
     "HTTP_METHODS",
     "MACROS",

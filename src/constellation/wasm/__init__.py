@@ -11,6 +11,9 @@ Contract:
   ``"native"`` (precompiled code only), ``"wasm3"`` (interpreter, no WASI) or ``"wasmer"``
   (always :class:`RuntimeUnavailableError`: no wheel for Python >= 3.11).
   :func:`get_runtimes` says which run here.
+* Every instance starts with :data:`DEFAULT_LIMITS` (10 s timeout per call, 256 MiB of
+  memory, 10**11 gas per call; configurable per host, by ``init(default_limits=...)`` and
+  by ``CONSTELLATION_WASM_*`` environment variables), so an infinite loop ends on its own.
 * ``set_resource_limits(i, {"max_memory", "max_instructions", "max_table_elements",
   "timeout_ms"})``, ``set_gas_limit``/``get_gas_used`` (fuel), ``call_function(i, name,
   params)`` with typed or plain params, returning :class:`WasmValue` results. A trap raises
@@ -69,7 +72,7 @@ from ._errors import (
 )
 from ._handler import InvocationResult, WasmHandler
 from ._host import WasmHost
-from ._limits import ResourceLimits
+from ._limits import DEFAULT_LIMITS, ResourceLimits
 from ._module import ExportInfo, ImportInfo, WasmModule
 from ._runtimes import RUNTIMES, RuntimeInfo, get_runtimes
 from ._snapshot import Snapshot
@@ -77,6 +80,7 @@ from ._values import WasmValue
 from ._wasi import WasiOptions, WasiResult
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "RUNTIMES",
     "TRAP_CODES",
     "EngineSettings",

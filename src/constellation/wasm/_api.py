@@ -46,12 +46,22 @@ _lock = threading.Lock()
 _host: WasmHost | None = None
 
 
-def init(cache_dir: str | Path | None = "default") -> WasmHost:
-    """Start the default host (idempotent: an open host is returned as is)."""
+def init(
+    cache_dir: str | Path | None = "default",
+    *,
+    default_limits: Mapping[str, object] | ResourceLimits | None = None,
+) -> WasmHost:
+    """Start the default host (idempotent: an open host is returned as is).
+
+    ``default_limits`` replaces the defaults every new instance starts from (see
+    :data:`constellation.wasm.DEFAULT_LIMITS`); on an open host it is applied to it.
+    """
     global _host
     with _lock:
         if _host is None or _host.closed:
-            _host = WasmHost(cache_dir)
+            _host = WasmHost(cache_dir, default_limits=default_limits)
+        elif default_limits is not None:
+            _host.default_limits = ResourceLimits.from_value(default_limits, _host.default_limits)
         return _host
 
 
@@ -128,6 +138,8 @@ def get_gas_used(instance: object) -> int:
 def call_function(
     instance: object, name: str, params: Sequence[object] | None = None
 ) -> list[WasmValue]:
+    if isinstance(instance, WasmInstance) and type(name) is str:
+        return instance.call(name, params)  # the object itself: no registry lookup
     return default_host().call_function(instance, name, params)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import wasmtime
 from wasmtime import _bindings as _raw
 from wasmtime import _ffi as ffi
+from wasmtime import _func as _wfunc
 
 from ._errors import WasmTrap
 from ._values import WasmValue
@@ -143,7 +144,7 @@ class FastFunc:
     """
 
     __slots__ = ("_addr", "_args", "_func", "_n", "_rbuf", "_read", "_rets", "_set", "_slots",
-                 "_spec", "_trap", "_trap_addr", "params", "results")  # fmt: skip
+                 "_spec", "_trap", "_trap_addr", "convert", "params", "results", "typed")  # fmt: skip
 
     def __init__(
         self, func: wasmtime.Func, params: Sequence[str], results: Sequence[str], context: Any
@@ -171,12 +172,15 @@ class FastFunc:
         self._n = len(params)
         self._spec = tuple((t, *_INT_RANGE.get(t, (None, None))) for t in params)
         self._new_trap_slot()
+        self.typed = _typer(self.results)
+        # ``convert(values)``: see _convert; unrolled for the seed's two-integer signature.
+        self.convert = _converter(self._spec, self._convert)
 
     def _new_trap_slot(self) -> None:
         self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
         self._trap_addr = ctypes.addressof(self._trap)
 
-    def convert(self, values: Sequence[Any]) -> Sequence[Any] | None:
+    def _convert(self, values: Sequence[Any]) -> Sequence[Any] | None:
         """``values`` ready for :meth:`call` when they are plain in-range numbers (typed
         dicts are unwrapped); None when the full check must run (it then says what is wrong).
         ctypes stores integers modulo their width, so unsigned i32/i64 need no conversion.
@@ -201,12 +205,16 @@ class FastFunc:
                     return None
                 v = v["value"]
             plain.append(v)
-        return self.convert(plain)
+        return self._convert(plain)
 
     def call(self, values: Sequence[int | float], instance_id: str) -> list[int | float]:
         """Call with already checked raw values; return the raw results."""
         self._set(values)
         err = _C_CALL(*self._addr, self._trap_addr)
+        if err or self._trap:
+            # A host function's exception (our stop) is parked there by wasmtime-py for its
+            # own call path to re-raise; this path reads the trap itself, so drop it.
+            _wfunc.LAST_EXCEPTION = None
         if err:
             ptr = ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t))
             raise trap_from_error(wasmtime.WasmtimeError._from_ptr(ptr), instance_id)
@@ -216,5 +224,35 @@ class FastFunc:
             raise trap_from_wasmtime(trap, instance_id)
         return list(self._read(self._rbuf))
 
-    def typed(self, raw: list[int | float]) -> list[WasmValue]:
-        return [WasmValue(t, v) for t, v in zip(self.results, raw, strict=True)]
+
+_new = tuple.__new__  # builds a WasmValue without NamedTuple's Python-level __new__
+
+
+def _converter(spec: tuple[tuple[Any, ...], ...], general: Any) -> Any:
+    """``convert`` unrolled for the common case, two integer parameters (the seed's
+    ``add``): plain in-range ints pass as they are; anything else takes the general path."""
+    if len(spec) != 2 or spec[0][1] is None or spec[1][1] is None:
+        return general
+    (_, lo0, hi0), (_, lo1, hi1) = spec
+
+    def convert2(values: Sequence[Any]) -> Sequence[Any] | None:
+        if len(values) == 2:
+            a, b = values
+            if type(a) is int and type(b) is int and lo0 <= a <= hi0 and lo1 <= b <= hi1:
+                return values
+        return general(values)
+
+    return convert2
+
+
+def _typer(results: tuple[str, ...]) -> Any:
+    """raw results -> WasmValues, unrolled for 0-2 results (the common signatures)."""
+    if len(results) == 0:
+        return lambda raw: []
+    if len(results) == 1:
+        (t0,) = results
+        return lambda raw: [_new(WasmValue, (t0, raw[0]))]
+    if len(results) == 2:
+        t0, t1 = results
+        return lambda raw: [_new(WasmValue, (t0, raw[0])), _new(WasmValue, (t1, raw[1]))]
+    return lambda raw: [_new(WasmValue, (t, v)) for t, v in zip(results, raw, strict=True)]

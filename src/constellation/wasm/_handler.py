@@ -46,7 +46,9 @@ class WasmHandler:
     """Runs invocations of one module; keeps a warm instance for core-module handlers.
 
     ``snapshot`` (a name in the host) makes every fresh instance start from it, which is
-    how pre-initialised state gives fast cold starts.
+    how pre-initialised state gives fast cold starts; ``init_snapshot=True`` makes that
+    snapshot here, after the module's initializer (see :meth:`WasmHost.init_snapshot`).
+    ``env`` is the WASI environment every instance sees (a function's env vars).
     """
 
     def __init__(
@@ -58,9 +60,14 @@ class WasmHandler:
         limits: Mapping[str, object] | ResourceLimits | None = None,
         gas_limit: int | None = None,
         snapshot: str | None = None,
+        env: Mapping[str, str] | None = None,
+        init_snapshot: bool = False,
     ) -> None:
         self.host = host
         self.module = host.get_module(module_id)
+        self.env = dict(env or {})
+        if init_snapshot and snapshot is None:
+            snapshot = host.init_snapshot(self.module.id, env=self.env).name
         self.limits = ResourceLimits.from_value(limits or {})
         self.gas_limit = gas_limit
         self.snapshot = snapshot
@@ -75,7 +82,11 @@ class WasmHandler:
         self.handler = handler or "_start"
         self._warm: WasmtimeInstance | None = None
 
-    def _instance(self, wasi: object = None) -> WasmtimeInstance:
+    def _instance(self, wasi: dict[str, Any] | None = None) -> WasmtimeInstance:
+        if wasi is None and self.module.uses_wasi:
+            wasi = {}
+        if wasi is not None:
+            wasi = {"env": self.env, **wasi}
         inst = self.host.create_instance(self.module.id, limits=self.limits, wasi=wasi,
                                          from_snapshot=self.snapshot)  # fmt: skip
         assert isinstance(inst, WasmtimeInstance)

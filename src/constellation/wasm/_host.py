@@ -23,7 +23,7 @@ from ._errors import (
     WasmValidationError,
 )
 from ._instance import WasmtimeInstance
-from ._limits import ResourceLimits
+from ._limits import ResourceLimits, default_limits
 from ._module import WasmModule, build_module, read_source
 from ._runtimes import check_runtime
 from ._snapshot import Snapshot, baked_module, capture, restore, start_from
@@ -34,6 +34,7 @@ __all__ = ["WasmHost"]
 
 
 _METERED = EngineSettings()
+INITIALIZERS = ("wizer.initialize", "_initialize")  # run once before an init snapshot
 _SETTINGS: dict[tuple[object, object], EngineSettings] = {}
 
 
@@ -46,6 +47,23 @@ def _settings(metering: object, interruptible: object) -> EngineSettings:
     return found
 
 
+def _env_defaults() -> ResourceLimits:
+    return default_limits()
+
+
+def _defaults_for(base: ResourceLimits, runtime: str, metering: object,
+                  interruptible: object) -> ResourceLimits:  # fmt: skip
+    """The host defaults an instance can honour: without metering there is no gas, without
+    interruption (and on wasm3, which cannot interrupt a call) no timeout; gas then bounds
+    a runaway call on wasm3, and an instance turned off both ways has only its memory cap."""
+    drop: dict[str, None] = {}
+    if metering is False:
+        drop["max_instructions"] = None
+    if interruptible is False or runtime == "wasm3":
+        drop["timeout_ms"] = None
+    return ResourceLimits.from_value(drop, base) if drop else base
+
+
 def _default_cache_dir() -> Path:
     from constellation.config import default_home
 
@@ -53,9 +71,22 @@ def _default_cache_dir() -> Path:
 
 
 class WasmHost:
-    """Modules, instances and snapshots. ``cache_dir=None`` keeps compiled code in memory."""
+    """Modules, instances and snapshots. ``cache_dir=None`` keeps compiled code in memory.
 
-    def __init__(self, cache_dir: str | Path | None = "default") -> None:
+    ``default_limits`` (a mapping or :class:`ResourceLimits`; default: the environment's
+    over :data:`DEFAULT_LIMITS`) is where every new instance's limits start.
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | Path | None = "default",
+        *,
+        default_limits: Mapping[str, object] | ResourceLimits | None = None,
+    ) -> None:
+        base = _env_defaults()
+        self.default_limits = (
+            base if default_limits is None else ResourceLimits.from_value(default_limits, base)
+        )
         if cache_dir == "default":
             cache_dir = _default_cache_dir()
         self.cache_dir: Path | None = None if cache_dir is None else Path(cache_dir)
@@ -135,7 +166,8 @@ class WasmHost:
     ) -> WasmInstance:
         runtime = check_runtime(runtime)
         module = self.get_module(module_id)
-        lim = ResourceLimits.from_value(limits) if limits is not None else ResourceLimits()
+        base = _defaults_for(self.default_limits, runtime, metering, interruptible)
+        lim = ResourceLimits.from_value(limits, base) if limits is not None else base
         wasi_opts = WasiOptions.from_value(wasi) if wasi is not None else None
         snap = self._snapshot(from_snapshot) if from_snapshot is not None else None
         if snap is not None and snap.module_id != module.id:
@@ -261,6 +293,36 @@ class WasmHost:
         with self._lock:
             self._snapshots[name] = snap
         return snap
+
+    def init_snapshot(self, module_id: object, *, env: Mapping[str, str] | None = None) -> Snapshot:
+        """The module's state after instantiation and its initializer, made once and kept.
+
+        The initializer is the export ``wizer.initialize`` (Wizer's convention) or, for a
+        WASI reactor, ``_initialize``; a module with neither is snapshotted as instantiated
+        (its start function and data segments). ``env`` reaches a WASI guest's environ.
+        Instances made ``from_snapshot`` it start from a copy-on-write memory image.
+        """
+        import hashlib
+
+        module = self.get_module(module_id)
+        env = dict(env or {})
+        key = hashlib.sha256(repr(sorted(env.items())).encode()).hexdigest()[:12]
+        name = f"init:{module.id[:16]}:{key}"
+        with self._lock:
+            found = self._snapshots.get(name)
+        if found is not None:
+            return found
+        wasi = {"env": env} if module.uses_wasi else None
+        inst = self.create_instance(module, wasi=wasi)
+        try:
+            for entry in INITIALIZERS:
+                export = module.export(entry)
+                if export is not None and export.kind == "func":
+                    inst.call(entry)
+                    break
+            return self.snapshot_create(inst, name)
+        finally:
+            self.destroy_instance(inst)
 
     def snapshot_restore(self, instance: object, name: str | Snapshot) -> None:
         inst = self.get_instance(instance)

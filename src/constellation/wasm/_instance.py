@@ -1,14 +1,16 @@
-"""Instances on wasmtime: limits, gas (fuel), timeouts (epochs), typed calls, WASI.
+"""Instances on wasmtime: limits, gas, timeouts, typed calls, WASI.
 
-Gas is wasmtime fuel. With no per-call ``max_instructions`` the store's fuel is set once
-to what is left of the gas limit and ``gas_used`` is read from it when asked, so a call
-costs no extra round trips; with ``max_instructions`` each call gets
-``min(max_instructions, gas left)``.
+Gas and timeouts come from the counter compiled into the module (:mod:`._metering`):
+before a call the host writes its budget, ``min(max_instructions, gas left)``, into the
+meter memory's bank and reads the gas used back after it, through a pointer (no call
+into the engine); a timeout is the engine's watchdog emptying the bank.
 """
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Sequence
+from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -20,13 +22,20 @@ from ._engine import EngineHandle
 from ._errors import WasmStateError, WasmTrap, WasmValidationError
 from ._fastcall import FastFunc, GuestExit, trap_from_error
 from ._limits import MAX_FUEL, ResourceLimits
+from ._metering import BANK, FLAG, METER_EXPORT, SLICE_OFFSET, STOP_EXPORT
 from ._module import WasmModule
 from ._values import NUMERIC_TYPES, check_params
 from ._wasi import WasiCapture, WasiOptions, WasiResult
 
 __all__ = ["WasmtimeInstance"]
 
-_NO_DEADLINE = 2**62  # epoch ticks: never reached
+_STOP = -(2**62)  # the bank after a timeout: the next refill traps
+
+
+def _stop() -> None:
+    """The guest's gas ran out (or the watchdog emptied it): end the call with a trap
+    (the stop flag in the meter memory says it was this)."""
+    raise wasmtime.Trap("gas bank empty")
 
 
 class WasmtimeInstance(WasmInstance):
@@ -54,16 +63,17 @@ class WasmtimeInstance(WasmInstance):
         self._check_limits(limits or ResourceLimits())
         self.limits = limits or ResourceLimits()
         self.gas_limit = gas_limit
-        self._plain = self.limits.max_instructions is None and self.limits.timeout_ms is None
         self._store = wasmtime.Store(handle.engine)
         self._capture: WasiCapture | None = None
         store = self._store
-        if self.interruptible:
-            store.set_epoch_deadline(_NO_DEADLINE)
-        self._committed = 0  # gas used before the current fuel window
-        self._fuel_base = 0  # fuel put into the store at the start of the window
+        self._used = 0  # gas used by finished calls
+        self._bank: ctypes.c_int64 | None = None  # the meter memory's cells, once instantiated
+        self._slice: ctypes.c_int32 | None = None
+        self._flag: ctypes.c_int32 | None = None
+        self._interrupted: int | None = None  # the bank when the watchdog stopped the call
+        self._watchdog = handle.watchdog
         self._apply_store_limits()
-        self._refuel()
+        self._budget, self._timeout_s = self._per_call(self.limits)
         if module.uses_wasi or wasi is not None:
             config, self._capture = (wasi or WasiOptions()).configure()
             store.set_wasi(config)
@@ -86,6 +96,17 @@ class WasmtimeInstance(WasmInstance):
             mem = self._exports[name]
             assert isinstance(mem, wasmtime.Memory)
             self._memory = mem
+        if handle.instrumented:
+            meter = self._exports[METER_EXPORT]
+            assert isinstance(meter, wasmtime.Memory)
+            # One page that never grows: its address is stable for the store's life.
+            base = ctypes.cast(meter.data_ptr(store), ctypes.c_void_p).value or 0
+            self._bank = ctypes.c_int64.from_address(base + BANK)
+            self._slice = ctypes.c_int32.from_address(base + SLICE_OFFSET)
+            self._flag = ctypes.c_int32.from_address(base + FLAG)
+            table = self._exports[STOP_EXPORT]
+            assert isinstance(table, wasmtime.Table)
+            table.set(store, 0, wasmtime.Func(store, wasmtime.FuncType([], []), _stop))
 
     # -- calls ---------------------------------------------------------------------
     def _fast(self, name: str) -> FastFunc:
@@ -104,14 +125,15 @@ class WasmtimeInstance(WasmInstance):
         return fast
 
     def call(self, name: str, params: Sequence[object] | None = None) -> list[Any]:
-        raw = self._run(name, () if params is None else params)
-        return self._funcs[name].typed(raw)
+        fast, raw = self._run(name, () if params is None else params)
+        return fast.typed(raw)
 
     def call_raw(self, name: str, *values: object) -> list[int | float]:
         """The fast path: plain numbers in, plain numbers out (checked like ``call``)."""
-        return self._run(name, values)
+        return self._run(name, values)[1]
 
-    def _run(self, name: str, values: Sequence[object]) -> list[int | float]:
+    def _run(self, name: str, values: Sequence[object]) -> tuple[FastFunc, list[int | float]]:
+        # The hot path of every call: kept in one frame, with the budget precomputed.
         with self._lock:
             if self._closed or self.trap is not None:
                 self._check_usable()
@@ -120,34 +142,69 @@ class WasmtimeInstance(WasmInstance):
             if raw is None:  # typed values, or something to refuse: the full check
                 raw = check_params(name, fast.params, values)
             self.pristine = False
-            if not self._plain:
-                return self._invoke(fast, raw)
+            return fast, self._invoke(fast, raw)
+
+    def _invoke(self, fast: FastFunc, values: Sequence[Any]) -> list[int | float]:
+        bank = self._bank
+        if bank is None:  # neither gas nor timeouts: nothing to set up
             try:
-                return fast.call(raw, self.id)
+                return fast.call(values, self.id)
             except WasmTrap as trap:
                 self.trap = self._explain(trap)
                 raise self.trap from None
-
-    def _invoke(self, fast: FastFunc, values: Sequence[Any]) -> list[int | float]:
-        per_call = self.metering and self.limits.max_instructions is not None
-        if per_call:
-            self._refuel()
-        timeout = self.limits.timeout_ms
+        budget = self._budget
+        if self.gas_limit is not None:
+            budget = max(min(budget, self.gas_limit - self._used), 0)
+        bank.value = budget
+        slice_ = self._slice
+        slice_.value = 0  # type: ignore[union-attr]
+        timeout = self._timeout_s
+        if timeout is not None:
+            watchdog = self._watchdog
+            watchdog.armed[self.id] = (perf_counter() + timeout, self)
+            if not watchdog.awake:
+                watchdog.wake()
         try:
-            if timeout is None:
-                return fast.call(values, self.id)
-            ticker = self.handle.ticker
-            assert self._store is not None
-            self._store.set_epoch_deadline(ticker.ticks_for(timeout))
-            with ticker:
-                return fast.call(values, self.id)
+            out = fast.call(values, self.id)
         except WasmTrap as trap:
-            self.trap = self._explain(trap)
+            self.trap = self._stopped(trap, budget)
             raise self.trap from None
+        except GuestExit:
+            self._used += budget - bank.value - slice_.value  # type: ignore[union-attr]
+            raise
+        finally:
+            if timeout is not None:
+                self._watchdog.armed.pop(self.id, None)
+        self._used += budget - bank.value - slice_.value  # type: ignore[union-attr]
+        return out
+
+    def interrupt(self) -> None:
+        """The watchdog's stop (from its thread, under its lock; never after close)."""
+        bank = self._bank
+        if bank is not None:
+            if self._interrupted is None:
+                self._interrupted = max(bank.value, 0)
+            # Again every tick until the call ends: an in-flight refill may write over it.
+            bank.value = _STOP
+
+    def _stopped(self, trap: WasmTrap, budget: int) -> WasmTrap:
+        """Account for a trapped call; say whether it was ours (gas, timeout) or the guest's."""
+        assert self._bank is not None and self._slice is not None and self._flag is not None
+        ours = self._flag.value == 1
+        self._flag.value = 0
+        interrupted, self._interrupted = self._interrupted, None
+        if ours and interrupted is not None:
+            self._used += budget - interrupted
+            return self._explain(WasmTrap("timeout", "", self.id))
+        if ours:
+            self._used += budget
+            return self._explain(WasmTrap("out_of_gas", "", self.id))
+        self._used += max(budget - max(self._bank.value, 0) - self._slice.value, 0)
+        return self._explain(trap)
 
     def _explain(self, trap: WasmTrap) -> WasmTrap:
         if trap.code == "out_of_gas":
-            if self.gas_limit is not None and self._gas_used() >= self.gas_limit:
+            if self.gas_limit is not None and self._used >= self.gas_limit:
                 why = f"gas limit of {self.gas_limit} used up"
             else:
                 why = f"max_instructions of {self.limits.max_instructions} per call reached"
@@ -178,12 +235,19 @@ class WasmtimeInstance(WasmInstance):
                 exit_code=code,
                 stdout=out.take() if out else b"",
                 stderr=err.take() if err else b"",
-                gas_used=self._gas_used() if self.metering else None,
+                gas_used=self._used if self.metering else None,
                 stdout_truncated=bool(out and out.truncated),
                 stderr_truncated=bool(err and err.truncated),
             )
 
     # -- limits and gas --------------------------------------------------------------
+    @staticmethod
+    def _per_call(limits: ResourceLimits) -> tuple[int, float | None]:
+        """A call's gas budget before the gas limit, and its timeout in seconds."""
+        budget = MAX_FUEL if limits.max_instructions is None else limits.max_instructions
+        timeout = None if limits.timeout_ms is None else limits.timeout_ms / 1000.0
+        return budget, timeout
+
     def _apply_store_limits(self) -> None:
         assert self._store is not None
         lim = self.limits
@@ -192,30 +256,11 @@ class WasmtimeInstance(WasmInstance):
             table_elements=-1 if lim.max_table_elements is None else lim.max_table_elements,
         )
 
-    def _refuel(self) -> None:
-        """Start a new fuel window: min(per-call cap, gas left)."""
-        if not self.metering:
-            return
-        assert self._store is not None
-        self._committed = self._gas_used()
-        fuel = MAX_FUEL
-        if self.limits.max_instructions is not None:
-            fuel = self.limits.max_instructions
-        if self.gas_limit is not None:
-            fuel = min(fuel, max(self.gas_limit - self._committed, 0))
-        self._store.set_fuel(fuel)
-        self._fuel_base = fuel
-
-    def _gas_used(self) -> int:
-        if not self.metering or self._store is None:
-            return self._committed
-        return self._committed + self._fuel_base - self._store.get_fuel()
-
     @property
     def gas_used(self) -> int:
         with self._lock:
             self._require_metering("get_gas_used")
-            return self._gas_used()
+            return self._used
 
     def _require_metering(self, what: str) -> None:
         if not self.metering:
@@ -231,7 +276,6 @@ class WasmtimeInstance(WasmInstance):
         with self._lock:
             self._require_metering("set_gas_limit")
             self.gas_limit = gas
-            self._refuel()
 
     def _check_limits(self, limits: ResourceLimits) -> None:
         if limits.max_memory is not None and self.memory_size > limits.max_memory:
@@ -255,11 +299,8 @@ class WasmtimeInstance(WasmInstance):
         with self._lock:
             self._check_limits(limits)
             self.limits = limits
-            self._plain = limits.max_instructions is None and limits.timeout_ms is None
             self._apply_store_limits()
-            self._refuel()
-            if limits.timeout_ms is None and self._store is not None and self.interruptible:
-                self._store.set_epoch_deadline(_NO_DEADLINE)
+            self._budget, self._timeout_s = self._per_call(limits)
 
     # -- state for snapshots ----------------------------------------------------------
     @property
@@ -307,14 +348,11 @@ class WasmtimeInstance(WasmInstance):
         return self.module.layout.exported_globals.get(index, f"{HIDDEN_PREFIX}global_{index}")
 
     def gas_state(self) -> tuple[int, int | None]:
-        return (self._gas_used() if self.metering else 0), self.gas_limit
+        return (self._used if self.metering else 0), self.gas_limit
 
     def set_gas_state(self, used: int, limit: int | None) -> None:
         self.gas_limit = limit
-        self._committed, self._fuel_base = used, 0
-        if self.metering and self._store is not None:
-            self._store.set_fuel(0)
-        self._refuel()
+        self._used = used
 
     def clear_trap(self) -> None:
         self.trap = None
@@ -329,6 +367,8 @@ class WasmtimeInstance(WasmInstance):
             self._store = None
 
     def _release(self) -> None:
+        self._watchdog.forget(self)  # no interrupt may write into a freed store
+        self._bank = self._slice = self._flag = None
         self._funcs.clear()
         self._memory = None
         self._close_store()

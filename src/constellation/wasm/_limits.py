@@ -5,6 +5,14 @@ returns -1 past it and instantiation fails if the module needs more), ``max_inst
 (fuel per call: a call that would use more traps with ``out_of_gas``),
 ``max_table_elements`` (enforced by the store's limiter) and ``timeout_ms`` (wall time per
 call, enforced by epoch interruption). ``None`` means no limit.
+
+Every new instance starts from the host's **default limits** (:data:`DEFAULT_LIMITS`:
+a 10 s timeout per call, 256 MiB of linear memory and 10**11 gas per call), so an
+infinite loop ends on its own. They are configurable per host
+(``WasmHost(default_limits=...)``, ``wasm.init(default_limits=...)``) and by environment
+(``CONSTELLATION_WASM_TIMEOUT_MS``, ``CONSTELLATION_WASM_MAX_MEMORY``,
+``CONSTELLATION_WASM_MAX_INSTRUCTIONS``; ``none`` turns one off); limits given to
+``create_instance`` are laid over them (a key set to ``None`` removes that default).
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from dataclasses import dataclass
 
 from ._errors import WasmValidationError
 
-__all__ = ["ResourceLimits", "parse_size"]
+__all__ = ["DEFAULT_LIMITS", "ENV_LIMITS", "ResourceLimits", "default_limits", "parse_size"]
 
 MAX_MEMORY_BYTES = 4 * 1024**3  # wasm32's whole address space
 MAX_FUEL = 2**62  # leaves room below wasmtime's u64 fuel counter
@@ -29,7 +37,8 @@ class ResourceLimits:
     timeout_ms: float | None = None
 
     def __post_init__(self) -> None:
-        _check_int("max_memory", self.max_memory, 1, MAX_MEMORY_BYTES, "bytes")
+        # At least one wasm page: each memory is capped on its own, the meter's page too.
+        _check_int("max_memory", self.max_memory, 65536, MAX_MEMORY_BYTES, "bytes")
         _check_int("max_instructions", self.max_instructions, 1, MAX_FUEL)
         _check_int("max_table_elements", self.max_table_elements, 0, 2**32 - 1)
         t = self.timeout_ms
@@ -85,3 +94,41 @@ def parse_size(field: str, text: str) -> int:
     except ValueError:
         raise WasmValidationError(field, f"{text!r} is not a size") from None
     return int(number * _UNITS[unit])
+
+
+DEFAULT_LIMITS = ResourceLimits(
+    max_memory=256 * 1024**2, max_instructions=10**11, timeout_ms=10_000
+)
+# Environment variables that replace one default each ("none" removes it).
+ENV_LIMITS = {
+    "CONSTELLATION_WASM_TIMEOUT_MS": "timeout_ms",
+    "CONSTELLATION_WASM_MAX_MEMORY": "max_memory",
+    "CONSTELLATION_WASM_MAX_INSTRUCTIONS": "max_instructions",
+}
+
+
+def default_limits(environ: Mapping[str, str] | None = None) -> ResourceLimits:
+    """:data:`DEFAULT_LIMITS` with the environment's replacements (validated, field named)."""
+    import os
+
+    env = os.environ if environ is None else environ
+    changes: dict[str, object] = {}
+    for var, field in ENV_LIMITS.items():
+        raw = env.get(var)
+        if raw is None or not raw.strip():
+            continue
+        text = raw.strip()
+        if text.lower() in ("none", "off", "0"):
+            changes[field] = None
+        elif field == "max_memory":
+            changes[field] = parse_size(var, text)
+        else:
+            try:
+                changes[field] = float(text) if field == "timeout_ms" else int(text)
+            except ValueError:
+                raise WasmValidationError(var, f"{text!r} is not a number (or 'none')") from None
+    try:
+        return dataclasses.replace(DEFAULT_LIMITS, **changes)  # type: ignore[arg-type]
+    except WasmValidationError as exc:
+        var = next(v for v, f in ENV_LIMITS.items() if f == exc.field)
+        raise WasmValidationError(var, exc.message) from None

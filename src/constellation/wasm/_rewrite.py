@@ -10,8 +10,10 @@ instructions up to the next charge point (so straight-line code is charged when 
 and every loop iteration pays for its body). The function and the global are appended at
 the end of their index spaces, so no existing index changes.
 
-It can also cap memory 0's maximum size (``cap_memory``), which is how ``max_memory`` is
-enforced on a runtime without a store limiter.
+Every ``memory.grow`` on memory 0 is routed through an appended ``$grow`` that returns
+-1 past the mutable global ``__cst_max_pages``, which is how ``max_memory`` is enforced
+(and changed after creation) on a runtime without a store limiter. ``cap_memory`` lowers
+memory 0's declared maximum instead (kept for callers that want the static form).
 
 **Snapshots baked in**, in the manner of Wizer, for fast starts (``bake``): the snapshot's
 memory pages are appended as active data segments (later segments overwrite earlier ones,
@@ -28,7 +30,7 @@ import numpy as np
 
 from ._binary import FormatError, _leb, _Reader, _sections
 
-__all__ = ["GAS_EXPORT", "bake", "cap_memory", "meter"]
+__all__ = ["GAS_EXPORT", "MAX_PAGES_EXPORT", "bake", "cap_memory", "meter"]
 
 GAS_EXPORT = "__cst_gas"
 _BLOCK_VALTYPES = {0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F}
@@ -86,34 +88,44 @@ def _skip_immediates(r: _Reader, op: int) -> None:
         raise FormatError(f"opcode 0x{op:02x} (SIMD, threads, GC or exceptions) is not metered")
 
 
-def _meter_body(body: bytes, gas_func: int) -> bytes:
+def _meter_body(body: bytes, gas_func: int, grow_func: int | None = None) -> bytes:
     r = _Reader(body)
     for _ in range(r.u32()):  # local declarations
         r.u32()
         r.valtype()
     points = [r.pos]
     counts = [0]
+    grows: list[tuple[int, int]] = []  # (start, end) of each memory.grow on memory 0
     while r.pos < len(body):
+        at = r.pos
         op = r.byte()
         _skip_immediates(r, op)
         counts[-1] += 1
         if op == 0x03:
             points.append(r.pos)
             counts.append(0)
+        elif op == 0x40 and grow_func is not None and _Reader(body, at + 1).u32() == 0:
+            grows.append((at, r.pos))
+    edits = [(p, p, b"\x41" + _sleb(max(c, 1)) + b"\x10" + _leb(gas_func))
+             for p, c in zip(points, counts, strict=True)]  # fmt: skip
+    edits += [(a, b, b"\x10" + _leb(grow_func or 0)) for a, b in grows]
     out = bytearray()
     prev = 0
-    for point, count in zip(points, counts, strict=True):
-        out += body[prev:point]
-        out += b"\x41" + _sleb(max(count, 1)) + b"\x10" + _leb(gas_func)
-        prev = point
+    for start, end, code in sorted(edits, key=lambda e: e[0]):
+        out += body[prev:start] + code
+        prev = end
     out += body[prev:]
     return bytes(out)
+
+
+MAX_PAGES_EXPORT = "__cst_max_pages"
 
 
 def meter(wasm: bytes) -> bytes:
     """Return ``wasm`` with the gas counter and charge points added (see module doc)."""
     secs = _sections(wasm)
     n_types = n_func_imports = n_global_imports = n_funcs = n_globals = 0
+    has_memory = False
     for sid, _h, start, end in secs:
         r = _Reader(wasm, start, end)
         if sid == 1:
@@ -131,6 +143,7 @@ def meter(wasm: bytes) -> bytes:
                     r.limits()
                 elif kind == 2:
                     r.limits()
+                    has_memory = True
                 elif kind == 3:
                     r.valtype()
                     r.byte()
@@ -141,6 +154,8 @@ def meter(wasm: bytes) -> bytes:
             n_funcs = r.u32()
         elif sid == 6:
             n_globals = r.u32()
+        elif sid == 5:
+            has_memory = has_memory or r.u32() > 0
     gas_func = n_func_imports + n_funcs
     gas_global = n_global_imports + n_globals
     g = _leb(gas_global)
@@ -154,6 +169,26 @@ def meter(wasm: bytes) -> bytes:
         7: (_leb(len(name)) + name + b"\x03" + g, None),
         10: (_leb(len(gas_code)) + gas_code, None),
     }
+    counts = dict.fromkeys(additions, 1)
+    grow_func = None
+    if has_memory:
+        # memory.grow goes through $grow, which refuses (-1) past the mutable global
+        # __cst_max_pages: a memory cap that can change after the instance is created.
+        grow_func = gas_func + 1
+        m = _leb(gas_global + 1)
+        grow_code = (b"\x00\x20\x00\xad\x3f\x00\xad\x7c\x23" + m + b"\x56\x04\x7f\x41\x7f"
+                     + b"\x05\x20\x00\x40\x00\x0b\x0b")  # fmt: skip
+        cap = MAX_PAGES_EXPORT.encode()
+        more = {
+            1: b"\x60\x01\x7f\x01\x7f",  # type (i32) -> (i32)
+            3: _leb(n_types + 1),
+            6: b"\x7e\x01\x42" + _sleb(65536) + b"\x0b",  # (mut i64) (i64.const 65536)
+            7: _leb(len(cap)) + cap + b"\x03" + m,
+            10: _leb(len(grow_code)) + grow_code,
+        }
+        for sid, extra in more.items():
+            additions[sid] = (additions[sid][0] + extra, additions[sid][1])
+            counts[sid] = 2
     order = [1, 3, 6, 7, 10]
     out = bytearray(wasm[:8])
     present = {sid for sid, *_ in secs}
@@ -163,7 +198,7 @@ def meter(wasm: bytes) -> bytes:
 
     def new_section(sid: int) -> None:
         extra = additions[sid][0]
-        emit(sid, _leb(1) + extra)
+        emit(sid, _leb(counts[sid]) + extra)
 
     rank = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 5.5, 6: 6, 7: 7, 8: 8, 9: 9, 12: 9.5, 10: 10, 11: 11}
     for sid, header, start, end in secs:
@@ -180,12 +215,12 @@ def meter(wasm: bytes) -> bytes:
             items = bytearray()
             for _ in range(count):
                 size = r.u32()
-                body = _meter_body(wasm[r.pos : r.pos + size], gas_func)
+                body = _meter_body(wasm[r.pos : r.pos + size], gas_func, grow_func)
                 r.pos += size
                 items += _leb(len(body)) + body
-            emit(10, _leb(count + 1) + bytes(items) + additions[10][0])
+            emit(10, _leb(count + counts[10]) + bytes(items) + additions[10][0])
         else:
-            emit(sid, _leb(count + 1) + wasm[r.pos : end] + additions[sid][0])
+            emit(sid, _leb(count + counts[sid]) + wasm[r.pos : end] + additions[sid][0])
     for missing in order:
         if missing not in present:
             new_section(missing)

@@ -12,10 +12,15 @@ __all__ = ["RUNTIMES", "RuntimeInfo", "check_runtime", "get_runtimes"]
 
 RUNTIMES = ("wasmtime", "native", "wasm3", "wasmer")
 
+# Re-checked 2026-12-04 (pip index versions wasmer; pip download wasmer): 1.1.0 (January
+# 2022) is still the latest release, and its only wheel for CPython 3.11+ is the
+# py3-none-any fallback whose __init__ raises ImportError("Wasmer is not available on this
+# system"); native wheels stop at CPython 3.10.
 WASMER_REASON = (
-    "the 'wasmer' Python package has no wheel for Python >= 3.11 (wasmer 1.1.0 installs a "
-    "stub that cannot be imported); use runtime='wasmtime' (JIT + cached AOT), 'native' "
-    "(precompiled code only) or 'wasm3' (interpreter)"
+    "the 'wasmer' Python package has no wheel for Python >= 3.11 (its latest release, "
+    "1.1.0 of 2022, installs a stub that raises ImportError; re-checked 2026-12-04); use "
+    "runtime='wasmtime' (JIT + cached AOT), 'native' (precompiled code only) or 'wasm3' "
+    "(interpreter)"
 )
 
 

@@ -2,9 +2,11 @@
 
 wasm3 has no fuel, no interruption, no store limiter and no WASI in its Python binding,
 so: gas comes from the counter that :mod:`._rewrite` writes into the module; ``max_memory``
-is written into the module's memory maximum when the instance is created; ``timeout_ms``
-and ``max_table_elements`` are refused with a clear error; modules that import WASI are
-refused. Snapshots are not offered on wasm3.
+is the global ``__cst_max_pages`` that the rewritten ``memory.grow`` checks, so it is
+taken at creation and after it (the seed's order: create, then ``set_resource_limits``),
+and refused only below the memory already in use; ``timeout_ms`` (wasm3 cannot interrupt
+a running call: bound it with gas) and ``max_table_elements`` are refused with a clear
+error; modules that import WASI are refused. Snapshots are not offered on wasm3.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ._binary import FormatError
 from ._errors import RuntimeUnavailableError, WasmTrap, WasmValidationError
 from ._limits import MAX_FUEL, ResourceLimits
 from ._module import WasmModule
-from ._rewrite import GAS_EXPORT, cap_memory, meter
+from ._rewrite import GAS_EXPORT, MAX_PAGES_EXPORT, meter
 from ._values import NUMERIC_TYPES, WasmValue, check_params, to_signed
 from ._wasi import WasiOptions
 
@@ -71,13 +73,16 @@ class Wasm3Instance(WasmInstance):
             raise RuntimeUnavailableError(
                 f"runtime 'wasm3' cannot meter this module: {exc}"
             ) from None
-        if limits.max_memory is not None and module.layout.has_memory:
-            try:
-                wasm = cap_memory(wasm, limits.max_memory)
-            except ValueError as exc:
-                raise WasmValidationError(
-                    "max_memory", f"{limits.max_memory} is too small: {exc}"
-                ) from None
+        needed = module.layout.initial_pages * 65536
+        if (
+            limits.max_memory is not None
+            and module.layout.has_memory
+            and needed > limits.max_memory
+        ):
+            raise WasmValidationError(
+                "max_memory",
+                f"{limits.max_memory} is too small: the module needs {needed} bytes of memory at start",
+            )
         self.limits = limits
         self._env = wasm3.Environment()
         self._rt = self._env.new_runtime(STACK_BYTES)
@@ -88,6 +93,7 @@ class Wasm3Instance(WasmInstance):
             raise RuntimeUnavailableError(f"wasm3 cannot load this module: {exc}") from None
         self._used = 0
         self._funcs: dict[str, Any] = {}
+        self._cap_memory(limits.max_memory)
         if gas_limit is not None:
             self.set_gas_limit(gas_limit)
 
@@ -133,13 +139,21 @@ class Wasm3Instance(WasmInstance):
                 return WasmTrap(code, first, self.id)
         return WasmTrap("other", first, self.id)
 
+    def _cap_memory(self, max_memory: int | None) -> None:
+        if self.module.layout.has_memory:
+            pages = 65536 if max_memory is None else max_memory // 65536
+            self._mod.set_global(MAX_PAGES_EXPORT, pages)
+
     def set_limits(self, limits: ResourceLimits) -> None:
         _refuse_unsupported(limits)
-        if limits.max_memory != self.limits.max_memory:
-            raise WasmValidationError(
-                "max_memory", "wasm3 takes max_memory only when the instance is created"
-            )
         with self._lock:
+            if limits.max_memory is not None and self.memory_size > limits.max_memory:
+                raise WasmValidationError(
+                    "max_memory",
+                    f"{limits.max_memory} is below the instance's current memory of "
+                    f"{self.memory_size} bytes (memory cannot shrink)",
+                )
+            self._cap_memory(limits.max_memory)
             self.limits = limits
 
     def set_gas_limit(self, gas: int | None) -> None:

@@ -11,6 +11,9 @@ request per instance through the platform's hooks; :class:`WorkerInstance`
 (``_instance.py``) talks to one worker over a socketpair (:mod:`constellation._runtime`'s
 protocol); ``_zygote_client.py`` holds the zygote processes (:class:`RootZygote`) and
 their exit reports (:class:`ExitRegistry`). The Ray backend reuses these on its nodes.
+``_sandbox.py`` runs each Python function's zygote in a bubblewrap sandbox of its own
+(:func:`detect_isolation` says what this machine allows) and ``_integrity.py`` checks
+stored code against its hash before it runs (docs/security.md).
 WASM functions use :mod:`constellation.wasm`, imported lazily.
 """
 
@@ -18,6 +21,15 @@ from __future__ import annotations
 
 from ._backend import LocalBackend
 from ._instance import SpinGate, WorkerInstance
+from ._sandbox import Isolation, detect_isolation
 from ._zygote_client import ExitRegistry, RootZygote
 
-__all__ = ["ExitRegistry", "LocalBackend", "RootZygote", "SpinGate", "WorkerInstance"]
+__all__ = [
+    "ExitRegistry",
+    "Isolation",
+    "LocalBackend",
+    "RootZygote",
+    "SpinGate",
+    "WorkerInstance",
+    "detect_isolation",
+]

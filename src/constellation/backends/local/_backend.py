@@ -7,24 +7,32 @@ imported the module once, and a new instance is a single fork of that zygote.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ...config import Settings
-from ...errors import ClosedError, ValidationError
+from ...errors import ClosedError
 from .._base import Instance
 from .._errors import InstanceStartError
 from .._factory import GpuAllocate, GpuRelease
 from .._spec import FunctionSpec, raise_for_check, worker_spec
 from ._instance import WorkerInstance
-from ._wasm_instance import WasmInstance
+from ._integrity import CodeVerifier
+from ._sandbox import FunctionSandbox, UidPool, detect_isolation, make_readable, sandbox_command
+from ._wasm_instance import WasmInstance, wasm_handler
 from ._zygote_client import ExitRegistry, FunctionZygote, RootZygote
 
 __all__ = ["LocalBackend"]
 
 START_TIMEOUT_S = 60.0
+# Sandboxes kept running while no instance holds them (scaled to zero, or only checked at
+# create), so the next cold start is a fork; beyond this, the least recently used end.
+IDLE_SANDBOXES = 32
+# (function name, code hash): stored code no longer matches its hash
+CodeMismatch = Callable[[str, str], None]
 
 
 class LocalBackend:
@@ -39,8 +47,14 @@ class LocalBackend:
         *,
         gpu_allocate: GpuAllocate | None = None,
         gpu_release: GpuRelease | None = None,
+        on_code_mismatch: CodeMismatch | None = None,
     ) -> None:
         self._settings = settings
+        self.isolation = detect_isolation(settings.sandbox)
+        self._uids = UidPool(settings.sandbox_uid_base, settings.sandbox_uid_count)
+        self._sandboxes: dict[str, FunctionSandbox] = {}
+        self._verifier = CodeVerifier()
+        self._on_code_mismatch = on_code_mismatch
         self._clock = clock
         self.exits = ExitRegistry()
         self._root: RootZygote | None = None
@@ -53,16 +67,83 @@ class LocalBackend:
         self._gpu_release = gpu_release
 
     def _root_zygote(self) -> RootZygote:
+        dead = None
         with self._lock:
             if self._closed:
                 raise ClosedError("the platform is shut down")
             if self._root is None or self._root.closed:
-                self._root = RootZygote(self.exits)
-            return self._root
+                dead, self._root = self._root, RootZygote(self.exits)
+            root = self._root
+        if dead is not None:
+            dead.close()  # its process, socket and reader thread
+        return root
 
     def start(self) -> None:
-        """Start the root zygote now, so the first cold start does not pay for it."""
-        self._root_zygote()
+        """Start the root zygote now, so the first cold start does not pay for it; say
+        in one line which isolation the functions get."""
+        logging.getLogger("constellation.isolation").warning(self.isolation.describe())
+        if not self.isolation.sandboxed:
+            self._root_zygote()
+
+    def _zygote_for(self, info: FunctionSpec) -> tuple[RootZygote, Callable[[], None] | None]:
+        """The root zygote to fork the function's processes from (its sandbox's, or the
+        shared one), and what lets go of the sandbox when the process ends."""
+        self._verify_code(info)
+        if not self.isolation.sandboxed:
+            return self._root_zygote(), None
+        with self._lock:
+            if self._closed:
+                raise ClosedError("the platform is shut down")
+            sandbox = self._sandboxes.get(info.id)
+            if sandbox is not None and sandbox.usable and sandbox.key == self._sandbox_key(info):
+                return sandbox.zygote, sandbox.hold()
+        fresh = self._start_sandbox(info)
+        with self._lock:
+            old = self._sandboxes.get(info.id)
+            self._sandboxes[info.id] = fresh
+            closed = self._closed
+            idle = sorted((s.idle_since, fid) for fid, s in self._sandboxes.items() if s.idle_since)
+            surplus = max(0, len(idle) - IDLE_SANDBOXES)
+            evicted = [self._sandboxes.pop(fid) for _, fid in idle[:surplus]]
+        if old is not None:
+            old.retire()
+        for sandbox in evicted:  # the least recently used of those no instance holds
+            sandbox.retire()
+        if closed:
+            fresh.close()
+            raise ClosedError("the platform is shut down")
+        return fresh.zygote, fresh.hold()
+
+    def _sandbox_key(self, info: FunctionSpec) -> tuple[str, bool, bool]:
+        """What a sandbox is made for: a change of any needs a new one."""
+        network = bool(self._settings.sandbox_network) and info.network
+        return info.code_hash, network, info.gpu is not None
+
+    def _start_sandbox(self, info: FunctionSpec) -> FunctionSandbox:
+        code_root = self._settings.code_dir / info.code_hash
+        uid = self._uids.uid_for(info.id) if self.isolation.per_function_uid else None
+        options: list[str] = []
+        if uid is not None:
+            make_readable(code_root)  # for the function's own uid; the bind is read-only
+            options = ["--uid", str(uid), "--max-pids", str(self._settings.sandbox_max_pids)]
+        key = self._sandbox_key(info)
+        prefix = sandbox_command(
+            self._settings, self.isolation, code_root, uid, network=key[1], gpu=key[2]
+        )
+        zygote = RootZygote(ExitRegistry(), prefix=prefix, options=options)
+        return FunctionSandbox(key, zygote)
+
+    def _verify_code(self, info: FunctionSpec) -> None:
+        root = self._settings.code_dir / info.code_hash
+        if self._verifier.verify(root, info.code_hash):
+            return
+        if self._on_code_mismatch is not None:
+            self._on_code_mismatch(info.name, info.code_hash)
+        raise InstanceStartError(
+            f"the stored code of function {info.name!r} no longer matches its hash "
+            f"{info.code_hash[:12]}: it was changed after deploy; refusing to start it "
+            "(deploy the code again)"
+        )
 
     def spec(
         self, info: FunctionSpec, instance_id: str, check_only: bool = False
@@ -74,8 +155,15 @@ class LocalBackend:
         if info.runtime == "wasm":
             self._wasm_handler(info).close()  # loads, validates and compiles the module
             return
-        pid, sock = self._root_zygote().fork_worker(self.spec(info, "check", check_only=True))
-        probe = WorkerInstance("check", info.id, 0, pid, sock, self.exits, self._clock())
+        zygote, release = self._zygote_for(info)
+        try:
+            pid, sock = zygote.fork_worker(self.spec(info, "check", check_only=True))
+        except BaseException:
+            if release is not None:
+                release()
+            raise
+        probe = WorkerInstance("check", info.id, 0, pid, sock, zygote.exits, self._clock())
+        probe.on_close = release
         try:
             ready = probe.wait_ready(START_TIMEOUT_S)
         finally:
@@ -96,20 +184,24 @@ class LocalBackend:
             return wasm  # the same interface, in-process
         spec = self.spec(info, instance_id)
         owner = f"function:{info.name}:{instance_id}"
-        release = self._gpus_for(info, owner, spec)
+        releases: list[Callable[[], None]] = []
         try:
+            gpus = self._gpus_for(info, owner, spec)
+            if gpus is not None:
+                releases.append(gpus)
+            root, sandbox = self._zygote_for(info)
+            if sandbox is not None:
+                releases.append(sandbox)
+            exits = root.exits
             if info.cold_start_optimization:
-                pid, sock = self._fork_from_function_zygote(info, spec)
+                pid, sock, exits = self._fork_from_function_zygote(info, spec)
             else:
-                pid, sock = self._root_zygote().fork_worker(spec)
+                pid, sock = root.fork_worker(spec)
         except BaseException:
-            if release is not None:
-                release()
+            _release_all(releases)
             raise
-        instance = WorkerInstance(
-            instance_id, info.id, generation, pid, sock, self.exits, self._clock()
-        )
-        instance.on_close = release
+        instance = WorkerInstance(instance_id, info.id, generation, pid, sock, exits, self._clock())
+        instance.on_close = (lambda: _release_all(releases)) if releases else None
         instance.spin_s = self._settings.reply_spin_us / 1e6
         ready = instance.wait_ready(START_TIMEOUT_S)
         if not ready.get("ready"):
@@ -139,13 +231,14 @@ class LocalBackend:
         for _ in range(2):
             zygote = self._zygote_of(info)
             try:
-                return zygote.fork_worker(spec)
+                pid, sock = zygote.fork_worker(spec)
+                return pid, sock, zygote.exits
             except (InstanceStartError, ClosedError):
                 self.drop_function_zygote(info.id)  # it died: make a new one
         raise InstanceStartError(f"the zygote of function {info.name!r} keeps failing")
 
     def _wasm_handler(self, info: FunctionSpec) -> Any:
-        from ...wasm import WasmError, WasmHandler, WasmHost
+        from ...wasm import WasmHost
 
         with self._lock:
             if self._closed:
@@ -153,21 +246,14 @@ class LocalBackend:
             if self._wasm_host is None:
                 self._wasm_host = WasmHost(cache_dir=self._settings.home / "wasm-cache")
             host = self._wasm_host
-        filename, export = info.entry.split(":", 1)
-        path = self._settings.code_dir / info.code_hash / filename
-        limits = {"max_memory": info.memory_mb * 1024 * 1024, "timeout_ms": info.timeout_s * 1000}
-        try:
-            module = host.load_module(path)
-            handler = None if export == "_start" else export
-            return WasmHandler(host, module.id, handler, limits=limits, gas_limit=info.gas_limit)
-        except ValidationError as exc:
-            field = "handler" if exc.field in ("handler", "function") else "code"
-            raise ValidationError(field, exc.message) from None
-        except WasmError as exc:
-            raise ValidationError("code", f"{filename}: {exc}") from None
+        return wasm_handler(host, info, self._settings.code_dir)
 
     def function_zygote(self, info: FunctionSpec) -> None:
-        """Start the function's zygote now, so the next cold start is a single fork."""
+        """Start the function's zygote now, so the next cold start is a single fork
+        (a WASM function: take its init snapshot now)."""
+        if info.runtime == "wasm":
+            self._wasm_handler(info).close()
+            return
         self._zygote_of(info)
 
     def _zygote_of(self, info: FunctionSpec) -> FunctionZygote:
@@ -178,7 +264,15 @@ class LocalBackend:
             if found and found[0] == key and not found[1].closed:
                 return found[1]
         spec = self.spec(info, "zygote")
-        zygote = self._root_zygote().fork_zygote(spec, START_TIMEOUT_S)
+        root, release = self._zygote_for(info)
+        try:
+            zygote = root.fork_zygote(spec, START_TIMEOUT_S)
+        except BaseException:
+            if release is not None:
+                release()
+            raise
+        zygote.exits = root.exits  # it reports its workers' exits on its root's socket
+        zygote.on_close = release  # it lives in the sandbox: it holds it while it lives
         with self._lock:
             old = self._zygotes.get(info.id)
             self._zygotes[info.id] = (key, zygote)
@@ -187,10 +281,14 @@ class LocalBackend:
         return zygote
 
     def drop_function_zygote(self, function_id: str) -> None:
+        """End the function's zygote; its sandbox ends once its last instance has."""
         with self._lock:
             found = self._zygotes.pop(function_id, None)
+            sandbox = self._sandboxes.pop(function_id, None)
         if found:
             found[1].close()
+        if sandbox is not None:
+            sandbox.retire()
 
     def close(self) -> None:
         """Stop every zygote. Idempotent."""
@@ -198,10 +296,19 @@ class LocalBackend:
             self._closed = True
             zygotes = [z for _, z in self._zygotes.values()]
             self._zygotes.clear()
+            sandboxes = list(self._sandboxes.values())
+            self._sandboxes.clear()
             root, self._root = self._root, None
         for zygote in zygotes:
             zygote.close()
+        for sandbox in sandboxes:
+            sandbox.close()  # its pid namespace ends: every process of the function with it
         if root is not None:
             root.close()
         if self._wasm_host is not None:
             self._wasm_host.close()
+
+
+def _release_all(releases: list[Callable[[], None]]) -> None:
+    for release in reversed(releases):
+        release()

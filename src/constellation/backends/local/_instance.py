@@ -15,7 +15,7 @@ from typing import Any
 
 from ..._runtime.protocol import ChannelClosed, Receiver, frame
 from .._errors import InstanceDied, InstanceTimedOut
-from ._zygote_client import ExitRegistry, describe_exit
+from ._zygote_client import ExitRegistry, describe_exit, sender_pid
 
 __all__ = ["SpinGate", "WorkerInstance"]
 
@@ -67,6 +67,7 @@ class WorkerInstance:
 
     __slots__ = (
         "_closed",
+        "_exit_pid",
         "_exits",
         "_loop",
         "_receiver",
@@ -97,7 +98,8 @@ class WorkerInstance:
         self.id = instance_id
         self.function_id = function_id
         self.generation = generation
-        self.pid = pid
+        self.pid = pid  # as the zygote saw it; wait_ready makes it this process's view
+        self._exit_pid = pid  # the number the zygote reports its exit under
         self._sock = sock
         self._receiver = Receiver(sock)
         self._exits = exits
@@ -129,6 +131,7 @@ class WorkerInstance:
         """The worker's first message: ``{"ready": true, "init_ms"}`` or an error."""
         self._sock.settimeout(timeout)
         try:
+            self._learn_pid()
             message: dict[str, Any] = Receiver(self._sock, 4096).recv()
             self._sock.settimeout(None)  # blocking from now on: invoke_raw uses SO_RCVTIMEO
         except ChannelClosed:
@@ -141,6 +144,18 @@ class WorkerInstance:
             }
         self.init_ms = float(message.get("init_ms", 0.0))
         return message
+
+    def _learn_pid(self) -> None:
+        """The worker's pid as this process sees it, from the credentials the kernel
+        attached to its first message (the zygote's number differs in a sandbox's pid
+        namespace); only a socket made by the zygote handle asks for them."""
+        sock = self._sock
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED):
+            return
+        _, pid = sender_pid_peek(sock)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 0)
+        if pid is not None:
+            self.pid = pid
 
     def invoke_raw(self, body: bytes, timeout: float) -> dict[str, Any]:
         """Send one request (already encoded as JSON) and wait for its reply, at most ``timeout`` seconds."""
@@ -254,7 +269,7 @@ class WorkerInstance:
 
     def _death(self, when: str) -> str:
         self.close()
-        status = self._exits.wait(self.pid, timeout=2.0)
+        status = self._exits.wait(self._exit_pid, timeout=2.0)
         return f"{describe_exit(status)} {when}"
 
     def kill(self) -> None:
@@ -301,6 +316,11 @@ class WorkerInstance:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<WorkerInstance {self.id} pid={self.pid} {state} at {time.ctime(self.created_at)}>"
+
+
+def sender_pid_peek(sock: socket.socket) -> tuple[bytes, int | None]:
+    """:func:`sender_pid` of the first byte waiting, leaving it for the next read."""
+    return sender_pid(sock, 1, socket.MSG_PEEK)
 
 
 def _expire(waiter: asyncio.Future[int]) -> None:

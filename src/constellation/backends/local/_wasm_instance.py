@@ -13,14 +13,42 @@ import asyncio
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+from ...errors import ValidationError
 from .._errors import InstanceTimedOut
+from .._spec import FunctionSpec
 from ._instance import WorkerInstance
 
-__all__ = ["WasmInstance"]
+__all__ = ["WasmInstance", "wasm_handler"]
+
+
+def wasm_handler(host: Any, info: FunctionSpec, code_dir: Path) -> Any:
+    """A :class:`constellation.wasm.WasmHandler` for the function, honouring its settings:
+
+    ``memory_mb`` -> ``max_memory``, ``timeout_s`` -> ``timeout_ms``, ``gas_limit`` -> gas
+    per invocation, ``env`` -> the WASI environment, ``cold_start_optimization`` -> every
+    instance starts from a snapshot taken after the module's initializer (made once per
+    module and env, kept by the host).
+    """
+    from ...wasm import WasmError, WasmHandler
+
+    filename, export = info.entry.split(":", 1)
+    path = code_dir / info.code_hash / filename
+    limits = {"max_memory": info.memory_mb * 1024 * 1024, "timeout_ms": info.timeout_s * 1000}
+    try:
+        module = host.load_module(path)
+        handler = None if export == "_start" else export
+        return WasmHandler(host, module.id, handler, limits=limits, gas_limit=info.gas_limit,
+                           env=info.env, init_snapshot=info.cold_start_optimization)  # fmt: skip
+    except ValidationError as exc:
+        field = "handler" if exc.field in ("handler", "function") else "code"
+        raise ValidationError(field, exc.message) from None
+    except WasmError as exc:
+        raise ValidationError("code", f"{filename}: {exc}") from None
 
 
 class WasmInstance:

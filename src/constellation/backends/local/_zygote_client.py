@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -16,7 +18,21 @@ import orjson
 from ...errors import ClosedError
 from .._errors import InstanceStartError
 
-__all__ = ["ExitRegistry", "FunctionZygote", "RootZygote", "describe_exit"]
+__all__ = ["ExitRegistry", "FunctionZygote", "RootZygote", "describe_exit", "sender_pid"]
+
+_UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
+
+
+def sender_pid(sock: socket.socket, size: int, flags: int = 0) -> tuple[bytes, int | None]:
+    """Receive one message and the pid of the process that sent it, as this process
+    sees it (SCM_CREDENTIALS: the kernel translates a pid from a sandbox's pid
+    namespace, where the zygote's own reports would give the namespace's number)."""
+    data, ancillary, _, _ = sock.recvmsg(size, socket.CMSG_SPACE(_UCRED.size), flags)
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            return data, _UCRED.unpack(payload[: _UCRED.size])[0] or None
+    return data, None
+
 
 _SIGNAL_NAMES = {
     signal.SIGSEGV: "segmentation fault",
@@ -75,6 +91,8 @@ class _ZygoteHandle:
     def _request(self, op: str, spec: dict[str, Any]) -> tuple[int, socket.socket]:
         kind = socket.SOCK_STREAM if op == "fork_worker" else socket.SOCK_SEQPACKET
         ours, theirs = socket.socketpair(socket.AF_UNIX, kind)
+        # The child's first message then carries its pid as this process sees it.
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         try:
             with self._lock:
                 if self.closed:
@@ -85,6 +103,7 @@ class _ZygoteHandle:
                 reply = self.ctrl.recv(4096)
         except OSError as exc:
             ours.close()
+            self.closed = True  # the next start makes a new zygote
             raise InstanceStartError(f"zygote {self.pid} is gone: {exc}") from None
         finally:
             theirs.close()
@@ -92,7 +111,11 @@ class _ZygoteHandle:
             ours.close()
             self.closed = True
             raise InstanceStartError(f"zygote {self.pid} exited")
-        return int(orjson.loads(reply)["pid"]), ours
+        answer = orjson.loads(reply)
+        if "pid" not in answer:
+            ours.close()
+            raise InstanceStartError(f"zygote {self.pid}: {answer.get('error', answer)}")
+        return int(answer["pid"]), ours
 
     def fork_worker(self, spec: dict[str, Any]) -> tuple[int, socket.socket]:
         """A new worker process; returns its pid and the platform's end of its socket."""
@@ -100,24 +123,27 @@ class _ZygoteHandle:
 
     def fork_zygote(self, spec: dict[str, Any], timeout: float) -> FunctionZygote:
         """A child zygote with the function's module imported (cold-start optimisation)."""
-        pid, ctrl = self._request("fork_zygote", spec)
+        _, ctrl = self._request("fork_zygote", spec)
         ctrl.settimeout(timeout)
+        host_pid = None
         try:
-            ready = orjson.loads(ctrl.recv(1 << 16) or b'{"ready": false, "error": "exited"}')
+            data, host_pid = sender_pid(ctrl, 1 << 16)
+            ready = orjson.loads(data or b'{"ready": false, "error": "exited"}')
         except (TimeoutError, OSError) as exc:
             ready = {"ready": False, "error": f"function zygote did not start: {exc}"}
         ctrl.settimeout(None)
-        if not ready.get("ready"):
-            ctrl.close()
-            _kill(pid)
+        ctrl.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 0)
+        if not ready.get("ready") or host_pid is None:
+            ctrl.close()  # EOF: it exits once it reads its control socket
+            if host_pid is not None:
+                _kill(host_pid)
             raise InstanceStartError(ready.get("error", "function zygote failed"))
-        return FunctionZygote(ctrl, pid, float(ready.get("init_ms", 0.0)))
+        return FunctionZygote(ctrl, host_pid, float(ready.get("init_ms", 0.0)))
 
     def close(self) -> None:
         with self._lock:
-            if not self.closed:
-                self.closed = True
-                self.ctrl.close()  # EOF: the zygote exits
+            self.closed = True
+            self.ctrl.close()  # EOF: the zygote exits (closing twice does nothing)
 
 
 class FunctionZygote(_ZygoteHandle):
@@ -126,28 +152,46 @@ class FunctionZygote(_ZygoteHandle):
     def __init__(self, ctrl: socket.socket, pid: int, init_ms: float) -> None:
         super().__init__(ctrl, pid)
         self.init_ms = init_ms
+        self.exits: ExitRegistry | None = None  # its root zygote's
+        self.on_close: Callable[[], None] | None = None  # e.g. let go of its sandbox
 
     def close(self) -> None:
+        """EOF: it forks no more and exits once its workers have (their calls finish)."""
         super().close()
-        _kill(self.pid)
+        callback, self.on_close = self.on_close, None
+        if callback is not None:
+            callback()
 
 
 class RootZygote(_ZygoteHandle):
     """The platform's zygote process, started with the worker runtime imported."""
 
-    def __init__(self, exits: ExitRegistry) -> None:
+    def __init__(
+        self,
+        exits: ExitRegistry,
+        *,
+        prefix: Sequence[str] = (),
+        options: Sequence[str] = (),
+    ) -> None:
+        """``prefix`` starts it elsewhere (a sandbox's ``bwrap ... --``); ``options`` go to
+        the zygote (``--uid UID --max-pids N``)."""
         ctrl, child_ctrl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._events, child_events = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         fds = (child_ctrl.fileno(), child_events.fileno())
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "constellation._runtime.zygote", *map(str, fds)],
-            pass_fds=fds,
-            stdin=subprocess.DEVNULL,
-        )
+        command = [sys.executable, "-m", "constellation._runtime.zygote", *map(str, fds)]
+        try:
+            self._process = subprocess.Popen(
+                [*prefix, *command, *options], pass_fds=fds, stdin=subprocess.DEVNULL
+            )
+        except OSError as exc:
+            for sock in (ctrl, child_ctrl, self._events, child_events):
+                sock.close()
+            raise InstanceStartError(f"the zygote did not start: {exc}") from None
         child_ctrl.close()
         child_events.close()
         super().__init__(ctrl, self._process.pid)
-        self._exits = exits
+        self._exits = self.exits = exits
+        self._ended = False
         self._reader = threading.Thread(target=self._read_events, name="zygote-events", daemon=True)
         self._reader.start()
 
@@ -163,8 +207,9 @@ class RootZygote(_ZygoteHandle):
             self._exits.put(event["pid"], event["status"])
 
     def close(self) -> None:
-        if self.closed:
+        if self._ended:  # not ``closed``: a failed request sets that, and ends nothing
             return
+        self._ended = True
         super().close()
         try:
             self._process.wait(timeout=2.0)

@@ -1,0 +1,323 @@
+"""Gas and timeouts compiled into the module, at about the cost of a register decrement.
+
+wasmtime's own fuel and epoch checks cost 30-40 % on tight loops here (each loop header
+loads the epoch through two pointers and the fuel counter lives in memory between
+blocks). This rewrite keeps both jobs in one counter, the way wasmtime bounds its own
+fuel checks (charge at loop headers and function entries only, a whole block's cost at
+once) but with the counter in a *local*, which Cranelift keeps in a register:
+
+* every function gets a local ``$slice`` (i32): gas left in the current slice. At entry
+  and at every loop header it is charged the static instruction count of the code up to
+  the next charge point (``slice -= cost; if slice < 0: refill``): one subtract and one
+  predictable branch per loop iteration;
+* the refill, inline (a call there would make Cranelift spill the loop's registers),
+  moves up to :data:`SLICE` gas from the *bank* into the slice; when the bank is empty it
+  sets the stop flag and calls the host's stop function (through a one-entry table,
+  ``__cst_stop``, so no function index moves), which raises the trap. Nothing runs after
+  that call, so it costs the loop no spilled registers; and the trap is raised by the
+  host, not by a signal, so it works in a process whose fault handlers belong to someone
+  else (Ray's core worker installs its own, and a wasm ``unreachable`` then kills the
+  process);
+* the bank and the slice live in a private one-page memory (index after the module's own
+  memories, exported as ``__cst_meter``; the module's code cannot name it), so the host
+  sets a call's budget and reads the gas used with plain stores and loads through a
+  pointer, no call into the engine; the slice is saved there before calls and exits and
+  reloaded after calls;
+* a timeout is the host's watchdog emptying the bank: the running call stops at its next
+  refill, at most :data:`SLICE` gas later (well under a millisecond).
+
+Gas is deterministic: the same call with the same input uses the same gas. It counts
+instructions per straight-line segment (a segment's cost is charged when it is entered,
+so a branch out of a segment early is charged the whole segment).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._binary import FormatError, _leb, _Reader, _sections, parse_layout
+
+__all__ = ["BANK", "FLAG", "INIT_GAS", "METER_EXPORT", "METER_VERSION", "SLICE", "SLICE_OFFSET",
+           "STOP_EXPORT", "meter_module"]  # fmt: skip
+
+METER_VERSION = "meter-2"  # part of the compile cache key: bump when the rewrite changes
+METER_EXPORT = "__cst_meter"
+STOP_EXPORT = "__cst_stop"
+BANK, SLICE_OFFSET, FLAG = 0, 8, 16  # byte offsets in the meter memory
+SLICE = 1 << 16  # gas moved from the bank per refill: bounds how late a timeout lands
+INIT_GAS = 1 << 34  # the bank at instantiation: a start function is bounded too
+
+_BLOCK_VALTYPES = {0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F}
+_MEMARG = set(range(0x28, 0x3F))
+_ONE_INDEX = {0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x3F, 0x40, 0xD2, 0x10, 0x12, 0x14,
+              0x15, 0xD4, 0xD5, 0xD6}  # fmt: skip
+_TWO_INDEX = {0x11, 0x13}
+_FC_TWO = {8, 10, 12, 14}
+_FC_ONE = {9, 11, 13, 15, 16, 17}
+_SIMD_MEMARG = set(range(0, 12)) | {0x5C, 0x5D}
+_SIMD_LANE = set(range(0x15, 0x23))
+_SIMD_MEMARG_LANE = set(range(0x54, 0x5C))
+_CALLS = {0x10, 0x11, 0x14}  # return to this function afterwards: reload the slice
+_TAIL_CALLS = {0x12, 0x13, 0x15}
+
+
+def _sleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = value & 0x7F
+        value >>= 7
+        done = (value == 0 and not b & 0x40) or (value == -1 and b & 0x40)
+        out.append(b if done else b | 0x80)
+        if done:
+            return bytes(out)
+
+
+def _skip(r: _Reader, op: int) -> None:
+    """Move past ``op``'s immediates."""
+    if op in (0x02, 0x03, 0x04):
+        if r.data[r.pos] in _BLOCK_VALTYPES:
+            r.pos += 1
+        else:
+            r.s64()
+    elif op in _ONE_INDEX or op in (0x0C, 0x0D):
+        r.u32()
+    elif op in _TWO_INDEX:
+        r.u32()
+        r.u32()
+    elif op == 0x0E:
+        for _ in range(r.u32() + 1):
+            r.u32()
+    elif op == 0x1C:
+        for _ in range(r.u32()):
+            r.valtype()
+    elif op in _MEMARG:
+        _memarg(r)
+    elif op in (0x41, 0x42, 0xD0):
+        r.s64()
+    elif op == 0x43:
+        r.take(4)
+    elif op == 0x44:
+        r.take(8)
+    elif op == 0xFC:
+        sub = r.u32()
+        for _ in range(2 if sub in _FC_TWO else 1 if sub in _FC_ONE else 0):
+            r.u32()
+    elif op == 0xFD:
+        sub = r.u32()
+        if sub in _SIMD_MEMARG:
+            _memarg(r)
+        elif sub in (12, 13):
+            r.take(16)
+        elif sub in _SIMD_LANE:
+            r.take(1)
+        elif sub in _SIMD_MEMARG_LANE:
+            _memarg(r)
+            r.take(1)
+    elif op in (0x06, 0x07, 0x08, 0x09, 0x18, 0x19, 0x1F, 0xFB, 0xFE):
+        raise FormatError(f"opcode 0x{op:02x} (exceptions, GC or threads) cannot be metered")
+
+
+def _memarg(r: _Reader) -> None:
+    if r.u32() & 0x40:
+        r.u32()
+    r.u32()
+
+
+@dataclass(frozen=True)
+class _Code:
+    """Byte snippets for one function: ``mem`` is the meter memory's index, ``local`` the
+    first of the three locals added to the function (slice i32, then two i64 scratch)."""
+
+    mem: int
+    local: int
+    stop_type: int
+    stop_table: int
+
+    def _ma(self, align: int, offset: int) -> bytes:
+        if self.mem == 0:
+            return bytes([align]) + _leb(offset)
+        return bytes([align | 0x40]) + _leb(self.mem) + _leb(offset)
+
+    def charge(self, cost: int) -> bytes:
+        """``slice -= cost``; below zero, refill it from the bank inline (no call: a call
+        in a loop makes Cranelift spill the loop's vector registers around it)."""
+        g, m, n = _leb(self.local), _leb(self.local + 1), _leb(self.local + 2)
+        s = _sleb(SLICE)
+        return (
+            b"\x20" + g + b"\x41" + _sleb(cost) + b"\x6b\x22" + g
+            + b"\x41\x00\x48\x04\x40\x03\x40"  # if slice < 0: loop
+            + b"\x41\x00\x29" + self._ma(3, BANK) + b"\x22" + m  # m = bank
+            + b"\x42\x00\x57\x04\x40\x41\x00\x41\x01\x36" + self._ma(2, FLAG)
+            + b"\x41\x00\x11" + _leb(self.stop_type) + _leb(self.stop_table)
+            + b"\x00\x0b"  # if m <= 0: flag = 1, call the host's stop, (unreachable)
+            + b"\x20" + m + b"\x42" + s + b"\x7d\x42\x00\x20" + m + b"\x42" + s
+            + b"\x55\x1b\x21" + n  # n = max(m - SLICE, 0)
+            + b"\x41\x00\x20" + n + b"\x37" + self._ma(3, BANK)  # bank = n
+            + b"\x20" + g + b"\x20" + m + b"\x20" + n + b"\x7d\xa7\x6a\x22" + g
+            + b"\x41\x00\x48\x0d\x00\x0b\x0b"  # slice += m - n; again while < 0
+        )  # fmt: skip
+
+    def save(self) -> bytes:
+        return b"\x41\x00\x20" + _leb(self.local) + b"\x36" + self._ma(2, SLICE_OFFSET)
+
+    def load(self) -> bytes:
+        return b"\x41\x00\x28" + self._ma(2, SLICE_OFFSET) + b"\x21" + _leb(self.local)
+
+
+def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, int]) -> bytes:
+    r = _Reader(body)
+    groups = r.u32()
+    groups_end = r.pos
+    declared = 0
+    for _ in range(groups):
+        declared += r.u32()
+        r.valtype()
+    decl_end = r.pos
+    code = _Code(mem, n_locals_before + declared, *stop)
+    # (position, kind, segment) insertions; kinds: "charge", "save", "load".
+    inserts: list[tuple[int, str, int]] = [(decl_end, "entry", 0)]
+    costs = [0]
+    depth = 0
+    while r.pos < len(body):
+        at = r.pos
+        op = r.byte()
+        if op == 0x0B and r.pos == len(body):  # the function's own end: save the slice
+            inserts.append((at, "save", 0))
+            costs[-1] += 1
+            break
+        if op in _CALLS or op in _TAIL_CALLS or op == 0x0F:
+            inserts.append((at, "save", 0))
+        elif op in (0x0C, 0x0D):
+            label = _Reader(body, r.pos).u32()
+            if label == depth:
+                inserts.append((at, "save", 0))
+        elif op == 0x0E:
+            t = _Reader(body, r.pos)
+            if depth in [t.u32() for _ in range(t.u32() + 1)]:
+                inserts.append((at, "save", 0))
+        _skip(r, op)
+        costs[-1] += 1
+        if op in (0x02, 0x03, 0x04):
+            depth += 1
+        elif op == 0x0B:
+            depth -= 1
+        if op == 0x03:
+            costs.append(0)
+            inserts.append((r.pos, "charge", len(costs) - 1))
+        elif op in _CALLS:
+            inserts.append((r.pos, "load", 0))
+    out = bytearray(_leb(groups + 2))
+    out += body[groups_end:decl_end] + b"\x01\x7f\x02\x7e"
+    prev = decl_end
+    for pos, kind, seg in inserts:
+        out += body[prev:pos]
+        prev = pos
+        if kind == "entry":
+            out += code.load() + code.charge(max(costs[0], 1))
+        elif kind == "charge":
+            out += code.charge(max(costs[seg], 1))
+        elif kind == "save":
+            out += code.save()
+        else:
+            out += code.load()
+    out += body[prev:]
+    return bytes(out)
+
+
+def meter_module(wasm: bytes) -> bytes:
+    """``wasm`` with the slice/bank counter (see the module doc); FormatError if it cannot."""
+    layout = parse_layout(wasm)
+    secs = _sections(wasm)
+    n_types = n_func_imports = n_mem_imports = n_mems = n_table_imports = n_tables = 0
+    for sid, _h, start, end in secs:
+        r = _Reader(wasm, start, end)
+        if sid == 1:
+            n_types = r.u32()
+        elif sid == 2:
+            for _ in range(r.u32()):
+                r.name()
+                r.name()
+                kind = r.byte()
+                if kind in (0, 4):
+                    if kind == 4:
+                        r.byte()
+                    r.u32()
+                    n_func_imports += kind == 0
+                elif kind == 1:
+                    r.valtype()
+                    r.limits()
+                    n_table_imports += 1
+                elif kind == 2:
+                    flags = r.byte()
+                    r.u32()
+                    if flags & 1:
+                        r.u32()
+                    if flags & 4:
+                        raise FormatError("memory64 cannot be metered")
+                    n_mem_imports += 1
+                elif kind == 3:
+                    r.valtype()
+                    r.byte()
+        elif sid == 4:
+            n_tables = r.u32()
+        elif sid == 5:
+            n_mems = r.u32()
+    mem = n_mem_imports + n_mems
+    stop = (n_types, n_table_imports + n_tables)
+    name = METER_EXPORT.encode()
+    stop_name = STOP_EXPORT.encode()
+    bank = INIT_GAS.to_bytes(8, "little")
+    if mem == 0:
+        segment = b"\x00\x41\x00\x0b" + _leb(len(bank)) + bank
+    else:
+        segment = b"\x02" + _leb(mem) + b"\x41\x00\x0b" + _leb(len(bank)) + bank
+    additions = {
+        1: b"\x60\x00\x00",  # () -> (): the host's stop function
+        4: b"\x70\x00\x01",  # a funcref table of one: the host puts its stop function there
+        5: b"\x01\x01\x01",  # one page, never grows: its address is stable
+        7: _leb(len(name))
+        + name
+        + b"\x02"
+        + _leb(mem)
+        + _leb(len(stop_name))
+        + stop_name
+        + b"\x01"
+        + _leb(stop[1]),
+        11: segment,
+    }
+    counts = {7: 2}  # items each addition adds (default 1)
+    order = [1, 4, 5, 7, 11]
+    rank = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 5.5, 6: 6, 7: 7, 8: 8, 9: 9, 12: 9.5, 10: 10, 11: 11}
+    out = bytearray(wasm[:8])
+    present = {sid for sid, *_ in secs}
+
+    def emit(sid: int, body: bytes) -> None:
+        out.extend(bytes([sid]) + _leb(len(body)) + body)
+
+    for sid, header, start, end in secs:
+        for missing in order:  # sections we create go before the first later one
+            if missing not in present and sid != 0 and rank[missing] < rank.get(sid, 0):
+                emit(missing, _leb(counts.get(missing, 1)) + additions[missing])
+                present.add(missing)
+        r = _Reader(wasm, start, end)
+        if sid == 12:  # data count
+            emit(12, _leb(r.u32() + 1))
+        elif sid == 10:
+            count = r.u32()
+            items = bytearray()
+            for i in range(count):
+                size = r.u32()
+                params = len(layout.signature(n_func_imports + i)[0])
+                body = _meter_body(wasm[r.pos : r.pos + size], params, mem, stop)
+                r.pos += size
+                items += _leb(len(body)) + body
+            emit(10, _leb(count) + bytes(items))
+        elif sid in additions:
+            count = r.u32()
+            emit(sid, _leb(count + counts.get(sid, 1)) + wasm[r.pos : end] + additions[sid])
+        else:
+            out += wasm[header:end]
+    for missing in order:
+        if missing not in present:
+            emit(missing, _leb(counts.get(missing, 1)) + additions[missing])
+    return bytes(out)

@@ -69,6 +69,7 @@ CORE = {
     "deploy",
     "list_instances",
     "restart_instance",
+    "restart_service",
     "scale_down",
     "scale_up",
     "undeploy",

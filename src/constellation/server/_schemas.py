@@ -134,6 +134,12 @@ class GpuRequest(Strict):
     mig_profile: Literal[gpu_limits.MIG_PROFILE_NAMES] | None = None  # type: ignore[valid-type]
     sharing: Literal[gpu_limits.SHARING_MODES] | None = None  # type: ignore[valid-type]
     replicas: int = Field(4, ge=2, le=64)
+    cluster: str | None = Field(
+        None, min_length=1, description="a cluster whose reserved GPUs it takes first"
+    )
+    scheduling_policy: Literal[gpu_limits.PLACEMENTS] | None = Field(  # type: ignore[valid-type]
+        None, description="null: the cluster's or the platform's placement"
+    )
 
 
 _SETTING = "default: the platform's setting"

@@ -83,7 +83,7 @@ class Settings:
     sandbox_uid_base: int = 200000
     sandbox_uid_count: int = 50000
     sandbox_tmp_mb: int = 64  # each sandbox's private /tmp (memory-backed)
-    sandbox_max_pids: int = 256  # processes (and threads) per function, as root
+    sandbox_max_pids: int = 256  # processes (and threads) per function's sandbox
     sandbox_network: int = 1  # 0: sandboxed functions get no network (own empty netns)
     # The key that encrypts function env values in the store ("": home/secrets.key).
     secrets_key_file: str = ""

@@ -6,13 +6,18 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from constellation.backends.local import _backend, _sandbox
+
 from .._support import wait_until
-from .conftest import ISOLATION, MAX_PIDS, SECRET, Tenants, sandboxed
+from ..serverless.conftest import make_platform
+from .conftest import HOSTILE, ISOLATION, MAX_PIDS, SECRET, Tenants, sandboxed
 
 pytestmark = sandboxed
 
@@ -78,7 +83,7 @@ def test_a_handler_cannot_write_code_or_outside_tmp(tenants: Tenants) -> None:
 
 
 @pytest.mark.skipif(
-    not ISOLATION.per_function_uid, reason="a pid limit needs a uid per function (root)"
+    not ISOLATION.pid_limit, reason=f"no pid limit per function here: {ISOLATION.describe()}"
 )
 def test_a_handler_cannot_fork_past_its_limit(tenants: Tenants) -> None:
     started = tenants.attack("fork_many", {"n": 4 * MAX_PIDS})
@@ -101,17 +106,11 @@ def _processes_marked(mark: str) -> list[int]:
 def _orphan(tenants: Tenants, name: str, timeout_s: int = 30, hang: bool = False) -> str:
     """Leave a setsid double-forked grandchild; its mark (a sleep's argument)."""
     sls = tenants.platform.serverless
-    sls.create_function(name, "python", "leave_orphan", tenants_code(), timeout_s=timeout_s)
+    sls.create_function(name, "python", "leave_orphan", HOSTILE, timeout_s=timeout_s)
     mark = f"600.{random.randrange(10**12)}"
     result = sls.invoke_sync(name, {"mark": mark, "hang": hang})
     assert result.status == ("timeout" if hang else "success"), result
     return mark
-
-
-def tenants_code() -> str:
-    from .conftest import HOSTILE
-
-    return HOSTILE
 
 
 def test_no_orphan_outlives_an_invocation_timeout(tenants: Tenants) -> None:
@@ -137,8 +136,8 @@ def test_no_orphan_outlives_the_platform(tenants: Tenants) -> None:
 
 def test_a_function_without_network_reaches_nothing(tenants: Tenants) -> None:
     sls = tenants.platform.serverless
-    sls.create_function("online", "python", "connect", tenants_code())
-    sls.create_function("offline", "python", "connect", tenants_code(), network=False)
+    sls.create_function("online", "python", "connect", HOSTILE)
+    sls.create_function("offline", "python", "connect", HOSTILE, network=False)
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
         assert sls.invoke_sync("online", {"port": port}).output == "done"
@@ -159,8 +158,98 @@ def test_idle_sandboxes_are_bounded(tenants: Tenants, monkeypatch: pytest.Monkey
     monkeypatch.setattr(_backend, "IDLE_SANDBOXES", 2)
     sls = tenants.platform.serverless
     for n in range(5):
-        sls.create_function(f"idle-{n}", "python", "echo", tenants_code())
+        sls.create_function(f"idle-{n}", "python", "echo", HOSTILE)
     running = [s for s in sls.launcher._sandboxes.values() if not s.zygote.closed]  # type: ignore[attr-defined]
     assert len([s for s in running if s.idle_since is not None]) <= 3
     assert sls.invoke_sync("idle-0", {"back": 1}).output == {"back": 1}
     tenants.neighbour_answers()
+
+
+ROOTLESS = _sandbox._probe(as_root=False)  # what a platform run by another user gets
+
+
+@pytest.mark.skipif(
+    not ROOTLESS.pid_limit, reason=f"no rootless pid limit here: {ROOTLESS.describe()}"
+)
+def test_a_rootless_sandbox_sets_the_functions_pid_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rootless sandbox's zygote sets RLIMIT_NPROC too (root itself is exempt from
+    it, so that the limit holds is the next test's, as an unprivileged user)."""
+    monkeypatch.setattr(_backend, "detect_isolation", lambda setting: ROOTLESS)
+    code = tmp_path / "limits.py"
+    code.write_text(
+        "import resource\n"
+        "def nproc(event, context):\n"
+        "    return list(resource.getrlimit(resource.RLIMIT_NPROC))\n"
+    )
+    with make_platform(tmp_path / "home", sandbox_max_pids=MAX_PIDS) as platform:
+        sls = platform.serverless
+        assert sls.launcher.isolation.mode == "bubblewrap-rootless"
+        sls.create_function("limits", "python", "nproc", code)
+        result = sls.invoke_sync("limits", {})
+        assert result.status == "success", result.error
+        assert result.output == [MAX_PIDS, MAX_PIDS]
+
+
+# Forks up to 3x the limit with RLIMIT_NPROC set, reports how many worked, then holds
+# its children until stdin closes.
+_FORKER = """
+import os, resource, sys
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+started = 0
+for _ in range(3 * limit):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        sys.stdin.read()
+        os._exit(0)
+    started += 1
+print(started, flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not (ROOTLESS.pid_limit and os.path.exists("/usr/bin/python3")),
+    reason="needs root (to become nobody), the system's python3 and a rootless sandbox",
+)
+def test_rootless_sandboxes_of_one_uid_each_get_the_whole_limit() -> None:
+    """What the rootless pid limit rests on: two sandboxes of one unprivileged uid, the
+    first holding its children, each fork up to the limit (per user namespace), while
+    the same uid outside a sandbox, with as many processes alive, gets none."""
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    bwrap = [shutil.which("bwrap") or "bwrap", "--unshare-user", "--unshare-pid"]
+    bwrap += ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+    python = ["/usr/bin/python3", "-c", _FORKER, "20"]
+    held = []
+    try:
+        counts = []
+        for argv in (nobody + bwrap + python, nobody + bwrap + python, nobody + python):
+            child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            held.append(child)
+            assert child.stdout is not None
+            counts.append(int(child.stdout.readline()))
+        in_a, in_b, outside = counts
+        assert 15 <= in_a < 20 and 15 <= in_b < 20, counts
+        assert outside == 0, counts
+    finally:
+        for child in held:
+            assert child.stdin is not None
+            child.stdin.close()
+            child.wait(timeout=30)
+            if child.stdout is not None:
+                child.stdout.close()
+
+
+@pytest.mark.parametrize(
+    ("release", "counted"),
+    [("5.13.19", False), ("5.14.0-rc1", True), ("6.18.44-fc-v1252", True), ("4.4.0", False)],
+)
+def test_rootless_pid_limits_need_a_kernel_that_counts_per_user_namespace(
+    release: str, counted: bool
+) -> None:
+    assert _sandbox.nproc_counted_per_user_namespace(release) is counted

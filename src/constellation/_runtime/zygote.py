@@ -220,13 +220,12 @@ def _kill_tree(pid: int) -> None:
                 pass
 
 
-def _become_uid(uid: int, max_pids: int) -> None:
+def _become_uid(uid: int) -> None:
     """In a sandbox started by root: the function's own uid, with no capabilities left
-    (a change away from uid 0 clears them) and at most ``max_pids`` processes."""
+    (a change away from uid 0 clears them)."""
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
-    resource.setrlimit(resource.RLIMIT_NPROC, (max_pids, max_pids))
     # A uid change made us non-dumpable: /proc/self would stay root's, and workers need
     # their own (clear_refs, status). Only the function's own processes share this uid.
     import ctypes
@@ -241,7 +240,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
     events = socket.socket(fileno=int(args[1]))
     options = dict(zip(args[2::2], args[3::2], strict=True))
     if "--uid" in options:
-        _become_uid(int(options["--uid"]), int(options["--max-pids"]))
+        _become_uid(int(options["--uid"]))
+    if "--max-pids" in options:
+        # Counted per uid (as root: the function's own) or per user namespace (rootless).
+        max_pids = int(options["--max-pids"])
+        resource.setrlimit(resource.RLIMIT_NPROC, (max_pids, max_pids))
     try:
         os.setsid()  # keep terminal signals (Ctrl-C) for the platform, not its instances
     except PermissionError:

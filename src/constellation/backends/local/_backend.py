@@ -125,7 +125,9 @@ class LocalBackend:
         options: list[str] = []
         if uid is not None:
             make_readable(code_root)  # for the function's own uid; the bind is read-only
-            options = ["--uid", str(uid), "--max-pids", str(self._settings.sandbox_max_pids)]
+            options = ["--uid", str(uid)]
+        if self.isolation.pid_limit:
+            options += ["--max-pids", str(self._settings.sandbox_max_pids)]
         key = self._sandbox_key(info)
         prefix = sandbox_command(
             self._settings, self.isolation, code_root, uid, network=key[1], gpu=key[2]

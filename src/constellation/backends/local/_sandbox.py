@@ -18,8 +18,10 @@ including ``setsid`` and double-forked descendants; from inside, it cannot be ki
   its own (one per function, from ``sandbox_uid_base``) with no capabilities and
   ``RLIMIT_NPROC = sandbox_max_pids``, so its files and processes are not the platform's.
 * Run as another user: ``bwrap`` adds a user namespace (rootless); the processes keep
-  the platform's uid on the host, hidden from it by the pid and mount namespaces (no
-  per-function pid limit then: RLIMIT_NPROC counts every process of a uid).
+  the platform's uid on the host, hidden from it by the pid and mount namespaces. The
+  zygote still sets ``RLIMIT_NPROC = sandbox_max_pids``: since Linux 5.14 the kernel
+  counts a uid's processes per user namespace, so that limit is the function's own
+  (on an older kernel it would count every process of the platform's uid: not set).
 
 :func:`detect_isolation` says, once per process, which of these the machine allows.
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 import functools
 import glob
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -48,6 +51,7 @@ __all__ = [
     "UidPool",
     "detect_isolation",
     "make_readable",
+    "nproc_counted_per_user_namespace",
     "sandbox_command",
 ]
 
@@ -100,6 +104,14 @@ class Isolation:
     def per_function_uid(self) -> bool:
         return self.mode == "bubblewrap"
 
+    @property
+    def pid_limit(self) -> bool:
+        """Whether each function's sandbox gets a process limit of its own: as root by
+        its uid, rootless by its user namespace (where the kernel counts per namespace)."""
+        if self.mode == "bubblewrap":
+            return True
+        return self.mode == "bubblewrap-rootless" and nproc_counted_per_user_namespace()
+
     def describe(self) -> str:
         """One line for the start-up log and ``constellation doctor``."""
         if self.mode == "bubblewrap":
@@ -108,11 +120,23 @@ class Isolation:
                 f"a uid per function; {self.detail})"
             )
         if self.mode == "bubblewrap-rootless":
+            limit = "a pid limit per function" if self.pid_limit else "no pid limit (kernel < 5.14)"
             return (
                 "isolation: bubblewrap sandbox per function (user, pid, mount, ipc "
-                f"namespaces; rootless: no per-function uid or pid limit; {self.detail})"
+                f"namespaces; rootless: no per-function uid, {limit}; {self.detail})"
             )
         return f"isolation: none: functions run as the platform's user ({self.detail})"
+
+
+def nproc_counted_per_user_namespace(release: str | None = None) -> bool:
+    """Linux >= 5.14 counts RLIMIT_NPROC per (user namespace, uid) (ucounts): a limit set
+    inside a rootless sandbox then bounds that sandbox's processes only."""
+    release = platform.release() if release is None else release
+    parts = release.split(".")
+    try:
+        return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) >= (5, 14)
+    except (IndexError, ValueError):
+        return False
 
 
 def detect_isolation(setting: str) -> Isolation:

@@ -17,15 +17,21 @@ platform opens the store (:meth:`FunctionRegistry`'s start).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
 from pathlib import Path
-
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..store import Store
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
+
+# cryptography (about 9 MB of a process's memory) is imported on the first seal or open,
+# not by every platform that starts: one with no function environment never needs it.
 
 __all__ = ["PREFIX", "SecretBox", "rotate_key"]
 
@@ -52,6 +58,24 @@ def _read_keys(path: Path) -> list[bytes]:
     return keys
 
 
+def _new_key() -> bytes:
+    """A Fernet key (what ``Fernet.generate_key`` makes), without importing cryptography."""
+    return base64.urlsafe_b64encode(os.urandom(32))
+
+
+def _check_keys(path: Path) -> None:
+    """Refuse a key file that Fernet would refuse (32 bytes, url-safe base64 each)."""
+    for key in _read_keys(path):
+        try:
+            ok = len(base64.urlsafe_b64decode(key)) == 32
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ConfigError(
+                "secrets_key_file", f"{path}: Fernet key must be 32 url-safe base64-encoded bytes."
+            )
+
+
 class SecretBox:
     """Seals and opens function environments with the keys of one key file."""
 
@@ -67,10 +91,12 @@ class SecretBox:
                 pass  # another process made it first
             else:
                 with os.fdopen(fd, "wb") as out:
-                    out.write(Fernet.generate_key() + b"\n")
-        self._reload()
+                    out.write(_new_key() + b"\n")
+        _check_keys(key_file)
 
     def _reload(self) -> MultiFernet:
+        from cryptography.fernet import Fernet, MultiFernet
+
         with self._lock:
             st = self.path.stat()
             stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
@@ -91,6 +117,8 @@ class SecretBox:
         """``env`` back from its stored text (text in clear from an older release too)."""
         if not text.startswith(PREFIX):
             return dict(json.loads(text))
+        from cryptography.fernet import InvalidToken
+
         token = text[len(PREFIX) :].encode()
         try:
             return dict(json.loads(self._reload().decrypt(token)))
@@ -104,8 +132,10 @@ class SecretBox:
 
 def rotate_key(store: Store, key_file: Path) -> int:
     """A new key for every function's environment; returns how many were re-encrypted."""
+    from cryptography.fernet import Fernet, MultiFernet
+
     old = _read_keys(key_file) if key_file.exists() else []
-    new = Fernet.generate_key()
+    new = _new_key()
     _write_keys(key_file, [new, *old])  # a running platform can read both meanwhile
     both = MultiFernet([Fernet(k) for k in (new, *old)])
     count = 0

@@ -16,8 +16,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
 from ..errors import ValidationError
 
 __all__ = ["MACROS", "Schedule", "parse_schedule", "validate_timer"]
@@ -40,6 +38,8 @@ class Schedule:
         if self.period_s is not None:
             k = math.floor((t - self.anchor) / self.period_s) + 1
             return self.anchor + max(k, 1) * self.period_s
+        from croniter import croniter  # on first use: about 6 MB a platform may never need
+
         start = datetime.fromtimestamp(t, ZoneInfo(self.timezone))
         return float(croniter(self.expression, start).get_next(float))
 
@@ -49,6 +49,8 @@ class Schedule:
             k = math.floor((until - self.anchor) / self.period_s)
             due = self.anchor + k * self.period_s
         else:
+            from croniter import croniter
+
             # get_prev is strictly before its start: nudge so `until` itself counts.
             start = datetime.fromtimestamp(until + 1e-3, ZoneInfo(self.timezone))
             due = float(croniter(self.expression, start).get_prev(float))
@@ -67,6 +69,8 @@ def parse_schedule(expression: Any, timezone: str = "UTC", anchor: float = 0.0) 
         if amount < 1:
             raise ValidationError("trigger.schedule", f"{text!r}: the rate must be at least 1")
         return Schedule(text, timezone, float(amount * _UNIT_S[rate.group(2)]), anchor)
+    from croniter import croniter
+
     if text.startswith("@"):
         if text not in MACROS:
             raise ValidationError.choice("trigger.schedule", text, MACROS)

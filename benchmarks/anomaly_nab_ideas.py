@@ -19,6 +19,8 @@ in-sample figure of each variant (one corpus-wide threshold) is printed too.
   with weight ``weight``).
 * ``hold``: a NAB-aware decision: an output >= ``level`` silences all outputs for the
   next ``hold`` values (one alarm per window, as ARTime and HTM suppress).
+* ``extremes``: a new extreme (today always fully novel) graded by how far beyond the
+  range it goes, or scored above the other novelty.
 * ``likelihood``: HTM's anomaly-likelihood idea: the raw score is scaled by how unusual
   it is against its own history (its z-score over the last 2,000 values, divided by
   ``zscale``, clipped to 0-1).
@@ -149,6 +151,33 @@ class Likelihood(Ensemble):
         super().learn_one(x, t)
 
 
+class Extremes(Ensemble):
+    """A new extreme graded: fully novel only ``frac`` of the range beyond it; or, with
+    ``bonus``, scored ``bonus`` above the other novelty."""
+
+    def __init__(self, frac: float = 0.0, bonus: float = 0.0, **kw: Any):
+        super().__init__(**kw)
+        self.frac, self.bonus = frac, bonus
+
+    def _raw(self, x: float) -> tuple[float, int]:
+        if self._cache is not None and self._cache[0] == x:
+            return self._cache[1], self._cache[2]
+        low, high = self._low, self._high
+        if self.n_seen <= 10 or low <= x <= high:
+            return super()._raw(x)
+        if self.bonus:
+            raw, level = super()._raw(x)
+            raw = raw + self.bonus if raw > 0 else raw
+        else:  # the context novelty as if x were inside the range, then the graded extreme
+            self._low, self._high = min(low, x), max(high, x)
+            raw, level = super()._raw(x)
+            self._low, self._high = low, high
+            span, excess = high - low, max(low - x, x - high)
+            raw = max(raw, 1.0 if span <= 0 else min(1.0, excess / (self.frac * span)))
+        self._cache = (x, raw, level)
+        return raw, level
+
+
 VARIANTS: list[tuple[str, type[Ensemble], dict[str, Any]]] = [
     ("ensemble (as cross-validated)", Ensemble, {}),
     ("windowed, max, w 8, weight 1", Windowed, {"w": 8, "mix": "max", "weight": 1.0}),
@@ -159,6 +188,10 @@ VARIANTS: list[tuple[str, type[Ensemble], dict[str, Any]]] = [
     ("hold 500 after >= 1.0", Hold, {"hold": 500, "level": 1.0}),
     ("likelihood, zscale 2", Likelihood, {"zscale": 2.0}),
     ("likelihood, zscale 4", Likelihood, {"zscale": 4.0}),
+    ("new extreme graded, full at 2% of the range beyond", Extremes, {"frac": 0.02}),
+    ("new extreme graded, full at 10% of the range beyond", Extremes, {"frac": 0.1}),
+    ("new extreme scored 0.1 above other novelty", Extremes, {"bonus": 0.1}),
+    ("new extreme scored 0.3 above other novelty", Extremes, {"bonus": 0.3}),
 ]
 _CORPUS: dict[str, NabSeries] = {}
 

@@ -160,6 +160,8 @@ class MSET(MultivariateDetector):
         # smoothed mean and covariance) instead; the score then leaves gaps out.
         self._gaps = missing
         seen = ~missing
+        if "_state_mean" not in self.__dict__:  # a state saved before these existed
+            return super()._fill(filled, missing)
         mean, cov = self._state_mean, self._state_cov
         if not seen.any():
             return np.where(missing, mean, filled)

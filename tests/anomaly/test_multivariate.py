@@ -13,11 +13,6 @@ from constellation.store import Store
 from tests._support import FakeClock
 
 METHODS = ("pca", "mset")
-# Known limits of mset (BENCHMARKS.md): its residual scores have heavy tails (several %
-# of normal vectors flagged at 4.0 here), and a kernel estimate cannot follow drift out
-# of its memory. strict: a fix shows up here.
-MSET_LIMIT = pytest.mark.xfail(strict=True, reason="mset flags too many normal vectors")
-QUIET = ("pca", pytest.param("mset", marks=MSET_LIMIT))
 NAMES = ["pressure", "temperature", "current", "vibration"]
 
 
@@ -42,7 +37,7 @@ def trained(registry: AnomalyRegistry, method: str, clock: FakeClock, n: int = 3
     return d, rng, alarms
 
 
-@pytest.mark.parametrize("method", QUIET)
+@pytest.mark.parametrize("method", METHODS)
 def test_learns_the_normal_period_then_stays_quiet(registry, clock, method) -> None:
     d, _, alarms = trained(registry, method, clock)
     assert alarms[:200] == [None] * 200  # no decision while it learns
@@ -53,8 +48,7 @@ def test_learns_the_normal_period_then_stays_quiet(registry, clock, method) -> N
 @pytest.mark.parametrize("method", METHODS)
 def test_a_broken_relation_is_found_and_its_metrics_named(registry, clock, method) -> None:
     d, rng, _ = trained(registry, method, clock)
-    for earlier in registry.get_active():  # mset's false alarms (see MSET_LIMIT) closed
-        registry.resolve(earlier.id)
+    assert registry.get_active() == []  # quiet while normal (both methods)
     found = None
     for _ in range(10):  # pressure up while temperature goes down: each in its range
         clock.advance(1)
@@ -90,7 +84,7 @@ def test_missing_and_nan_values_are_handled_not_raised(registry, clock, method) 
     assert registry.detect(d, {}) is None  # nothing known: scored as expected
 
 
-@pytest.mark.parametrize("method", QUIET)
+@pytest.mark.parametrize("method", METHODS)
 def test_it_keeps_adapting_to_slow_drift(registry, clock, method) -> None:
     d, rng, _ = trained(registry, method, clock)
     late = 0
@@ -119,6 +113,14 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(registry, met
             registry.detect(d, value)  # type: ignore[arg-type]
         assert field is None or info.value.field == field
     assert d.points == 0
+
+
+def test_mset_options_are_checked_naming_the_field(registry) -> None:
+    for option, value in (("width", 0), ("ridge", 2.0), ("tail", 1.0), ("memory", 2)):
+        with pytest.raises(ValidationError) as info:
+            registry.create_detector(metrics=NAMES, method="mset", **{option: value})
+        assert info.value.field == option
+    assert registry.detectors() == []
 
 
 def test_a_single_metric_detector_refuses_a_mapping(registry) -> None:

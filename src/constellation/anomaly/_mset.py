@@ -12,10 +12,12 @@ from typing import cast
 
 import numpy as np
 
+from ..errors import ValidationError
 from ._multivariate import (
     MultivariateDetector,
     check_int,
     check_rate,
+    chi2_quantile,
     two_sided,
     wilson_hilferty,
 )
@@ -27,35 +29,57 @@ class MSET(MultivariateDetector):
     """Similarity-based state estimation over a memory of normal vectors.
 
     ``memory``: how many training vectors it keeps (each metric's extremes, then evenly
-    spaced ones; default 32) from the training period, whose residuals are calibrated
+    spaced ones; default 16) from the training period, whose residuals are calibrated
     by cross-fitting its two halves. Similarity: a Gaussian kernel whose width is
-    the median distance between memory vectors, with ``ridge`` added to the memory's
-    similarity matrix before inverting it (a smoother estimate: a metric that is only
-    noise is estimated near its mean, not copied from the nearest memory). It keeps
-    adapting: every
-    ``remember_every`` normal vectors, the latest replaces the oldest remembered one
-    (each metric's extremes stay).
+    ``width`` (default 4) times the median distance between memory vectors, with
+    ``ridge`` (default 1) added to the memory's similarity matrix before inverting it.
+    A wide, regularised kernel gives a smooth estimate that follows a normal state
+    somewhat beyond the memory's range (a narrow one pulls it back towards the nearest
+    memory vector, and such a normal state scores as a break), and estimates a metric
+    that is only noise near its mean instead of copying it from the nearest memory.
+    ``tail``: the residual distance is divided by how far the training residuals'
+    ``tail`` quantile exceeds chi-squared's (at least 1): a kernel estimate's residuals
+    have heavier tails than a Gaussian's. A missing metric takes its Gaussian
+    conditional expectation given the observed ones and is left out of the score.
+    It keeps adapting: the residuals' mean and covariance with every normal vector,
+    and every ``remember_every`` (default 300) normal vectors the latest replaces the
+    oldest remembered one (each metric's extremes stay). Replacing memory faster (every
+    5 vectors, the first version) lets a slowly developing fault into the memory: its
+    residual then shrinks and it is missed.
     """
 
     method = "mset"
+    _inflate = 1.0  # (class defaults: states saved before these existed load with them)
+    _gaps: np.ndarray | None = None  # the metrics missing from the vector being scored
+    _blend: np.ndarray | None = None  # precomputed from the memory (see _set_memory)
+    _scored: tuple[np.ndarray, np.ndarray] | None = None  # (smoothed vector, its residual)
 
     def __init__(
         self,
         n_metrics: int,
-        memory: int = 32,
-        remember_every: int = 5,
-        ridge: float = 0.1,
+        memory: int = 16,
+        remember_every: int = 300,
+        ridge: float = 1.0,
+        tail: float = 0.99,
+        width: float = 4.0,
         **options: object,
     ) -> None:
         super().__init__(n_metrics, **options)  # type: ignore[arg-type]
         self.memory = check_int("memory", memory, 4)
         self._memory = np.zeros((1, self.d))
-        self._inverse = np.ones((1, 1))
         self._width2 = 1.0
         self._precision: np.ndarray = np.eye(self.d)
+        self._state_mean = np.zeros(self.d)  # of the training period's smoothed vectors
+        self._state_cov = np.eye(self.d)
         self._pinned = self._next_slot = self._learnt = 0
         self.remember_every = check_int("remember_every", remember_every, 1)
         self.ridge = check_rate("ridge", ridge, 1e-9)
+        self.tail = check_rate("tail", tail, 0.5)
+        if isinstance(width, bool) or not isinstance(width, int | float) or not 0 < width <= 100:
+            raise ValidationError("width", f"{width!r} is out of range; expected > 0 and <= 100")
+        self.width = float(width)
+        if self.tail >= 1:
+            raise ValidationError("tail", f"{tail!r} is out of range; expected 0.5-0.999")
 
     def _fit_training(self, data: np.ndarray) -> None:
         # Residuals are calibrated by cross-fitting: a memory from each half of the
@@ -72,6 +96,8 @@ class MSET(MultivariateDetector):
         # Residuals are tracked in place of the smoothed vectors: the shared mean and
         # covariance (and their adaptation) then describe the residuals.
         self._residual_seed = np.vstack(residuals)
+        self._state_mean = data.mean(axis=0)
+        self._state_cov = np.cov(data.T) + 1e-6 * np.eye(self.d)
         self._use_memory(data)
 
     def _use_memory(self, data: np.ndarray) -> None:
@@ -88,9 +114,22 @@ class MSET(MultivariateDetector):
         self._pinned, self._next_slot = len(extremes), 0
         gaps = np.sqrt(((memory[:, None, :] - memory[None, :, :]) ** 2).sum(-1))
         width = float(np.median(gaps[gaps > 0])) if np.any(gaps > 0) else 1.0
-        self._memory, self._width2 = memory, 2 * width * width
-        gram = np.exp(-(gaps**2) / self._width2)
-        self._inverse = np.linalg.inv(gram + self.ridge * np.eye(len(memory)))
+        width *= self.width
+        self._width2 = 2 * width * width
+        self._set_memory(memory)
+
+    def _set_memory(self, memory: np.ndarray) -> None:
+        """Keep ``memory`` and what each estimate needs from it, precomputed."""
+        self._memory = memory
+        gaps2 = ((memory[:, None, :] - memory[None, :, :]) ** 2).sum(-1)
+        gram = np.exp(-gaps2 / self._width2)
+        inverse = np.linalg.inv(gram + self.ridge * np.eye(len(memory)))
+        # estimate(s) = sum_i w_i m_i / sum_i w_i with w = inverse @ k(s), k_i(s) =
+        # exp(-|m_i - s|^2 / width2) = exp(-|m_i|^2 / width2 + (2 m_i / width2).s - |s|^2 / width2)
+        self._blend = inverse.T @ memory
+        self._norm = inverse.sum(axis=0)
+        self._doubled = memory * (2.0 / self._width2)
+        self._offset = -(memory * memory).sum(-1) / self._width2
 
     def _initial_fit(self) -> None:
         super()._initial_fit()
@@ -98,14 +137,38 @@ class MSET(MultivariateDetector):
         self._mean = residuals.mean(axis=0)
         self._cov = np.cov(residuals.T) + 1e-9 * np.eye(self.d)
         self._refit()
+        # A kernel estimate is better near its memory than between it, so the residuals'
+        # distances have heavier tails than chi-squared(d): the distance is divided by
+        # how much the training period's upper percentile exceeds chi-squared's.
+        centred = residuals - self._mean
+        distances = np.einsum("ij,jk,ik->i", centred, self._precision, centred)
+        expected = chi2_quantile(self.tail, self.d)
+        self._inflate = max(1.0, float(np.quantile(distances, self.tail)) / expected)
 
     def _estimate(self, s: np.ndarray) -> np.ndarray:
-        similarity = np.exp(-((self._memory - s) ** 2).sum(-1) / self._width2)
-        weights = self._inverse @ similarity
-        total = float(weights.sum())
+        if self._blend is None:  # a state saved before the precomputed terms existed
+            self._set_memory(self._memory)
+        similarity = np.exp(self._offset + self._doubled @ s - float(s @ s) / self._width2)
+        total = float(self._norm @ similarity)
         if abs(total) < 1e-12:
             return self._memory.mean(axis=0)
-        return (weights / total) @ self._memory
+        return (similarity @ self._blend) / total
+
+    def _fill(self, filled: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        # A kernel estimate shrinks towards the memory, so a gap takes the Gaussian
+        # conditional expectation given the observed metrics (the training period's
+        # smoothed mean and covariance) instead; the score then leaves gaps out.
+        self._gaps = missing
+        seen = ~missing
+        if "_state_mean" not in self.__dict__:  # a state saved before these existed
+            return super()._fill(filled, missing)
+        mean, cov = self._state_mean, self._state_cov
+        if not seen.any():
+            return np.where(missing, mean, filled)
+        shift = np.linalg.solve(cov[np.ix_(seen, seen)], filled[seen] - mean[seen])
+        out = filled.copy()
+        out[missing] = mean[missing] + cov[np.ix_(missing, seen)] @ shift
+        return out
 
     def _residual(self, s: np.ndarray) -> np.ndarray:
         return s - self._estimate(s)
@@ -114,9 +177,21 @@ class MSET(MultivariateDetector):
         self._precision = np.linalg.inv(self._cov)
 
     def _score_smoothed(self, s: np.ndarray) -> tuple[float, object]:
-        r = self._residual(s) - self._mean
+        residual = self._residual(s)
+        self._scored = (s, residual)  # learn_one reuses it (one kernel estimate a step)
+        r = residual - self._mean
+        gaps, self._gaps = self._gaps, None
+        if gaps is not None and gaps.any():  # the distance over the observed metrics
+            seen = ~gaps
+            if not seen.any():
+                return 0.0, (np.zeros(self.d), np.zeros(self.d))
+            r = np.where(gaps, 0.0, r)
+            scaled = np.zeros(self.d)
+            scaled[seen] = np.linalg.solve(self._cov[np.ix_(seen, seen)], r[seen])
+            distance = float(r @ scaled) / self._inflate
+            return two_sided(wilson_hilferty(distance, int(seen.sum()))), (r, scaled)
         scaled = self._precision @ r
-        distance = float(r @ scaled)
+        distance = float(r @ scaled) / self._inflate
         return two_sided(wilson_hilferty(distance, self.d)), (r, scaled)
 
     def _weights(self, seen: object) -> np.ndarray:
@@ -132,7 +207,8 @@ class MSET(MultivariateDetector):
         # Adapt the residuals' mean and covariance (not the memory).
         v = self._vector(x)
         s, _, _ = self._score(v)
-        r = self._residual(s)
+        scored = self._scored
+        r = scored[1] if scored is not None and scored[0] is s else self._residual(s)
         self._advance(v, s)
         self._adapt(r)
         self._learnt += 1
@@ -145,7 +221,6 @@ class MSET(MultivariateDetector):
             return
         slot = self._pinned + self._next_slot % (len(self._memory) - self._pinned)
         self._next_slot += 1
-        self._memory[slot] = s
-        gaps2 = ((self._memory[:, None, :] - self._memory[None, :, :]) ** 2).sum(-1)
-        gram = np.exp(-gaps2 / self._width2)
-        self._inverse = np.linalg.inv(gram + self.ridge * np.eye(len(self._memory)))
+        memory = self._memory.copy()
+        memory[slot] = s
+        self._set_memory(memory)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import cast
 
 import numpy as np
@@ -47,6 +48,7 @@ __all__ = [
     "MultivariateFilter",
     "check_int",
     "check_rate",
+    "chi2_quantile",
     "normalised_shares",
     "two_sided",
     "wilson_hilferty",
@@ -62,6 +64,13 @@ def wilson_hilferty(x: float, dof: float) -> float:
         return -math.inf
     c = 2.0 / (9.0 * dof)
     return ((x / dof) ** (1.0 / 3.0) - (1.0 - c)) / math.sqrt(c)
+
+
+def chi2_quantile(p: float, dof: float) -> float:
+    """The chi-squared(dof) quantile of probability ``p`` (Wilson-Hilferty)."""
+    z = NormalDist().inv_cdf(p)
+    c = 2.0 / (9.0 * dof)
+    return float(dof * max(1.0 - c + z * math.sqrt(c), 0.0) ** 3)
 
 
 def two_sided(z: float) -> float:
@@ -144,9 +153,12 @@ class MultivariateDetector:
         # A missing metric takes the value the model expects given the others (a few
         # fixed-point rounds from its last value), so a gap does not look like a break.
         filled = np.where(missing, self._state, step)
-        if self._fitted:
-            for _ in range(3):
-                filled = np.where(missing, self._estimate(filled), filled)
+        return self._fill(filled, missing) if self._fitted else filled
+
+    def _fill(self, filled: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        """``filled`` with its ``missing`` metrics replaced by the model's expectation."""
+        for _ in range(3):
+            filled = np.where(missing, self._estimate(filled), filled)
         return filled
 
     def _score(self, v: np.ndarray) -> tuple[np.ndarray, float, object]:

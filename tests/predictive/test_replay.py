@@ -135,9 +135,9 @@ def test_predictive_learns_a_timer_from_its_arrival_forecast() -> None:
     # Calls 0 and 1 are cold (no idle time seen yet). With n idle times of 29 minutes
     # seen, the chance of a call after g idle minutes (g < 29) is 2 * 1/(30 - g) / (n + 2)
     # (no call seen there, smoothed towards the hazard pooled over gaps >= g, weight 2),
-    # and 1 at g = 29: an instance is started from the first g where that reaches 0.06,
-    # earlier while n is small (10 minutes ahead for n = 1, 7 for n = 2, ..., 1 for
-    # n = 10-14, none past the call's own minute from n = 15). Each call's minute and the
-    # next (the 60 s idle timeout) cost 80 minutes; the pre-warming 43.
+    # at most 1/3, under the 0.5 threshold; at g = 29 it is 1: the instance is started
+    # for the call's own minute and kept one more (the 60 s idle timeout): 80 minutes in
+    # all, no idle minute before a call. A timer's idle times do not vary (CV 0): no
+    # keep-alive window.
     assert r.cold_starts == 2
-    assert r.instance_seconds == (80 + 10 + 7 + 5 + 4 + 3 + 3 + 2 + 2 + 2 + 5) * 60
+    assert r.instance_seconds == 80 * 60

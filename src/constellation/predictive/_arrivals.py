@@ -20,6 +20,20 @@ minutes needed), and after a gap one instance (the first call back), with that h
 as confidence and ``arrival_threshold`` as the threshold: the autoscaler keeps
 the instances warm when a call is at least that likely - the price of a minute of an
 idle instance against a cold start, chosen on the tuning populations (BENCHMARKS.md).
+
+**Keep-alive for memoryless functions.** A function whose calls come at random (a
+Poisson process: idle times with a coefficient of variation of at least
+``keepalive_min_cv``) has the same chance of a call in every minute; no forecast can
+say when, and a cold start is avoided only by having an instance warm. Its re-arrival
+rate ``r`` (the pooled hazard after one idle minute: calls per idle minute) is estimated
+once it has ``keepalive_min_gaps`` idle times. When ``r >= keepalive_min_rate`` the
+function keeps one instance warm for ``K = ceil(ln(1 / keepalive_cold_share) / r)``
+idle minutes after each call: a call comes within ``K`` minutes with probability
+``1 - keepalive_cold_share``, so about that share of its calls start cold, at an idle
+cost of about ``1 - keepalive_cold_share`` of the minutes. Every such function costs
+about the same per day whatever its rate, so ``keepalive_min_rate`` decides how many get
+one (the densest first, whose rate is known soonest); both constants were chosen on the
+tuning populations (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -54,6 +68,12 @@ class ArrivalForecasts:
         self.peak_slot = np.zeros(functions, dtype=np.int64)
         self.rows = np.arange(functions)
         self.seen_until = -1
+        #: the lowest re-arrival rate given a keep-alive window (an idle budget moves it)
+        self.min_rate = config.keepalive_min_rate
+        # idle times of at least one minute: count, sum, sum of squares (their CV)
+        self.gap_n = np.zeros(functions, dtype=np.float64)
+        self.gap_s1 = np.zeros(functions, dtype=np.float64)
+        self.gap_s2 = np.zeros(functions, dtype=np.float64)
 
     def _observe(self, t: int) -> None:
         """Take in minute ``t`` (called once per minute, in order)."""
@@ -79,6 +99,9 @@ class ArrivalForecasts:
         ):
             self.tail[row, : gap + 1] += 1
             self.exposure[row, : gap + 1] += length + 1 - self.countdown[: gap + 1]
+            self.gap_n[row] += 1.0
+            self.gap_s1[row] += length
+            self.gap_s2[row] += float(length) * length
         fresh = rows[self.first[rows] < 0]
         self.first[fresh] = t
         self.last[rows] = t
@@ -106,4 +129,23 @@ class ArrivalForecasts:
         hazard = np.where(self.last >= 0, hazard, 0.0)
         # Continuing a busy run: its recent peak need; the first call after a gap: one.
         value = np.where(gap == 0, self.peaks.max(axis=0), 1).astype(np.float64)
+        window = self.keepalive_minutes()
+        kept = (self.last >= 0) & (minute - self.last - 1 < window)
+        hazard = np.where(kept, np.maximum(hazard, 1.0), hazard)
         return value, hazard, np.full(len(value), cfg.arrival_threshold)
+
+    def keepalive_minutes(self) -> np.ndarray:
+        """Each function's keep-alive window (idle minutes; 0: none), see the module doc."""
+        cfg = self.config
+        if cfg.keepalive_cold_share >= 1.0:
+            return np.zeros(len(self.last), dtype=np.int64)
+        n = np.maximum(self.gap_n, 1.0)
+        mean = self.gap_s1 / n
+        var = np.maximum(self.gap_s2 / n - mean * mean, 0.0)
+        cv = np.divide(np.sqrt(var), mean, out=np.zeros(len(n)), where=mean > 0)
+        exposure = self.exposure[:, 1]
+        rate = np.divide(self.tail[:, 1], exposure, out=np.zeros(len(n)), where=exposure > 0)
+        eligible = (self.gap_n >= cfg.keepalive_min_gaps) & (cv >= cfg.keepalive_min_cv)
+        eligible &= rate >= self.min_rate
+        minutes = np.ceil(np.log(1.0 / cfg.keepalive_cold_share) / np.maximum(rate, 1e-12))
+        return np.where(eligible, minutes, 0).astype(np.int64)

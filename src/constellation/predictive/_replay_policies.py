@@ -9,7 +9,9 @@
 * ``hybrid-histogram``: Shahrad et al. (ATC 2020), see :mod:`._hybrid`.
 * ``predictive``: ``reactive`` with the platform's forecasts of each function's
   concurrency fed to ``decide`` (see :mod:`._replay_forecasts`), as the live autoscaler
-  does with ``enable_predictive_scaling``.
+  does with ``enable_predictive_scaling``, plus arrival forecasts and keep-alive windows
+  for sparse functions (:mod:`._arrivals`) under an idle budget relative to
+  ``reactive`` (:mod:`._budget`).
 """
 
 from __future__ import annotations
@@ -77,10 +79,23 @@ class ReplayConfig:
     #: ... nor those needing less than this many instances on average (no count to change)
     forecast_min_concurrency: float = 0.5
     # predictive: arrival forecasts for sparse functions (see _arrivals)
-    arrival_threshold: float = 0.06
+    arrival_threshold: float = 0.5
     arrival_prior_weight: float = 2.0
     arrival_peak_minutes: int = 1
     arrival_range_minutes: int = 1500
+    # predictive: keep-alive windows for memoryless (Poisson-like) functions (_arrivals)
+    #: the share of such a function's calls allowed to start cold (1: no windows)
+    keepalive_cold_share: float = 0.4
+    #: only functions re-called at least this often (calls per idle minute) get one
+    keepalive_min_rate: float = 0.02
+    #: ... whose idle times' coefficient of variation is at least this (timers: ~0)
+    keepalive_min_cv: float = 0.5
+    #: ... once this many idle times are seen
+    keepalive_min_gaps: int = 3
+    #: idle budget (see _budget): at most this times reactive's idle time (0: no budget)
+    budget_ratio: float = 0.97
+    budget_step_minutes: int = 60
+    budget_factor: float = 1.25
     #: the predictive policy's idle timeout: forecasts, not a timer, keep instances warm
     predictive_idle_timeout_s: float = 60.0
 
@@ -99,6 +114,8 @@ class ReplayConfig:
             "min_active_steps",
             "arrival_peak_minutes",
             "arrival_range_minutes",
+            "keepalive_min_gaps",
+            "budget_step_minutes",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -116,6 +133,11 @@ class ReplayConfig:
             ("arrival_threshold", 0.0, 1.0),
             ("arrival_prior_weight", 0.0, 1e9),
             ("predictive_idle_timeout_s", 0.0, 1e9),
+            ("keepalive_cold_share", 1e-6, 1.0),
+            ("budget_ratio", 0.0, 1e6),
+            ("budget_factor", 1.0, 1e6),
+            ("keepalive_min_rate", 0.0, 1e9),
+            ("keepalive_min_cv", 0.0, 1e9),
         ):
             value = getattr(self, name)
             if (
@@ -310,10 +332,21 @@ def make_policy(
         from ._arrivals import ArrivalForecasts
         from ._replay_forecasts import ReplayForecasts
 
+        arrivals = ArrivalForecasts(trace, needed, config)
         source = forecasts or CombinedForecasts(
             ReplayForecasts(trace, config),
-            ArrivalForecasts(trace, needed, config),
+            arrivals,
             default_threshold=config.confidence_threshold,
         )
-        return Autoscaled(trace, config, source, config.predictive_idle_timeout_s)
+        policy = Autoscaled(
+            trace,
+            config,
+            source,
+            config.predictive_idle_timeout_s,
+        )
+        if config.budget_ratio > 0 and forecasts is None:
+            from ._budget import IdleBudget
+
+            return IdleBudget(policy, arrivals, trace, config)
+        return policy
     raise ValueError(name)

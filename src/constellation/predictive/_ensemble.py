@@ -30,6 +30,7 @@ from ._errors import FitError
 from ._ets import AutoETS, ExponentialSmoothing
 from ._intervals import Calibration
 from ._linear import LinearTrend
+from ._mseason import MultiSeasonal
 from ._naive import SeasonalNaive
 
 __all__ = ["ALIASES", "MODELS", "Forecast", "Forecaster", "make_model"]
@@ -47,6 +48,7 @@ _FACTORIES: dict[str, Callable[[], Model]] = {
     "arima": ARIMA,
     "stl": STLForecaster,
     "seasonal_naive": SeasonalNaive,
+    "mseason": MultiSeasonal,
 }
 #: every accepted model name: the combinations first, then single models.
 MODELS: tuple[str, ...] = ("auto", "ensemble", *_FACTORIES)
@@ -61,6 +63,12 @@ ALIASES = {
     "naive": "seasonal_naive",
 }
 MEMBERS = ("seasonal_naive", "ets", "arima", "stl")
+#: from this many samples on, ``ensemble`` and ``auto`` fit ``LONG_MEMBERS`` instead:
+#: minute-scale metrics with daily and weekly cycles, where ARIMA, ETS and STL take a
+#: second or more per fit and ``mseason`` is more accurate (benchmarks/forecast_vs_mstl.py).
+#: Above M4 Hourly's longest series (960), so that benchmark is unaffected.
+LONG_SERIES = 2000
+LONG_MEMBERS = ("mseason",)
 TOP_K = 3
 
 
@@ -165,7 +173,9 @@ class Forecaster:
         self.n = y.size
         self._cuts = self._origins(y.size, 0)
         names: Sequence[str]
-        if self.model in ("auto", "ensemble"):
+        if self.model in ("auto", "ensemble") and y.size >= LONG_SERIES:
+            names = list(LONG_MEMBERS)
+        elif self.model in ("auto", "ensemble"):
             names = [m for m in MEMBERS if m != "stl" or periods]
         else:
             names = [self.model]
@@ -217,6 +227,13 @@ class Forecaster:
             self.backtest_mae[self.chosen] = float(np.nanmean(err))
         else:
             self.calibration = None
+        recent = getattr(used[0].model, "recent_errors", None) if len(used) == 1 else None
+        if callable(recent):
+            # A model alone that knows its recent k-step errors (at every origin of
+            # the recent window, not just the backtest's few): calibrate on those.
+            errors, scales = recent()
+            if errors.size:
+                self.calibration = Calibration.from_errors(errors, scales)
 
     def compact(self) -> None:
         """Keep only the members in use, each without the history it no longer needs."""

@@ -63,11 +63,13 @@ ALIASES = {
     "naive": "seasonal_naive",
 }
 MEMBERS = ("seasonal_naive", "ets", "arima", "stl")
-#: from this many samples on, ``ensemble`` and ``auto`` fit ``LONG_MEMBERS`` instead:
-#: minute-scale metrics with daily and weekly cycles, where ARIMA, ETS and STL take a
-#: second or more per fit and ``mseason`` is more accurate (benchmarks/forecast_vs_mstl.py).
-#: Above M4 Hourly's longest series (960), so that benchmark is unaffected.
+#: from this many samples on, or with a usable period of ``LONG_PERIOD`` samples or
+#: more (a day at 5-minute steps or finer), ``ensemble`` and ``auto`` fit
+#: ``LONG_MEMBERS`` instead: minute-scale metrics with daily and weekly cycles, where
+#: ARIMA, ETS and STL take a second or more per fit and cannot use a season that long.
+#: Both are above M4 Hourly's (960 samples, periods 24 and 168): that figure is unchanged.
 LONG_SERIES = 2000
+LONG_PERIOD = 288
 LONG_MEMBERS = ("mseason",)
 TOP_K = 3
 
@@ -173,7 +175,8 @@ class Forecaster:
         self.n = y.size
         self._cuts = self._origins(y.size, 0)
         names: Sequence[str]
-        if self.model in ("auto", "ensemble") and y.size >= LONG_SERIES:
+        long_period = any(p >= LONG_PERIOD and 2 * p <= y.size for p in periods)
+        if self.model in ("auto", "ensemble") and (y.size >= LONG_SERIES or long_period):
             names = list(LONG_MEMBERS)
         elif self.model in ("auto", "ensemble"):
             names = [m for m in MEMBERS if m != "stl" or periods]

@@ -13,7 +13,7 @@ Series (split once, before any tuning; the split is by rule, not by result):
   is the **tuning** set, the others are the **reported** set.
 * **1-minute, generated** (:func:`minute_series`): 16 days with a daily shape (two
   harmonics, random phases), a weekend dip (weekly cycle), a linear trend, AR(1) noise
-  and, in 2 of 3 series, a level shift in the last 4 days. Seeds 0-3 are the tuning
+  and, in 2 of 3 series, a level shift in the last 4 days. Seeds 0-9 are the tuning
   set, seeds 1000-1007 the reported set.
 
 At each origin (``--origins`` per series, evenly spread after the first 3 days; for the
@@ -51,7 +51,7 @@ import numpy as np
 from constellation.predictive import Forecaster, PredictorConfig, detect_periods
 
 WINDOW_DAYS = 14
-TUNING_SEEDS = (0, 1, 2, 3)
+TUNING_SEEDS = tuple(range(10))
 REPORTED_SEEDS = tuple(range(1000, 1008))
 SHIFT_STEPS = (1, 2, 3, 4, 6, 12, 24)
 

@@ -28,7 +28,7 @@ from ._base import FloatArray, Model
 from ._decomposition import STLForecaster
 from ._errors import FitError
 from ._ets import AutoETS, ExponentialSmoothing
-from ._intervals import Calibration
+from ._intervals import Calibration, conformal_quantile
 from ._linear import LinearTrend
 from ._mseason import MultiSeasonal
 from ._naive import SeasonalNaive
@@ -233,10 +233,21 @@ class Forecaster:
         recent = getattr(used[0].model, "recent_errors", None) if len(used) == 1 else None
         if callable(recent):
             # A model alone that knows its recent k-step errors (at every origin of
-            # the recent window, not just the backtest's few): calibrate on those.
+            # the recent window, not just the backtest's few): calibrate on those,
+            # widened when the out-of-sample backtest errors were relatively larger.
             errors, scales = recent()
             if errors.size:
-                self.calibration = Calibration.from_errors(errors, scales)
+                own = Calibration.from_errors(errors, scales)
+                if self.calibration is not None and self.calibration.size:
+                    steps = min(errors.shape[1], self.calibration.scores.shape[1])
+                    outside = self.calibration.scores[:, :steps]
+                    inside = own.scores[:, :steps]
+                    ratio = conformal_quantile(outside[np.isfinite(outside)], 0.95) / max(
+                        conformal_quantile(inside[np.isfinite(inside)], 0.95), 1e-300
+                    )
+                    if np.isfinite(ratio) and ratio > 1:
+                        own = Calibration(own.scores * ratio)
+                self.calibration = own
 
     def compact(self) -> None:
         """Keep only the members in use, each without the history it no longer needs."""

@@ -4,8 +4,8 @@ Built for operational metrics sampled every minute or five (daily and weekly cyc
 trends, level shifts), where a one-hour forecast is mostly "today's profile at the
 current level":
 
-1. **Seasonal profiles.** For each usable period ``p`` (two cycles of data), shortest
-   first, the series minus the other profiles is detrended by a centred moving
+1. **Seasonal profiles.** For each usable period ``p`` (two cycles of data for the
+   shortest, ``EXTRA_CYCLES`` for the others), shortest first, the series minus the other profiles is detrended by a centred moving
    average of length ``p``; the profile is the *median* over the last ``MAX_CYCLES``
    cycles of each phase (a one-off spike or a level shift inside one cycle does not
    move it), smoothed circularly over ``p / SMOOTH_DIV`` phases and centred. Two
@@ -40,9 +40,11 @@ MAX_CYCLES = 7  # cycles of each period that vote in its median profile
 SMOOTH_DIV = 96  # the profile is smoothed over p / SMOOTH_DIV phases (15 min of a day)
 ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 1.0)
 FIT_STEPS = 12  # the level's weight is chosen on 1..FIT_STEPS-step errors
-RECENT = 2016  # recent window (samples) for the weight and the error scale
+RECENT = 2016  # recent window (samples) for the weight and the error scale ...
+RECENT_CYCLES = 3  # ... or this many cycles of the longest period, if longer
 MAX_STEPS = 64  # k-step error scales computed up to this k
 CALIBRATION_ORIGINS = 400  # recent origins handed to the calibration (memory bound)
+EXTRA_CYCLES = 3  # cycles needed for each period but the shortest
 SHIFT_RUN = 4  # fewest same-sign one-step errors that make a shift
 SHIFT_RUNS = (48, 32, 24, 16, 12, 8, 6, 4)  # run lengths tried
 SHIFT_MAX = SHIFT_RUNS[0]
@@ -121,6 +123,9 @@ class MultiSeasonal(Model):
 
     def _seasons(self, y: FloatArray) -> FloatArray:
         usable = sorted({p for p in self.periods if p >= 2 and 2 * p <= y.size})
+        # a longer period needs EXTRA_CYCLES: with two, its moving-average trend covers
+        # only the middle of the data and the ends' drift lands in the profile
+        usable = usable[:1] + [p for p in usable[1:] if EXTRA_CYCLES * p <= y.size]
         self.used_periods = tuple(usable)
         self.profiles = [np.zeros(p) for p in usable]
         if not usable:
@@ -144,9 +149,10 @@ class MultiSeasonal(Model):
 
     def _fit(self, y: FloatArray) -> None:
         longest = max((p for p in self.periods if 2 * p <= y.size), default=0)
-        y = y[-max(RECENT + MAX_STEPS, (MAX_CYCLES + 1) * longest) :]
+        window = max(RECENT, RECENT_CYCLES * longest)
+        y = y[-max(window + MAX_STEPS, (MAX_CYCLES + 1) * longest) :]
         d = y - self._seasons(y)
-        recent = slice(max(0, d.size - RECENT - FIT_STEPS), None)
+        recent = slice(max(0, d.size - window - FIT_STEPS), None)
         best = (np.inf, self.alpha, np.zeros(0))
         for alpha in ALPHAS:
             lev = _ewma(d, alpha)

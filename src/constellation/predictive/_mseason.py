@@ -5,24 +5,27 @@ trends, level shifts), where a one-hour forecast is mostly "today's profile at t
 current level":
 
 1. **Seasonal profiles.** For each usable period ``p`` (two cycles of data for the
-   shortest, ``EXTRA_CYCLES`` for the others), shortest first, the series minus the other profiles is detrended by a centred moving
-   average of length ``p``; the profile is the *median* over the last ``MAX_CYCLES``
-   cycles of each phase (a one-off spike or a level shift inside one cycle does not
-   move it), smoothed circularly over ``p / SMOOTH_DIV`` phases and centred. Two
-   passes, as in MSTL. Each profile is shrunk by the share of its variance that the
-   median's sampling noise explains (two noisy weeks give a weak weekly profile).
+   shortest, ``EXTRA_CYCLES`` for the others), shortest first, the series minus the
+   other profiles is detrended by a centred moving average of length ``p``; the
+   profile is the *median* over the last ``MAX_CYCLES`` cycles of each phase (a
+   one-off spike or a level shift inside one cycle does not move it), smoothed
+   circularly over ``p / SMOOTH_DIV`` phases and centred. Two passes, as in MSTL.
+   Each profile is shrunk by the share of its variance that the median's sampling
+   noise explains (a few noisy cycles give a weak profile).
 2. **Level.** The deseasonalised series is followed by exponential smoothing
    (``scipy.signal.lfilter``, so a 10,000-sample fit costs milliseconds); the
    smoothing weight is chosen from a small grid by the mean absolute error of the
    1..``FIT_STEPS``-step forecasts it would have made over the recent window.
 3. **Level shifts.** When the last r deseasonalised values (r from 48 down to
-   ``SHIFT_RUN``) have a median (and so does their first half) more than ``SHIFT_Z`` robust sd from the level before
-   them, with 90% of them (and the last ``SHIFT_RUN``) on that side, the level is
-   reset to that median, so the forecast reaches a new level within a few steps
-   instead of lagging at the smoothing's pace.
-4. **Error scale.** ``sigma(h)`` is the RMS of the k-step errors over the recent
-   window (k = 1..h; beyond ``MAX_STEPS`` it grows as sqrt(k)); the forecaster
-   calibrates the interval width on out-of-sample backtest errors (``_intervals``).
+   ``SHIFT_RUN``) have a median, and so does their first half, more than
+   ``SHIFT_Z`` robust sd from the level before them, with 90% of them (and the last
+   ``SHIFT_RUN``) on that side, the level is reset to that median, so the forecast
+   reaches a new level within a few steps instead of lagging at the smoothing's pace.
+4. **Error scale and intervals.** ``sigma(h)`` is the RMS of the k-step errors over
+   the recent window (k = 1..h; beyond ``MAX_STEPS`` it grows as sqrt(k)).
+   :meth:`MultiSeasonal.recent_errors` hands those errors, at every recent origin, to
+   the forecaster, which calibrates the intervals on them (``_ensemble``,
+   ``_intervals``).
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ EXPECTED = {
     "PredictorConfig",
     "RegularSeries",
     "STLForecaster",
+    "MultiSeasonal",
     "SeasonalNaive",
     "SeriesSource",
     "Trend",

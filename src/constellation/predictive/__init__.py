@@ -11,7 +11,8 @@ Contract:
   ``get_stats``, ``get_accuracy``; ``destroy(predictor)`` frees it.
 * Models (``MODELS``): linear trend (least squares or robust), exponential smoothing
   (simple, Holt, damped, Holt-Winters additive and multiplicative, AICc-chosen
-  ``ets``), ARIMA (AICc over a small grid), STL/MSTL decomposition, seasonal naive (the
+  ``ets``), ARIMA (AICc over a small grid), STL/MSTL decomposition, ``mseason`` (median
+  seasonal profiles + adaptive level with level-shift resets), seasonal naive (the
   fallback), ``ensemble`` (weights from rolling-origin backtests) and ``auto`` (the
   best member by backtest). Seasonal periods are detected with a significance test.
 * Intervals come from conformal quantiles of backtest errors; ``confidence`` is the
@@ -56,6 +57,7 @@ from ._errors import (
 )
 from ._ets import AutoETS, ExponentialSmoothing
 from ._linear import LinearTrend
+from ._mseason import MultiSeasonal
 from ._naive import Naive2, SeasonalNaive
 from ._patterns import Period, detect_periods
 from ._predictor import Prediction, Predictor, Trend
@@ -81,6 +83,7 @@ __all__ = [
     "LinearTrend",
     "Model",
     "ModelForecast",
+    "MultiSeasonal",
     "Naive2",
     "NoSeriesError",
     "NotTrainedError",

@@ -28,8 +28,9 @@ from ._base import FloatArray, Model
 from ._decomposition import STLForecaster
 from ._errors import FitError
 from ._ets import AutoETS, ExponentialSmoothing
-from ._intervals import Calibration
+from ._intervals import Calibration, conformal_quantile
 from ._linear import LinearTrend
+from ._mseason import MultiSeasonal
 from ._naive import SeasonalNaive
 
 __all__ = ["ALIASES", "MODELS", "Forecast", "Forecaster", "make_model"]
@@ -47,6 +48,7 @@ _FACTORIES: dict[str, Callable[[], Model]] = {
     "arima": ARIMA,
     "stl": STLForecaster,
     "seasonal_naive": SeasonalNaive,
+    "mseason": MultiSeasonal,
 }
 #: every accepted model name: the combinations first, then single models.
 MODELS: tuple[str, ...] = ("auto", "ensemble", *_FACTORIES)
@@ -61,6 +63,14 @@ ALIASES = {
     "naive": "seasonal_naive",
 }
 MEMBERS = ("seasonal_naive", "ets", "arima", "stl")
+#: from this many samples on, or with a usable period of ``LONG_PERIOD`` samples or
+#: more (a day at 5-minute steps or finer), ``ensemble`` and ``auto`` fit
+#: ``LONG_MEMBERS`` instead: minute-scale metrics with daily and weekly cycles, where
+#: ARIMA, ETS and STL take a second or more per fit and cannot use a season that long.
+#: Both are above M4 Hourly's (960 samples, periods 24 and 168): that figure is unchanged.
+LONG_SERIES = 2000
+LONG_PERIOD = 288
+LONG_MEMBERS = ("mseason",)
 TOP_K = 3
 
 
@@ -165,7 +175,10 @@ class Forecaster:
         self.n = y.size
         self._cuts = self._origins(y.size, 0)
         names: Sequence[str]
-        if self.model in ("auto", "ensemble"):
+        long_period = any(p >= LONG_PERIOD and 2 * p <= y.size for p in periods)
+        if self.model in ("auto", "ensemble") and (y.size >= LONG_SERIES or long_period):
+            names = list(LONG_MEMBERS)
+        elif self.model in ("auto", "ensemble"):
             names = [m for m in MEMBERS if m != "stl" or periods]
         else:
             names = [self.model]
@@ -217,6 +230,24 @@ class Forecaster:
             self.backtest_mae[self.chosen] = float(np.nanmean(err))
         else:
             self.calibration = None
+        recent = getattr(used[0].model, "recent_errors", None) if len(used) == 1 else None
+        if callable(recent):
+            # A model alone that knows its recent k-step errors (at every origin of
+            # the recent window, not just the backtest's few): calibrate on those,
+            # widened when the out-of-sample backtest errors were relatively larger.
+            errors, scales = recent()
+            if errors.size:
+                own = Calibration.from_errors(errors, scales)
+                if self.calibration is not None and self.calibration.size:
+                    steps = min(errors.shape[1], self.calibration.scores.shape[1])
+                    outside = self.calibration.scores[:, :steps]
+                    inside = own.scores[:, :steps]
+                    ratio = conformal_quantile(outside[np.isfinite(outside)], 0.95) / max(
+                        conformal_quantile(inside[np.isfinite(inside)], 0.95), 1e-300
+                    )
+                    if np.isfinite(ratio) and ratio > 1:
+                        own = Calibration(own.scores * ratio)
+                self.calibration = own
 
     def compact(self) -> None:
         """Keep only the members in use, each without the history it no longer needs."""

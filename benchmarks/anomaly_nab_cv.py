@@ -19,64 +19,37 @@ uses the package's NAB scorer (checked against NAB's own results by
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import os
-from multiprocessing import Pool
-from pathlib import Path
 
 import numpy as np
+from _nab_cv import CORPUS, PROFILES, arguments, cross_validated, score_all, stream
 
 from constellation.anomaly import (
     Ensemble,
-    NabSeries,
     best_threshold,
     load_nab_corpus,
     load_nab_profiles,
     normalized_score,
     null_score,
-    score_corpus,
 )
 
-PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 GRID = [
     {"bins": bins, "context": context, "gate": gate}
     for bins, context, gate in itertools.product((20, 30, 45), (2, 3), (100, 150, 250))
 ]
 SHIPPED = {"bins": 30, "context": 3, "gate": 150}
 
-_CORPUS: dict[str, NabSeries] = {}
-
-
-def _init(nab: str) -> None:
-    _CORPUS.update({s.path: s for s in load_nab_corpus(nab)})
-
 
 def run(job: tuple[int, str]) -> tuple[int, str, np.ndarray]:
     index, path = job
-    series = _CORPUS[path]
-    detector = Ensemble(**GRID[index])
-    out = np.empty(len(series))
-    for i, (x, t) in enumerate(zip(series.values.tolist(), series.seconds.tolist(), strict=True)):
-        out[i] = detector.score_one(x, t) if detector.ready else 0.0
-        detector.learn_one(x, t)
-    return index, path, out
+    return index, path, stream(Ensemble(**GRID[index]), CORPUS[path])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default = Path(os.environ.get("CONSTELLATION_DATA") or "../shared/data") / "nab"
-    parser.add_argument("--nab", type=Path, default=default)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+    args = arguments(__doc__.split("\n\n")[0])
     corpus = load_nab_corpus(args.nab)
     profiles = load_nab_profiles(args.nab)
-    scores: list[dict[str, np.ndarray]] = [{} for _ in GRID]
-    jobs = [(i, s.path) for i in range(len(GRID)) for s in corpus]
-    with Pool(args.workers, initializer=_init, initargs=(str(args.nab),)) as pool:
-        for index, path, out in pool.imap_unordered(run, jobs, chunksize=4):
-            scores[index][path] = out
-    categories = sorted({s.path.split("/")[0] for s in corpus})
+    scores = score_all(args.nab, corpus, len(GRID), run, args.workers)
     perfect = sum(len(s.windows) for s in corpus)
     print(f"# NAB, ensemble constants by leave-one-category-out ({len(GRID)} configurations)\n")
     print("| profile | in-sample, shipped constants | in-sample, best of grid | cross-validated |")
@@ -90,16 +63,8 @@ def main() -> None:
         best_grid = max(
             normalized_score(best_threshold(corpus, s, cost)[1], null, perfect) for s in scores
         )
-        held_total = 0.0
-        chosen[name] = []
-        for category in categories:
-            train = [s for s in corpus if not s.path.startswith(category + "/")]
-            test = [s for s in corpus if s.path.startswith(category + "/")]
-            fits = [best_threshold(train, s, cost) for s in scores]
-            pick = max(range(len(GRID)), key=lambda i: fits[i][1])
-            threshold = fits[pick][0]
-            held_total += score_corpus(test, scores[pick], cost, threshold)[1]
-            chosen[name].append(f"{category}: {GRID[pick]} at {threshold:.4g}")
+        held_total, folds = cross_validated(corpus, scores, cost, list(range(len(GRID))))
+        chosen[name] = [f"{c}: {GRID[pick]} at {threshold:.4g}" for c, pick, threshold in folds]
         cv = normalized_score(held_total, null, perfect)
         print(f"| {name} | {in_sample:.1f} | {best_grid:.1f} | {cv:.1f} |")
     print("\nConfigurations chosen per held-out category (standard profile):")

@@ -28,29 +28,23 @@ in-sample figure of each variant (one corpus-wide threshold) is printed too.
 
 from __future__ import annotations
 
-import argparse
-import os
 from collections import deque
-from multiprocessing import Pool
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _nab_cv import CORPUS, PROFILES, arguments, cross_validated, score_all, stream
 
 from constellation.anomaly import (
     Ensemble,
-    NabSeries,
     best_threshold,
     load_nab_corpus,
     load_nab_profiles,
     normalized_score,
     null_score,
-    score_corpus,
 )
 from constellation.anomaly._windows import RollingMoments
 
 BASE = {"bins": 30, "context": 2, "gate": 100}
-PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 
 
 class Windowed(Ensemble):
@@ -193,52 +187,19 @@ VARIANTS: list[tuple[str, type[Ensemble], dict[str, Any]]] = [
     ("new extreme scored 0.1 above other novelty", Extremes, {"bonus": 0.1}),
     ("new extreme scored 0.3 above other novelty", Extremes, {"bonus": 0.3}),
 ]
-_CORPUS: dict[str, NabSeries] = {}
-
-
-def _init(nab: str) -> None:
-    _CORPUS.update({s.path: s for s in load_nab_corpus(nab)})
 
 
 def run(job: tuple[int, str]) -> tuple[int, str, np.ndarray]:
     index, path = job
-    series = _CORPUS[path]
     _, cls, options = VARIANTS[index]
-    detector = cls(**BASE, **options)
-    out = np.empty(len(series))
-    for i, (x, t) in enumerate(zip(series.values.tolist(), series.seconds.tolist(), strict=True)):
-        out[i] = detector.score_one(x, t) if detector.ready else 0.0
-        detector.learn_one(x, t)
-    return index, path, out
-
-
-def cross_validated(
-    corpus: list[NabSeries], scores: list[dict[str, np.ndarray]], cost: Any, picks: list[int]
-) -> float:
-    """Held-out total over the categories, choosing among ``picks`` on the other six."""
-    total = 0.0
-    for category in sorted({s.path.split("/")[0] for s in corpus}):
-        train = [s for s in corpus if not s.path.startswith(category + "/")]
-        test = [s for s in corpus if s.path.startswith(category + "/")]
-        fits = {i: best_threshold(train, scores[i], cost) for i in picks}
-        pick = max(picks, key=lambda i: fits[i][1])
-        total += score_corpus(test, scores[pick], cost, fits[pick][0])[1]
-    return total
+    return index, path, stream(cls(**BASE, **options), CORPUS[path])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default = Path(os.environ.get("CONSTELLATION_DATA") or "../shared/data") / "nab"
-    parser.add_argument("--nab", type=Path, default=default)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+    args = arguments(__doc__.split("\n\n")[0])
     corpus = load_nab_corpus(args.nab)
     profiles = load_nab_profiles(args.nab)
-    scores: list[dict[str, np.ndarray]] = [{} for _ in VARIANTS]
-    jobs = [(i, s.path) for i in range(len(VARIANTS)) for s in corpus]
-    with Pool(args.workers, initializer=_init, initargs=(str(args.nab),)) as pool:
-        for index, path, out in pool.imap_unordered(run, jobs, chunksize=4):
-            scores[index][path] = out
+    scores = score_all(args.nab, corpus, len(VARIANTS), run, args.workers)
     perfect = sum(len(s.windows) for s in corpus)
     print("| variant | standard, in-sample | standard, CV | low FP, CV | low FN, CV |")
     print("|---|---|---|---|---|")
@@ -250,7 +211,7 @@ def main() -> None:
             if profile == "standard":
                 fit = best_threshold(corpus, scores[i], cost)[1]
                 cells.append(f"{normalized_score(fit, null, perfect):.1f}")
-            held = cross_validated(corpus, scores, cost, [i])  # the threshold chosen per fold
+            held, _ = cross_validated(corpus, scores, cost, [i])  # the threshold chosen per fold
             cv = normalized_score(held, null, perfect)
             cells.append(f"{cv:.1f}")
         print(f"| {name} | " + " | ".join(cells) + " |")

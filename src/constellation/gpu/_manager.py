@@ -35,11 +35,10 @@ from ._allocation import (
 )
 from ._allocator import Allocator, Grant, mig_key_of
 from ._discovery import Discovery
-from ._model import Gpu, MigDevice
+from ._model import Gpu
 from ._mps import MpsDaemon, MpsUnavailable
 from ._request import PLACEMENTS, GpuRequest
-
-RESERVATION_PREFIX = "cluster:"
+from ._stored import mig_device_of, position_of, reserved_pool, stored_grant
 
 __all__ = ["GpuManager"]
 
@@ -105,18 +104,20 @@ class GpuManager:
         for row in self.store.query("SELECT * FROM gpu_allocations ORDER BY created_at, owner"):
             request = GpuRequest.from_value(json.loads(row["request"]))
             keys: list[str] = json.loads(row["gpus"])
-            positions = [self._position(allocator, k) for k in keys]
+            positions = [position_of(allocator, k) for k in keys]
             if any(p is None for p in positions):
                 self.orphaned[row["owner"]] = f"GPU {keys} not in the inventory"
                 continue
             pos = tuple(p for p in positions if p is not None)
             mig = (
-                self._mig(allocator.gpus[pos[0]], row["mig_device"]) if row["mig_device"] else None
+                mig_device_of(allocator.gpus[pos[0]], row["mig_device"])
+                if row["mig_device"]
+                else None
             )
             if row["mig_device"] and mig is None:
                 self.orphaned[row["owner"]] = f"MIG device {row['mig_device']} not found"
                 continue
-            grant = self._grant_for(allocator, pos, request, mig, row["owner"])
+            grant = stored_grant(pos, request, mig, row["owner"])
             allocator.apply(grant)
             self._grants[row["owner"]] = (
                 grant,
@@ -130,41 +131,6 @@ class GpuManager:
                 ),
             )
         self._allocator = allocator
-
-    @staticmethod
-    def _position(allocator: Allocator, key: str) -> int | None:
-        for i, gpu in enumerate(allocator.gpus):
-            if key in (gpu.uuid, gpu.id):
-                return i
-        return None
-
-    @staticmethod
-    def _mig(gpu: Gpu, key: str) -> MigDevice | None:
-        for device in gpu.mig_devices:
-            if key in (device.uuid, mig_key_of(gpu, device)):
-                return device
-        return None
-
-    @staticmethod
-    def _grant_for(
-        allocator: Allocator,
-        pos: tuple[int, ...],
-        request: GpuRequest,
-        mig: MigDevice | None,
-        owner: str = "",
-    ) -> Grant:
-        if owner.startswith(RESERVATION_PREFIX):
-            return Grant(pos, 0, "reserve", pool=owner[len(RESERVATION_PREFIX) :])
-        if mig is not None:
-            return Grant(pos, mig.memory_mb or 0, "mig", mig=mig)
-        mode = request.sharing_mode
-        return Grant(
-            pos,
-            request.memory_mb or 0,
-            mode,
-            request.compute_share or 0,
-            request.replicas if mode == "time_slice" else 0,
-        )
 
     def _allocation(
         self,
@@ -230,8 +196,9 @@ class GpuManager:
         return str(row[0]) if row is not None else None
 
     def _plan(self, allocator: Allocator, owner: str, req: GpuRequest) -> Grant | None:
-        if owner.startswith(RESERVATION_PREFIX):
-            return allocator.plan_reserve(req, owner[len(RESERVATION_PREFIX) :])
+        pool = reserved_pool(owner)
+        if pool is not None:
+            return allocator.plan_reserve(req, pool)
         return allocator.plan(req, self.cluster_policy(req.cluster))
 
     # -- deciding -----------------------------------------------------------------

@@ -9,9 +9,18 @@ from typing import Any
 
 from ..errors import ValidationError
 from ._base import Baseline, check_finite
-from ._methods import MULTIVARIATE, MetricDetector
+from ._methods import MULTIVARIATE, MetricDetector, method_info
+from ._records import Anomaly
 
-__all__ = ["as_vector", "check_metrics", "check_service", "leading", "top_contributor"]
+__all__ = [
+    "add_details",
+    "as_vector",
+    "check_metrics",
+    "check_service",
+    "leading",
+    "ordered_timestamp",
+    "top_contributor",
+]
 
 
 def check_metrics(metrics: object, method: str) -> list[str]:
@@ -79,3 +88,35 @@ def top_contributor(
         value = float(expected[top])
     centre = float(expected[top])
     return value, Baseline(centre, centre, centre)
+
+
+def ordered_timestamp(handle: MetricDetector, timestamp: object, tolerance_s: float) -> float:
+    """``timestamp`` checked, and never before the detector's last point: a repeated one
+    (two instances in one second) or one a little late (several producers) is taken in
+    arrival order at the last point's time, so seasonal detectors see time move forwards
+    only; one more than ``tolerance_s`` late is refused."""
+    t = check_finite("timestamp", timestamp)
+    last = handle.last_timestamp
+    if last is None or t >= last:
+        return t
+    if last - t > tolerance_s:
+        raise ValidationError(
+            "timestamp",
+            f"{t!r} is {last - t:g} s before the last point ({last!r}); "
+            f"expected at most timestamp_tolerance_s={tolerance_s:g} s",
+        )
+    return last
+
+
+def add_details(draft: Anomaly, handle: MetricDetector, shares: Any) -> None:
+    """What an anomaly of ``handle`` reports beside its value: the method's unit, and the
+    leading metrics and their shares (multivariate) or the paired metric (correlation)."""
+    draft.details["unit"] = method_info(handle.method).unit
+    if shares is not None and handle.metrics:
+        ranked = sorted(zip(shares.tolist(), handle.metrics, strict=True), reverse=True)
+        draft.contributors = leading(ranked)
+        draft.details["shares"] = ", ".join(
+            f"{name} {share:.0%}" for share, name in ranked if share >= 0.005
+        )
+    if handle._pair is not None:
+        draft.details["paired_with"] = str(handle.options["paired_with"])

@@ -26,6 +26,7 @@ __all__ = [
     "METHODS",
     "Method",
     "MetricDetector",
+    "attach_model",
     "build_filter",
     "build_multivariate",
     "build_pair",
@@ -158,6 +159,31 @@ def build_pair(options: Mapping[str, Any]) -> Correlation:
     _check_options(Correlation, options, set())
     built: Correlation = _construct(Correlation, options)
     return built
+
+
+def attach_model(
+    handle: MetricDetector,
+    level: float,
+    options: Mapping[str, Any],
+    paired_with: object,
+    metrics: list[str] | None,
+) -> None:
+    """Give ``handle`` the model its method needs: a vector detector over ``metrics``, a
+    pair model (``paired_with`` names the other metric) or a single-metric filter."""
+    method = handle.method
+    if method != "correlation" and paired_with is not None:
+        raise ValidationError("paired_with", "only the correlation method takes it")
+    if method in MULTIVARIATE:
+        assert metrics is not None
+        handle.metrics = metrics
+        handle._multi = build_multivariate(method, metrics, level, options)
+    elif method == "correlation":
+        if not isinstance(paired_with, str) or not paired_with:
+            raise ValidationError("paired_with", "correlation needs the other metric's name")
+        handle.options["paired_with"] = paired_with
+        handle._pair = build_pair(options)
+    else:
+        handle._filter, _ = build_filter(method, level, options)
 
 
 @dataclass(eq=False)

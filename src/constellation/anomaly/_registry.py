@@ -20,16 +20,15 @@ from ..errors import NotFoundError, ValidationError
 from ..store import Store
 from ._base import check_finite
 from ._incidents import Incidents, draft_anomaly, new_anomaly_id
-from ._inputs import as_vector, check_metrics, check_service, leading, top_contributor
-from ._methods import (
-    MULTIVARIATE,
-    MetricDetector,
-    build_filter,
-    build_multivariate,
-    build_pair,
-    method_info,
-    resolve_sensitivity,
+from ._inputs import (
+    add_details,
+    as_vector,
+    check_metrics,
+    check_service,
+    ordered_timestamp,
+    top_contributor,
 )
+from ._methods import MULTIVARIATE, MetricDetector, attach_model, method_info, resolve_sensitivity
 from ._persist import AnomalyTable
 from ._records import Anomaly, Rule, check_severity, check_type, recommend, severity_rank
 from ._state import DetectorStates
@@ -123,20 +122,7 @@ class AnomalyRegistry:
             options=dict(options),
             service_name=service_name,
         )
-        if method in MULTIVARIATE:
-            if paired_with is not None:
-                raise ValidationError("paired_with", "only the correlation method takes it")
-            handle.metrics = names
-            handle._multi = build_multivariate(method, names, level, options)
-        elif method == "correlation":
-            if not isinstance(paired_with, str) or not paired_with:
-                raise ValidationError("paired_with", "correlation needs the other metric's name")
-            handle.options["paired_with"] = paired_with
-            handle._pair = build_pair(options)
-        else:
-            if paired_with is not None:
-                raise ValidationError("paired_with", "only the correlation method takes it")
-            handle._filter, _ = build_filter(method, level, options)
+        attach_model(handle, level, options, paired_with, names if method in MULTIVARIATE else None)
         if self._states is not None:
             handle.restored = self._states.restore(handle)
         with self._lock:
@@ -221,19 +207,7 @@ class AnomalyRegistry:
                 raise ValidationError("value", "a {metric: value} needs metrics=[...] and pca/mset")
             x = check_finite("value", value)
         if timestamp is not None:
-            t = check_finite("timestamp", timestamp)
-            last = handle.last_timestamp
-            if last is not None and t < last:
-                # Repeated (two instances in one second) or a little late (several
-                # producers): taken in arrival order, at the last point's time, so
-                # seasonal detectors see time move forwards only.
-                if last - t > self.timestamp_tolerance_s:
-                    raise ValidationError(
-                        "timestamp",
-                        f"{t!r} is {last - t:g} s before the last point ({last!r}); "
-                        f"expected at most timestamp_tolerance_s={self.timestamp_tolerance_s:g} s",
-                    )
-                t = last
+            t = ordered_timestamp(handle, timestamp, self.timestamp_tolerance_s)
         else:
             t = self.clock()
         pair = None if paired_value is None else check_finite("paired_value", paired_value)
@@ -279,16 +253,8 @@ class AnomalyRegistry:
                     handle.id,
                     handle.method,
                 )
-                draft.details["unit"] = method_info(handle.method).unit
                 draft.service_name = service
-                if shares is not None and handle.metrics:
-                    ranked = sorted(zip(shares.tolist(), handle.metrics, strict=True), reverse=True)
-                    draft.contributors = leading(ranked)
-                    draft.details["shares"] = ", ".join(
-                        f"{name} {share:.0%}" for share, name in ranked if share >= 0.005
-                    )
-                if handle._pair is not None:
-                    draft.details["paired_with"] = str(handle.options["paired_with"])
+                add_details(draft, handle, shares)
                 anomaly, event = self._incidents.flag(
                     handle.id,
                     instance_id,

@@ -35,6 +35,9 @@ class MetricPoint(NamedTuple):
     value: float
 
 
+_new_tuple = tuple.__new__
+
+
 def series_key(name: str, labels: Mapping[str, str] | None = None) -> str:
     if not labels:
         return name
@@ -52,7 +55,9 @@ class MetricSeries:
         self._points: deque[MetricPoint] = deque(maxlen=maxlen)
 
     def append(self, value: float, timestamp: float) -> MetricPoint:
-        point = MetricPoint(float(timestamp), float(value))
+        # tuple.__new__ skips the NamedTuple's Python-level __new__ (0.1 us of 0.25, on
+        # every invocation's path)
+        point: MetricPoint = _new_tuple(MetricPoint, (float(timestamp), float(value)))
         self._points.append(point)
         return point
 
@@ -81,6 +86,7 @@ class Telemetry:
         self._maxlen = maxlen
         self._series: dict[str, MetricSeries] = {}
         self._subscribers: list[Subscriber] = []
+        self._taps: list[deque[tuple[MetricSeries, MetricPoint]]] = []
         self._lock = threading.Lock()
 
     def series(self, name: str, labels: Mapping[str, str] | None = None) -> MetricSeries:
@@ -101,6 +107,8 @@ class Telemetry:
         point = series.append(value, timestamp)
         for subscriber in self._subscribers:
             subscriber(series, point)
+        for queue in self._taps:
+            queue.append((series, point))
         return point
 
     def find(self, name: str) -> list[MetricSeries]:
@@ -123,6 +131,23 @@ class Telemetry:
 
         return unsubscribe
 
+    def tap(self, queue: deque[tuple[MetricSeries, MetricPoint]]) -> Callable[[], None]:
+        """Append ``(series, point)`` to ``queue`` on every new point; returns an untap.
+        A subscriber without the call: what a consumer on another thread needs, at the
+        cost of one tuple on the producer's (hot) path."""
+        with self._lock:
+            self._taps = [*self._taps, queue]
+
+        def untap() -> None:
+            with self._lock:
+                self._taps = [q for q in self._taps if q is not queue]
+
+        return untap
+
+
+PointBatch = list[tuple[MetricSeries, MetricPoint]]
+BatchSubscriber = Callable[[PointBatch], None]
+
 
 class DeferredSubscribers:
     """Subscribers called from a background thread, so a slow one (an anomaly detector)
@@ -131,6 +156,8 @@ class DeferredSubscribers:
     It has the same ``subscribe`` as :class:`Telemetry` and can stand in for it. Points
     wait in a bounded queue (the oldest are dropped when it is full) and are delivered
     in order every ``interval_s``; :meth:`flush` delivers them now. ``close`` is idempotent.
+    :meth:`subscribe_batches` callbacks get each delivery's points as one list (in order):
+    one call per delivery instead of one per point.
     :meth:`add_tick` callbacks run on the same thread after each periodic delivery.
     """
 
@@ -139,13 +166,12 @@ class DeferredSubscribers:
     ) -> None:
         self._queue: deque[tuple[MetricSeries, MetricPoint]] = deque(maxlen=maxlen)
         self._subscribers: list[Subscriber] = []
+        self._batch_subscribers: list[BatchSubscriber] = []
         self._ticks: list[Callable[[], object]] = []
         self._lock = threading.RLock()
         self._interval_s = interval_s
         self._stop = threading.Event()
-        self._unsubscribe = telemetry.subscribe(
-            lambda series, point: self._queue.append((series, point))
-        )
+        self._unsubscribe = telemetry.tap(self._queue)
         self._thread = threading.Thread(target=self._run, name="telemetry-deferred", daemon=True)
         self._thread.start()
 
@@ -156,6 +182,19 @@ class DeferredSubscribers:
         def unsubscribe() -> None:
             with self._lock:
                 self._subscribers = [s for s in self._subscribers if s is not callback]
+
+        return unsubscribe
+
+    def subscribe_batches(self, callback: BatchSubscriber) -> Callable[[], None]:
+        """Call ``callback(points)`` once per delivery with its ``(series, point)`` pairs."""
+        with self._lock:
+            self._batch_subscribers = [*self._batch_subscribers, callback]
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._batch_subscribers = [
+                    s for s in self._batch_subscribers if s is not callback
+                ]
 
         return unsubscribe
 
@@ -176,12 +215,17 @@ class DeferredSubscribers:
     def flush(self) -> int:
         """Deliver every queued point now; returns how many."""
         delivered = 0
+        queue = self._queue
         with self._lock:  # one drainer at a time keeps the order
-            while self._queue:
-                series, point = self._queue.popleft()
+            while queue:
+                # popleft only: the producer may append while this drains
+                batch = [queue.popleft() for _ in range(len(queue))]
                 for subscriber in self._subscribers:
-                    subscriber(series, point)
-                delivered += 1
+                    for series, point in batch:
+                        subscriber(series, point)
+                for batch_subscriber in self._batch_subscribers:
+                    batch_subscriber(batch)
+                delivered += len(batch)
         return delivered
 
     def close(self) -> None:

@@ -228,7 +228,8 @@ class Batch:
 
         fid_list, status_list = list(fid_index), list(status_index)
         pairs = (keys // span).tolist()
-        first_row_of_pair = dict(zip(pair_of_row[::-1].tolist(), range(n - 1, -1, -1), strict=True))
+        pair_ids_arr, first_rows = np.unique(pair_of_row, return_index=True)
+        first_row_of_pair = dict(zip(pair_ids_arr.tolist(), first_rows.tolist(), strict=True))
         for k, key in enumerate(keys.tolist()):
             pair = pairs[k]
             fid = fid_list[pair // len(status_list)]
@@ -252,9 +253,8 @@ class Batch:
             )
 
         # histogram bucket counts per (function, status), over all the keys at once
-        pair_ids = sorted(set(pairs))
-        slot = {pair: i for i, pair in enumerate(pair_ids)}
-        slot_of_row = np.fromiter(map(slot.__getitem__, pair_of_row.tolist()), np.int64, n)
+        pair_ids = pair_ids_arr.tolist()  # sorted
+        slot_of_row = np.searchsorted(pair_ids_arr, pair_of_row)
         invoke = _bucket_counts(slot_of_row[ran], dur_arr[ran], _INVOKE_MS, len(pair_ids))
         init = _bucket_counts(slot_of_row[cold_arr], init_arr[cold_arr], _INVOKE_MS, len(pair_ids))
         used_arr = np.asarray(used, np.float64)[ran]

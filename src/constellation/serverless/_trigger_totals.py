@@ -40,12 +40,13 @@ def trigger_totals(
 ) -> dict[TriggerKey, Total]:
     """The totals of a flush's rows per trigger. ``whole`` is the flush's batch: when
     every row has one trigger (the usual case) its totals are reused as they are."""
-    kinds = [faas_trigger(t) for t in triggers]
-    if len(set(kinds)) == 1:
-        return {(fid, kinds[0], status): t for (fid, status), t in whole.totals.items()}
+    kind_of = {t: faas_trigger(t) for t in set(triggers)}  # a few distinct values
+    if len(set(kind_of.values())) == 1:
+        kind = next(iter(kind_of.values()))
+        return {(fid, kind, status): t for (fid, status), t in whole.totals.items()}
     groups: dict[str, list[Sequence[Any]]] = {}
-    for row, kind in zip(rows, kinds, strict=True):
-        groups.setdefault(kind, []).append(row)
+    for row, trigger in zip(rows, triggers, strict=True):
+        groups.setdefault(kind_of[trigger], []).append(row)
     out: dict[TriggerKey, Total] = {}
     for kind, group in groups.items():
         for (fid, status), total in Batch(group).totals.items():

@@ -192,9 +192,7 @@ class DeferredSubscribers:
 
         def unsubscribe() -> None:
             with self._lock:
-                self._batch_subscribers = [
-                    s for s in self._batch_subscribers if s is not callback
-                ]
+                self._batch_subscribers = [s for s in self._batch_subscribers if s is not callback]
 
         return unsubscribe
 

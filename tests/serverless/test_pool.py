@@ -161,3 +161,46 @@ def test_restart_instance_gives_a_new_process(platform: object) -> None:
     second = sls.invoke_sync(f.id)
     assert second.output["pid"] != first.output["pid"]
     assert second.output["calls"] == 1
+
+
+class _SlowInstance:
+    """Just what the pool reads of an instance."""
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.closed = False
+        self.idle_since = 0.0
+        self.init_ms = 0.0
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.local_only
+def test_a_fill_waits_for_a_start_another_thread_began(sls: ServerlessService) -> None:
+    """prewarm_function must not return while the autoscaler's fill is still starting
+    the instance prewarm's own fill then counted as already there (a race seen on Ray)."""
+    from constellation.serverless._pool import FunctionPool
+
+    info = sls.create_function("racy", "python", "count", HANDLERS)
+    release = threading.Event()
+
+    def launch(_info: object, generation: int) -> _SlowInstance:
+        release.wait(30.0)
+        return _SlowInstance(generation)
+
+    pool = FunctionPool(info, launch)  # type: ignore[arg-type]
+    autoscaler = threading.Thread(target=pool.fill, args=(1,))
+    autoscaler.start()
+    while pool.counts().starting == 0:
+        release.wait(0.01)
+    assert pool.fill(1) == 0  # counted as under way: this fill starts nothing itself
+    waiter = threading.Thread(target=pool.wait_started)
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive()  # still starting: it waits
+    release.set()
+    waiter.join(10.0)
+    autoscaler.join(10.0)
+    assert not waiter.is_alive()
+    assert pool.counts().idle == 1 and pool.counts().starting == 0

@@ -72,7 +72,9 @@ class InstanceManager:
         """Fill the warm pool now (only where this process runs the platform's loops)."""
         if self._background:
             self._ensure_started()
-            self.pool(info).fill()
+            pool = self.pool(info)
+            pool.fill()
+            pool.wait_started()  # ready when this returns, also if another fill raced it
 
     def fill_all(self) -> None:
         for pool in self.pools():

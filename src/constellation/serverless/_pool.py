@@ -251,6 +251,17 @@ class FunctionPool:
             self._start(generation, busy=False)
             started += 1
 
+    def wait_started(self, timeout_s: float = 60.0) -> None:
+        """Wait for instance starts under way in other threads (the autoscaler's fill may
+        have counted the one a caller's :meth:`fill` then skipped)."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self._starting and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._cond.wait(min(left, 0.05))  # _start notifies one waiter, maybe not us
+
     def reap(self, now: float) -> int:
         """Close instances idle for longer than the policy allows, down to the warm target."""
         idle_timeout = self.info.scaling_policy.idle_timeout_s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,12 @@ def _environ(pid: int) -> dict[str, str]:
     return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
 
 
+def _environ_with(pid: int, keys: Iterable[str]) -> dict[str, str] | None:
+    """The process's environ once it holds every key (None before: not exec'd yet)."""
+    env = _environ(pid)
+    return env if set(keys) <= set(env) else None
+
+
 @pytest.mark.parametrize(
     "request_", [{"gpu_count": 1, "memory_mb": 4096}, {"gpu_count": 1}], ids=["memory", "whole"]
 )
@@ -49,7 +56,8 @@ def test_deployment_with_a_gpu_request_gets_the_allocation_env(
         assert allocation is not None
         pid = wait_until(lambda: platform.deployments.list_instances("trainer")[0].pid)
         assert pid != os.getpid()
-        env = _environ(pid)
+        # Until the child has exec'd, its environ is still the platform's: wait for all of it
+        env = wait_until(lambda: _environ_with(pid, allocation.env))
         for key, value in allocation.env.items():
             assert env[key] == value
         platform.undeploy("trainer")

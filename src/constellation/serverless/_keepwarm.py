@@ -15,6 +15,7 @@ replay decides at the end of minute ``m - 1``.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,28 +53,30 @@ class KeepWarm:
     def __init__(self, config: ArrivalConfig | None = None) -> None:
         self.config = config or ArrivalConfig()
         self._feeds: dict[str, _Feed] = {}
+        self._lock = threading.Lock()  # a tick by hand may overlap the loop's
 
     def minute_of(self, moment: float) -> int:
         return math.floor((moment + self.config.lead_s) / 60.0)
 
     def forecast(self, function_id: str, pool: Any, moment: float) -> Forecast:
         """The arrival forecast of ``pool``'s function for the minute ``moment`` is in."""
-        feed = self._feeds.get(function_id)
-        if feed is None:
-            feed = self._feeds[function_id] = _Feed(self.config)
         lead = self.config.lead_s
         current = self.minute_of(moment)
-        for second, busy, starts in pool.activity(feed.read_until, moment):
-            minute = (second + lead) // 60
-            if feed.minute is not None and minute != feed.minute:
+        with self._lock:
+            feed = self._feeds.get(function_id)
+            if feed is None:
+                feed = self._feeds[function_id] = _Feed(self.config)
+            for second, busy, starts in pool.activity(feed.read_until, moment):
+                minute = (second + lead) // 60
+                if feed.minute is not None and minute != feed.minute:
+                    feed.flush()
+                feed.minute = minute
+                feed.busy_seconds += busy
+                feed.starts += starts
+                feed.read_until = second
+            if feed.minute is not None and feed.minute < current:
                 feed.flush()
-            feed.minute = minute
-            feed.busy_seconds += busy
-            feed.starts += starts
-            feed.read_until = second
-        if feed.minute is not None and feed.minute < current:
-            feed.flush()
-        value, hazard, threshold = feed.model.forecast(current)
+            value, hazard, threshold = feed.model.forecast(current)
         return Forecast(float(value[0]), float(hazard[0]), float(threshold[0]))
 
     def keepalive_minutes(self, function_id: str) -> int:
@@ -84,8 +87,9 @@ class KeepWarm:
     def forget_others(self, function_ids: Iterable[str]) -> None:
         """Drop what was learnt of functions not in ``function_ids`` (removed ones)."""
         keep = set(function_ids)
-        for gone in [f for f in self._feeds if f not in keep]:
-            del self._feeds[gone]
+        with self._lock:
+            for gone in [f for f in self._feeds if f not in keep]:
+                del self._feeds[gone]
 
 
 def combine(*forecasts: Forecast | None) -> Forecast | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +24,9 @@ from constellation.serverless._scaler import Autoscaler
 from constellation.telemetry import Telemetry
 
 from .._support import FakeClock, wait_until
+from .conftest import HANDLERS, make_platform
 
-pytestmark = pytest.mark.local_only  # no backend: the instances are stand-ins
+pytestmark = pytest.mark.local_only  # the instances are stand-ins but in the last test
 
 _ids = itertools.count()
 
@@ -186,3 +188,33 @@ def test_the_meter_keeps_a_sparse_functions_seconds_across_a_long_quiet_gap() ->
     assert meter.activity(-1, 10_000.0) == [(100, 0.5, 1), (101, 0.25, 0), (5000, 0.0, 1)]
     assert meter.activity(100, 10_000.0) == [(101, 0.25, 0), (5000, 0.0, 1)]
     assert meter.average(6, 10_000.0) == 0.0
+
+
+def test_a_platforms_predictive_function_keeps_its_window_through_real_calls(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    # The wiring, end to end: real calls through the invoker feed the autoscaler's model
+    # (through the pool's meter), and the platform's reaper honours the decision.
+    with make_platform(tmp_path / "home", clock) as platform:
+        sls = platform.serverless
+        f = sls.create_function(
+            "memo", "python", "noop", HANDLERS, scaling_policy={"enable_predictive_scaling": True}
+        )
+        sls.deploy_function(f.id)  # its pool, which the autoscaler looks at
+        sls.autoscaler.close()  # only the hand ticks below
+        start = clock.now = 1_800_000_000.0
+        targets = {}
+        for minute in range(0, 44):
+            clock.now = start + minute * 60 - 5
+            decision = sls.autoscaler.tick()[f.id]
+            wait_until(
+                lambda d=decision: len(sls.list_instances("memo")) >= d.desired,
+                what=f"{decision.desired} instances",
+            )
+            sls.reap_idle()
+            targets[minute] = (decision.desired, len(sls.list_instances("memo")))
+            if minute in (0, 2, 12, 14, 24, 26, 36):
+                clock.now = start + minute * 60 + 5
+                assert sls.invoke_sync(f.id).ok
+        assert sls.autoscaler.keep_warm.keepalive_minutes(f.id) == 5
+        assert [targets[m] for m in range(37, 43)] == [(1, 1)] * 5 + [(0, 0)]

@@ -6,6 +6,8 @@ import constellation
 from constellation import serverless
 
 SERVERLESS = {
+    "ArrivalConfig",
+    "ArrivalModel",
     "AutoscalerConfig",
     "Billing",
     "Forecast",
@@ -24,6 +26,7 @@ SERVERLESS = {
     "ServerlessStats",
     "Trigger",
     "add_trigger",
+    "combine_forecasts",
     "create_function",
     "decide",
     "delete_function",

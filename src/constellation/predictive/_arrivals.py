@@ -1,44 +1,17 @@
-"""Arrival forecasts: how likely a function is to be called in the next minute.
+"""The ``predictive`` replay's arrival forecasts: the live autoscaler's own model.
 
-For functions too sparse for a concurrency forecast (most of them, in real traces),
-the question is not "how many calls" but "will one come now". The forecaster keeps a
-per-function histogram of idle times (whole idle minutes between active minutes, up to
-``arrival_range_minutes``: a day and an hour, so daily timers are learned) and answers with the *hazard*: the probability of a call
-in minute ``m`` given that the function has been idle ``g`` minutes,
-
-    P(IT = g | IT >= g) = (hist[g] + a * p(g)) / (hist[g] + hist[g+1] + ... + a)
-
-smoothed towards ``p(g)``, the hazard pooled over gaps of ``g`` minutes or more (ITs of
-at least ``g`` per idle minute spent at such gaps), with ``a`` pseudo-counts
-(``arrival_prior_weight``). Idle times beyond the range get the pooled hazard. A timer
-has a hazard near 1 at its period and near 0 elsewhere; a Poisson function has a flat
-hazard of ``1 - exp(-rate)``.
-
-The forecast it gives the autoscaler is, right after an active minute, the function's
-recent peak need (the most instances any of its last ``arrival_peak_minutes`` active
-minutes needed), and after a gap one instance (the first call back), with that hazard
-as confidence and ``arrival_threshold`` as the threshold: the autoscaler keeps
-the instances warm when a call is at least that likely - the price of a minute of an
-idle instance against a cold start, chosen on the tuning populations (BENCHMARKS.md).
-
-**Keep-alive for memoryless functions.** A function whose calls come at random (a
-Poisson process: idle times with a coefficient of variation of at least
-``keepalive_min_cv``) has the same chance of a call in every minute; no forecast can
-say when, and a cold start is avoided only by having an instance warm. Its re-arrival
-rate ``r`` (the pooled hazard after one idle minute: calls per idle minute) is estimated
-once it has ``keepalive_min_gaps`` idle times. When ``r >= keepalive_min_rate`` the
-function keeps one instance warm for ``K = ceil(ln(1 / keepalive_cold_share) / r)``
-idle minutes after each call: a call comes within ``K`` minutes with probability
-``1 - keepalive_cold_share``, so about that share of its calls start cold, at an idle
-cost of about ``1 - keepalive_cold_share`` of the minutes. Every such function costs
-about the same per day whatever its rate, so ``keepalive_min_rate`` decides how many get
-one (the densest first, whose rate is known soonest); both constants were chosen on the
-tuning populations (BENCHMARKS.md).
+The model (idle-time histograms, the hazard of a call after ``g`` idle minutes, keep-alive
+windows for memoryless functions) is :class:`constellation.serverless.ArrivalModel`, the
+code the live autoscaler runs for each function with ``enable_predictive_scaling``; its
+module documentation says how it decides. Here it steps every function of a trace at
+once: before forecasting minute ``m`` it takes in the trace's minutes up to ``m - 1``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from constellation.serverless import ArrivalModel
 
 from ._replay_policies import ReplayConfig
 from ._trace import Trace
@@ -50,102 +23,27 @@ class ArrivalForecasts:
     """Per-minute arrival forecasts for every function of a replayed trace."""
 
     def __init__(self, trace: Trace, needed: np.ndarray, config: ReplayConfig) -> None:
-        functions = len(trace.functions)
         self.needed = needed
         self.config = config
-        self.range = config.arrival_range_minutes
-        self.hist = np.zeros((functions, self.range + 1), dtype=np.int32)
-        self.tail = np.zeros((functions, self.range + 1), dtype=np.int32)
-        # exposure[g]: idle minutes spent at a gap of g or more (each IT of L minutes
-        # adds L - g + 1 for every g <= L): tail[g] / exposure[g] is the hazard beyond g
-        # if it were constant there, the estimate pooled over all longer gaps.
-        self.exposure = np.zeros((functions, self.range + 1), dtype=np.float64)
-        self.countdown = np.arange(self.range + 1, dtype=np.float64)
-        self.last = np.full(functions, -1, dtype=np.int64)
-        self.first = np.full(functions, -1, dtype=np.int64)
-        self.active_minutes = np.zeros(functions, dtype=np.int64)
-        self.peaks = np.zeros((max(1, config.arrival_peak_minutes), functions), dtype=np.int64)
-        self.peak_slot = np.zeros(functions, dtype=np.int64)
-        self.rows = np.arange(functions)
+        self.model = ArrivalModel(len(trace.functions), config.arrival_config())
         self.seen_until = -1
-        #: the lowest re-arrival rate given a keep-alive window (an idle budget moves it)
-        self.min_rate = config.keepalive_min_rate
-        # idle times of at least one minute: count, sum, sum of squares (their CV)
-        self.gap_n = np.zeros(functions, dtype=np.float64)
-        self.gap_s1 = np.zeros(functions, dtype=np.float64)
-        self.gap_s2 = np.zeros(functions, dtype=np.float64)
 
-    def _observe(self, t: int) -> None:
-        """Take in minute ``t`` (called once per minute, in order)."""
-        demand = self.needed[:, t]
-        rows = np.flatnonzero(demand > 0)
-        if rows.size == 0:
-            return
-        seen = rows[self.last[rows] >= 0]
-        lengths = t - self.last[seen] - 1
-        gaps = np.minimum(lengths, self.range)  # the last bin: beyond range
-        np.add.at(self.hist, (seen, gaps), 1)
-        # tail[g] = ITs of at least g minutes (the hazard's denominator): an IT of g adds
-        # one to tail[0..g]. Back-to-back minutes (g = 0, the busy functions) at once;
-        # longer gaps are few, one at a time.
-        back_to_back = gaps == 0
-        self.tail[seen[back_to_back], 0] += 1
-        self.exposure[seen[back_to_back], 0] += 1.0
-        for row, gap, length in zip(
-            seen[~back_to_back].tolist(),
-            gaps[~back_to_back].tolist(),
-            lengths[~back_to_back].tolist(),
-            strict=True,
-        ):
-            self.tail[row, : gap + 1] += 1
-            self.exposure[row, : gap + 1] += length + 1 - self.countdown[: gap + 1]
-            self.gap_n[row] += 1.0
-            self.gap_s1[row] += length
-            self.gap_s2[row] += float(length) * length
-        fresh = rows[self.first[rows] < 0]
-        self.first[fresh] = t
-        self.last[rows] = t
-        self.active_minutes[rows] += 1
-        slot = self.peak_slot[rows]
-        self.peaks[slot, rows] = demand[rows]
-        self.peak_slot[rows] = (slot + 1) % len(self.peaks)
+    @property
+    def min_rate(self) -> float:
+        """The lowest re-arrival rate given a keep-alive window (an idle budget moves it)."""
+        return self.model.min_rate
+
+    @min_rate.setter
+    def min_rate(self, rate: float) -> None:
+        self.model.min_rate = rate
 
     def at(self, minute: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(instances, hazard, threshold) for ``minute``; minutes come in order."""
         while self.seen_until < minute - 1:
             self.seen_until += 1
-            self._observe(self.seen_until)
-        cfg = self.config
-        gap = np.clip(minute - self.last - 1, 0, self.range)
-        hits = self.hist[self.rows, gap]
-        at_least = self.tail[self.rows, gap]
-        exposure = self.exposure[self.rows, gap]
-        # The prior: the hazard pooled over this gap and all longer ones (a Poisson
-        # function's rate; after a burst, only the long quiet gaps count).
-        pooled = np.divide(at_least, exposure, out=np.zeros(len(gap)), where=exposure > 0)
-        a = cfg.arrival_prior_weight
-        hazard = (hits + a * pooled) / (at_least + a)
-        hazard = np.where(gap >= self.range, pooled, hazard)
-        hazard = np.where(self.last >= 0, hazard, 0.0)
-        # Continuing a busy run: its recent peak need; the first call after a gap: one.
-        value = np.where(gap == 0, self.peaks.max(axis=0), 1).astype(np.float64)
-        window = self.keepalive_minutes()
-        kept = (self.last >= 0) & (minute - self.last - 1 < window)
-        hazard = np.where(kept, np.maximum(hazard, 1.0), hazard)
-        return value, hazard, np.full(len(value), cfg.arrival_threshold)
+            self.model.observe(self.seen_until, self.needed[:, self.seen_until])
+        return self.model.forecast(minute)
 
     def keepalive_minutes(self) -> np.ndarray:
-        """Each function's keep-alive window (idle minutes; 0: none), see the module doc."""
-        cfg = self.config
-        if cfg.keepalive_cold_share >= 1.0:
-            return np.zeros(len(self.last), dtype=np.int64)
-        n = np.maximum(self.gap_n, 1.0)
-        mean = self.gap_s1 / n
-        var = np.maximum(self.gap_s2 / n - mean * mean, 0.0)
-        cv = np.divide(np.sqrt(var), mean, out=np.zeros(len(n)), where=mean > 0)
-        exposure = self.exposure[:, 1]
-        rate = np.divide(self.tail[:, 1], exposure, out=np.zeros(len(n)), where=exposure > 0)
-        eligible = (self.gap_n >= cfg.keepalive_min_gaps) & (cv >= cfg.keepalive_min_cv)
-        eligible &= rate >= self.min_rate
-        minutes = np.ceil(np.log(1.0 / cfg.keepalive_cold_share) / np.maximum(rate, 1e-12))
-        return np.where(eligible, minutes, 0).astype(np.int64)
+        """Each function's keep-alive window (idle minutes; 0: none)."""
+        return self.model.keepalive_minutes()

@@ -7,11 +7,12 @@
   count; the pool then keeps ``max(decision, instances used within idle_timeout_s)``,
   the live pool's reaping rule.
 * ``hybrid-histogram``: Shahrad et al. (ATC 2020), see :mod:`._hybrid`.
-* ``predictive``: ``reactive`` with the platform's forecasts of each function's
-  concurrency fed to ``decide`` (see :mod:`._replay_forecasts`), as the live autoscaler
-  does with ``enable_predictive_scaling``, plus arrival forecasts and keep-alive windows
-  for sparse functions (:mod:`._arrivals`) under an idle budget relative to
-  ``reactive`` (:mod:`._budget`).
+* ``predictive``: what the live autoscaler does with ``enable_predictive_scaling``:
+  ``decide`` fed the platform's forecasts of each function's concurrency (see
+  :mod:`._replay_forecasts`) combined with the arrival forecasts and keep-alive windows
+  of :class:`constellation.serverless.ArrivalModel` (:mod:`._arrivals`) by the live
+  code's own ``combine_forecasts``, and idle instances above the decision reaped after
+  60 s; plus, replay only, an idle budget relative to ``reactive`` (:mod:`._budget`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from typing import Protocol
 import numpy as np
 
 from constellation.serverless import (
+    ArrivalConfig,
     AutoscalerConfig,
     Forecast,
     ScalingContext,
     ScalingDecision,
     ScalingPolicy,
+    combine_forecasts,
     decide,
 )
 
@@ -41,6 +44,7 @@ __all__ = [
     "ReplayConfig",
     "ReplayPolicy",
     "make_policy",
+    "predictive_policy",
     "replay_autoscaler_config",
 ]
 
@@ -78,26 +82,27 @@ class ReplayConfig:
     min_active_steps: int = 12
     #: ... nor those needing less than this many instances on average (no count to change)
     forecast_min_concurrency: float = 0.5
-    # predictive: arrival forecasts for sparse functions (see _arrivals)
-    arrival_threshold: float = 0.5
-    arrival_prior_weight: float = 2.0
-    arrival_peak_minutes: int = 1
-    arrival_range_minutes: int = 1500
-    # predictive: keep-alive windows for memoryless (Poisson-like) functions (_arrivals)
+    # predictive: arrival forecasts for sparse functions and keep-alive windows for
+    # memoryless ones: the live autoscaler's ArrivalConfig and its defaults (_arrivals)
+    arrival_threshold: float = ArrivalConfig.arrival_threshold
+    arrival_prior_weight: float = ArrivalConfig.arrival_prior_weight
+    arrival_peak_minutes: int = ArrivalConfig.arrival_peak_minutes
+    arrival_range_minutes: int = ArrivalConfig.arrival_range_minutes
     #: the share of such a function's calls allowed to start cold (1: no windows)
-    keepalive_cold_share: float = 0.4
+    keepalive_cold_share: float = ArrivalConfig.keepalive_cold_share
     #: only functions re-called at least this often (calls per idle minute) get one
-    keepalive_min_rate: float = 0.02
+    keepalive_min_rate: float = ArrivalConfig.keepalive_min_rate
     #: ... whose idle times' coefficient of variation is at least this (timers: ~0)
-    keepalive_min_cv: float = 0.5
+    keepalive_min_cv: float = ArrivalConfig.keepalive_min_cv
     #: ... once this many idle times are seen
-    keepalive_min_gaps: int = 3
+    keepalive_min_gaps: int = ArrivalConfig.keepalive_min_gaps
     #: idle budget (see _budget): at most this times reactive's idle time (0: no budget)
     budget_ratio: float = 0.97
     budget_step_minutes: int = 60
     budget_factor: float = 1.25
-    #: the predictive policy's idle timeout: forecasts, not a timer, keep instances warm
-    predictive_idle_timeout_s: float = 60.0
+    #: the predictive policy's idle timeout (the scaling policy's when shorter), as live:
+    #: forecasts, not a timer, keep instances warm
+    predictive_idle_timeout_s: float = ArrivalConfig.idle_timeout_s
 
     def __post_init__(self) -> None:
         from ._errors import PredictiveValidationError
@@ -164,6 +169,20 @@ class ReplayConfig:
     def replace(self, **changes: object) -> ReplayConfig:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
+    def arrival_config(self) -> ArrivalConfig:
+        """The live autoscaler's arrival settings that these replay settings give."""
+        return ArrivalConfig(
+            arrival_threshold=self.arrival_threshold,
+            arrival_prior_weight=self.arrival_prior_weight,
+            arrival_peak_minutes=self.arrival_peak_minutes,
+            arrival_range_minutes=self.arrival_range_minutes,
+            keepalive_cold_share=self.keepalive_cold_share,
+            keepalive_min_rate=self.keepalive_min_rate,
+            keepalive_min_cv=self.keepalive_min_cv,
+            keepalive_min_gaps=self.keepalive_min_gaps,
+            idle_timeout_s=self.predictive_idle_timeout_s,
+        )
+
 
 def replay_autoscaler_config() -> AutoscalerConfig:
     """The live autoscaler's settings, ticking once a minute: the live one ticks every
@@ -211,8 +230,9 @@ class Autoscaled:
         self.policy = dataclasses.replace(
             config.scaling_policy, enable_predictive_scaling=forecasts is not None
         )
-        if idle_timeout_s is not None:
-            self.policy = dataclasses.replace(self.policy, idle_timeout_s=idle_timeout_s)
+        if idle_timeout_s is not None:  # the live pool's reap_after_s: the shorter one
+            shorter = min(self.policy.idle_timeout_s, idle_timeout_s)
+            self.policy = dataclasses.replace(self.policy, idle_timeout_s=shorter)
         self.config = replay_autoscaler_config()
         self.forecasts = forecasts
         self.threshold = config.confidence_threshold
@@ -291,26 +311,20 @@ class ForecastSource(Protocol):
 
 
 class CombinedForecasts:
-    """Concurrency forecasts where they are confident, arrival forecasts elsewhere."""
+    """Concurrency forecasts and arrival forecasts as one, by the live autoscaler's
+    :func:`constellation.serverless.combine_forecasts`."""
 
     def __init__(self, *sources: ForecastSource, default_threshold: float) -> None:
         self.sources = sources
         self.default_threshold = default_threshold
 
     def at(self, minute: int) -> tuple[np.ndarray, ...]:
-        value = confidence = None
+        got = []
         for source in self.sources:
-            got = source.at(minute)
-            threshold = got[2] if len(got) > 2 else self.default_threshold
-            usable = got[1] >= threshold
-            v = np.where(usable, got[0], 0.0)
-            if value is None or confidence is None:
-                value, confidence = v, usable.astype(np.float64)
-            else:
-                value = np.maximum(value, v)
-                confidence = np.maximum(confidence, usable)
-        assert value is not None and confidence is not None
-        return value, confidence, np.full(len(value), 0.5)
+            f = source.at(minute)
+            threshold = f[2] if len(f) > 2 else np.full(len(f[0]), self.default_threshold)
+            got.append((f[0], f[1], threshold))
+        return combine_forecasts(got)
 
 
 def make_policy(
@@ -329,24 +343,29 @@ def make_policy(
 
         return HybridHistogram(trace, needed, config)
     if name == "predictive":
-        from ._arrivals import ArrivalForecasts
+        if forecasts is not None:  # the caller's forecasts replace the policy's own
+            return Autoscaled(trace, config, forecasts, config.predictive_idle_timeout_s)
         from ._replay_forecasts import ReplayForecasts
 
-        arrivals = ArrivalForecasts(trace, needed, config)
-        source = forecasts or CombinedForecasts(
-            ReplayForecasts(trace, config),
-            arrivals,
-            default_threshold=config.confidence_threshold,
-        )
-        policy = Autoscaled(
-            trace,
-            config,
-            source,
-            config.predictive_idle_timeout_s,
-        )
-        if config.budget_ratio > 0 and forecasts is None:
-            from ._budget import IdleBudget
-
-            return IdleBudget(policy, arrivals, trace, config)
-        return policy
+        return predictive_policy(trace, needed, config, ReplayForecasts(trace, config))
     raise ValueError(name)
+
+
+def predictive_policy(
+    trace: Trace,
+    needed: np.ndarray,
+    config: ReplayConfig,
+    concurrency: ForecastSource,
+) -> ReplayPolicy:
+    """The ``predictive`` policy over the concurrency forecasts ``concurrency``: the live
+    autoscaler's arrival forecasts combined with them, and the idle budget when on."""
+    from ._arrivals import ArrivalForecasts
+
+    arrivals = ArrivalForecasts(trace, needed, config)
+    source = CombinedForecasts(concurrency, arrivals, default_threshold=config.confidence_threshold)
+    policy = Autoscaled(trace, config, source, config.predictive_idle_timeout_s)
+    if config.budget_ratio > 0:
+        from ._budget import IdleBudget
+
+        return IdleBudget(policy, arrivals, trace, config)
+    return policy

@@ -32,7 +32,8 @@ Inside, :class:`ServerlessService` (``_service.py``) is a thin front over named 
 the function catalog (``_catalog.py``, over the registry ``_registry.py``), the invoker
 (``_invoker.py``: sync, awaitable and queued calls, the durable queue ``_async.py``),
 the instance pools (``_instances.py``, ``_pool.py``), the autoscaler (``_autoscaler.py``
-policy, ``_scaler.py`` loop), the ledger (``_ledger.py``) and the trigger service
+policy, ``_scaler.py`` loop, ``_arrivals.py`` and ``_keepwarm.py`` the arrival forecasts
+of predictive scaling, shared with the trace replayer), the ledger (``_ledger.py``) and the trigger service
 (``_trigger_service.py``). It imports the base layer and the public names of
 :mod:`constellation.backends`, :mod:`constellation.triggers` and (lazily, to check a GPU
 request) :mod:`constellation.gpu`.
@@ -44,6 +45,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..backends import InstanceStartError
+from ._arrivals import ArrivalConfig, ArrivalModel, combine_forecasts
 from ._autoscaler import AutoscalerConfig, Forecast, ScalingContext, ScalingDecision, decide
 from ._errors import ServerlessError
 from ._models import (
@@ -63,6 +65,8 @@ if TYPE_CHECKING:
     from ._service import ServerlessService
 
 __all__ = [
+    "ArrivalConfig",
+    "ArrivalModel",
     "AutoscalerConfig",
     "Billing",
     "Forecast",
@@ -81,6 +85,7 @@ __all__ = [
     "ServerlessStats",
     "Trigger",
     "add_trigger",
+    "combine_forecasts",
     "create_function",
     "decide",
     "delete_function",

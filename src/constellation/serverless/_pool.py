@@ -52,6 +52,9 @@ class FunctionPool:
         self._clock = clock
         self.meter = ConcurrencyMeter(clock())
         self.autoscale_target = 0  # set by the autoscaler; reaping keeps at least this many
+        # Set by the autoscaler for a predictive function: its idle instances above the
+        # target go after this many seconds (None: the policy's idle_timeout_s).
+        self.reap_after_s: float | None = None
         self._cond = threading.Condition(threading.Lock())
         self._idle: list[Instance] = []
         self._busy: set[Instance] = set()
@@ -265,6 +268,8 @@ class FunctionPool:
     def reap(self, now: float) -> int:
         """Close instances idle for longer than the policy allows, down to the warm target."""
         idle_timeout = self.info.scaling_policy.idle_timeout_s
+        if self.reap_after_s is not None:
+            idle_timeout = min(idle_timeout, self.reap_after_s)
         doomed: list[Instance] = []
         with self._cond:
             keep = max(self.warm_target, min(self.autoscale_target, self.limit))
@@ -305,6 +310,12 @@ class FunctionPool:
         """Mean invocations in flight over the last ``window_s`` seconds."""
         with self._cond:
             return self.meter.average(window_s, now)
+
+    def activity(self, after: int, now: float) -> list[tuple[int, float, int]]:
+        """The seconds after ``after`` with invocations in flight or started (see
+        :meth:`ConcurrencyMeter.activity`): what the predictive autoscaler learns from."""
+        with self._cond:
+            return self.meter.activity(after, now)
 
     def counts(self) -> PoolCounts:
         with self._cond:

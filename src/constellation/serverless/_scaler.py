@@ -5,6 +5,12 @@ start never delays the tick), and let the pool keep at least that many when it r
 idle ones. Instances above the decision are closed once idle for the policy's
 ``idle_timeout_s``. Each decision that changes something is logged with the inputs that
 decided it (``scaling_decisions`` table; ``constellation functions scaling NAME``).
+
+A function with ``enable_predictive_scaling`` gets, besides the forecaster's forecast of
+its concurrency, an arrival forecast of its own (:mod:`._keepwarm`: keep-alive windows
+for memoryless functions, warm-ups at a timer's tick), the two combined as the trace
+replayer's ``predictive`` policy combines them; its idle instances above the decision go
+after ``ArrivalConfig.idle_timeout_s`` (60 s), as in the replay.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends import InstanceStartError
 from ..errors import ClosedError
+from ._arrivals import ArrivalConfig
 from ._autoscaler import AutoscalerConfig, Forecast, ScalingContext, ScalingDecision, decide
+from ._keepwarm import KeepWarm, combine
 from ._models import FunctionInfo
 
 log = logging.getLogger("constellation.serverless")
@@ -37,10 +45,12 @@ class Autoscaler:
         config: AutoscalerConfig | None = None,
         *,
         forecaster: Forecaster | None = None,
+        arrivals: ArrivalConfig | None = None,
     ) -> None:
         self.service = service
         self.config = config or AutoscalerConfig()
-        self.forecaster = forecaster  # predictive scaling; None: the reactive count decides
+        self.forecaster = forecaster  # predictive scaling's concurrency forecasts
+        self.keep_warm = KeepWarm(arrivals)  # predictive scaling's arrival forecasts
         self._panicking_since: dict[str, float | None] = {}
         self._last: dict[str, tuple[int, int, bool]] = {}
         self._stop = threading.Event()
@@ -64,7 +74,9 @@ class Autoscaler:
         """Decide and apply once for every function with a pool; returns the decisions."""
         moment = self.service.clock() if now is None else now
         decisions = {}
-        for pool in self.service.pools():
+        pools = list(self.service.pools())
+        self.keep_warm.forget_others(p.info.id for p in pools)
+        for pool in pools:
             try:
                 decisions[pool.info.id] = self._decide(pool, moment)
             except ClosedError:
@@ -86,8 +98,15 @@ class Autoscaler:
             {"function": info.name},
         )
         forecast = None
-        if info.scaling_policy.enable_predictive_scaling and self.forecaster is not None:
-            forecast = self.forecaster(info, self.config.lead_time_s)
+        if info.scaling_policy.enable_predictive_scaling:
+            concurrency = None
+            if self.forecaster is not None:
+                concurrency = self.forecaster(info, self.config.lead_time_s)
+            arrival = self.keep_warm.forecast(info.id, pool, moment)
+            forecast = combine(concurrency, arrival)
+            pool.reap_after_s = self.keep_warm.config.idle_timeout_s
+        else:
+            pool.reap_after_s = None
         current = pool.counts().total
         ctx = ScalingContext(
             moment,

@@ -10,14 +10,19 @@ once) but with the counter in a *local*, which Cranelift keeps in a register:
   and at every loop header it is charged the static instruction count of the code up to
   the next charge point (``slice -= cost; if slice < 0: refill``): one subtract and one
   predictable branch per loop iteration;
-* the refill, inline (a call there would make Cranelift spill the loop's registers),
-  moves up to :data:`SLICE` gas from the *bank* into the slice; when the bank is empty it
-  sets the stop flag and calls the host's stop function (through a one-entry table,
-  ``__cst_stop``, so no function index moves), which raises the trap. Nothing runs after
-  that call, so it costs the loop no spilled registers; and the trap is raised by the
-  host, not by a signal, so it works in a process whose fault handlers belong to someone
-  else (Ray's core worker installs its own, and a wasm ``unreachable`` then kills the
-  process);
+* a loop's refill is out of line: the loop is wrapped in ``block $done loop $again block
+  $refill`` and its header check branches out to ``$refill`` (after the loop), which
+  refills, gives the iteration's charge back and re-enters through ``$again``. The hot
+  path is then one subtract and one *not-taken* branch (an inline ``if`` put the refill
+  code in the loop and made the hot path jump over it every iteration; on matmul that
+  was most of the cost). The refill moves up to :data:`SLICE` gas from the *bank* into
+  the slice, with no call (a call there makes Cranelift spill the loop's registers); when
+  the bank is empty it sets the stop flag and calls the host's stop function (through a
+  one-entry table, ``__cst_stop``, so no function index moves), which raises the trap.
+  Nothing runs after that call; and the trap is raised by the host, not by a signal, so
+  it works in a process whose fault handlers belong to someone else (Ray's core worker
+  installs its own, and a wasm ``unreachable`` then kills the process). A function's
+  entry charge keeps the refill inline (once per call);
 * the bank and the slice live in a private one-page memory (index after the module's own
   memories, exported as ``__cst_meter``; the module's code cannot name it), so the host
   sets a call's budget and reads the gas used with plain stores and loads through a
@@ -40,7 +45,7 @@ from ._binary import FormatError, _leb, _Reader, _sections, parse_layout
 __all__ = ["BANK", "FLAG", "INIT_GAS", "METER_EXPORT", "METER_VERSION", "SLICE", "SLICE_OFFSET",
            "STOP_EXPORT", "meter_module"]  # fmt: skip
 
-METER_VERSION = "meter-2"  # part of the compile cache key: bump when the rewrite changes
+METER_VERSION = "meter-3"  # part of the compile cache key: bump when the rewrite changes
 METER_EXPORT = "__cst_meter"
 STOP_EXPORT = "__cst_stop"
 BANK, SLICE_OFFSET, FLAG = 0, 8, 16  # byte offsets in the meter memory
@@ -138,14 +143,21 @@ class _Code:
             return bytes([align]) + _leb(offset)
         return bytes([align | 0x40]) + _leb(self.mem) + _leb(offset)
 
-    def charge(self, cost: int) -> bytes:
-        """``slice -= cost``; below zero, refill it from the bank inline (no call: a call
-        in a loop makes Cranelift spill the loop's vector registers around it)."""
+    def check(self, cost: int, label: int) -> bytes:
+        """``slice -= cost``; below zero, branch to ``label`` (the loop's refill block,
+        laid out after the loop, so the hot path falls through)."""
+        g = _leb(self.local)
+        return (b"\x20" + g + b"\x41" + _sleb(cost) + b"\x6b\x22" + g
+                + b"\x41\x00\x48\x0d" + _leb(label))  # fmt: skip
+
+    def refill(self) -> bytes:
+        """Move up to :data:`SLICE` gas from the bank into the slice until it is not
+        negative; with the bank empty, set the stop flag and call the host's stop. No call
+        into a function (a call in a loop makes Cranelift spill the loop's registers)."""
         g, m, n = _leb(self.local), _leb(self.local + 1), _leb(self.local + 2)
         s = _sleb(SLICE)
         return (
-            b"\x20" + g + b"\x41" + _sleb(cost) + b"\x6b\x22" + g
-            + b"\x41\x00\x48\x04\x40\x03\x40"  # if slice < 0: loop
+            b"\x03\x40"
             + b"\x41\x00\x29" + self._ma(3, BANK) + b"\x22" + m  # m = bank
             + b"\x42\x00\x57\x04\x40\x41\x00\x41\x01\x36" + self._ma(2, FLAG)
             + b"\x41\x00\x11" + _leb(self.stop_type) + _leb(self.stop_table)
@@ -154,14 +166,35 @@ class _Code:
             + b"\x55\x1b\x21" + n  # n = max(m - SLICE, 0)
             + b"\x41\x00\x20" + n + b"\x37" + self._ma(3, BANK)  # bank = n
             + b"\x20" + g + b"\x20" + m + b"\x20" + n + b"\x7d\xa7\x6a\x22" + g
-            + b"\x41\x00\x48\x0d\x00\x0b\x0b"  # slice += m - n; again while < 0
+            + b"\x41\x00\x48\x0d\x00\x0b"  # slice += m - n; again while < 0
         )  # fmt: skip
+
+    def charge(self, cost: int) -> bytes:
+        """Inline: ``slice -= cost``; below zero, refill (once per call, at entry)."""
+        g = _leb(self.local)
+        return (b"\x20" + g + b"\x41" + _sleb(cost) + b"\x6b\x22" + g
+                + b"\x41\x00\x48\x04\x40" + self.refill() + b"\x0b")  # fmt: skip
+
+    def loop_head(self, blocktype: bytes) -> bytes:
+        """Before a loop: ``block $done (bt) loop $again (bt) block $refill``."""
+        return b"\x02" + blocktype + b"\x03" + blocktype + b"\x02\x40"
+
+    def loop_tail(self, cost: int) -> bytes:
+        """After the loop's ``end``: leave through ``$done``; ``$refill`` refills, gives
+        back the iteration's charge (it is charged again on re-entry) and re-enters."""
+        g = _leb(self.local)
+        return (b"\x0c\x02\x0b" + self.refill()
+                + b"\x20" + g + b"\x41" + _sleb(cost) + b"\x6a\x21" + g
+                + b"\x0c\x00\x0b\x0b")  # fmt: skip
 
     def save(self) -> bytes:
         return b"\x41\x00\x20" + _leb(self.local) + b"\x36" + self._ma(2, SLICE_OFFSET)
 
     def load(self) -> bytes:
         return b"\x41\x00\x28" + self._ma(2, SLICE_OFFSET) + b"\x21" + _leb(self.local)
+
+
+_WRAPS = 3  # labels each out-of-line loop adds around itself ($done, $again, $refill)
 
 
 def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, int]) -> bytes:
@@ -174,48 +207,82 @@ def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, in
         r.valtype()
     decl_end = r.pos
     code = _Code(mem, n_locals_before + declared, *stop)
-    # (position, kind, segment) insertions; kinds: "charge", "save", "load".
-    inserts: list[tuple[int, str, int]] = [(decl_end, "entry", 0)]
+    # (position, bytes of the original replaced, kind, argument) edits, in order; kinds:
+    # "entry", "save", "load", "head" (before a loop), "check" (after it: argument the
+    # segment), "tail" (after its end: the segment), "labels" (re-encoded branch labels).
+    edits: list[tuple[int, int, str, object]] = [(decl_end, 0, "entry", 0)]
     costs = [0]
-    depth = 0
+    # One entry per open block: the loop's segment when it is moved out of line, else -1.
+    stack: list[int] = []
     while r.pos < len(body):
         at = r.pos
         op = r.byte()
+        depth = len(stack)
         if op == 0x0B and r.pos == len(body):  # the function's own end: save the slice
-            inserts.append((at, "save", 0))
+            edits.append((at, 0, "save", 0))
             costs[-1] += 1
             break
+        labels: list[int] | None = None
         if op in _CALLS or op in _TAIL_CALLS or op == 0x0F:
-            inserts.append((at, "save", 0))
+            edits.append((at, 0, "save", 0))
         elif op in (0x0C, 0x0D):
-            label = _Reader(body, r.pos).u32()
-            if label == depth:
-                inserts.append((at, "save", 0))
+            labels = [_Reader(body, r.pos).u32()]
         elif op == 0x0E:
             t = _Reader(body, r.pos)
-            if depth in [t.u32() for _ in range(t.u32() + 1)]:
-                inserts.append((at, "save", 0))
+            labels = [t.u32() for _ in range(t.u32() + 1)]
+        if labels is not None:
+            if depth in labels:
+                edits.append((at, 0, "save", 0))
+            moved = [sum(_WRAPS for e in stack[len(stack) - lab :] if e >= 0) for lab in labels]
+            if any(moved):
+                imm = r.pos
+                _skip(r, op)
+                new = [lab + extra for lab, extra in zip(labels, moved, strict=True)]
+                enc = (_leb(len(new) - 1) if op == 0x0E else b"") + b"".join(map(_leb, new))
+                edits.append((imm, r.pos - imm, "labels", enc))
+                costs[-1] += 1
+                continue
+        if op == 0x03:
+            bt = body[r.pos]
+            simple = bt in _BLOCK_VALTYPES
         _skip(r, op)
         costs[-1] += 1
-        if op in (0x02, 0x03, 0x04):
-            depth += 1
+        if op in (0x02, 0x04):
+            stack.append(-1)
         elif op == 0x0B:
-            depth -= 1
+            seg = stack.pop()
+            if seg >= 0:
+                edits.append((r.pos, 0, "tail", seg))
         if op == 0x03:
             costs.append(0)
-            inserts.append((r.pos, "charge", len(costs) - 1))
+            seg = len(costs) - 1
+            if simple:
+                edits.append((at, 0, "head", body[at + 1 : r.pos]))
+                edits.append((r.pos, 0, "check", seg))
+                stack.append(seg)
+            else:
+                edits.append((r.pos, 0, "charge", seg))
+                stack.append(-1)
         elif op in _CALLS:
-            inserts.append((r.pos, "load", 0))
+            edits.append((r.pos, 0, "load", 0))
     out = bytearray(_leb(groups + 2))
     out += body[groups_end:decl_end] + b"\x01\x7f\x02\x7e"
     prev = decl_end
-    for pos, kind, seg in inserts:
+    for pos, replaced, kind, arg in edits:
         out += body[prev:pos]
-        prev = pos
+        prev = pos + replaced
         if kind == "entry":
             out += code.load() + code.charge(max(costs[0], 1))
         elif kind == "charge":
-            out += code.charge(max(costs[seg], 1))
+            out += code.charge(max(costs[arg], 1))  # type: ignore[index]
+        elif kind == "head":
+            out += code.loop_head(arg)  # type: ignore[arg-type]
+        elif kind == "check":
+            out += code.check(max(costs[arg], 1), 1)  # type: ignore[index]
+        elif kind == "tail":
+            out += code.loop_tail(max(costs[arg], 1))  # type: ignore[index]
+        elif kind == "labels":
+            out += arg  # type: ignore[operator]
         elif kind == "save":
             out += code.save()
         else:

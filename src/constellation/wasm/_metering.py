@@ -41,11 +41,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._binary import FormatError, _leb, _Reader, _sections, parse_layout
+from ._counted import Counted, Instr, find_counted
+from ._counted import sleb as _sleb
 
 __all__ = ["BANK", "FLAG", "INIT_GAS", "METER_EXPORT", "METER_VERSION", "SLICE", "SLICE_OFFSET",
            "STOP_EXPORT", "meter_module"]  # fmt: skip
 
-METER_VERSION = "meter-3"  # part of the compile cache key: bump when the rewrite changes
+METER_VERSION = "meter-5"  # part of the compile cache key: bump when the rewrite changes
 METER_EXPORT = "__cst_meter"
 STOP_EXPORT = "__cst_stop"
 BANK, SLICE_OFFSET, FLAG = 0, 8, 16  # byte offsets in the meter memory
@@ -64,17 +66,6 @@ _SIMD_LANE = set(range(0x15, 0x23))
 _SIMD_MEMARG_LANE = set(range(0x54, 0x5C))
 _CALLS = {0x10, 0x11, 0x14}  # return to this function afterwards: reload the slice
 _TAIL_CALLS = {0x12, 0x13, 0x15}
-
-
-def _sleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = value & 0x7F
-        value >>= 7
-        done = (value == 0 and not b & 0x40) or (value == -1 and b & 0x40)
-        out.append(b if done else b | 0x80)
-        if done:
-            return bytes(out)
 
 
 def _skip(r: _Reader, op: int) -> None:
@@ -175,6 +166,12 @@ class _Code:
         return (b"\x20" + g + b"\x41" + _sleb(cost) + b"\x6b\x22" + g
                 + b"\x41\x00\x48\x04\x40" + self.refill() + b"\x0b")  # fmt: skip
 
+    def charge_chunk(self, cost: int) -> bytes:
+        """``slice -= chunk * cost`` (``chunk``: the i64 scratch local); refill inline."""
+        g = _leb(self.local)
+        return (b"\x20" + g + b"\x20" + _leb(self.local + 1) + b"\xa7\x41" + _sleb(cost)
+                + b"\x6c\x6b\x22" + g + b"\x41\x00\x48\x04\x40" + self.refill() + b"\x0b")  # fmt: skip
+
     def loop_head(self, blocktype: bytes) -> bytes:
         """Before a loop: ``block $done (bt) loop $again (bt) block $refill``."""
         return b"\x02" + blocktype + b"\x03" + blocktype + b"\x02\x40"
@@ -194,7 +191,58 @@ class _Code:
         return b"\x41\x00\x28" + self._ma(2, SLICE_OFFSET) + b"\x21" + _leb(self.local)
 
 
-_WRAPS = 3  # labels each out-of-line loop adds around itself ($done, $again, $refill)
+def _instructions(body: bytes, start: int) -> list[Instr]:
+    r = _Reader(body, start)
+    out = []
+    while r.pos < len(body):
+        at = r.pos
+        op = r.byte()
+        _skip(r, op)
+        out.append((at, op, r.pos))
+    return out
+
+
+def _branch_labels(body: bytes, ins: Instr) -> list[int]:
+    r = _Reader(body, ins[0] + 1)
+    if ins[1] == 0x0E:
+        return [r.u32() for _ in range(r.u32() + 1)]
+    return [r.u32()]
+
+
+def _plan(body: bytes, instrs: list[Instr]) -> dict[int, tuple[str, Counted | None]]:
+    """Each loop's way of being charged, by its instruction index: ``("counted", shape)``,
+    ``("line", None)`` (checked at its header, refill out of line) or ``("header", None)``
+    (checked at its header, refill inline: a ``br_table`` jumps back to it, or its block
+    type takes parameters)."""
+    stack: list[int] = []
+    back: dict[int, int] = {}
+    table_targets: set[int] = set()
+    plan: dict[int, tuple[str, Counted | None]] = {}
+    for i, ins in enumerate(instrs):
+        op = ins[1]
+        if op in (0x0C, 0x0D, 0x0E):
+            for lab in _branch_labels(body, ins):
+                if lab < len(stack) and instrs[stack[-1 - lab]][1] == 0x03:
+                    back[stack[-1 - lab]] = back.get(stack[-1 - lab], 0) + 1
+                    if op == 0x0E:
+                        table_targets.add(stack[-1 - lab])
+        elif op in (0x02, 0x03, 0x04):
+            stack.append(i)
+        elif op == 0x0B and stack:
+            j = stack.pop()
+            if instrs[j][1] != 0x03:
+                continue
+            shape = find_counted(body, instrs, j, i, back.get(j, 0))
+            if shape is not None:
+                plan[j] = ("counted", shape)
+            elif j in table_targets or body[instrs[j][0] + 1] not in _BLOCK_VALTYPES:
+                plan[j] = ("header", None)
+            else:
+                plan[j] = ("line", None)
+    return plan
+
+
+_WRAPS = {"line": 3, "counted": 1, "header": 0}  # labels each kind adds around its loop
 
 
 def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, int]) -> bytes:
@@ -207,86 +255,88 @@ def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, in
         r.valtype()
     decl_end = r.pos
     code = _Code(mem, n_locals_before + declared, *stop)
-    # (position, bytes of the original replaced, kind, argument) edits, in order; kinds:
-    # "entry", "save", "load", "head" (before a loop), "check" (after it: argument the
-    # segment), "tail" (after its end: the segment), "labels" (re-encoded branch labels).
-    edits: list[tuple[int, int, str, object]] = [(decl_end, 0, "entry", 0)]
+    instrs = _instructions(body, decl_end)
+    plan = _plan(body, instrs)
+    counted = [i for i in sorted(plan) if plan[i][0] == "counted"]
+    ck = {i: code.local + 3 + k for k, i in enumerate(counted)}  # each its own $ck local
+    # (position, bytes of the original replaced, bytes, or a segment whose cost the
+    # bytes need: (kind, segment)) edits, in order of position.
+    edits: list[tuple[int, int, bytes | tuple[str, int, int]]] = [(decl_end, 0, ("entry", 0, 0))]
     costs = [0]
-    # One entry per open block: the loop's segment when it is moved out of line, else -1.
-    stack: list[int] = []
-    while r.pos < len(body):
-        at = r.pos
-        op = r.byte()
+    stack: list[tuple[int, str]] = []  # open blocks: (instruction index, loop kind or "")
+    ends: dict[int, int] = {}  # a loop's instruction index -> its segment
+    for i, (at, op, nxt) in enumerate(instrs):
         depth = len(stack)
-        if op == 0x0B and r.pos == len(body):  # the function's own end: save the slice
-            edits.append((at, 0, "save", 0))
-            costs[-1] += 1
-            break
-        labels: list[int] | None = None
-        if op in _CALLS or op in _TAIL_CALLS or op == 0x0F:
-            edits.append((at, 0, "save", 0))
-        elif op in (0x0C, 0x0D):
-            labels = [_Reader(body, r.pos).u32()]
-        elif op == 0x0E:
-            t = _Reader(body, r.pos)
-            labels = [t.u32() for _ in range(t.u32() + 1)]
-        if labels is not None:
-            if depth in labels:
-                edits.append((at, 0, "save", 0))
-            moved = [sum(_WRAPS for e in stack[len(stack) - lab :] if e >= 0) for lab in labels]
-            if any(moved):
-                imm = r.pos
-                _skip(r, op)
-                new = [lab + extra for lab, extra in zip(labels, moved, strict=True)]
-                enc = (_leb(len(new) - 1) if op == 0x0E else b"") + b"".join(map(_leb, new))
-                edits.append((imm, r.pos - imm, "labels", enc))
-                costs[-1] += 1
-                continue
-        if op == 0x03:
-            bt = body[r.pos]
-            simple = bt in _BLOCK_VALTYPES
-        _skip(r, op)
         costs[-1] += 1
+        if op == 0x0B and i == len(instrs) - 1:  # the function's own end: save the slice
+            edits.append((at, 0, code.save()))
+            break
+        if op in _CALLS or op in _TAIL_CALLS or op == 0x0F:
+            edits.append((at, 0, code.save()))
+        if op in (0x0C, 0x0D, 0x0E):
+            labels = _branch_labels(body, (at, op, nxt))
+            if depth in labels:
+                edits.append((at, 0, code.save()))
+            extra = [sum(_WRAPS[k] for _, k in stack[depth - lab :] if k) for lab in labels]
+            if any(extra):
+                new = [lab + x for lab, x in zip(labels, extra, strict=True)]
+                enc = (_leb(len(new) - 1) if op == 0x0E else b"") + b"".join(map(_leb, new))
+                edits.append((at + 1, nxt - at - 1, enc))
         if op in (0x02, 0x04):
-            stack.append(-1)
-        elif op == 0x0B:
-            seg = stack.pop()
-            if seg >= 0:
-                edits.append((r.pos, 0, "tail", seg))
-        if op == 0x03:
+            stack.append((i, ""))
+        elif op == 0x03:
+            kind, shape = plan.get(i, ("header", None))
             costs.append(0)
             seg = len(costs) - 1
-            if simple:
-                edits.append((at, 0, "head", body[at + 1 : r.pos]))
-                edits.append((r.pos, 0, "check", seg))
-                stack.append(seg)
+            ends[i] = seg
+            stack.append((i, kind))
+            if kind == "line":
+                edits.append((at, 0, code.loop_head(body[at + 1 : nxt])))
+                edits.append((nxt, 0, ("check", seg, 0)))
+            elif kind == "counted":
+                assert shape is not None
+                edits.append((at, 0, ("counted", seg, i)))
+                edits.append((shape.compare_at, shape.compare_len, shape.body_edit(ck[i])))
             else:
-                edits.append((r.pos, 0, "charge", seg))
-                stack.append(-1)
+                edits.append((nxt, 0, ("charge", seg, 0)))
+        elif op == 0x0B:
+            j, kind = stack.pop()
+            if kind == "line":
+                edits.append((nxt, 0, ("tail", ends[j], 0)))
+            elif kind == "counted":
+                shape = plan[j][1]
+                assert shape is not None
+                edits.append((nxt, 0, shape.tail()))
         elif op in _CALLS:
-            edits.append((r.pos, 0, "load", 0))
-    out = bytearray(_leb(groups + 2))
+            edits.append((nxt, 0, code.load()))
+    edits.sort(key=lambda e: e[0])  # stable: edits at one position keep their order
+    out = bytearray(_leb(groups + 2 + bool(counted)))
     out += body[groups_end:decl_end] + b"\x01\x7f\x02\x7e"
+    if counted:
+        out += _leb(len(counted)) + b"\x7f"
     prev = decl_end
-    for pos, replaced, kind, arg in edits:
+    for pos, replaced, what in edits:
         out += body[prev:pos]
         prev = pos + replaced
+        if isinstance(what, bytes):
+            out += what
+            continue
+        kind, seg, i = what
+        cost = max(costs[seg], 1)
         if kind == "entry":
-            out += code.load() + code.charge(max(costs[0], 1))
+            out += code.load() + code.charge(cost)
         elif kind == "charge":
-            out += code.charge(max(costs[arg], 1))  # type: ignore[index]
-        elif kind == "head":
-            out += code.loop_head(arg)  # type: ignore[arg-type]
+            out += code.charge(cost)
         elif kind == "check":
-            out += code.check(max(costs[arg], 1), 1)  # type: ignore[index]
+            out += code.check(cost, 1)
         elif kind == "tail":
-            out += code.loop_tail(max(costs[arg], 1))  # type: ignore[index]
-        elif kind == "labels":
-            out += arg  # type: ignore[operator]
-        elif kind == "save":
-            out += code.save()
-        else:
-            out += code.load()
+            out += code.loop_tail(cost)
+        else:  # a counted loop's head: loop $again, the chunk, its charge
+            shape = plan[i][1]
+            assert shape is not None
+            m = code.local + 1
+            out += b"\x03\x40" + shape.head(ck[i], m, m + 1, max(SLICE // cost, 1))
+            out += code.charge_chunk(cost)
     out += body[prev:]
     return bytes(out)
 

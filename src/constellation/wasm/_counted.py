@@ -8,18 +8,22 @@ counted loop, a single back edge at the end of the body::
     [(local.get $n | i32.const N)  (i32.ne | i32.lt_u | i32.lt_s)]  br_if 0  end
 
 where ``$x`` is written nowhere else in the loop and ``$n``/``$s`` nowhere in it (without
-the comparison the loop runs while ``$x != 0``). It then wraps the loop in ``loop
+the comparison the loop runs while ``$x != 0``), and nothing in the body leaves the loop
+early (no branch out, no ``return``, no call), so every iteration charged also runs. It then wraps the loop in ``loop
 $again`` and, at the top of ``$again``, computes how many iterations are left (``chunk``,
-at most ``K``, at least one), the value ``$ck`` that ``$x`` has after them, and charges
-``chunk`` times the body's cost at once. In the body only the comparison's right-hand
+at most ``K``, at least one: a shift for a constant step, a division for a step in a
+local), the value ``$ck`` that ``$x`` has after them, and charges ``chunk`` times the
+body's cost at once. (Keeping the trip count in a local across chunks instead of
+recomputing it cost more on sieve than the division: one more value live across the
+loop made Cranelift spill in it.) In the body only the comparison's right-hand
 side changes, to ``$ck``, so the loop leaves after exactly ``chunk`` iterations; after
 it, the original condition says whether to go round ``$again`` for the next chunk.
 
 * gas is the same as charging every iteration (``chunk`` iterations charged, ``chunk``
-  run), so it stays deterministic and exact; an early exit from the body (a ``br`` out)
-  leaves the rest of its chunk charged, like a segment left early;
-* ``K * cost <= SLICE``: between two checks a hoisted loop runs no more than a refill's
-  worth of gas, so a timeout lands as late as it does in any loop;
+  run), so it stays deterministic and exact (only a trap inside the body, which ends the
+  call, leaves the rest of its chunk charged);
+* ``K * cost <= CHUNK_GAS`` (16 refills' worth, about a million instructions, well under
+  a millisecond): a timeout lands at most that late in a hoisted loop;
 * when the count cannot be proven (a step of zero, a bound near the top of the integer
   range where ``$x`` could wrap, a distance that the step does not divide for ``!=``),
   ``chunk`` is 1: the loop is charged per iteration, slowly but correctly.
@@ -119,6 +123,26 @@ def _writes(body: bytes, instrs: list[Instr], lo: int, hi: int) -> dict[int, int
     return out
 
 
+def _leaves(body: bytes, instrs: list[Instr], loop: int, end: int) -> bool:
+    """Whether the loop can stop before its count runs out: a branch out of it, a
+    ``return`` or a call (which may exit or trap). Such loops stay checked per iteration,
+    so no gas is charged for iterations that do not run."""
+    depth = 0
+    for at, op, _nxt in instrs[loop + 1 : end]:
+        if op in (0x02, 0x03, 0x04):
+            depth += 1
+        elif op == 0x0B:
+            depth -= 1
+        elif op in (0x0F, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15):
+            return True
+        elif op in (0x0C, 0x0D, 0x0E):
+            r = _Reader(body, at + 1)
+            labels = [r.u32() for _ in range(r.u32() + 1)] if op == 0x0E else [r.u32()]
+            if any(lab > depth for lab in labels):
+                return True
+    return False
+
+
 def _imm(body: bytes, ins: Instr) -> int:
     r = _Reader(body, ins[0] + 1)
     return r.s64() if ins[1] == _CONST else r.u32()
@@ -155,6 +179,8 @@ def find_counted(
     else:
         return None
     step_v = ("local" if step[1] == _GET else "const", _imm(body, step))
+    if _leaves(body, instrs, loop, end):
+        return None
     writes = _writes(body, instrs, loop + 1, end)
     if writes.get(x) != 1:
         return None

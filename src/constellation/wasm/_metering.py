@@ -47,11 +47,12 @@ from ._counted import sleb as _sleb
 __all__ = ["BANK", "FLAG", "INIT_GAS", "METER_EXPORT", "METER_VERSION", "SLICE", "SLICE_OFFSET",
            "STOP_EXPORT", "meter_module"]  # fmt: skip
 
-METER_VERSION = "meter-5"  # part of the compile cache key: bump when the rewrite changes
+METER_VERSION = "meter-7"  # part of the compile cache key: bump when the rewrite changes
 METER_EXPORT = "__cst_meter"
 STOP_EXPORT = "__cst_stop"
 BANK, SLICE_OFFSET, FLAG = 0, 8, 16  # byte offsets in the meter memory
 SLICE = 1 << 16  # gas moved from the bank per refill: bounds how late a timeout lands
+CHUNK_GAS = 16 * SLICE  # the most a counted loop is charged at once (see _counted)
 INIT_GAS = 1 << 34  # the bank at instantiation: a start function is bounded too
 
 _BLOCK_VALTYPES = {0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F}
@@ -335,7 +336,7 @@ def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, in
             shape = plan[i][1]
             assert shape is not None
             m = code.local + 1
-            out += b"\x03\x40" + shape.head(ck[i], m, m + 1, max(SLICE // cost, 1))
+            out += b"\x03\x40" + shape.head(ck[i], m, m + 1, max(CHUNK_GAS // cost, 1))
             out += code.charge_chunk(cost)
     out += body[prev:]
     return bytes(out)

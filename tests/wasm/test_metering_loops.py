@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from constellation.wasm import WasmHost, WasmModule, WasmTrap, _metering
+from constellation.wasm import WasmHost, WasmModule, WasmTrap, _counted, _opcodes
 from constellation.wasm._metering import SLICE, meter_module
 
 # Each loop ends the way clang ends a counted loop: x = x + step; br_if (x <cmp> bound).
@@ -73,7 +73,7 @@ def loops(host: WasmHost) -> WasmModule:
 @pytest.fixture
 def per_iteration_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WasmHost]:
     """A host whose rewrite charges every loop at its header (no counted loops)."""
-    monkeypatch.setattr(_metering, "find_counted", lambda *args: None)
+    monkeypatch.setattr(_counted, "find_counted", lambda *args: None)
     with WasmHost(cache_dir=tmp_path / "other-cache") as h:
         yield h
 
@@ -100,7 +100,7 @@ def test_the_kernel_shapes_are_recognised_as_counted() -> None:
                 for _ in range(b.u32()):
                     b.u32()
                     b.valtype()
-                plan = _metering._plan(body, _metering._instructions(body, b.pos))
+                plan = _counted.plan(body, _opcodes.instructions(body, b.pos))
                 body_plans.append(sorted(kind for kind, _ in plan.values()))
     # "early" can leave its loop before the count runs out: checked per iteration
     assert body_plans == [["counted"]] * 4 + [["line"]] + [["counted", "counted"]]

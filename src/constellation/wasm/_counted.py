@@ -1,4 +1,9 @@
-"""Counted loops for the gas counter: charged once per chunk of iterations, not per iteration.
+"""How the gas counter charges each loop; counted loops are charged per chunk of iterations.
+
+:func:`plan` picks, for each loop of a function body, one of three ways (used by
+:mod:`._metering`): ``counted`` (below), ``line`` (checked at its header with the refill
+out of line) or ``header`` (checked at its header with the refill inline: a loop that a
+``br_table`` jumps back to, or whose block type takes parameters).
 
 A loop whose trip count is known when it is entered needs no check in its body. The
 rewrite in :mod:`._metering` recognises the shape clang and most compilers emit for a
@@ -34,25 +39,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._binary import _leb, _Reader
+from ._opcodes import BLOCK_VALTYPES, Instr, branch_labels, sleb
 
-__all__ = ["Counted", "find_counted", "sleb"]
+__all__ = ["Counted", "find_counted", "plan"]
 
 _GET, _SET, _TEE, _CONST, _ADD = 0x20, 0x21, 0x22, 0x41, 0x6A
 _CMPS = {0x47: "ne", 0x48: "lt_s", 0x49: "lt_u"}
 _CMP_OP = {"ne": 0x47, "lt_s": 0x48, "lt_u": 0x49}
-
-Instr = tuple[int, int, int]  # (position, opcode, position after the immediates)
-
-
-def sleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = value & 0x7F
-        value >>= 7
-        done = (value == 0 and not b & 0x40) or (value == -1 and b & 0x40)
-        out.append(b if done else b | 0x80)
-        if done:
-            return bytes(out)
 
 
 @dataclass(frozen=True)
@@ -196,3 +189,36 @@ def find_counted(
     at = br[0] if implicit else bound[0]
     length = 0 if implicit else bound[2] - bound[0]
     return Counted(x, step_v, bound_v, cmp, at, length, implicit)
+
+
+def plan(body: bytes, instrs: list[Instr]) -> dict[int, tuple[str, Counted | None]]:
+    """Each loop's way of being charged, by its instruction index: ``("counted", shape)``,
+    ``("line", None)`` (checked at its header, refill out of line) or ``("header", None)``
+    (checked at its header, refill inline: a ``br_table`` jumps back to it, or its block
+    type takes parameters)."""
+    stack: list[int] = []
+    back: dict[int, int] = {}
+    table_targets: set[int] = set()
+    plan: dict[int, tuple[str, Counted | None]] = {}
+    for i, ins in enumerate(instrs):
+        op = ins[1]
+        if op in (0x0C, 0x0D, 0x0E):
+            for lab in branch_labels(body, ins):
+                if lab < len(stack) and instrs[stack[-1 - lab]][1] == 0x03:
+                    back[stack[-1 - lab]] = back.get(stack[-1 - lab], 0) + 1
+                    if op == 0x0E:
+                        table_targets.add(stack[-1 - lab])
+        elif op in (0x02, 0x03, 0x04):
+            stack.append(i)
+        elif op == 0x0B and stack:
+            j = stack.pop()
+            if instrs[j][1] != 0x03:
+                continue
+            shape = find_counted(body, instrs, j, i, back.get(j, 0))
+            if shape is not None:
+                plan[j] = ("counted", shape)
+            elif j in table_targets or body[instrs[j][0] + 1] not in BLOCK_VALTYPES:
+                plan[j] = ("header", None)
+            else:
+                plan[j] = ("line", None)
+    return plan

@@ -21,7 +21,7 @@ from ._binary import HIDDEN_PREFIX
 from ._engine import EngineHandle
 from ._errors import WasmStateError, WasmTrap, WasmValidationError
 from ._fastcall import FastFunc, GuestExit, trap_from_error
-from ._limits import MAX_FUEL, ResourceLimits
+from ._limits import MAX_FUEL, ResourceLimits, instantiation_error
 from ._metering import BANK, FLAG, METER_EXPORT, SLICE_OFFSET, STOP_EXPORT
 from ._module import WasmModule
 from ._values import NUMERIC_TYPES, check_params
@@ -87,7 +87,7 @@ class WasmtimeInstance(WasmInstance):
             raise trap_from_error(exc, self.id) from None
         except wasmtime.WasmtimeError as exc:
             self._close_store()
-            raise _instantiation_error(exc, self.limits) from None
+            raise instantiation_error(str(exc), self.limits) from None
         self._context = store._context()
         self.pristine = True  # memory is as instantiation left it (no call, no restore yet)
         self._exports = self._instance.exports(store)
@@ -396,19 +396,3 @@ class WasmtimeInstance(WasmInstance):
         self._funcs.clear()
         self._memory = None
         self._close_store()
-
-
-def _instantiation_error(exc: wasmtime.WasmtimeError, limits: ResourceLimits) -> Exception:
-    text = " ".join(str(exc).split())
-    if "unknown import" in text:
-        return WasmValidationError("module", f"{text}: the host does not provide this import")
-    if "memory" in text and limits.max_memory is not None:
-        return WasmValidationError(
-            "max_memory", f"{limits.max_memory} bytes is too small to instantiate: {text}"
-        )
-    if "table" in text and limits.max_table_elements is not None:
-        return WasmValidationError(
-            "max_table_elements",
-            f"{limits.max_table_elements} is too small to instantiate: {text}",
-        )
-    return WasmStateError(f"instantiation failed: {text}")

@@ -41,8 +41,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._binary import FormatError, _leb, _Reader, _sections, parse_layout
-from ._counted import Counted, Instr, find_counted
-from ._counted import sleb as _sleb
+from ._counted import plan
+from ._opcodes import branch_labels, instructions
+from ._opcodes import sleb as _sleb
 
 __all__ = ["BANK", "FLAG", "INIT_GAS", "METER_EXPORT", "METER_VERSION", "SLICE", "SLICE_OFFSET",
            "STOP_EXPORT", "meter_module"]  # fmt: skip
@@ -54,70 +55,6 @@ BANK, SLICE_OFFSET, FLAG = 0, 8, 16  # byte offsets in the meter memory
 SLICE = 1 << 16  # gas moved from the bank per refill: bounds how late a timeout lands
 CHUNK_GAS = 16 * SLICE  # the most a counted loop is charged at once (see _counted)
 INIT_GAS = 1 << 34  # the bank at instantiation: a start function is bounded too
-
-_BLOCK_VALTYPES = {0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F}
-_MEMARG = set(range(0x28, 0x3F))
-_ONE_INDEX = {0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x3F, 0x40, 0xD2, 0x10, 0x12, 0x14,
-              0x15, 0xD4, 0xD5, 0xD6}  # fmt: skip
-_TWO_INDEX = {0x11, 0x13}
-_FC_TWO = {8, 10, 12, 14}
-_FC_ONE = {9, 11, 13, 15, 16, 17}
-_SIMD_MEMARG = set(range(0, 12)) | {0x5C, 0x5D}
-_SIMD_LANE = set(range(0x15, 0x23))
-_SIMD_MEMARG_LANE = set(range(0x54, 0x5C))
-_CALLS = {0x10, 0x11, 0x14}  # return to this function afterwards: reload the slice
-_TAIL_CALLS = {0x12, 0x13, 0x15}
-
-
-def _skip(r: _Reader, op: int) -> None:
-    """Move past ``op``'s immediates."""
-    if op in (0x02, 0x03, 0x04):
-        if r.data[r.pos] in _BLOCK_VALTYPES:
-            r.pos += 1
-        else:
-            r.s64()
-    elif op in _ONE_INDEX or op in (0x0C, 0x0D):
-        r.u32()
-    elif op in _TWO_INDEX:
-        r.u32()
-        r.u32()
-    elif op == 0x0E:
-        for _ in range(r.u32() + 1):
-            r.u32()
-    elif op == 0x1C:
-        for _ in range(r.u32()):
-            r.valtype()
-    elif op in _MEMARG:
-        _memarg(r)
-    elif op in (0x41, 0x42, 0xD0):
-        r.s64()
-    elif op == 0x43:
-        r.take(4)
-    elif op == 0x44:
-        r.take(8)
-    elif op == 0xFC:
-        sub = r.u32()
-        for _ in range(2 if sub in _FC_TWO else 1 if sub in _FC_ONE else 0):
-            r.u32()
-    elif op == 0xFD:
-        sub = r.u32()
-        if sub in _SIMD_MEMARG:
-            _memarg(r)
-        elif sub in (12, 13):
-            r.take(16)
-        elif sub in _SIMD_LANE:
-            r.take(1)
-        elif sub in _SIMD_MEMARG_LANE:
-            _memarg(r)
-            r.take(1)
-    elif op in (0x06, 0x07, 0x08, 0x09, 0x18, 0x19, 0x1F, 0xFB, 0xFE):
-        raise FormatError(f"opcode 0x{op:02x} (exceptions, GC or threads) cannot be metered")
-
-
-def _memarg(r: _Reader) -> None:
-    if r.u32() & 0x40:
-        r.u32()
-    r.u32()
 
 
 @dataclass(frozen=True)
@@ -192,55 +129,8 @@ class _Code:
         return b"\x41\x00\x28" + self._ma(2, SLICE_OFFSET) + b"\x21" + _leb(self.local)
 
 
-def _instructions(body: bytes, start: int) -> list[Instr]:
-    r = _Reader(body, start)
-    out = []
-    while r.pos < len(body):
-        at = r.pos
-        op = r.byte()
-        _skip(r, op)
-        out.append((at, op, r.pos))
-    return out
-
-
-def _branch_labels(body: bytes, ins: Instr) -> list[int]:
-    r = _Reader(body, ins[0] + 1)
-    if ins[1] == 0x0E:
-        return [r.u32() for _ in range(r.u32() + 1)]
-    return [r.u32()]
-
-
-def _plan(body: bytes, instrs: list[Instr]) -> dict[int, tuple[str, Counted | None]]:
-    """Each loop's way of being charged, by its instruction index: ``("counted", shape)``,
-    ``("line", None)`` (checked at its header, refill out of line) or ``("header", None)``
-    (checked at its header, refill inline: a ``br_table`` jumps back to it, or its block
-    type takes parameters)."""
-    stack: list[int] = []
-    back: dict[int, int] = {}
-    table_targets: set[int] = set()
-    plan: dict[int, tuple[str, Counted | None]] = {}
-    for i, ins in enumerate(instrs):
-        op = ins[1]
-        if op in (0x0C, 0x0D, 0x0E):
-            for lab in _branch_labels(body, ins):
-                if lab < len(stack) and instrs[stack[-1 - lab]][1] == 0x03:
-                    back[stack[-1 - lab]] = back.get(stack[-1 - lab], 0) + 1
-                    if op == 0x0E:
-                        table_targets.add(stack[-1 - lab])
-        elif op in (0x02, 0x03, 0x04):
-            stack.append(i)
-        elif op == 0x0B and stack:
-            j = stack.pop()
-            if instrs[j][1] != 0x03:
-                continue
-            shape = find_counted(body, instrs, j, i, back.get(j, 0))
-            if shape is not None:
-                plan[j] = ("counted", shape)
-            elif j in table_targets or body[instrs[j][0] + 1] not in _BLOCK_VALTYPES:
-                plan[j] = ("header", None)
-            else:
-                plan[j] = ("line", None)
-    return plan
+_CALLS = {0x10, 0x11, 0x14}  # return to this function afterwards: reload the slice
+_TAIL_CALLS = {0x12, 0x13, 0x15}
 
 
 _WRAPS = {"line": 3, "counted": 1, "header": 0}  # labels each kind adds around its loop
@@ -256,9 +146,9 @@ def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, in
         r.valtype()
     decl_end = r.pos
     code = _Code(mem, n_locals_before + declared, *stop)
-    instrs = _instructions(body, decl_end)
-    plan = _plan(body, instrs)
-    counted = [i for i in sorted(plan) if plan[i][0] == "counted"]
+    instrs = instructions(body, decl_end)
+    loops = plan(body, instrs)
+    counted = [i for i in sorted(loops) if loops[i][0] == "counted"]
     ck = {i: code.local + 3 + k for k, i in enumerate(counted)}  # each its own $ck local
     # (position, bytes of the original replaced, bytes, or a segment whose cost the
     # bytes need: (kind, segment)) edits, in order of position.
@@ -275,7 +165,7 @@ def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, in
         if op in _CALLS or op in _TAIL_CALLS or op == 0x0F:
             edits.append((at, 0, code.save()))
         if op in (0x0C, 0x0D, 0x0E):
-            labels = _branch_labels(body, (at, op, nxt))
+            labels = branch_labels(body, (at, op, nxt))
             if depth in labels:
                 edits.append((at, 0, code.save()))
             extra = [sum(_WRAPS[k] for _, k in stack[depth - lab :] if k) for lab in labels]
@@ -286,7 +176,7 @@ def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, in
         if op in (0x02, 0x04):
             stack.append((i, ""))
         elif op == 0x03:
-            kind, shape = plan.get(i, ("header", None))
+            kind, shape = loops.get(i, ("header", None))
             costs.append(0)
             seg = len(costs) - 1
             ends[i] = seg
@@ -305,7 +195,7 @@ def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, in
             if kind == "line":
                 edits.append((nxt, 0, ("tail", ends[j], 0)))
             elif kind == "counted":
-                shape = plan[j][1]
+                shape = loops[j][1]
                 assert shape is not None
                 edits.append((nxt, 0, shape.tail()))
         elif op in _CALLS:
@@ -333,7 +223,7 @@ def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, in
         elif kind == "tail":
             out += code.loop_tail(cost)
         else:  # a counted loop's head: loop $again, the chunk, its charge
-            shape = plan[i][1]
+            shape = loops[i][1]
             assert shape is not None
             m = code.local + 1
             out += b"\x03\x40" + shape.head(ck[i], m, m + 1, max(CHUNK_GAS // cost, 1))

@@ -23,13 +23,18 @@ once) but with the counter in a *local*, which Cranelift keeps in a register:
   it works in a process whose fault handlers belong to someone else (Ray's core worker
   installs its own, and a wasm ``unreachable`` then kills the process). A function's
   entry charge keeps the refill inline (once per call);
+* a counted loop (``x += step; br_if x != / < bound`` at the end, nothing leaving it
+  early) has no check in its body at all: it is charged per chunk of up to
+  :data:`CHUNK_GAS` worth of iterations before the chunk runs (:mod:`._counted`), with
+  exactly the gas per-iteration charging gives;
 * the bank and the slice live in a private one-page memory (index after the module's own
   memories, exported as ``__cst_meter``; the module's code cannot name it), so the host
   sets a call's budget and reads the gas used with plain stores and loads through a
   pointer, no call into the engine; the slice is saved there before calls and exits and
   reloaded after calls;
 * a timeout is the host's watchdog emptying the bank: the running call stops at its next
-  refill, at most :data:`SLICE` gas later (well under a millisecond).
+  refill, at most :data:`SLICE` gas later, or :data:`CHUNK_GAS` in a counted loop (well
+  under a millisecond either way).
 
 Gas is deterministic: the same call with the same input uses the same gas. It counts
 instructions per straight-line segment (a segment's cost is charged when it is entered,

@@ -183,3 +183,60 @@ def test_out_of_gas_in_a_hoisted_loop_uses_exactly_the_budget(
 def test_the_rewritten_module_validates() -> None:
     metered = meter_module(bytes(wasmtime.wat2wasm(LOOPS_WAT)))
     wasmtime.Module.validate(wasmtime.Engine(), metered)
+
+
+def _iterations(name: str, args: list[int], cap: int) -> int | None:
+    """How many times the loop body runs (the wasm semantics, 32-bit wrap), None past cap."""
+    m = (1 << 32) - 1
+    x, count = args[0] & m, 0
+    while count <= cap:
+        count += 1
+        if name == "strided":
+            x = (x + args[2]) & m
+            if not x < args[1] & m:
+                return count
+        else:  # signed, step 3
+            x = (x + 3) & m
+            sx, sb = (x - (1 << 32) if x >> 31 else x), args[1]
+            if not sx < sb:
+                return count
+    return None
+
+
+def _edge_cases(n: int, seed: int = 20) -> list[tuple[str, list[int]]]:
+    import random
+
+    rng = random.Random(seed)
+    edges = [0, 1, 2, 3, 2**31 - 4, 2**31 - 1, 2**31, 2**32 - 5, 2**32 - 1]
+    cases: list[tuple[str, list[int]]] = []
+    while len(cases) < n:
+        name = rng.choice(["strided", "signed"])
+        start = (rng.choice(edges) + rng.randint(-300, 3)) % 2**32
+        step = rng.choice([1, 2, 3, 4, 7, 2**31, 2**32 - 1]) if name == "strided" else 3
+        if rng.random() < 0.7:  # a bound some iterations away, maybe past a wrap
+            bound = (start + rng.randint(0, 200) * step + rng.randint(-2, 2)) % 2**32
+        else:
+            bound = (rng.choice(edges) + rng.randint(-3, 3)) % 2**32
+        args = [start, bound, step] if name == "strided" else [start - 2**31, bound - 2**31]
+        if _iterations(name, args, 5000) is not None:
+            cases.append((name, args))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "args"), _edge_cases(40))
+def test_counted_loops_at_the_edges_of_the_integer_range(
+    host: WasmHost, per_iteration_host: WasmHost, name: str, args: list[int]
+) -> None:
+    """Bounds and starts near 0, 2**31 and 2**32 (where x may wrap): same result, same gas."""
+    signed = [a - (1 << 32) if a >= 1 << 31 else a for a in args]
+    plain = host.create_instance(host.load_module(LOOPS_WAT).id, metering=False,
+                                 interruptible=False)  # fmt: skip
+    counted = host.create_instance(host.load_module(LOOPS_WAT).id)
+    header = per_iteration_host.create_instance(per_iteration_host.load_module(LOOPS_WAT).id)
+    want = [v.value for v in plain.call(name, signed)]
+    out_c, gas_c = _gas(counted, name, signed)
+    out_h, gas_h = _gas(header, name, signed)
+    assert out_c == out_h == want
+    assert gas_c == gas_h
+    if name == "strided":
+        assert want[0] == _iterations(name, args, 5000)

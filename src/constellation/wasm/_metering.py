@@ -22,7 +22,9 @@ once) but with the counter in a *local*, which Cranelift keeps in a register:
   Nothing runs after that call; and the trap is raised by the host, not by a signal, so
   it works in a process whose fault handlers belong to someone else (Ray's core worker
   installs its own, and a wasm ``unreachable`` then kills the process). A function's
-  entry charge keeps the refill inline (once per call);
+  entry check goes out of line the same way (its body wrapped like a loop's, so a
+  refill re-enters the body from the top), except in functions with more than one
+  result, which keep it inline;
 * a counted loop (``x += step; br_if x != / < bound`` at the end, nothing leaving it
   early) has no check in its body at all: it is charged per chunk of up to
   :data:`CHUNK_GAS` worth of iterations before the chunk runs (:mod:`._counted`), with
@@ -53,7 +55,7 @@ from ._opcodes import sleb as _sleb
 __all__ = ["BANK", "FLAG", "INIT_GAS", "METER_EXPORT", "METER_VERSION", "SLICE", "SLICE_OFFSET",
            "STOP_EXPORT", "meter_module"]  # fmt: skip
 
-METER_VERSION = "meter-7"  # part of the compile cache key: bump when the rewrite changes
+METER_VERSION = "meter-8"  # part of the compile cache key: bump when the rewrite changes
 METER_EXPORT = "__cst_meter"
 STOP_EXPORT = "__cst_stop"
 BANK, SLICE_OFFSET, FLAG = 0, 8, 16  # byte offsets in the meter memory
@@ -138,10 +140,15 @@ _CALLS = {0x10, 0x11, 0x14}  # return to this function afterwards: reload the sl
 _TAIL_CALLS = {0x12, 0x13, 0x15}
 
 
+_BLOCKTYPE = {"i32": b"\x7f", "i64": b"\x7e", "f32": b"\x7d", "f64": b"\x7c"}
 _WRAPS = {"line": 3, "counted": 1, "header": 0}  # labels each kind adds around its loop
 
 
-def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, int]) -> bytes:
+def _meter_body(
+    body: bytes, n_locals_before: int, mem: int, stop: tuple[int, int], results: bytes | None
+) -> bytes:
+    """``results``: the function's block type (0x40 or one value type) when its entry
+    check can go out of line like a loop's (the body wrapped the same way), else None."""
     r = _Reader(body)
     groups = r.u32()
     groups_end = r.pos
@@ -165,6 +172,8 @@ def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, in
         depth = len(stack)
         costs[-1] += 1
         if op == 0x0B and i == len(instrs) - 1:  # the function's own end: save the slice
+            if results is not None:
+                edits.append((at, 0, ("entry_tail", 0, 0)))
             edits.append((at, 0, code.save()))
             break
         if op in _CALLS or op in _TAIL_CALLS or op == 0x0F:
@@ -173,7 +182,8 @@ def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, in
             labels = branch_labels(body, (at, op, nxt))
             if depth in labels:
                 edits.append((at, 0, code.save()))
-            extra = [sum(_WRAPS[k] for _, k in stack[depth - lab :] if k) for lab in labels]
+            extra = [sum(_WRAPS[k] for _, k in stack[depth - lab :] if k)
+                     + (3 if lab == depth and results is not None else 0) for lab in labels]  # fmt: skip
             if any(extra):
                 new = [lab + x for lab, x in zip(labels, extra, strict=True)]
                 enc = (_leb(len(new) - 1) if op == 0x0E else b"") + b"".join(map(_leb, new))
@@ -219,8 +229,12 @@ def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, in
             continue
         kind, seg, i = what
         cost = max(costs[seg], 1)
-        if kind == "entry":
+        if kind == "entry" and results is not None:  # out of line, like a loop's
+            out += code.load() + code.loop_head(results) + code.check(cost, 0)
+        elif kind == "entry":
             out += code.load() + code.charge(cost)
+        elif kind == "entry_tail":
+            out += code.loop_tail(cost)
         elif kind == "charge":
             out += code.charge(cost)
         elif kind == "check":
@@ -320,8 +334,15 @@ def meter_module(wasm: bytes) -> bytes:
             items = bytearray()
             for i in range(count):
                 size = r.u32()
-                params = len(layout.signature(n_func_imports + i)[0])
-                body = _meter_body(wasm[r.pos : r.pos + size], params, mem, stop)
+                params, results = layout.signature(n_func_imports + i)
+                bt = (
+                    b"\x40"
+                    if not results
+                    else _BLOCKTYPE.get(results[0])
+                    if len(results) == 1
+                    else None
+                )
+                body = _meter_body(wasm[r.pos : r.pos + size], len(params), mem, stop, bt)
                 r.pos += size
                 items += _leb(len(body)) + body
             emit(10, _leb(count) + bytes(items))

@@ -16,8 +16,8 @@ where ``$x`` is written nowhere else in the loop and ``$n``/``$s`` nowhere in it
 the comparison the loop runs while ``$x != 0``), and nothing in the body leaves the loop
 early (no branch out, no ``return``, no call), so every iteration charged also runs. It then wraps the loop in ``loop
 $again`` and, at the top of ``$again``, computes how many iterations are left (``chunk``,
-at most ``K``, at least one: a shift for a constant step, a division for a step in a
-local), the value ``$ck`` that ``$x`` has after them, and charges ``chunk`` times the
+at most ``K``, at least one: a shift for ``!=``, whose step must be a constant power of
+two, a division for ``<``), the value ``$ck`` that ``$x`` has after them, and charges ``chunk`` times the
 body's cost at once. (Keeping the trip count in a local across chunks instead of
 recomputing it cost more on sieve than the division: one more value live across the
 loop made Cranelift spill in it.) In the body only the comparison's right-hand

@@ -138,9 +138,17 @@ def get_gas_used(instance: object) -> int:
 def call_function(
     instance: object, name: str, params: Sequence[object] | None = None
 ) -> list[WasmValue]:
+    # The instance object itself: no registry lookup. Its class is remembered once seen,
+    # because isinstance() against an abstract base class costs more than the check here.
+    if type(instance) in _INSTANCE_TYPES and type(name) is str:
+        return instance.call(name, params)  # type: ignore[attr-defined]
     if isinstance(instance, WasmInstance) and type(name) is str:
-        return instance.call(name, params)  # the object itself: no registry lookup
+        _INSTANCE_TYPES.add(type(instance))
+        return instance.call(name, params)
     return default_host().call_function(instance, name, params)
+
+
+_INSTANCE_TYPES: set[type] = set()
 
 
 def run_wasi(module_id: object, **options: object) -> WasiResult:

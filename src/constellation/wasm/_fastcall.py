@@ -143,8 +143,9 @@ class FastFunc:
     Not thread-safe: the owning instance serialises calls (a store is single-threaded).
     """
 
-    __slots__ = ("_addr", "_args", "_func", "_n", "_rbuf", "_read", "_rets", "_set", "_slots",
-                 "_spec", "_trap", "_trap_addr", "convert", "params", "results", "typed")  # fmt: skip
+    __slots__ = ("_addr", "_args", "_cargs", "_func", "_n", "_rbuf", "_read", "_rets", "_set",
+                 "_slots", "_spec", "_trap", "_trap_addr", "convert", "params", "results",
+                 "typed")  # fmt: skip
 
     def __init__(
         self, func: wasmtime.Func, params: Sequence[str], results: Sequence[str], context: Any
@@ -179,6 +180,7 @@ class FastFunc:
     def _new_trap_slot(self) -> None:
         self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
         self._trap_addr = ctypes.addressof(self._trap)
+        self._cargs = (*self._addr, self._trap_addr)  # the C call's arguments, all addresses
 
     def _convert(self, values: Sequence[Any]) -> Sequence[Any] | None:
         """``values`` ready for :meth:`call` when they are plain in-range numbers (typed
@@ -207,10 +209,10 @@ class FastFunc:
             plain.append(v)
         return self._convert(plain)
 
-    def call(self, values: Sequence[int | float], instance_id: str) -> list[int | float]:
-        """Call with already checked raw values; return the raw results."""
+    def call(self, values: Sequence[int | float], instance_id: str) -> tuple[int | float, ...]:
+        """Call with already checked raw values; return the raw results (a tuple)."""
         self._set(values)
-        err = _C_CALL(*self._addr, self._trap_addr)
+        err = _C_CALL(*self._cargs)
         if err or self._trap:
             # A host function's exception (our stop) is parked there by wasmtime-py for its
             # own call path to re-raise; this path reads the trap itself, so drop it.
@@ -222,7 +224,7 @@ class FastFunc:
             trap = wasmtime.Trap._from_ptr(self._trap)
             self._new_trap_slot()  # ownership moved to `trap`
             raise trap_from_wasmtime(trap, instance_id)
-        return list(self._read(self._rbuf))
+        return self._read(self._rbuf)
 
 
 _new = tuple.__new__  # builds a WasmValue without NamedTuple's Python-level __new__

@@ -21,7 +21,7 @@ from ._binary import HIDDEN_PREFIX
 from ._engine import EngineHandle
 from ._errors import WasmStateError, WasmTrap, WasmValidationError
 from ._fastcall import FastFunc, GuestExit, trap_from_error
-from ._limits import MAX_FUEL, ResourceLimits
+from ._limits import MAX_FUEL, ResourceLimits, instantiation_error
 from ._metering import BANK, FLAG, METER_EXPORT, SLICE_OFFSET, STOP_EXPORT
 from ._module import WasmModule
 from ._values import NUMERIC_TYPES, check_params
@@ -70,7 +70,10 @@ class WasmtimeInstance(WasmInstance):
         self._bank: ctypes.c_int64 | None = None  # the meter memory's cells, once instantiated
         self._slice: ctypes.c_int32 | None = None
         self._flag: ctypes.c_int32 | None = None
+        self._bank_q: memoryview | None = None
+        self._slice_i: memoryview | None = None
         self._interrupted: int | None = None  # the bank when the watchdog stopped the call
+        self._deadline = 0.0  # of the call in progress, while it is armed in the watchdog
         self._watchdog = handle.watchdog
         self._apply_store_limits()
         self._budget, self._timeout_s = self._per_call(self.limits)
@@ -84,7 +87,7 @@ class WasmtimeInstance(WasmInstance):
             raise trap_from_error(exc, self.id) from None
         except wasmtime.WasmtimeError as exc:
             self._close_store()
-            raise _instantiation_error(exc, self.limits) from None
+            raise instantiation_error(str(exc), self.limits) from None
         self._context = store._context()
         self.pristine = True  # memory is as instantiation left it (no call, no restore yet)
         self._exports = self._instance.exports(store)
@@ -104,6 +107,11 @@ class WasmtimeInstance(WasmInstance):
             self._bank = ctypes.c_int64.from_address(base + BANK)
             self._slice = ctypes.c_int32.from_address(base + SLICE_OFFSET)
             self._flag = ctypes.c_int32.from_address(base + FLAG)
+            # The hot path reads and writes the bank and the slice through memoryviews:
+            # an item of a memoryview costs half a ctypes ``.value``.
+            cells = memoryview((ctypes.c_ubyte * 16).from_address(base)).cast("B")
+            self._bank_q = cells.cast("q")  # [0]: the bank (i64)
+            self._slice_i = cells.cast("i")  # [2]: the slice (i32, at byte 8)
             table = self._exports[STOP_EXPORT]
             assert isinstance(table, wasmtime.Table)
             table.set(store, 0, wasmtime.Func(store, wasmtime.FuncType([], []), _stop))
@@ -125,15 +133,29 @@ class WasmtimeInstance(WasmInstance):
         return fast
 
     def call(self, name: str, params: Sequence[object] | None = None) -> list[Any]:
-        fast, raw = self._run(name, () if params is None else params)
-        return fast.typed(raw)
+        # The seed's call: the hot path kept in one frame (each Python frame costs about
+        # as much as one of the checks), the lock taken without a context manager.
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._closed or self.trap is not None:
+                self._check_usable()
+            fast = self._funcs.get(name) or self._fast(name)
+            values = () if params is None else params
+            raw = fast.convert(values) if isinstance(values, (list, tuple)) else None
+            if raw is None:  # typed values, or something to refuse: the full check
+                raw = check_params(name, fast.params, values)
+            self.pristine = False
+            out = self._invoke(fast, raw)
+        finally:
+            lock.release()
+        return fast.typed(out)
 
     def call_raw(self, name: str, *values: object) -> list[int | float]:
         """The fast path: plain numbers in, plain numbers out (checked like ``call``)."""
-        return self._run(name, values)[1]
+        return list(self._run(name, values)[1])
 
-    def _run(self, name: str, values: Sequence[object]) -> tuple[FastFunc, list[int | float]]:
-        # The hot path of every call: kept in one frame, with the budget precomputed.
+    def _run(self, name: str, values: Sequence[object]) -> tuple[FastFunc, tuple[int | float, ...]]:
         with self._lock:
             if self._closed or self.trap is not None:
                 self._check_usable()
@@ -144,8 +166,8 @@ class WasmtimeInstance(WasmInstance):
             self.pristine = False
             return fast, self._invoke(fast, raw)
 
-    def _invoke(self, fast: FastFunc, values: Sequence[Any]) -> list[int | float]:
-        bank = self._bank
+    def _invoke(self, fast: FastFunc, values: Sequence[Any]) -> tuple[int | float, ...]:
+        bank = self._bank_q
         if bank is None:  # neither gas nor timeouts: nothing to set up
             try:
                 return fast.call(values, self.id)
@@ -155,13 +177,14 @@ class WasmtimeInstance(WasmInstance):
         budget = self._budget
         if self.gas_limit is not None:
             budget = max(min(budget, self.gas_limit - self._used), 0)
-        bank.value = budget
-        slice_ = self._slice
-        slice_.value = 0  # type: ignore[union-attr]
+        bank[0] = budget
+        slice_ = self._slice_i
+        slice_[2] = 0  # type: ignore[index]
         timeout = self._timeout_s
         if timeout is not None:
             watchdog = self._watchdog
-            watchdog.armed[self.id] = (perf_counter() + timeout, self)
+            self._deadline = perf_counter() + timeout
+            watchdog.armed[self.id] = self
             if not watchdog.awake:
                 watchdog.wake()
         try:
@@ -170,12 +193,12 @@ class WasmtimeInstance(WasmInstance):
             self.trap = self._stopped(trap, budget)
             raise self.trap from None
         except GuestExit:
-            self._used += budget - bank.value - slice_.value  # type: ignore[union-attr]
+            self._used += budget - bank[0] - slice_[2]  # type: ignore[index]
             raise
         finally:
             if timeout is not None:
                 self._watchdog.armed.pop(self.id, None)
-        self._used += budget - bank.value - slice_.value  # type: ignore[union-attr]
+        self._used += budget - bank[0] - slice_[2]  # type: ignore[index]
         return out
 
     def interrupt(self) -> None:
@@ -369,22 +392,7 @@ class WasmtimeInstance(WasmInstance):
     def _release(self) -> None:
         self._watchdog.forget(self)  # no interrupt may write into a freed store
         self._bank = self._slice = self._flag = None
+        self._bank_q = self._slice_i = None
         self._funcs.clear()
         self._memory = None
         self._close_store()
-
-
-def _instantiation_error(exc: wasmtime.WasmtimeError, limits: ResourceLimits) -> Exception:
-    text = " ".join(str(exc).split())
-    if "unknown import" in text:
-        return WasmValidationError("module", f"{text}: the host does not provide this import")
-    if "memory" in text and limits.max_memory is not None:
-        return WasmValidationError(
-            "max_memory", f"{limits.max_memory} bytes is too small to instantiate: {text}"
-        )
-    if "table" in text and limits.max_table_elements is not None:
-        return WasmValidationError(
-            "max_table_elements",
-            f"{limits.max_table_elements} is too small to instantiate: {text}",
-        )
-    return WasmStateError(f"instantiation failed: {text}")

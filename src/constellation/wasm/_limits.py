@@ -21,9 +21,10 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ._errors import WasmValidationError
+from ._errors import WasmStateError, WasmValidationError
 
-__all__ = ["DEFAULT_LIMITS", "ENV_LIMITS", "ResourceLimits", "default_limits", "parse_size"]
+__all__ = ["DEFAULT_LIMITS", "ENV_LIMITS", "ResourceLimits", "default_limits", "instantiation_error",
+           "parse_size"]  # fmt: skip
 
 MAX_MEMORY_BYTES = 4 * 1024**3  # wasm32's whole address space
 MAX_FUEL = 2**62  # leaves room below wasmtime's u64 fuel counter
@@ -132,3 +133,21 @@ def default_limits(environ: Mapping[str, str] | None = None) -> ResourceLimits:
     except WasmValidationError as exc:
         var = next(v for v, f in ENV_LIMITS.items() if f == exc.field)
         raise WasmValidationError(var, exc.message) from None
+
+
+def instantiation_error(message: str, limits: ResourceLimits) -> Exception:
+    """The error for a failed instantiation: a limit too small to instantiate, a missing
+    import, else a state error with wasmtime's message."""
+    text = " ".join(message.split())
+    if "unknown import" in text:
+        return WasmValidationError("module", f"{text}: the host does not provide this import")
+    if "memory" in text and limits.max_memory is not None:
+        return WasmValidationError(
+            "max_memory", f"{limits.max_memory} bytes is too small to instantiate: {text}"
+        )
+    if "table" in text and limits.max_table_elements is not None:
+        return WasmValidationError(
+            "max_table_elements",
+            f"{limits.max_table_elements} is too small to instantiate: {text}",
+        )
+    return WasmStateError(f"instantiation failed: {text}")

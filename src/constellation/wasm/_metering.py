@@ -10,21 +10,33 @@ once) but with the counter in a *local*, which Cranelift keeps in a register:
   and at every loop header it is charged the static instruction count of the code up to
   the next charge point (``slice -= cost; if slice < 0: refill``): one subtract and one
   predictable branch per loop iteration;
-* the refill, inline (a call there would make Cranelift spill the loop's registers),
-  moves up to :data:`SLICE` gas from the *bank* into the slice; when the bank is empty it
-  sets the stop flag and calls the host's stop function (through a one-entry table,
-  ``__cst_stop``, so no function index moves), which raises the trap. Nothing runs after
-  that call, so it costs the loop no spilled registers; and the trap is raised by the
-  host, not by a signal, so it works in a process whose fault handlers belong to someone
-  else (Ray's core worker installs its own, and a wasm ``unreachable`` then kills the
-  process);
+* a loop's refill is out of line: the loop is wrapped in ``block $done loop $again block
+  $refill`` and its header check branches out to ``$refill`` (after the loop), which
+  refills, gives the iteration's charge back and re-enters through ``$again``. The hot
+  path is then one subtract and one *not-taken* branch (an inline ``if`` put the refill
+  code in the loop and made the hot path jump over it every iteration; on matmul that
+  was most of the cost). The refill moves up to :data:`SLICE` gas from the *bank* into
+  the slice, with no call (a call there makes Cranelift spill the loop's registers); when
+  the bank is empty it sets the stop flag and calls the host's stop function (through a
+  one-entry table, ``__cst_stop``, so no function index moves), which raises the trap.
+  Nothing runs after that call; and the trap is raised by the host, not by a signal, so
+  it works in a process whose fault handlers belong to someone else (Ray's core worker
+  installs its own, and a wasm ``unreachable`` then kills the process). A function's
+  entry check goes out of line the same way (its body wrapped like a loop's, so a
+  refill re-enters the body from the top), except in functions with more than one
+  result, which keep it inline;
+* a counted loop (``x += step; br_if x != / < bound`` at the end, nothing leaving it
+  early) has no check in its body at all: it is charged per chunk of up to
+  :data:`CHUNK_GAS` worth of iterations before the chunk runs (:mod:`._counted`), with
+  exactly the gas per-iteration charging gives;
 * the bank and the slice live in a private one-page memory (index after the module's own
   memories, exported as ``__cst_meter``; the module's code cannot name it), so the host
   sets a call's budget and reads the gas used with plain stores and loads through a
   pointer, no call into the engine; the slice is saved there before calls and exits and
   reloaded after calls;
 * a timeout is the host's watchdog emptying the bank: the running call stops at its next
-  refill, at most :data:`SLICE` gas later (well under a millisecond).
+  refill, at most :data:`SLICE` gas later, or :data:`CHUNK_GAS` in a counted loop (well
+  under a millisecond either way).
 
 Gas is deterministic: the same call with the same input uses the same gas. It counts
 instructions per straight-line segment (a segment's cost is charged when it is entered,
@@ -36,91 +48,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._binary import FormatError, _leb, _Reader, _sections, parse_layout
+from ._counted import plan
+from ._opcodes import branch_labels, instructions
+from ._opcodes import sleb as _sleb
 
 __all__ = ["BANK", "FLAG", "INIT_GAS", "METER_EXPORT", "METER_VERSION", "SLICE", "SLICE_OFFSET",
            "STOP_EXPORT", "meter_module"]  # fmt: skip
 
-METER_VERSION = "meter-2"  # part of the compile cache key: bump when the rewrite changes
+METER_VERSION = "meter-8"  # part of the compile cache key: bump when the rewrite changes
 METER_EXPORT = "__cst_meter"
 STOP_EXPORT = "__cst_stop"
 BANK, SLICE_OFFSET, FLAG = 0, 8, 16  # byte offsets in the meter memory
 SLICE = 1 << 16  # gas moved from the bank per refill: bounds how late a timeout lands
+CHUNK_GAS = 16 * SLICE  # the most a counted loop is charged at once (see _counted)
 INIT_GAS = 1 << 34  # the bank at instantiation: a start function is bounded too
-
-_BLOCK_VALTYPES = {0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F}
-_MEMARG = set(range(0x28, 0x3F))
-_ONE_INDEX = {0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x3F, 0x40, 0xD2, 0x10, 0x12, 0x14,
-              0x15, 0xD4, 0xD5, 0xD6}  # fmt: skip
-_TWO_INDEX = {0x11, 0x13}
-_FC_TWO = {8, 10, 12, 14}
-_FC_ONE = {9, 11, 13, 15, 16, 17}
-_SIMD_MEMARG = set(range(0, 12)) | {0x5C, 0x5D}
-_SIMD_LANE = set(range(0x15, 0x23))
-_SIMD_MEMARG_LANE = set(range(0x54, 0x5C))
-_CALLS = {0x10, 0x11, 0x14}  # return to this function afterwards: reload the slice
-_TAIL_CALLS = {0x12, 0x13, 0x15}
-
-
-def _sleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = value & 0x7F
-        value >>= 7
-        done = (value == 0 and not b & 0x40) or (value == -1 and b & 0x40)
-        out.append(b if done else b | 0x80)
-        if done:
-            return bytes(out)
-
-
-def _skip(r: _Reader, op: int) -> None:
-    """Move past ``op``'s immediates."""
-    if op in (0x02, 0x03, 0x04):
-        if r.data[r.pos] in _BLOCK_VALTYPES:
-            r.pos += 1
-        else:
-            r.s64()
-    elif op in _ONE_INDEX or op in (0x0C, 0x0D):
-        r.u32()
-    elif op in _TWO_INDEX:
-        r.u32()
-        r.u32()
-    elif op == 0x0E:
-        for _ in range(r.u32() + 1):
-            r.u32()
-    elif op == 0x1C:
-        for _ in range(r.u32()):
-            r.valtype()
-    elif op in _MEMARG:
-        _memarg(r)
-    elif op in (0x41, 0x42, 0xD0):
-        r.s64()
-    elif op == 0x43:
-        r.take(4)
-    elif op == 0x44:
-        r.take(8)
-    elif op == 0xFC:
-        sub = r.u32()
-        for _ in range(2 if sub in _FC_TWO else 1 if sub in _FC_ONE else 0):
-            r.u32()
-    elif op == 0xFD:
-        sub = r.u32()
-        if sub in _SIMD_MEMARG:
-            _memarg(r)
-        elif sub in (12, 13):
-            r.take(16)
-        elif sub in _SIMD_LANE:
-            r.take(1)
-        elif sub in _SIMD_MEMARG_LANE:
-            _memarg(r)
-            r.take(1)
-    elif op in (0x06, 0x07, 0x08, 0x09, 0x18, 0x19, 0x1F, 0xFB, 0xFE):
-        raise FormatError(f"opcode 0x{op:02x} (exceptions, GC or threads) cannot be metered")
-
-
-def _memarg(r: _Reader) -> None:
-    if r.u32() & 0x40:
-        r.u32()
-    r.u32()
 
 
 @dataclass(frozen=True)
@@ -138,14 +79,21 @@ class _Code:
             return bytes([align]) + _leb(offset)
         return bytes([align | 0x40]) + _leb(self.mem) + _leb(offset)
 
-    def charge(self, cost: int) -> bytes:
-        """``slice -= cost``; below zero, refill it from the bank inline (no call: a call
-        in a loop makes Cranelift spill the loop's vector registers around it)."""
+    def check(self, cost: int, label: int) -> bytes:
+        """``slice -= cost``; below zero, branch to ``label`` (the loop's refill block,
+        laid out after the loop, so the hot path falls through)."""
+        g = _leb(self.local)
+        return (b"\x20" + g + b"\x41" + _sleb(cost) + b"\x6b\x22" + g
+                + b"\x41\x00\x48\x0d" + _leb(label))  # fmt: skip
+
+    def refill(self) -> bytes:
+        """Move up to :data:`SLICE` gas from the bank into the slice until it is not
+        negative; with the bank empty, set the stop flag and call the host's stop. No call
+        into a function (a call in a loop makes Cranelift spill the loop's registers)."""
         g, m, n = _leb(self.local), _leb(self.local + 1), _leb(self.local + 2)
         s = _sleb(SLICE)
         return (
-            b"\x20" + g + b"\x41" + _sleb(cost) + b"\x6b\x22" + g
-            + b"\x41\x00\x48\x04\x40\x03\x40"  # if slice < 0: loop
+            b"\x03\x40"
             + b"\x41\x00\x29" + self._ma(3, BANK) + b"\x22" + m  # m = bank
             + b"\x42\x00\x57\x04\x40\x41\x00\x41\x01\x36" + self._ma(2, FLAG)
             + b"\x41\x00\x11" + _leb(self.stop_type) + _leb(self.stop_table)
@@ -154,8 +102,32 @@ class _Code:
             + b"\x55\x1b\x21" + n  # n = max(m - SLICE, 0)
             + b"\x41\x00\x20" + n + b"\x37" + self._ma(3, BANK)  # bank = n
             + b"\x20" + g + b"\x20" + m + b"\x20" + n + b"\x7d\xa7\x6a\x22" + g
-            + b"\x41\x00\x48\x0d\x00\x0b\x0b"  # slice += m - n; again while < 0
+            + b"\x41\x00\x48\x0d\x00\x0b"  # slice += m - n; again while < 0
         )  # fmt: skip
+
+    def charge(self, cost: int) -> bytes:
+        """Inline: ``slice -= cost``; below zero, refill (once per call, at entry)."""
+        g = _leb(self.local)
+        return (b"\x20" + g + b"\x41" + _sleb(cost) + b"\x6b\x22" + g
+                + b"\x41\x00\x48\x04\x40" + self.refill() + b"\x0b")  # fmt: skip
+
+    def charge_chunk(self, cost: int) -> bytes:
+        """``slice -= chunk * cost`` (``chunk``: the i64 scratch local); refill inline."""
+        g = _leb(self.local)
+        return (b"\x20" + g + b"\x20" + _leb(self.local + 1) + b"\xa7\x41" + _sleb(cost)
+                + b"\x6c\x6b\x22" + g + b"\x41\x00\x48\x04\x40" + self.refill() + b"\x0b")  # fmt: skip
+
+    def loop_head(self, blocktype: bytes) -> bytes:
+        """Before a loop: ``block $done (bt) loop $again (bt) block $refill``."""
+        return b"\x02" + blocktype + b"\x03" + blocktype + b"\x02\x40"
+
+    def loop_tail(self, cost: int) -> bytes:
+        """After the loop's ``end``: leave through ``$done``; ``$refill`` refills, gives
+        back the iteration's charge (it is charged again on re-entry) and re-enters."""
+        g = _leb(self.local)
+        return (b"\x0c\x02\x0b" + self.refill()
+                + b"\x20" + g + b"\x41" + _sleb(cost) + b"\x6a\x21" + g
+                + b"\x0c\x00\x0b\x0b")  # fmt: skip
 
     def save(self) -> bytes:
         return b"\x41\x00\x20" + _leb(self.local) + b"\x36" + self._ma(2, SLICE_OFFSET)
@@ -164,7 +136,19 @@ class _Code:
         return b"\x41\x00\x28" + self._ma(2, SLICE_OFFSET) + b"\x21" + _leb(self.local)
 
 
-def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, int]) -> bytes:
+_CALLS = {0x10, 0x11, 0x14}  # return to this function afterwards: reload the slice
+_TAIL_CALLS = {0x12, 0x13, 0x15}
+
+
+_BLOCKTYPE = {"i32": b"\x7f", "i64": b"\x7e", "f32": b"\x7d", "f64": b"\x7c"}
+_WRAPS = {"line": 3, "counted": 1, "header": 0}  # labels each kind adds around its loop
+
+
+def _meter_body(
+    body: bytes, n_locals_before: int, mem: int, stop: tuple[int, int], results: bytes | None
+) -> bytes:
+    """``results``: the function's block type (0x40 or one value type) when its entry
+    check can go out of line like a loop's (the body wrapped the same way), else None."""
     r = _Reader(body)
     groups = r.u32()
     groups_end = r.pos
@@ -174,52 +158,95 @@ def _meter_body(body: bytes, n_locals_before: int, mem: int, stop: tuple[int, in
         r.valtype()
     decl_end = r.pos
     code = _Code(mem, n_locals_before + declared, *stop)
-    # (position, kind, segment) insertions; kinds: "charge", "save", "load".
-    inserts: list[tuple[int, str, int]] = [(decl_end, "entry", 0)]
+    instrs = instructions(body, decl_end)
+    loops = plan(body, instrs)
+    counted = [i for i in sorted(loops) if loops[i][0] == "counted"]
+    ck = {i: code.local + 3 + k for k, i in enumerate(counted)}  # each its own $ck local
+    # (position, bytes of the original replaced, bytes, or a segment whose cost the
+    # bytes need: (kind, segment)) edits, in order of position.
+    edits: list[tuple[int, int, bytes | tuple[str, int, int]]] = [(decl_end, 0, ("entry", 0, 0))]
     costs = [0]
-    depth = 0
-    while r.pos < len(body):
-        at = r.pos
-        op = r.byte()
-        if op == 0x0B and r.pos == len(body):  # the function's own end: save the slice
-            inserts.append((at, "save", 0))
-            costs[-1] += 1
+    stack: list[tuple[int, str]] = []  # open blocks: (instruction index, loop kind or "")
+    ends: dict[int, int] = {}  # a loop's instruction index -> its segment
+    for i, (at, op, nxt) in enumerate(instrs):
+        depth = len(stack)
+        costs[-1] += 1
+        if op == 0x0B and i == len(instrs) - 1:  # the function's own end: save the slice
+            if results is not None:
+                edits.append((at, 0, ("entry_tail", 0, 0)))
+            edits.append((at, 0, code.save()))
             break
         if op in _CALLS or op in _TAIL_CALLS or op == 0x0F:
-            inserts.append((at, "save", 0))
-        elif op in (0x0C, 0x0D):
-            label = _Reader(body, r.pos).u32()
-            if label == depth:
-                inserts.append((at, "save", 0))
-        elif op == 0x0E:
-            t = _Reader(body, r.pos)
-            if depth in [t.u32() for _ in range(t.u32() + 1)]:
-                inserts.append((at, "save", 0))
-        _skip(r, op)
-        costs[-1] += 1
-        if op in (0x02, 0x03, 0x04):
-            depth += 1
-        elif op == 0x0B:
-            depth -= 1
-        if op == 0x03:
+            edits.append((at, 0, code.save()))
+        if op in (0x0C, 0x0D, 0x0E):
+            labels = branch_labels(body, (at, op, nxt))
+            if depth in labels:
+                edits.append((at, 0, code.save()))
+            extra = [sum(_WRAPS[k] for _, k in stack[depth - lab :] if k)
+                     + (3 if lab == depth and results is not None else 0) for lab in labels]  # fmt: skip
+            if any(extra):
+                new = [lab + x for lab, x in zip(labels, extra, strict=True)]
+                enc = (_leb(len(new) - 1) if op == 0x0E else b"") + b"".join(map(_leb, new))
+                edits.append((at + 1, nxt - at - 1, enc))
+        if op in (0x02, 0x04):
+            stack.append((i, ""))
+        elif op == 0x03:
+            kind, shape = loops.get(i, ("header", None))
             costs.append(0)
-            inserts.append((r.pos, "charge", len(costs) - 1))
+            seg = len(costs) - 1
+            ends[i] = seg
+            stack.append((i, kind))
+            if kind == "line":
+                edits.append((at, 0, code.loop_head(body[at + 1 : nxt])))
+                edits.append((nxt, 0, ("check", seg, 0)))
+            elif kind == "counted":
+                assert shape is not None
+                edits.append((at, 0, ("counted", seg, i)))
+                edits.append((shape.compare_at, shape.compare_len, shape.body_edit(ck[i])))
+            else:
+                edits.append((nxt, 0, ("charge", seg, 0)))
+        elif op == 0x0B:
+            j, kind = stack.pop()
+            if kind == "line":
+                edits.append((nxt, 0, ("tail", ends[j], 0)))
+            elif kind == "counted":
+                shape = loops[j][1]
+                assert shape is not None
+                edits.append((nxt, 0, shape.tail()))
         elif op in _CALLS:
-            inserts.append((r.pos, "load", 0))
-    out = bytearray(_leb(groups + 2))
+            edits.append((nxt, 0, code.load()))
+    edits.sort(key=lambda e: e[0])  # stable: edits at one position keep their order
+    out = bytearray(_leb(groups + 2 + bool(counted)))
     out += body[groups_end:decl_end] + b"\x01\x7f\x02\x7e"
+    if counted:
+        out += _leb(len(counted)) + b"\x7f"
     prev = decl_end
-    for pos, kind, seg in inserts:
+    for pos, replaced, what in edits:
         out += body[prev:pos]
-        prev = pos
-        if kind == "entry":
-            out += code.load() + code.charge(max(costs[0], 1))
+        prev = pos + replaced
+        if isinstance(what, bytes):
+            out += what
+            continue
+        kind, seg, i = what
+        cost = max(costs[seg], 1)
+        if kind == "entry" and results is not None:  # out of line, like a loop's
+            out += code.load() + code.loop_head(results) + code.check(cost, 0)
+        elif kind == "entry":
+            out += code.load() + code.charge(cost)
+        elif kind == "entry_tail":
+            out += code.loop_tail(cost)
         elif kind == "charge":
-            out += code.charge(max(costs[seg], 1))
-        elif kind == "save":
-            out += code.save()
-        else:
-            out += code.load()
+            out += code.charge(cost)
+        elif kind == "check":
+            out += code.check(cost, 1)
+        elif kind == "tail":
+            out += code.loop_tail(cost)
+        else:  # a counted loop's head: loop $again, the chunk, its charge
+            shape = loops[i][1]
+            assert shape is not None
+            m = code.local + 1
+            out += b"\x03\x40" + shape.head(ck[i], m, m + 1, max(CHUNK_GAS // cost, 1))
+            out += code.charge_chunk(cost)
     out += body[prev:]
     return bytes(out)
 
@@ -307,8 +334,15 @@ def meter_module(wasm: bytes) -> bytes:
             items = bytearray()
             for i in range(count):
                 size = r.u32()
-                params = len(layout.signature(n_func_imports + i)[0])
-                body = _meter_body(wasm[r.pos : r.pos + size], params, mem, stop)
+                params, results = layout.signature(n_func_imports + i)
+                bt = (
+                    b"\x40"
+                    if not results
+                    else _BLOCKTYPE.get(results[0])
+                    if len(results) == 1
+                    else None
+                )
+                body = _meter_body(wasm[r.pos : r.pos + size], len(params), mem, stop, bt)
                 r.pos += size
                 items += _leb(len(body)) + body
             emit(10, _leb(count) + bytes(items))

@@ -2,7 +2,8 @@
 
 A metered module keeps its gas in a *bank* the host can write (see :mod:`._metering`);
 the watchdog stops a call by emptying that bank, and the call traps at its next refill.
-Arming and disarming a call are two dict operations and a clock read (callers on the hot
+Arming and disarming a call are a dict entry (the target; its ``_deadline`` a clock read
+away) and its removal (callers on the hot
 path write ``armed`` themselves, as :meth:`arm` does): no lock and no call into the
 engine, so timeouts cost a call almost nothing. The thread polls every
 ``tick_s`` while calls are armed and sleeps on an event once none has been for a while
@@ -20,6 +21,7 @@ __all__ = ["Watchdog"]
 
 class Interruptible(Protocol):
     id: str
+    _deadline: float  # perf_counter() time; read while the target is armed
 
     def interrupt(self) -> None: ...
 
@@ -28,7 +30,7 @@ class Watchdog:
     def __init__(self, tick_s: float = 0.002, idle_polls: int = 250) -> None:
         self.tick_s = tick_s
         self._idle_polls = idle_polls
-        self.armed: dict[str, tuple[float, Interruptible]] = {}
+        self.armed: dict[str, Interruptible] = {}  # the target's _deadline says when
         self._lock = threading.Lock()  # held while interrupting: see forget()
         self._wake = threading.Event()
         self.awake = False
@@ -36,7 +38,8 @@ class Watchdog:
         self._thread: threading.Thread | None = None
 
     def arm(self, target: Interruptible, timeout_ms: float) -> None:
-        self.armed[target.id] = (time.perf_counter() + timeout_ms / 1000.0, target)
+        target._deadline = time.perf_counter() + timeout_ms / 1000.0
+        self.armed[target.id] = target
         if not self.awake:
             self.wake()
 
@@ -80,9 +83,14 @@ class Watchdog:
     def _check(self) -> None:
         now = time.perf_counter()
         with self._lock:
-            for key, (deadline, target) in list(self.armed.items()):
+            for key, target in list(self.armed.items()):
+                deadline = target._deadline
                 # Still the same call (not disarmed and re-armed since the snapshot)?
-                if now >= deadline and self.armed.get(key, (None,))[0] == deadline:
+                if (
+                    now >= deadline
+                    and self.armed.get(key) is target
+                    and target._deadline == deadline
+                ):
                     target.interrupt()  # again every tick until the call ends: see interrupt
 
     def close(self) -> None:

@@ -1,0 +1,145 @@
+"""Last cycle's surprise, carried forward: the weekly correction of ``mseason``.
+
+A weekday/weekend step needs a weekly profile, and a weekly profile needs more than the
+two weeks that a 14-day window holds: with two cycles the moving-average trend leaves
+the ends' drift in it, and a level shift inside the second week lands half in it. The
+correction asks a narrower question that two weeks can answer: *how wrong was the
+level model's forecast from this same point one cycle ago?* If the k-step errors at
+origin ``o - P`` (P a week) foretell those at ``o`` over the week of origins
+that has a week before it, the forecast from ``o`` adds ``beta`` times the errors
+from ``o - P``:
+
+* ``e_k(o) = d[o + k] - level[o]`` are the deseasonalised series' k-step errors (``d``
+  is what the profiles leave, ``level`` the smoothed level after ``o``);
+* the carried errors use ``d`` smoothed over a few samples (noise of one sample is not
+  carried): ``c_k(o) = smooth(d)[o - P + k] - level[o - P]``;
+* ``beta`` is the value in ``BETAS`` with the lowest mean absolute corrected error
+  ``|e_k(o) - beta c_k(o)|`` over those origins (every ``STRIDE``-th, k = 1..``steps``),
+  and it must beat no correction by ``GAIN``; otherwise it is 0.
+
+A level shift one week ago at the same hour is carried too (at ``beta``): that is the
+price; a shift reset at the end of the series turns the correction off (the level is
+then already at the new value).
+
+Candidate cycles: each given period with two cycles in the data, and seven times the
+shortest one (a week when it is a day: detection often misses a weekly period in just
+two weeks of data, as the day-of-week step moves only a few days' means).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._base import FloatArray
+
+__all__ = ["WeeklyCorrection", "candidates", "smooth"]
+
+BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+GAIN = 0.005  # a correction must cut the mean absolute error by 0.5%
+STRIDE = 4  # origins used to choose beta: every STRIDE-th of the week
+THRESHOLD = 3.0  # carried errors within this many robust sd of zero are not carried
+CARRY_MAX = 2016  # carried errors kept for at most this many steps (memory bound)
+
+
+def candidates(periods: Sequence[int], n: int, warm: int) -> list[int]:
+    """Cycles to try: the periods, and 7x the shortest, that fit twice plus ``warm``."""
+    ps = sorted(p for p in periods if p >= 2)
+    out = set(ps) | ({7 * ps[0]} if ps else set())
+    return sorted(p for p in out if 2 * p <= n and p + warm < n)
+
+
+def smooth(d: FloatArray, width: int) -> FloatArray:
+    """Centred moving average of ``width`` samples (odd), edges shortened."""
+    if width <= 1:
+        return d
+    c = np.r_[0.0, np.cumsum(d)]
+    half = width // 2
+    idx = np.arange(d.size)
+    lo = np.maximum(idx - half, 0)
+    hi = np.minimum(idx + half + 1, d.size)
+    return np.asarray((c[hi] - c[lo]) / (hi - lo), dtype=np.float64)
+
+
+def _shrink(c: FloatArray, cut: float) -> FloatArray:
+    """Hard threshold: values within ``cut`` of zero are dropped (everyday noise)."""
+    return np.asarray(np.where(np.abs(c) > cut, c, 0.0), dtype=np.float64)
+
+
+def _matrix(x: FloatArray, base: FloatArray, origins: FloatArray, steps: int) -> FloatArray:
+    """out[i, k-1] = x[origins[i] + k] - base[i] (NaN past the end)."""
+    idx = origins[:, None] + np.arange(1, steps + 1)[None, :]
+    ok = idx < x.size
+    out = np.full(idx.shape, np.nan)
+    out[ok] = x[idx[ok]]
+    return np.asarray(out - base[:, None], dtype=np.float64)
+
+
+class WeeklyCorrection:
+    """The chosen cycle and weight, and the carried errors for the last origin."""
+
+    def __init__(self) -> None:
+        self.period = 0
+        self.beta = 0.0
+        self.gain = 0.0  # relative cut of the mean absolute error where it was chosen
+        self.carried: FloatArray = np.zeros(0)  # c_k for the last origin, k = 1..
+        self.cut = 0.0  # soft threshold: THRESHOLD robust sd of the carried errors
+
+    def fit(
+        self,
+        d: FloatArray,
+        level: FloatArray,
+        ds: FloatArray,
+        periods: Sequence[int],
+        warm: int,
+        steps: int,
+    ) -> WeeklyCorrection:
+        n = d.size
+        best = (0.0, 0, 0.0, 0.0)  # gain, period, beta, cut
+        for period in candidates(periods, n, warm):
+            origins = np.arange(period + warm, n - 1, STRIDE)
+            if origins.size < 10:
+                continue
+            err = _matrix(d, level[origins], origins, steps)
+            back = origins - period
+            carry = _matrix(ds, level[back], back, steps)
+            carry = np.where(np.isfinite(err), carry, np.nan)
+            base = float(np.nanmean(np.abs(err)))
+            finite = carry[np.isfinite(carry)]
+            if not np.isfinite(base) or base <= 0 or finite.size == 0:
+                continue
+            cut = THRESHOLD * 1.4826 * float(np.median(np.abs(finite - np.median(finite))))
+            carry = _shrink(carry, cut)
+            for beta in BETAS[1:]:
+                gain = 1.0 - float(np.nanmean(np.abs(err - beta * carry))) / base
+                if gain > max(best[0], GAIN):
+                    best = (gain, period, beta, cut)
+        self.gain, self.period, self.beta, self.cut = best
+        if self.period:
+            o = n - 1 - self.period
+            length = min(self.period, n - 1 - o, CARRY_MAX)
+            self.carried = _shrink(ds[o + 1 : o + 1 + length] - level[o], self.cut)
+        return self
+
+    def errors_at(
+        self, d: FloatArray, level: FloatArray, ds: FloatArray, origins: FloatArray, steps: int
+    ) -> FloatArray:
+        """Corrected k-step errors at ``origins`` (uncorrected where no cycle before)."""
+        err = _matrix(d, level[origins], origins, steps)
+        if not self.period or self.beta == 0:
+            return err
+        back = origins - self.period
+        has = back >= 0
+        carry = np.zeros_like(err)
+        carry[has] = _shrink(_matrix(ds, level[back[has]], back[has], steps), self.cut)
+        return np.asarray(err - self.beta * np.nan_to_num(carry), dtype=np.float64)
+
+    def forecast(self, h: int) -> FloatArray:
+        """beta * carried errors for steps 1..h (held at the last value past the cycle)."""
+        if not self.period or self.beta == 0 or self.carried.size == 0:
+            return np.zeros(h)
+        c = self.carried[:h]
+        if c.size < h:
+            c = np.r_[c, np.full(h - c.size, c[-1])]
+        return np.asarray(self.beta * c, dtype=np.float64)

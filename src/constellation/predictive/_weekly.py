@@ -31,10 +31,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from ._base import FloatArray
 
 __all__ = ["WeeklyCorrection", "candidates", "smooth"]
+
+IntArray = npt.NDArray[np.intp]
 
 BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 GAIN = 0.005  # a correction must cut the mean absolute error by 0.5%
@@ -67,7 +70,7 @@ def _shrink(c: FloatArray, cut: float) -> FloatArray:
     return np.asarray(np.where(np.abs(c) > cut, c, 0.0), dtype=np.float64)
 
 
-def _matrix(x: FloatArray, base: FloatArray, origins: FloatArray, steps: int) -> FloatArray:
+def _matrix(x: FloatArray, base: FloatArray, origins: IntArray, steps: int) -> FloatArray:
     """out[i, k-1] = x[origins[i] + k] - base[i] (NaN past the end)."""
     idx = origins[:, None] + np.arange(1, steps + 1)[None, :]
     ok = idx < x.size
@@ -123,7 +126,7 @@ class WeeklyCorrection:
         return self
 
     def errors_at(
-        self, d: FloatArray, level: FloatArray, ds: FloatArray, origins: FloatArray, steps: int
+        self, d: FloatArray, level: FloatArray, ds: FloatArray, origins: IntArray, steps: int
     ) -> FloatArray:
         """Corrected k-step errors at ``origins`` (uncorrected where no cycle before)."""
         err = _matrix(d, level[origins], origins, steps)

@@ -175,8 +175,7 @@ class MultiSeasonal(Model):
         shortest = self.used_periods[0] if self.used_periods else 0
         ds = smooth(d, max(1, round(shortest / SMOOTH_DIV)) | 1)
         self.weekly = WeeklyCorrection().fit(d, lev, ds, self.periods, shortest, MAX_STEPS)
-        origins = np.arange(recent.start or 0, d.size)
-        err = self.weekly.errors_at(d, lev, ds, origins, MAX_STEPS).T
+        err = self.weekly.errors_at(d, lev, ds, recent.start or 0, MAX_STEPS).T
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows on short series
             self.scales = np.sqrt(np.nanmean(err**2, axis=1))

@@ -31,18 +31,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 
 from ._base import FloatArray
 
 __all__ = ["WeeklyCorrection", "candidates", "smooth"]
 
-IntArray = npt.NDArray[np.intp]
 
 BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 GAIN = 0.005  # a correction must cut the mean absolute error by 0.5%
 STRIDE = 4  # origins used to choose beta: every STRIDE-th of the week
 THRESHOLD = 3.0  # carried errors within this many robust sd of zero are not carried
+MAD_STRIDE = 7  # the carried errors' robust sd from every 7th value
 CARRY_MAX = 2016  # carried errors kept for at most this many steps (memory bound)
 
 
@@ -70,12 +69,12 @@ def _shrink(c: FloatArray, cut: float) -> FloatArray:
     return np.asarray(np.where(np.abs(c) > cut, c, 0.0), dtype=np.float64)
 
 
-def _matrix(x: FloatArray, base: FloatArray, origins: IntArray, steps: int) -> FloatArray:
-    """out[i, k-1] = x[origins[i] + k] - base[i] (NaN past the end)."""
-    idx = origins[:, None] + np.arange(1, steps + 1)[None, :]
-    ok = idx < x.size
-    out = np.full(idx.shape, np.nan)
-    out[ok] = x[idx[ok]]
+def _matrix(x: FloatArray, base: FloatArray, origins: range, steps: int) -> FloatArray:
+    """out[i, k-1] = x[origins[i] + k] - base[i] (NaN past the end); a slice per step."""
+    out = np.full((len(origins), steps), np.nan)
+    for k in range(1, steps + 1):
+        part = x[origins.start + k : origins.stop + k : origins.step]
+        out[: part.size, k - 1] = part
     return np.asarray(out - base[:, None], dtype=np.float64)
 
 
@@ -101,21 +100,22 @@ class WeeklyCorrection:
         n = d.size
         best = (0.0, 0, 0.0, 0.0)  # gain, period, beta, cut
         for period in candidates(periods, n, warm):
-            origins = np.arange(period + warm, n - 1, STRIDE)
-            if origins.size < 10:
+            origins = range(period + warm, n - 1, STRIDE)
+            if len(origins) < 10:
                 continue
-            err = _matrix(d, level[origins], origins, steps)
-            back = origins - period
-            carry = _matrix(ds, level[back], back, steps)
-            carry = np.where(np.isfinite(err), carry, np.nan)
-            base = float(np.nanmean(np.abs(err)))
-            finite = carry[np.isfinite(carry)]
-            if not np.isfinite(base) or base <= 0 or finite.size == 0:
+            back = range(origins.start - period, origins.stop - period, STRIDE)
+            err = _matrix(d, level[origins.start : origins.stop : STRIDE], origins, steps)
+            carry = _matrix(ds, level[back.start : back.stop : STRIDE], back, steps)
+            ok = np.isfinite(err) & np.isfinite(carry)
+            e, c = err[ok], carry[ok]
+            base = float(np.mean(np.abs(e))) if e.size else 0.0
+            if base <= 0:
                 continue
-            cut = THRESHOLD * 1.4826 * float(np.median(np.abs(finite - np.median(finite))))
-            carry = _shrink(carry, cut)
+            spread = c[::MAD_STRIDE]  # the carried errors' scale needs no more
+            cut = THRESHOLD * 1.4826 * float(np.median(np.abs(spread - np.median(spread))))
+            c = _shrink(c, cut)
             for beta in BETAS[1:]:
-                gain = 1.0 - float(np.nanmean(np.abs(err - beta * carry))) / base
+                gain = 1.0 - float(np.mean(np.abs(e - beta * c))) / base
                 if gain > max(best[0], GAIN):
                     best = (gain, period, beta, cut)
         self.gain, self.period, self.beta, self.cut = best
@@ -126,17 +126,19 @@ class WeeklyCorrection:
         return self
 
     def errors_at(
-        self, d: FloatArray, level: FloatArray, ds: FloatArray, origins: IntArray, steps: int
+        self, d: FloatArray, level: FloatArray, ds: FloatArray, start: int, steps: int
     ) -> FloatArray:
-        """Corrected k-step errors at ``origins`` (uncorrected where no cycle before)."""
-        err = _matrix(d, level[origins], origins, steps)
+        """Corrected k-step errors at origins ``start``.. (uncorrected without a cycle before)."""
+        n = d.size
+        err = _matrix(d, level[start:], range(start, n), steps)
         if not self.period or self.beta == 0:
             return err
-        back = origins - self.period
-        has = back >= 0
-        carry = np.zeros_like(err)
-        carry[has] = _shrink(_matrix(ds, level[back[has]], back[has], steps), self.cut)
-        return np.asarray(err - self.beta * np.nan_to_num(carry), dtype=np.float64)
+        first = max(start, self.period)  # origins with a cycle before them
+        if first < n:
+            back = range(first - self.period, n - self.period)
+            carry = _matrix(ds, level[back.start : back.stop], back, steps)
+            err[first - start :] -= self.beta * np.nan_to_num(_shrink(carry, self.cut))
+        return err
 
     def forecast(self, h: int) -> FloatArray:
         """beta * carried errors for steps 1..h (held at the last value past the cycle)."""

@@ -21,7 +21,11 @@ current level":
    ``SHIFT_Z`` robust sd from the level before them, with 90% of them (and the last
    ``SHIFT_RUN``) on that side, the level is reset to that median, so the forecast
    reaches a new level within a few steps instead of lagging at the smoothing's pace.
-4. **Error scale and intervals.** ``sigma(h)`` is the RMS of the k-step errors over
+4. **Last week's surprise.** :class:`~._weekly.WeeklyCorrection` adds, when it pays
+   on the series' own errors, the level forecast's errors from the same point one
+   cycle (a week) ago: the weekday/weekend step that two weeks of data cannot give a
+   weekly profile for. The k-step errors below are the corrected ones.
+5. **Error scale and intervals.** ``sigma(h)`` is the RMS of the k-step errors over
    the recent window (k = 1..h; beyond ``MAX_STEPS`` it grows as sqrt(k)).
    :meth:`MultiSeasonal.recent_errors` hands those errors, at every recent origin, to
    the forecaster, which calibrates the intervals on them (``_ensemble``,

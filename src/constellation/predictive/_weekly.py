@@ -5,17 +5,20 @@ two weeks that a 14-day window holds: with two cycles the moving-average trend l
 the ends' drift in it, and a level shift inside the second week lands half in it. The
 correction asks a narrower question that two weeks can answer: *how wrong was the
 level model's forecast from this same point one cycle ago?* If the k-step errors at
-origin ``o - P`` (P a week) foretell those at ``o`` over the week of origins
-that has a week before it, the forecast from ``o`` adds ``beta`` times the errors
-from ``o - P``:
+origin ``o - P`` (P a week, or another candidate cycle) foretell those at ``o`` over
+the origins that have a cycle and a warm-up (the shortest period) of data before them,
+the forecast from ``o`` adds ``beta`` times the errors from ``o - P``:
 
 * ``e_k(o) = d[o + k] - level[o]`` are the deseasonalised series' k-step errors (``d``
   is what the profiles leave, ``level`` the smoothed level after ``o``);
 * the carried errors use ``d`` smoothed over a few samples (noise of one sample is not
-  carried): ``c_k(o) = smooth(d)[o - P + k] - level[o - P]``;
+  carried): ``c_k(o) = smooth(d)[o - P + k] - level[o - P]``, and values within
+  ``THRESHOLD`` robust sd of zero are set to zero (everyday noise is not carried; a
+  step of several sd is, whole);
 * ``beta`` is the value in ``BETAS`` with the lowest mean absolute corrected error
   ``|e_k(o) - beta c_k(o)|`` over those origins (every ``STRIDE``-th, k = 1..``steps``),
-  and it must beat no correction by ``GAIN``; otherwise it is 0.
+  and it must beat no correction by ``GAIN``; otherwise it is 0. The candidate with
+  the largest gain wins.
 
 A level shift one week ago at the same hour is carried too (at ``beta``): that is the
 price; a shift reset at the end of the series turns the correction off (the level is
@@ -23,7 +26,9 @@ then already at the new value).
 
 Candidate cycles: each given period with two cycles in the data, and seven times the
 shortest one (a week when it is a day: detection often misses a weekly period in just
-two weeks of data, as the day-of-week step moves only a few days' means).
+two weeks of data, as the day-of-week step moves only a few days' means). The
+constants were chosen on the tuning series of ``benchmarks/forecast_vs_mstl.py``
+(BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -36,10 +41,9 @@ from ._base import FloatArray
 
 __all__ = ["WeeklyCorrection", "candidates", "smooth"]
 
-
 BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 GAIN = 0.005  # a correction must cut the mean absolute error by 0.5%
-STRIDE = 4  # origins used to choose beta: every STRIDE-th of the week
+STRIDE = 4  # origins used to choose beta: every STRIDE-th
 THRESHOLD = 3.0  # carried errors within this many robust sd of zero are not carried
 MAD_STRIDE = 7  # the carried errors' robust sd from every 7th value
 CARRY_MAX = 2016  # carried errors kept for at most this many steps (memory bound)

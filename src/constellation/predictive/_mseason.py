@@ -21,7 +21,11 @@ current level":
    ``SHIFT_Z`` robust sd from the level before them, with 90% of them (and the last
    ``SHIFT_RUN``) on that side, the level is reset to that median, so the forecast
    reaches a new level within a few steps instead of lagging at the smoothing's pace.
-4. **Error scale and intervals.** ``sigma(h)`` is the RMS of the k-step errors over
+4. **Last week's surprise.** :class:`~._weekly.WeeklyCorrection` adds, when it pays
+   on the series' own errors, the level forecast's errors from the same point one
+   cycle (a week) ago: the weekday/weekend step that two weeks of data cannot give a
+   weekly profile for. The k-step errors below are the corrected ones.
+5. **Error scale and intervals.** ``sigma(h)`` is the RMS of the k-step errors over
    the recent window (k = 1..h; beyond ``MAX_STEPS`` it grows as sqrt(k)).
    :meth:`MultiSeasonal.recent_errors` hands those errors, at every recent origin, to
    the forecaster, which calibrates the intervals on them (``_ensemble``,
@@ -36,6 +40,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from ._base import FloatArray, Model
+from ._weekly import WeeklyCorrection, smooth
 
 __all__ = ["MultiSeasonal"]
 
@@ -123,6 +128,7 @@ class MultiSeasonal(Model):
         self.scales: FloatArray = np.zeros(0)
         self.recent: FloatArray = np.zeros((0, 0))  # k-step errors over the recent window
         self.shift_reset = False
+        self.weekly = WeeklyCorrection()
 
     def _seasons(self, y: FloatArray) -> FloatArray:
         usable = sorted({p for p in self.periods if p >= 2 and 2 * p <= y.size})
@@ -153,7 +159,8 @@ class MultiSeasonal(Model):
     def _fit(self, y: FloatArray) -> None:
         longest = max((p for p in self.periods if 2 * p <= y.size), default=0)
         window = max(RECENT, RECENT_CYCLES * longest)
-        y = y[-max(window + MAX_STEPS, (MAX_CYCLES + 1) * longest) :]
+        week = 7 * min(self.periods, default=0)  # the weekly correction's longest cycle
+        y = y[-max(window + MAX_STEPS, (MAX_CYCLES + 1) * longest, 2 * week) :]
         d = y - self._seasons(y)
         recent = slice(max(0, d.size - window - FIT_STEPS), None)
         best = (np.inf, self.alpha, np.zeros(0))
@@ -169,7 +176,10 @@ class MultiSeasonal(Model):
         self.level = float(lev[-1])
         self.shift_reset = False
         self._shift_reset(d, lev, one)
-        err = _kstep_errors(d[recent], lev[recent], MAX_STEPS)
+        shortest = self.used_periods[0] if self.used_periods else 0
+        ds = smooth(d, max(1, round(shortest / SMOOTH_DIV)) | 1)
+        self.weekly = WeeklyCorrection().fit(d, lev, ds, self.periods, shortest, MAX_STEPS)
+        err = self.weekly.errors_at(d, lev, ds, recent.start or 0, MAX_STEPS).T
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows on short series
             self.scales = np.sqrt(np.nanmean(err**2, axis=1))
@@ -226,6 +236,8 @@ class MultiSeasonal(Model):
         out = np.full(h, self.level)
         for prof in self.profiles:
             out += np.resize(prof, h)
+        if not self.shift_reset:  # after a reset the level already sits at the new value
+            out += self.weekly.forecast(h)
         return out
 
     def sigma(self, h: int) -> FloatArray:

@@ -1,0 +1,79 @@
+"""Interleaved pairs of the in-process throughput loop, one checkout against another.
+
+Run: ``.venv/bin/python benchmarks/throughput_pairs.py --before ../before --after . --pairs 8``
+
+``serverless_bench.py``'s throughput figure (8 threads calling a no-op function with two
+instances, as fast as they can) moves by 20-30 % between runs on a 2-core machine, and
+``ab_compare.py`` over the whole script gives it only as many pairs as rounds. This runs
+that loop alone, B then A, ``--pairs`` times, each side with its own checkout's
+interpreter (``CHECKOUT/.venv/bin/python``) and the same loop (it uses only API that
+every release has), and prints each pair's after/before and their median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+from pathlib import Path
+
+LOOP = """
+import sys, tempfile, threading, time
+from pathlib import Path
+from constellation.platform import Constellation
+code = Path(tempfile.mkdtemp()) / "noop.py"
+code.write_text("def noop(event, context):\\n    return None\\n")
+with tempfile.TemporaryDirectory() as home, Constellation(home) as p:
+    s = p.serverless
+    f = s.create_function("tput", "python", "noop", str(code), concurrency=2)
+    s.deploy_function(f.id)
+    s.prewarm_function(f.id, instances=2)
+    for _ in range(500):
+        s.invoke_sync(f.id)
+    counts = [0] * 8
+    stop = time.perf_counter() + float(sys.argv[1])
+    def work(k):
+        while time.perf_counter() < stop:
+            counts[k] += s.invoke_sync(f.id, None, 30_000).ok
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(sum(counts) / (time.perf_counter() - start))
+"""
+
+
+def rate(checkout: Path, seconds: float) -> float:
+    python = checkout / ".venv" / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-c", LOOP, str(seconds)],
+        cwd="/tmp",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--before", type=Path, required=True)
+    parser.add_argument("--after", type=Path, required=True)
+    parser.add_argument("--pairs", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    pairs = []
+    for i in range(args.pairs):
+        before = rate(args.before.resolve(), args.seconds)
+        after = rate(args.after.resolve(), args.seconds)
+        pairs.append({"before": round(before), "after": round(after), "ratio": after / before})
+        print(f"pair {i + 1}: before {before:.0f}/s after {after:.0f}/s ratio {after / before:.3f}")
+    median = statistics.median(p["ratio"] for p in pairs)
+    print(json.dumps({"pairs": pairs, "median_ratio": round(median, 3)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -105,6 +105,7 @@ def test_idle_instances_scale_to_zero_after_the_idle_period(tmp_path: Path) -> N
     clock = FakeClock()
     with make_platform(tmp_path / "home", clock) as platform:
         sls = platform.serverless
+        sls.autoscaler.close()  # reaped by hand: no real-time tick's target in between
         f = sls.create_function("sleepy", "python", "noop", HANDLERS)
         sls.invoke_sync(f.id)
         assert len(sls.list_instances("sleepy")) == 1

@@ -383,29 +383,11 @@ class Constellation:
         if self._deployments is not None:
             for d in self.deployments.list_instances():
                 rows.append(
-                    {
-                        "id": d.id,
-                        "kind": "deployment",
-                        "owner": d.deployment,
-                        "status": d.status,
-                        "pid": d.pid,
-                        "uptime_s": d.uptime_s,
-                        "restarts": d.restarts,
-                    }
+                    _row(d.id, "deployment", d.deployment, d.status, d.pid, d.uptime_s, d.restarts)
                 )
         if self._serverless is not None:
             for f in self._serverless.list_instances():
-                rows.append(
-                    {
-                        "id": f.id,
-                        "kind": "function",
-                        "owner": f.function_name,
-                        "status": f.status,
-                        "pid": f.pid,
-                        "uptime_s": f.uptime_s,
-                        "restarts": 0,
-                    }
-                )
+                rows.append(_row(f.id, "function", f.function_name, f.status, f.pid, f.uptime_s, 0))
         return rows
 
     def restart_instance(self, instance_id: str) -> None:
@@ -533,3 +515,18 @@ defaults.register_platform_factory(Constellation)
 
 def _deployment_owner(name: str) -> str:
     return f"deployment:{name}"
+
+
+def _row(
+    id: str, kind: str, owner: str, status: str, pid: int | None, uptime_s: float, restarts: int
+) -> dict[str, Any]:
+    """One row of :meth:`Constellation.list_instances` (and of the CLI's listing)."""
+    return {
+        "id": id,
+        "kind": kind,
+        "owner": owner,
+        "status": status,
+        "pid": pid,
+        "uptime_s": uptime_s,
+        "restarts": restarts,
+    }

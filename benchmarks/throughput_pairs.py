@@ -1,6 +1,7 @@
 """Interleaved pairs of the in-process throughput loop, one checkout against another.
 
-Run: ``.venv/bin/python benchmarks/throughput_pairs.py --before ../before --after . --pairs 8``
+Run: ``.venv/bin/python benchmarks/throughput_pairs.py --before ../before --after . --pairs 8
+[--same-work]``
 
 ``serverless_bench.py``'s throughput figure (8 threads calling a no-op function with two
 instances, as fast as they can) moves by 20-30 % between runs on a 2-core machine, and
@@ -8,12 +9,19 @@ instances, as fast as they can) moves by 20-30 % between runs on a 2-core machin
 that loop alone, B then A, ``--pairs`` times, each side with its own checkout's
 interpreter (``CHECKOUT/.venv/bin/python``) and the same loop (it uses only API that
 every release has), and prints each pair's after/before and their median.
+
+``--same-work`` wires the platform's default anomaly detectors on both sides (by reading
+``Constellation.anomaly`` before the loop). Without it each side does what its library
+mode does: since issue 14 a plain ``Constellation`` feeds the detectors on first use, as
+``serve`` always did, while earlier releases fed them only under ``serve``; so the plain
+A/B includes that feature's cost and ``--same-work`` compares the same work.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 from pathlib import Path
@@ -26,6 +34,8 @@ code = Path(tempfile.mkdtemp()) / "noop.py"
 code.write_text("def noop(event, context):\\n    return None\\n")
 with tempfile.TemporaryDirectory() as home, Constellation(home) as p:
     s = p.serverless
+    if sys.argv[2] == "1":
+        p.anomaly  # the default detectors, fed from the telemetry bus (as under serve)
     f = s.create_function("tput", "python", "noop", str(code), concurrency=2)
     s.deploy_function(f.id)
     s.prewarm_function(f.id, instances=2)
@@ -46,11 +56,13 @@ with tempfile.TemporaryDirectory() as home, Constellation(home) as p:
 """
 
 
-def rate(checkout: Path, seconds: float) -> float:
+def rate(checkout: Path, seconds: float, same_work: bool) -> float:
     python = checkout / ".venv" / "bin" / "python"
     done = subprocess.run(
-        [str(python), "-c", LOOP, str(seconds)],
+        [str(python), "-c", LOOP, str(seconds), "1" if same_work else "0"],
         cwd="/tmp",
+        # releases before the per-function sandbox have none: compare without it
+        env={**os.environ, "CONSTELLATION_SANDBOX": "off"},
         capture_output=True,
         text=True,
         check=True,
@@ -64,15 +76,20 @@ def main() -> None:
     parser.add_argument("--after", type=Path, required=True)
     parser.add_argument("--pairs", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--same-work", action="store_true", help="feed the default detectors on both sides"
+    )
     args = parser.parse_args()
     pairs = []
     for i in range(args.pairs):
-        before = rate(args.before.resolve(), args.seconds)
-        after = rate(args.after.resolve(), args.seconds)
+        before = rate(args.before.resolve(), args.seconds, args.same_work)
+        after = rate(args.after.resolve(), args.seconds, args.same_work)
         pairs.append({"before": round(before), "after": round(after), "ratio": after / before})
         print(f"pair {i + 1}: before {before:.0f}/s after {after:.0f}/s ratio {after / before:.3f}")
     median = statistics.median(p["ratio"] for p in pairs)
-    print(json.dumps({"pairs": pairs, "median_ratio": round(median, 3)}))
+    print(
+        json.dumps({"same_work": args.same_work, "pairs": pairs, "median_ratio": round(median, 3)})
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from constellation.errors import ConfigError
 from constellation.serverless import InvocationResult
 from constellation.serverless import _ledger as ledger_module
 from constellation.serverless._ledger import Ledger, billed_ms
+from constellation.serverless._rollups import Batch
 from constellation.store import Store
 
 T0 = 1_800_000_000.0  # a minute boundary
@@ -282,3 +283,41 @@ def _row(r: InvocationResult) -> tuple[object, ...]:
         r.billed_duration_ms, r.init_duration_ms, r.memory_limit_mb, r.memory_used_mb,
         r.status, int(r.cold_start), r.instance_id, r.error,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("status", ["success", "throttled"])
+def test_a_flush_of_one_key_rolls_up_as_it_would_among_others(status: str) -> None:
+    """The usual flush (one function, status and minute) takes a shorter path: its key's
+    sums, sketch and histogram counts are what the same rows give in a mixed flush, and
+    the sums are exact."""
+    rng = random.Random(7)
+    rows = [
+        (f"r{i}", "fn-a", "f", T0 + i * 0.01, rng.lognormvariate(1, 1.5), rng.randint(1, 50),
+         rng.uniform(5, 200) if i % 5 == 0 else 0.0, 256, rng.uniform(20, 300), status,
+         int(i % 5 == 0), "i-1", None)
+        for i in range(500)
+    ]  # fmt: skip
+    other = [
+        (f"o{i}", "fn-b", "g", T0 + i, 1.0, 1, 0.0, 128, 30.0, "success", 0, "i-2", None)
+        for i in range(3)
+    ]
+    alone, mixed = Batch(rows), Batch(rows + other)
+    key = ("fn-a", int(T0 // 60), status)
+    assert list(alone.minutes) == [key]
+    a, m = alone.minutes[key], mixed.minutes[key]
+    assert (a.n, a.billed_ms, a.mb_ms, a.cold) == (m.n, m.billed_ms, m.mb_ms, m.cold)
+    assert (a.n, a.billed_ms, a.cold) == (500, sum(r[5] for r in rows), 100)
+    assert a.mb_ms == 256 * a.billed_ms
+    assert a.duration_ms == pytest.approx(m.duration_ms)
+    assert a.init_ms == pytest.approx(m.init_ms) == pytest.approx(sum(r[6] for r in rows))
+    assert alone._blobs[key] == mixed._blobs[key]
+    ta, tm = alone.totals[("fn-a", status)], mixed.totals[("fn-a", status)]
+    assert (ta.function_name, ta.invoke, ta.init, ta.mem) == (
+        tm.function_name,
+        tm.invoke,
+        tm.init,
+        tm.mem,
+    )
+    assert ta.mem_mb == pytest.approx(tm.mem_mb)
+    assert sum(ta.init) == 100
+    assert sum(ta.invoke) == (0 if status == "throttled" else 500)

@@ -135,7 +135,10 @@ def test_an_instance_on_a_lost_node_is_restarted_elsewhere(
     for inst in after:
         if inst.index in on_victim:
             assert inst.restarts >= 1 and inst.last_exit_code == -9
-            assert "Ray actor was lost" in wait_for_line(inst.log_path, "Ray actor was lost")
+            # The loss is logged as "its Ray actor was lost" when Ray reports it; on a
+            # loaded machine the node's shutdown may kill the script first and the actor
+            # report that exit (-9) before it goes: either way the restart line says so.
+            assert "killed by SIGKILL" in wait_for_line(inst.log_path, "; restarting in")
     pinned = platform.deployments.list_instances("pinned")[0]  # nowhere to go now
     assert pinned.status in ("starting", "backoff")
     assert pinned.pid in (0, None)

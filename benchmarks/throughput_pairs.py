@@ -8,7 +8,12 @@ instances, as fast as they can) moves by 20-30 % between runs on a 2-core machin
 ``ab_compare.py`` over the whole script gives it only as many pairs as rounds. This runs
 that loop alone, B then A, ``--pairs`` times, each side with its own checkout's
 interpreter (``CHECKOUT/.venv/bin/python``) and the same loop (it uses only API that
-every release has), and prints each pair's after/before and their median.
+every release has), and prints each pair's after/before and their median. The two
+sides swap order every pair, so a machine getting busier or quieter within a pair moves
+both alike. "Beyond noise" is made explicit: the sign test's two-sided p-value (how
+often as many pairs would fall on one side of 1.0 with no difference at all) and a 95%
+confidence interval of the median ratio from the pairs' order statistics (distribution
+free: pairs on a shared machine are not normally distributed).
 
 ``--same-work`` wires the platform's default anomaly detectors on both sides (by reading
 ``Constellation.anomaly`` before the loop). Without it each side does what its library
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -70,6 +76,24 @@ def rate(checkout: Path, seconds: float, same_work: bool) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
+def sign_test(ratios: list[float]) -> float:
+    """Two-sided p-value of as many ratios on one side of 1.0 under no difference."""
+    n = sum(1 for r in ratios if r != 1.0)
+    low = min(sum(1 for r in ratios if r < 1.0), sum(1 for r in ratios if r > 1.0))
+    tail = sum(math.comb(n, k) for k in range(low + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def median_interval(ratios: list[float], level: float = 0.95) -> tuple[float, float]:
+    """The order-statistic interval [r_(k), r_(n+1-k)] that holds the median with at
+    least ``level`` probability (binomial(n, 1/2) tails); the whole range when n is small."""
+    ordered, n = sorted(ratios), len(ratios)
+    k = 0
+    while k + 1 <= n // 2 and sum(math.comb(n, j) for j in range(k + 1)) / 2**n <= (1 - level) / 2:
+        k += 1
+    return ordered[max(k - 1, 0)], ordered[n - max(k, 1)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--before", type=Path, required=True)
@@ -82,14 +106,26 @@ def main() -> None:
     args = parser.parse_args()
     pairs = []
     for i in range(args.pairs):
-        before = rate(args.before.resolve(), args.seconds, args.same_work)
-        after = rate(args.after.resolve(), args.seconds, args.same_work)
+        if i % 2:
+            after = rate(args.after.resolve(), args.seconds, args.same_work)
+            before = rate(args.before.resolve(), args.seconds, args.same_work)
+        else:
+            before = rate(args.before.resolve(), args.seconds, args.same_work)
+            after = rate(args.after.resolve(), args.seconds, args.same_work)
         pairs.append({"before": round(before), "after": round(after), "ratio": after / before})
         print(f"pair {i + 1}: before {before:.0f}/s after {after:.0f}/s ratio {after / before:.3f}")
-    median = statistics.median(p["ratio"] for p in pairs)
-    print(
-        json.dumps({"same_work": args.same_work, "pairs": pairs, "median_ratio": round(median, 3)})
-    )
+    ratios = [p["ratio"] for p in pairs]
+    median = statistics.median(ratios)
+    low, high = median_interval(ratios)
+    report = {
+        "same_work": args.same_work,
+        "pairs": pairs,
+        "median_ratio": round(median, 3),
+        "median_ci95": [round(low, 3), round(high, 3)],
+        "below_1": sum(1 for r in ratios if r < 1.0),
+        "sign_test_p": round(sign_test(ratios), 4),
+    }
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,14 @@ the wasmtime version and every setting that changes generated code) and loaded b
 Gas and timeouts are compiled into the module (:mod:`._metering`) when ``metering`` or
 ``interruptible`` is on, instead of wasmtime's fuel and epoch interruption, which cost
 30-60 % on tight loops; the engine's :class:`Watchdog` stops calls past their timeout.
+Every module also gets :mod:`._peephole`'s strength reduction (multiplies by 3, 5, 9).
+
+The Config is wasmtime's default apart from the optimisation level and the stack: linear
+memory is reserved whole (4 GiB plus guard pages on 64-bit hosts), so Cranelift elides
+bounds checks on every access; the memory cap (``max_memory``) is the store's limiter,
+not a smaller reservation, which would turn explicit bounds checks on. Fuel, epoch
+interruption and NaN canonicalisation stay off (the compiled-in counter replaces the
+first two).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import wasmtime
 from ._binary import FormatError
 from ._errors import InvalidModuleError, WasmValidationError
 from ._metering import METER_VERSION, meter_module
+from ._peephole import reduce_module
 from ._watchdog import Watchdog
 
 __all__ = ["EngineHandle", "EngineSettings", "wasmtime_version"]
@@ -125,7 +134,7 @@ class EngineHandle:
             if module is None:
                 if aot_only:
                     raise LookupError(digest)
-                module = wasmtime.Module(self.engine, self._prepare(wasm))
+                module = self._compile(wasm)
                 self.compiles += 1
                 if path is not None:
                     try:
@@ -135,9 +144,18 @@ class EngineHandle:
             self._compiled[digest] = module
             return module
 
+    def _compile(self, wasm: bytes) -> wasmtime.Module:
+        prepared = self._prepare(wasm)
+        try:
+            return wasmtime.Module(self.engine, prepared)
+        except wasmtime.WasmtimeError:
+            if self.instrumented or prepared is wasm:
+                raise
+            return wasmtime.Module(self.engine, wasm)  # never worse than the original
+
     def _prepare(self, wasm: bytes) -> bytes:
         if not self.instrumented:
-            return wasm
+            return reduce_module(wasm)  # the same strength reduction the meter makes
         try:
             return meter_module(wasm)
         except FormatError as exc:

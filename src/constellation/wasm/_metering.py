@@ -51,11 +51,12 @@ from ._binary import FormatError, _leb, _Reader, _sections, parse_layout
 from ._counted import plan
 from ._opcodes import branch_labels, instructions
 from ._opcodes import sleb as _sleb
+from ._peephole import edits as peephole_edits
 
 __all__ = ["BANK", "FLAG", "INIT_GAS", "METER_EXPORT", "METER_VERSION", "SLICE", "SLICE_OFFSET",
            "STOP_EXPORT", "meter_module"]  # fmt: skip
 
-METER_VERSION = "meter-8"  # part of the compile cache key: bump when the rewrite changes
+METER_VERSION = "meter-9"  # part of the compile cache key: bump when the rewrite changes
 METER_EXPORT = "__cst_meter"
 STOP_EXPORT = "__cst_stop"
 BANK, SLICE_OFFSET, FLAG = 0, 8, 16  # byte offsets in the meter memory
@@ -215,6 +216,9 @@ def _meter_body(
                 edits.append((nxt, 0, shape.tail()))
         elif op in _CALLS:
             edits.append((nxt, 0, code.load()))
+    # Multiplies by 3, 5, 9 as shift-and-add (._peephole), appended last: an insertion
+    # at the same position (a check after a loop header) goes before the replacement.
+    edits.extend(peephole_edits(body, instrs))
     edits.sort(key=lambda e: e[0])  # stable: edits at one position keep their order
     out = bytearray(_leb(groups + 2 + bool(counted)))
     out += body[groups_end:decl_end] + b"\x01\x7f\x02\x7e"

@@ -87,7 +87,7 @@ def _bucket_counts(slots: Any, values: Any, bounds: list[float], n_slots: int) -
 def _bucket_counts_one(values: Sequence[float], bounds: list[float]) -> list[int]:
     """:func:`_bucket_counts` for a single slot."""
     found = np.searchsorted(bounds, np.asarray(values, np.float64))
-    return np.bincount(found, minlength=len(bounds) + 1).tolist()  # type: ignore[no-any-return]
+    return np.bincount(found, minlength=len(bounds) + 1).tolist()
 
 
 def _pack_counts(counts: list[int]) -> bytes:

@@ -267,6 +267,8 @@ class Forecaster:
         self.members = [m for m in self.members if m.name in self.weights]
         for member in self.members:
             member.model.compact()
+        if self.calibration is not None:
+            self.calibration.compact()
 
     def backtest_coverage(self, level: float) -> float | None:
         """Share of backtest errors inside the calibrated interval (leave-one-out check)."""

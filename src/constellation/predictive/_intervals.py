@@ -51,12 +51,16 @@ def decay_weights(origins: int, half_life: float) -> FloatArray:
     return np.asarray(0.5 ** (age / max(half_life, 1e-9)), dtype=np.float64)
 
 
-def _sorted(scores: FloatArray, weights: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Finite scores sorted, with the cumulative sum of their weights in that order."""
+def _sorted(
+    scores: FloatArray, weights: FloatArray, dtype: type = np.float64
+) -> tuple[FloatArray, FloatArray]:
+    """Finite scores sorted, with the cumulative sum of their weights in that order
+    (the pooled ones as float32 when weighted: they serve only steps past the per-step
+    columns, and the predictor's memory stays under 1 MB)."""
     ok = np.isfinite(scores)
     s, w = scores[ok], weights[ok]
     order = np.argsort(s, kind="stable")
-    return s[order], np.cumsum(w[order])
+    return s[order], np.cumsum(w[order]).astype(dtype)
 
 
 def _weighted_quantile(s: FloatArray, cum: FloatArray, level: float, test: float) -> float:
@@ -65,7 +69,7 @@ def _weighted_quantile(s: FloatArray, cum: FloatArray, level: float, test: float
     with equal weights this is :func:`conformal_quantile`)."""
     if s.size == 0:
         return float("inf")
-    i = int(np.searchsorted(cum, level * (cum[-1] + test)))
+    i = int(np.searchsorted(cum, level * (float(cum[-1]) + test)))
     return float(s[min(i, s.size - 1)])
 
 
@@ -89,7 +93,7 @@ class Calibration:
 
     @property
     def size(self) -> int:
-        return int(np.isfinite(self.scores).sum())
+        return int(self._pooled.size)
 
     def __post_init__(self) -> None:
         # Sorted once: the pooled scores, and each step's own where it has enough, each
@@ -97,9 +101,10 @@ class Calibration:
         scores = self.scores if self.scores.ndim == 2 else self.scores.reshape(-1, 1)
         rows = scores.shape[0]
         w = np.ones(rows) if self.weights is None else np.asarray(self.weights, np.float64)
+        kind = np.float64 if self.weights is None else np.float32
         self._test = float(w.max()) if w.size else 1.0
         wide = np.broadcast_to(w[:, None], scores.shape)
-        self._pooled, self._pooled_w = _sorted(scores.ravel(), wide.ravel())
+        self._pooled, self._pooled_w = _sorted(scores.ravel(), wide.ravel(), kind)
         self._steps: dict[int, tuple[FloatArray, FloatArray]] = {}
         for j in range(scores.shape[1] if self.scores.ndim == 2 else 0):
             column = scores[:, j]
@@ -138,11 +143,15 @@ class Calibration:
 
     def coverage(self, level: float) -> float:
         """Leave-one-out check: share of backtest scores inside the pooled quantile."""
-        flat = self.scores[np.isfinite(self.scores)]
+        flat = self._pooled  # every finite score, sorted
         if flat.size < 2:
             return float("nan")
         q = conformal_quantile(flat, level)
         return float(np.mean(flat <= q))
+
+    def compact(self) -> None:
+        """Drop the score matrix (the sorted copies answer every question after fit)."""
+        self.scores = self.scores[:0]
 
 
 def _share(s: FloatArray, cum: FloatArray, at: FloatArray) -> FloatArray:

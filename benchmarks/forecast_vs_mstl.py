@@ -4,6 +4,15 @@ Usage::
 
     .venv/bin/python benchmarks/forecast_vs_mstl.py [--set reported|tuning] [--origins 6]
         [--jobs 2] [--no-mstl] [--tuning-seeds 10] [--data DIR]
+    .venv/bin/python benchmarks/forecast_vs_mstl.py --set tuning --coverage 48
+
+``--coverage N`` is the coverage mode: ours only (no MSTL), N origins per series for
+both groups (the 1-minute ones over the last 2 days, as above), and per series the
+coverage of the 95% interval with two 95% confidence intervals: the binomial one
+(Wilson, every actual independent) and one over origins (the actuals of one forecast
+hour share its errors, so the origins are the independent units: a t interval on the
+per-origin coverages). A series is *consistent* with 90-97% when its interval meets
+that band. The MASE comparison with MSTL stays at its own fixed origins (``--origins``).
 
 Series (split once, before any tuning; the split is by rule, not by result):
 
@@ -135,7 +144,8 @@ def evaluate(job: tuple[str, np.ndarray, float, int, bool, float | None]) -> dic
     day = round(86400 / step)
     h = round(3600 / step)
     rows: dict[str, list[float]] = {"ours": [], "mstl": [], "snaive": []}
-    inside = []
+    inside: list[bool] = []
+    per_origin: list[float] = []
     for cut in cuts_for(y.size, day, origins, h, last_days):
         train = y[max(0, cut - WINDOW_DAYS * day) : cut]
         actual = y[cut : cut + h]
@@ -150,9 +160,65 @@ def evaluate(job: tuple[str, np.ndarray, float, int, bool, float | None]) -> dic
         if with_mstl:
             m = mstl_forecast(train, day, h)
             rows["mstl"].append(float(np.mean(np.abs(actual - m))) / scale)
+        per_origin.append(float(np.mean((actual >= fc.lower) & (actual <= fc.upper))))
     out: dict[str, object] = {k: float(np.mean(v)) for k, v in rows.items() if v}
     out.update(name=name, coverage=float(np.mean(inside)), points=len(inside))
+    out.update(per_origin=per_origin)
     return out
+
+
+def wilson(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score 95% interval for k successes out of n."""
+    p = k / n
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return mid - half, mid + half
+
+
+def by_origin(per_origin: list[float]) -> tuple[float, float]:
+    """95% t interval of the mean of per-origin coverages (origins as the units)."""
+    from scipy.stats import t as student
+
+    x = np.asarray(per_origin)
+    half = float(student.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return float(x.mean()) - half, float(x.mean()) + half
+
+
+def coverage_report(results: list[dict[str, object]], lo: float = 0.90, hi: float = 0.97) -> None:
+    print(
+        "| series | actuals | origins | MASE ours | coverage | binomial 95% CI | by-origin 95% CI |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    groups: dict[str, list[tuple[float, bool, bool, bool]]] = {}
+    for r in results:
+        cov, n = float(r["coverage"]), int(r["points"])  # type: ignore[arg-type]
+        per = list(r["per_origin"])  # type: ignore[call-overload]
+        b, o = wilson(cov * n, n), by_origin(per)
+        print(
+            f"| {r['name']} | {n} | {len(per)} | {r['ours']:.3f} | {cov:.3f} | "
+            f"{b[0]:.3f}-{b[1]:.3f} | {o[0]:.3f}-{o[1]:.3f} |"
+        )
+        g = "1-min generated" if str(r["name"]).startswith("gen-") else "5-min NAB"
+        row = (cov, lo <= cov <= hi, b[1] >= lo and b[0] <= hi, o[1] >= lo and o[0] <= hi)
+        groups.setdefault(g, []).append(row)
+        groups.setdefault("all", []).append(row)
+    print(
+        "\n| group | series | pooled coverage | min-max | inside 90-97% | below | above | "
+        "consistent (binomial) | consistent (by origin) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for g in ("5-min NAB", "1-min generated", "all"):
+        rows = groups.get(g, [])
+        if not rows:
+            continue
+        covs = [c for c, *_ in rows]
+        print(
+            f"| {g} | {len(rows)} | {np.mean(covs):.3f} | {min(covs):.3f}-{max(covs):.3f} | "
+            f"{sum(r[1] for r in rows)} | {sum(c < lo for c in covs)} | "
+            f"{sum(c > hi for c in covs)} | {sum(r[2] for r in rows)} | {sum(r[3] for r in rows)} |"
+        )
+    mase = [float(r["ours"]) for r in results]  # type: ignore[arg-type]
+    print(f"\nmean MASE ours over these origins: {np.mean(mase):.4f}")
 
 
 def shifted_series(seed: int) -> tuple[np.ndarray, int, float]:
@@ -209,26 +275,32 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-mstl", action="store_true")
     ap.add_argument("--tuning-seeds", type=int, default=len(TUNING_SEEDS))
+    ap.add_argument("--coverage", type=int, default=0, metavar="N")
     default = Path(
         os.environ.get("CONSTELLATION_DATA")
         or Path(__file__).resolve().parents[2] / "shared" / "data"
     )
     ap.add_argument("--data", type=Path, default=default)
     args = ap.parse_args()
-    with_mstl = not args.no_mstl
+    with_mstl = not args.no_mstl and not args.coverage
     nab = nab_series(args.data)
     pick = (lambda i: i % 3 == 0) if args.set == "tuning" else (lambda i: i % 3 != 0)
     five = [(n, y, 300.0, args.origins, with_mstl, None) for i, (n, y) in enumerate(nab) if pick(i)]
     tuning = tuple(range(min(args.tuning_seeds, REPORTED_SEEDS[0])))
     seeds = tuning if args.set == "tuning" else REPORTED_SEEDS
-    one = [
-        (f"gen-1min-{s}", minute_series(s), 60.0, max(2, args.origins // 2), with_mstl, 2.0)
-        for s in seeds
-    ]
+    one_origins = args.coverage or max(2, args.origins // 2)
+    one = [(f"gen-1min-{s}", minute_series(s), 60.0, one_origins, with_mstl, 2.0) for s in seeds]
+    if args.coverage:
+        five = [(n, y, step, args.coverage, False, last) for n, y, step, _, _, last in five]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(evaluate, five + one))
     wall = time.perf_counter() - t0
+    if args.coverage:
+        print(f"Set: {args.set}; coverage mode, {args.coverage} origins per series\n")
+        coverage_report(results)
+        print(f"evaluation wall {wall:.0f} s with {args.jobs} jobs")
+        return
     print(
         f"Set: {args.set}; origins per series: {args.origins} (5-min), "
         f"{max(2, args.origins // 2)} (1-min); one hour ahead; window {WINDOW_DAYS} days\n"

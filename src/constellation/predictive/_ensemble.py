@@ -28,7 +28,7 @@ from ._base import FloatArray, Model
 from ._decomposition import STLForecaster
 from ._errors import FitError
 from ._ets import AutoETS, ExponentialSmoothing
-from ._intervals import Calibration, conformal_quantile
+from ._intervals import Calibration, conformal_quantile, decay_weights
 from ._linear import LinearTrend
 from ._mseason import MultiSeasonal
 from ._naive import SeasonalNaive
@@ -72,6 +72,13 @@ LONG_SERIES = 2000
 LONG_PERIOD = 288
 LONG_MEMBERS = ("mseason",)
 TOP_K = 3
+#: Intervals of a model alone from its recent errors (``_recent_calibration``): the
+#: origins' weights halve every ``RECENT_HALF_LIFE`` of the recent window, and the
+#: out-of-sample/in-sample quantile ratio of the backtest enters as ratio **
+#: ``RATIO_POWER`` (both ways). Chosen on the tuning series of
+#: benchmarks/forecast_vs_mstl.py (48 origins each; BENCHMARKS.md).
+RECENT_HALF_LIFE = 0.3
+RATIO_POWER = 0.5
 
 
 def make_model(name: str) -> Model:
@@ -232,28 +239,36 @@ class Forecaster:
             self.calibration = None
         recent = getattr(used[0].model, "recent_errors", None) if len(used) == 1 else None
         if callable(recent):
-            # A model alone that knows its recent k-step errors (at every origin of
-            # the recent window, not just the backtest's few): calibrate on those,
-            # widened when the out-of-sample backtest errors were relatively larger.
-            errors, scales = recent()
-            if errors.size:
-                own = Calibration.from_errors(errors, scales)
-                if self.calibration is not None and self.calibration.size:
-                    steps = min(errors.shape[1], self.calibration.scores.shape[1])
-                    outside = self.calibration.scores[:, :steps]
-                    inside = own.scores[:, :steps]
-                    ratio = conformal_quantile(outside[np.isfinite(outside)], 0.95) / max(
-                        conformal_quantile(inside[np.isfinite(inside)], 0.95), 1e-300
-                    )
-                    if np.isfinite(ratio) and ratio > 1:
-                        own = Calibration(own.scores * ratio)
-                self.calibration = own
+            self.calibration = self._recent_calibration(*recent())
+
+    def _recent_calibration(self, errors: FloatArray, scales: FloatArray) -> Calibration | None:
+        """A model alone that knows its recent k-step errors (at every origin of the
+        recent window, not just the backtest's few): calibrate on those, the newer
+        origins weighing more (half-life ``RECENT_HALF_LIFE`` of the window), scaled by
+        the square root of how much larger (or smaller) the out-of-sample backtest
+        errors were, as a 95% quantile of the scores over the same steps."""
+        if not errors.size:
+            return self.calibration
+        n = errors.shape[0]
+        own = Calibration.from_errors(errors, scales, decay_weights(n, RECENT_HALF_LIFE * n))
+        if self.calibration is not None and self.calibration.size:
+            steps = min(errors.shape[1], self.calibration.scores.shape[1])
+            outside = self.calibration.scores[:, :steps]
+            inside = own.scores[:, :steps]
+            ratio = conformal_quantile(outside[np.isfinite(outside)], 0.95) / max(
+                conformal_quantile(inside[np.isfinite(inside)], 0.95), 1e-300
+            )
+            if np.isfinite(ratio) and ratio > 0:
+                own = own.scaled(float(ratio) ** RATIO_POWER)
+        return own
 
     def compact(self) -> None:
         """Keep only the members in use, each without the history it no longer needs."""
         self.members = [m for m in self.members if m.name in self.weights]
         for member in self.members:
             member.model.compact()
+        if self.calibration is not None:
+            self.calibration.compact()
 
     def backtest_coverage(self, level: float) -> float | None:
         """Share of backtest errors inside the calibrated interval (leave-one-out check)."""

@@ -28,8 +28,8 @@ current level":
 5. **Error scale and intervals.** ``sigma(h)`` is the RMS of the k-step errors over
    the recent window (k = 1..h; beyond ``MAX_STEPS`` it grows as sqrt(k)).
    :meth:`MultiSeasonal.recent_errors` hands those errors, at every recent origin, to
-   the forecaster, which calibrates the intervals on them (``_ensemble``,
-   ``_intervals``).
+   the forecaster, which calibrates the intervals on them, the newer origins weighing
+   more (``_ensemble._recent_calibration``, ``_intervals``).
 """
 
 from __future__ import annotations

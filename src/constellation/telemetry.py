@@ -79,6 +79,21 @@ log = logging.getLogger("constellation.telemetry")
 Subscriber = Callable[[MetricSeries, MetricPoint], None]
 
 
+def _add_copy_on_write(
+    owner: object, attr: str, item: object, lock: threading.Lock | threading.RLock
+) -> Callable[[], None]:
+    """Append ``item`` to the list ``owner.attr`` by replacing the list (readers iterate it
+    without the lock); returns the remover, which drops it the same way."""
+    with lock:
+        setattr(owner, attr, [*getattr(owner, attr), item])
+
+    def remove() -> None:
+        with lock:
+            setattr(owner, attr, [x for x in getattr(owner, attr) if x is not item])
+
+    return remove
+
+
 class Telemetry:
     """A registry of metric series with subscribers notified on every new point."""
 
@@ -122,27 +137,14 @@ class Telemetry:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(series, point)`` on every new point; returns an unsubscribe."""
-        with self._lock:  # copy-on-write: publish() iterates without a lock
-            self._subscribers = [*self._subscribers, callback]
-
-        def unsubscribe() -> None:
-            with self._lock:
-                self._subscribers = [s for s in self._subscribers if s is not callback]
-
-        return unsubscribe
+        # copy-on-write: publish() iterates without a lock
+        return _add_copy_on_write(self, "_subscribers", callback, self._lock)
 
     def tap(self, queue: deque[tuple[MetricSeries, MetricPoint]]) -> Callable[[], None]:
         """Append ``(series, point)`` to ``queue`` on every new point; returns an untap.
         A subscriber without the call: what a consumer on another thread needs, at the
         cost of one tuple on the producer's (hot) path."""
-        with self._lock:
-            self._taps = [*self._taps, queue]
-
-        def untap() -> None:
-            with self._lock:
-                self._taps = [q for q in self._taps if q is not queue]
-
-        return untap
+        return _add_copy_on_write(self, "_taps", queue, self._lock)
 
 
 PointBatch = list[tuple[MetricSeries, MetricPoint]]
@@ -176,25 +178,11 @@ class DeferredSubscribers:
         self._thread.start()
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        with self._lock:
-            self._subscribers = [*self._subscribers, callback]
-
-        def unsubscribe() -> None:
-            with self._lock:
-                self._subscribers = [s for s in self._subscribers if s is not callback]
-
-        return unsubscribe
+        return _add_copy_on_write(self, "_subscribers", callback, self._lock)
 
     def subscribe_batches(self, callback: BatchSubscriber) -> Callable[[], None]:
         """Call ``callback(points)`` once per delivery with its ``(series, point)`` pairs."""
-        with self._lock:
-            self._batch_subscribers = [*self._batch_subscribers, callback]
-
-        def unsubscribe() -> None:
-            with self._lock:
-                self._batch_subscribers = [s for s in self._batch_subscribers if s is not callback]
-
-        return unsubscribe
+        return _add_copy_on_write(self, "_batch_subscribers", callback, self._lock)
 
     def add_tick(self, callback: Callable[[], object]) -> None:
         """Call ``callback()`` on the delivery thread after each periodic delivery."""

@@ -86,8 +86,7 @@ def _bucket_counts(slots: Any, values: Any, bounds: list[float], n_slots: int) -
 
 def _bucket_counts_one(values: Sequence[float], bounds: list[float]) -> list[int]:
     """:func:`_bucket_counts` for a single slot."""
-    found = np.searchsorted(bounds, np.asarray(values, np.float64))
-    return np.bincount(found, minlength=len(bounds) + 1).tolist()
+    return _bucket_counts(0, np.asarray(values, np.float64), bounds, 1)[0]
 
 
 def _pack_counts(counts: list[int]) -> bytes:

@@ -37,7 +37,7 @@ from ._resources import gpu_option_as_ray_resources
 from .config import Settings, load_settings
 from .errors import ClosedError, NotFoundError, ValidationError
 from .store import Store
-from .telemetry import DeferredSubscribers, Telemetry
+from .telemetry import Telemetry
 
 _log = logging.getLogger("constellation.platform")
 
@@ -55,6 +55,9 @@ FORECAST_CONFIDENCE_THRESHOLD = 0.8
 # The default detectors see each function's series in 1 s windows (the mean of each
 # window), not every invocation: see constellation.anomaly._watch.
 DETECTOR_WINDOW_S = 1.0
+# How often the detectors' watcher reads the series (it polls: an invocation pays nothing
+# for the feed); a window is fed at most this long after it ends.
+DETECTOR_POLL_S = 0.25
 DEFAULT_DETECTORS: list[tuple[str, str, float | None]] = [
     ("function_duration_ms", "ensemble", None),
     ("function_error_rate", "threshold", 0.25),  # an EWMA over about 10 invocations
@@ -100,7 +103,6 @@ class Constellation:
         self._anomaly: AnomalyRegistry | None = None
         self._predictive: PredictiveService | None = None
         self._gpu: GpuManager | None = None
-        self._deferred: DeferredSubscribers | None = None
         self._unwatch: TelemetryWatcher | None = None
         self._wired: ServerlessService | None = None
         self._lock = threading.RLock()
@@ -249,15 +251,14 @@ class Constellation:
                 from .anomaly import AnomalyRegistry, watch_telemetry
 
                 self._anomaly = AnomalyRegistry(store=self.store, clock=self.clock)
-                self._deferred = DeferredSubscribers(self.telemetry)
-                watcher = watch_telemetry(
-                    cast(Telemetry, self._deferred),
+                self._unwatch = watch_telemetry(
+                    self.telemetry,
                     self._anomaly,
                     auto=DEFAULT_DETECTORS,
                     window_s=DETECTOR_WINDOW_S,
+                    poll_s=DETECTOR_POLL_S,
+                    clock=self.clock,
                 )
-                self._deferred.add_tick(lambda: watcher.close_windows(self.clock()))
-                self._unwatch = watcher
             return self._anomaly
 
     @property
@@ -287,10 +288,10 @@ class Constellation:
         return Forecast(prediction.value, prediction.confidence, FORECAST_CONFIDENCE_THRESHOLD)
 
     def flush_metrics(self) -> None:
-        """Deliver metric points still queued for the anomaly detectors (for tests)."""
-        if self._deferred is not None:
-            self._deferred.flush()
+        """Feed the anomaly detectors every metric point not yet read, and every open
+        window, now (for tests)."""
         if self._unwatch is not None:
+            self._unwatch.poll()
             self._unwatch.close_windows()
 
     def _check_open(self) -> None:
@@ -470,10 +471,8 @@ class Constellation:
             self._deployment_scaler.close()
         if deployments is not None:
             deployments.close()
-        if self._deferred is not None and self._unwatch is not None:
-            self._deferred.close()
-            self._unwatch.close_windows()
-            self._unwatch()
+        if self._unwatch is not None:
+            self._unwatch.close()
         if self._anomaly is not None:
             self._anomaly.shutdown()
         if self._gpu is not None:

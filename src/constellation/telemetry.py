@@ -16,6 +16,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from itertools import islice
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -67,6 +68,34 @@ class MetricSeries:
 
     def last(self) -> MetricPoint | None:
         return self._points[-1] if self._points else None
+
+    def points_after(self, seen: MetricPoint | None) -> list[MetricPoint]:
+        """The points appended after ``seen`` (a point this series returned), oldest first:
+        every point held when ``seen`` is None or has already left the buffer.
+
+        What a reader on another thread polls with: the producer pays nothing for it (no
+        queue, no callback), and the reader copies only the newest points. Points are
+        found by identity, so equal values at equal times are told apart.
+        """
+        buffer = self._points
+        want = 16
+        while True:
+            try:
+                if seen is not None and buffer and buffer[-1] is seen:
+                    return []
+                # one C call, so no other thread appends in between
+                newest_first = list(islice(reversed(buffer), want))
+            except RuntimeError:  # mutated mid-copy (a finaliser ran): copy again
+                continue
+            for i, point in enumerate(newest_first):
+                if point is seen:
+                    del newest_first[i:]
+                    newest_first.reverse()
+                    return newest_first
+            if len(newest_first) < want:  # the whole buffer, and ``seen`` is not in it
+                newest_first.reverse()
+                return newest_first
+            want *= 4
 
     def __len__(self) -> int:
         return len(self._points)
@@ -134,6 +163,16 @@ class Telemetry:
     def names(self) -> list[str]:
         with self._lock:
             return sorted(self._series)
+
+    def all_series(self) -> list[MetricSeries]:
+        """Every series, in the order they were created (a snapshot)."""
+        with self._lock:
+            return list(self._series.values())
+
+    def series_count(self) -> int:
+        """How many series exist; series are never removed, so a poller compares it to
+        know when to take a new :meth:`all_series` snapshot."""
+        return len(self._series)
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(series, point)`` on every new point; returns an unsubscribe."""

@@ -7,6 +7,11 @@ values at the time of its latest one. The platform feeds its default detectors t
 way (1 s windows): at thousands of invocations a second, detecting on each one cost a
 fifth of the request-serving core (the detectors hold the GIL), while a function called
 less than once a second still has each invocation seen on its own.
+
+With ``poll_s`` the watcher reads the series itself on its own thread instead of
+subscribing: the producer of a metric then pays nothing for it (no callback, no queue
+entry), and each poll folds a series' new points into its window with a few C-level
+calls rather than Python code per point. The platform watches its metrics this way.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from __future__ import annotations
 import fnmatch
 import logging
 import threading
+import time
 from collections.abc import Callable
+from operator import itemgetter
 
 from ..errors import ConstellationError, ValidationError
 from ..telemetry import MetricPoint, MetricSeries, Telemetry
@@ -26,6 +33,9 @@ log = logging.getLogger("constellation.anomaly")
 
 # An invocation's point may arrive up to its timeout (at most 900 s) after its timestamp.
 LATE_TOLERANCE_S = 900.0
+
+_timestamp = itemgetter(0)
+_value = itemgetter(1)
 
 
 class _Window:
@@ -54,6 +64,8 @@ class TelemetryWatcher:
         auto: list[tuple[str, str, float | None]],
         instance_label: str,
         window_s: float | None,
+        poll_s: float | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._reg = registry
         self._rules = auto
@@ -63,15 +75,104 @@ class TelemetryWatcher:
         self._targets: dict[str, tuple[int, list[MetricDetector]]] = {}
         self._windows: dict[str, _Window] = {}
         self._lock = threading.RLock()
+        self._telemetry = telemetry
+        self._clock = clock
+        self._polled: list[MetricSeries] = []
+        self._seen: dict[str, MetricPoint] = {}
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        if poll_s is not None:
+            # points published before the watch began are not fed (as when subscribing)
+            self._polled = telemetry.all_series()
+            self._seen = {s.key: last for s in self._polled if (last := s.last()) is not None}
+            self._poller = threading.Thread(
+                target=self._poll_every, args=(poll_s,), name="anomaly-watch", daemon=True
+            )
+            self._poller.start()
+            return
         batches = getattr(telemetry, "subscribe_batches", None)  # a DeferredSubscribers
-        self._unsubscribe: Callable[[], None] | None = (
+        self._unsubscribe = (
             batches(self.on_points) if batches is not None else telemetry.subscribe(self.on_point)
         )
 
     def __call__(self) -> None:
+        """Stop watching (idempotent). A polling watcher reads the points still unread
+        and feeds every open window first."""
         unsubscribe, self._unsubscribe = self._unsubscribe, None
         if unsubscribe is not None:
             unsubscribe()
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            self._stop.set()
+            poller.join(timeout=5.0)
+            self.poll()
+            self.close_windows()
+
+    close = __call__
+
+    def _poll_every(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            try:
+                self.poll()
+                self.close_windows(self._clock())
+            except Exception:  # a failing detector must not end the watching
+                log.exception("anomaly: polling the metrics failed")
+
+    def poll(self) -> int:
+        """Read every series' points appended since the last poll and fold them into
+        their windows (or feed them, without windows); returns how many were read."""
+        telemetry = self._telemetry
+        read = 0
+        with self._lock:
+            if len(self._polled) != telemetry.series_count():
+                self._polled = telemetry.all_series()
+            seen = self._seen
+            for series in self._polled:
+                new = series.points_after(seen.get(series.key))
+                if not new:
+                    continue
+                seen[series.key] = new[-1]
+                read += len(new)
+                if not self._detectors(series):
+                    continue
+                if self.window_s is None:
+                    for point in new:
+                        self._feed(series, point.value, point.timestamp)
+                else:
+                    self._fold(series, new)
+        return read
+
+    def _fold(self, series: MetricSeries, points: list[MetricPoint]) -> None:
+        """``on_point`` for each of a series' new points, in order, with the same result:
+        the runs of points inside one window are summed by C-level builtins."""
+        window_s = self.window_s or 0.0
+        windows, key = self._windows, series.key
+        start, n = 0, len(points)
+        while start < n:
+            window = windows.get(key)
+            if window is None:
+                windows[key] = _Window(series, points[start])
+                start += 1
+                continue
+            end = window.start + window_s
+            rest = points[start:] if start else points
+            if max(map(_timestamp, rest)) < end:  # the usual case: all in this window
+                split = n
+            else:  # the first point at or past its end starts the next window
+                split = start + next(i for i, p in enumerate(rest) if p.timestamp >= end)
+            if split > start:
+                run = points[start:split]
+                window.total = sum(map(_value, run), window.total)
+                window.count += split - start
+                newest = max(map(_timestamp, run))
+                if newest > window.last:
+                    window.last = newest
+            if split == n:
+                return
+            self._close(window)
+            windows[key] = _Window(series, points[split])
+            start = split + 1
 
     def on_point(self, series: MetricSeries, point: MetricPoint) -> None:
         if self.window_s is None:
@@ -180,6 +281,8 @@ def watch_telemetry(
     auto: list[tuple[str, str, float | None]] | None = None,
     instance_label: str = "instance",
     window_s: float | None = None,
+    poll_s: float | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> TelemetryWatcher:
     """Feed every new telemetry point to the detectors on its series; returns the watcher
     (call it to unsubscribe).
@@ -195,6 +298,13 @@ def watch_telemetry(
     logged and dropped: the producer of the metric is never interrupted. With
     ``window_s``, each series is fed one point per window (see the module docstring);
     :meth:`TelemetryWatcher.close_windows` feeds the windows that have ended.
+
+    With ``poll_s``, the watcher does not subscribe: its own thread reads each series'
+    new points every ``poll_s`` seconds (:meth:`TelemetryWatcher.poll`) and feeds the
+    windows that ended by ``clock()``; the same points are fed as when subscribed, at
+    most ``poll_s`` later, and a producer pays nothing per point. A series keeps its
+    newest points only (``Telemetry(maxlen=...)``): points that left it between two
+    polls are not fed.
     """
     from ._api import get_registry
 
@@ -202,5 +312,11 @@ def watch_telemetry(
         isinstance(window_s, bool) or not isinstance(window_s, int | float) or not window_s > 0
     ):
         raise ValidationError("window_s", f"{window_s!r} is not allowed; expected > 0 seconds")
+    if poll_s is not None and (
+        isinstance(poll_s, bool) or not isinstance(poll_s, int | float) or not poll_s > 0
+    ):
+        raise ValidationError("poll_s", f"{poll_s!r} is not allowed; expected > 0 seconds")
     reg = registry if registry is not None else get_registry()
-    return TelemetryWatcher(telemetry, reg, list(auto or []), instance_label, window_s)
+    return TelemetryWatcher(
+        telemetry, reg, list(auto or []), instance_label, window_s, poll_s, clock
+    )

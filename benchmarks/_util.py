@@ -72,3 +72,21 @@ def report(name: str, results: dict[str, Any]) -> None:
     payload = {"benchmark": name, "machine": machine(), "results": results}
     (out_dir / f"{name}.json").write_text(json.dumps(payload, indent=2))
     print(json.dumps(payload, indent=2))
+
+
+def sign_test(ratios: list[float]) -> float:
+    """Two-sided p-value of as many ratios on one side of 1.0 under no difference."""
+    n = sum(1 for r in ratios if r != 1.0)
+    low = min(sum(1 for r in ratios if r < 1.0), sum(1 for r in ratios if r > 1.0))
+    tail = sum(math.comb(n, k) for k in range(low + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def median_interval(ratios: list[float], level: float = 0.95) -> tuple[float, float]:
+    """The order-statistic interval [r_(k), r_(n+1-k)] that holds the median with at
+    least ``level`` probability (binomial(n, 1/2) tails); the whole range when n is small."""
+    ordered, n = sorted(ratios), len(ratios)
+    k = 0
+    while k + 1 <= n // 2 and sum(math.comb(n, j) for j in range(k + 1)) / 2**n <= (1 - level) / 2:
+        k += 1
+    return ordered[max(k - 1, 0)], ordered[n - max(k, 1)]

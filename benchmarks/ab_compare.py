@@ -4,11 +4,13 @@ Run: ``.venv/bin/python benchmarks/ab_compare.py --before ../before --after . \\
       --script serverless_bench.py --rounds 3 [--quick]``
 
 Each checkout runs with its own interpreter (``CHECKOUT/.venv/bin/python``) and its own
-copy of the script, alternating B, A, B, A... so a machine that gets busier or quieter
-during the run moves both sides alike. Every numeric figure of the scripts' JSON reports
-is paired by its path, and the median of after/before over the rounds is printed: a
-ratio of 1.0 is no change; whether higher is better depends on the figure (a latency,
-a throughput) and is for the reader.
+copy of the script, the two sides swapping order every round (B A, A B, B A...), so a
+machine that gets busier or quieter during the run moves both sides alike. Every numeric
+figure of the scripts' JSON reports is paired by its path, and the median of after/before
+over the rounds is printed with a distribution-free 95% interval of that median and the
+sign test's two-sided p (as ``throughput_pairs.py`` does; with fewer than 6 rounds the
+interval is the whole range). A ratio of 1.0 is no change; whether higher is better
+depends on the figure (a latency, a throughput) and is for the reader.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from _util import median_interval, sign_test
 
 
 def run_once(checkout: Path, script: str, extra: list[str]) -> dict[str, Any]:
@@ -63,8 +67,12 @@ def main() -> None:
     extra = ["--quick"] if args.quick else []
     pairs: list[tuple[dict[str, float], dict[str, float]]] = []
     for i in range(args.rounds):
-        before = flatten(run_once(args.before.resolve(), args.script, extra))
-        after = flatten(run_once(args.after.resolve(), args.script, extra))
+        if i % 2:
+            after = flatten(run_once(args.after.resolve(), args.script, extra))
+            before = flatten(run_once(args.before.resolve(), args.script, extra))
+        else:
+            before = flatten(run_once(args.before.resolve(), args.script, extra))
+            after = flatten(run_once(args.after.resolve(), args.script, extra))
         pairs.append((before, after))
         print(f"round {i + 1}/{args.rounds} done", file=sys.stderr)
     keys = sorted(set(pairs[0][0]) & set(pairs[0][1]))
@@ -73,17 +81,25 @@ def main() -> None:
         ratios = [a[key] / b[key] for b, a in pairs if key in a and key in b and b[key]]
         if not ratios:
             continue
+        low, high = median_interval(ratios)
         table[key] = {
             "before_median": statistics.median(b[key] for b, _ in pairs if key in b),
             "after_median": statistics.median(a[key] for _, a in pairs if key in a),
             "after_over_before_median": statistics.median(ratios),
+            "median_ci95": [low, high],
+            "sign_test_p": sign_test(ratios),
         }
     width = max(len(k) for k in table) if table else 10
-    print(f"{'figure':<{width}}  {'before':>12}  {'after':>12}  {'after/before':>12}")
+    print(
+        f"{'figure':<{width}}  {'before':>12}  {'after':>12}  {'after/before':>12}"
+        f"  {'95% interval':>13}  {'sign p':>6}"
+    )
     for key, row in table.items():
+        low, high = row["median_ci95"]
         print(
             f"{key:<{width}}  {row['before_median']:>12.4g}  {row['after_median']:>12.4g}"
-            f"  {row['after_over_before_median']:>12.3f}"
+            f"  {row['after_over_before_median']:>12.3f}  {low:>6.3f}-{high:<6.3f}"
+            f"  {row['sign_test_p']:>6.3f}"
         )
     if args.out:
         args.out.write_text(json.dumps({"rounds": args.rounds, "figures": table}, indent=2))

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
 from pathlib import Path
+
+from _util import median_interval, sign_test
 
 LOOP = """
 import sys, tempfile, threading, time
@@ -74,24 +75,6 @@ def rate(checkout: Path, seconds: float, same_work: bool) -> float:
         check=True,
     )
     return float(done.stdout.strip().splitlines()[-1])
-
-
-def sign_test(ratios: list[float]) -> float:
-    """Two-sided p-value of as many ratios on one side of 1.0 under no difference."""
-    n = sum(1 for r in ratios if r != 1.0)
-    low = min(sum(1 for r in ratios if r < 1.0), sum(1 for r in ratios if r > 1.0))
-    tail = sum(math.comb(n, k) for k in range(low + 1)) / 2**n
-    return min(1.0, 2 * tail)
-
-
-def median_interval(ratios: list[float], level: float = 0.95) -> tuple[float, float]:
-    """The order-statistic interval [r_(k), r_(n+1-k)] that holds the median with at
-    least ``level`` probability (binomial(n, 1/2) tails); the whole range when n is small."""
-    ordered, n = sorted(ratios), len(ratios)
-    k = 0
-    while k + 1 <= n // 2 and sum(math.comb(n, j) for j in range(k + 1)) / 2**n <= (1 - level) / 2:
-        k += 1
-    return ordered[max(k - 1, 0)], ordered[n - max(k, 1)]
 
 
 def main() -> None:

@@ -69,16 +69,18 @@ class MetricSeries:
     def last(self) -> MetricPoint | None:
         return self._points[-1] if self._points else None
 
-    def points_after(self, seen: MetricPoint | None) -> list[MetricPoint]:
+    def points_after(self, seen: MetricPoint | None, expect: int = 16) -> list[MetricPoint]:
         """The points appended after ``seen`` (a point this series returned), oldest first:
         every point held when ``seen`` is None or has already left the buffer.
 
         What a reader on another thread polls with: the producer pays nothing for it (no
-        queue, no callback), and the reader copies only the newest points. Points are
-        found by identity, so equal values at equal times are told apart.
+        queue, no callback), and the reader copies only the newest points, ``expect`` of
+        them first (how many it guesses are new: say twice the last poll's count), four
+        times as many each time ``seen`` is not among them. Points are found by
+        identity, so equal values at equal times are told apart.
         """
         buffer = self._points
-        want = 16
+        want = max(int(expect), 16)
         while True:
             try:
                 if seen is not None and buffer and buffer[-1] is seen:
@@ -87,11 +89,11 @@ class MetricSeries:
                 newest_first = list(islice(reversed(buffer), want))
             except RuntimeError:  # mutated mid-copy (a finaliser ran): copy again
                 continue
-            for i, point in enumerate(newest_first):
-                if point is seen:
-                    del newest_first[i:]
-                    newest_first.reverse()
-                    return newest_first
+            i = _index_of(newest_first, seen)
+            if i >= 0:
+                del newest_first[i:]
+                newest_first.reverse()
+                return newest_first
             if len(newest_first) < want:  # the whole buffer, and ``seen`` is not in it
                 newest_first.reverse()
                 return newest_first
@@ -102,6 +104,22 @@ class MetricSeries:
 
     def __iter__(self) -> Iterator[MetricPoint]:
         return iter(list(self._points))
+
+
+def _index_of(points: list[MetricPoint], seen: MetricPoint | None) -> int:
+    """Where ``seen`` itself is in ``points``, or -1. ``list.index`` finds it in C, but
+    stops at an equal point too (same time, same value): those are skipped."""
+    if seen is None:
+        return -1
+    start = 0
+    while True:
+        try:
+            i = points.index(seen, start)
+        except ValueError:
+            return -1
+        if points[i] is seen:
+            return i
+        start = i + 1
 
 
 log = logging.getLogger("constellation.telemetry")

@@ -78,7 +78,8 @@ class TelemetryWatcher:
         self._telemetry = telemetry
         self._clock = clock
         self._polled: list[MetricSeries] = []
-        self._seen: dict[str, MetricPoint] = {}
+        self._seen: dict[str, MetricPoint] = {}  # each series' newest point read
+        self._expect: dict[str, int] = {}  # how many new points its next poll may find
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -127,12 +128,14 @@ class TelemetryWatcher:
         with self._lock:
             if len(self._polled) != telemetry.series_count():
                 self._polled = telemetry.all_series()
-            seen = self._seen
+            seen, expect = self._seen, self._expect
             for series in self._polled:
-                new = series.points_after(seen.get(series.key))
+                key = series.key
+                new = series.points_after(seen.get(key), expect.get(key, 16))
                 if not new:
                     continue
-                seen[series.key] = new[-1]
+                seen[key] = new[-1]
+                expect[key] = 2 * len(new)  # a busy series' next poll copies once
                 read += len(new)
                 if not self._detectors(series):
                     continue
@@ -156,16 +159,17 @@ class TelemetryWatcher:
                 start += 1
                 continue
             end = window.start + window_s
-            rest = points[start:] if start else points
-            if max(map(_timestamp, rest)) < end:  # the usual case: all in this window
+            run = points[start:] if start else points
+            newest = max(map(_timestamp, run))
+            if newest < end:  # the usual case: all in this window
                 split = n
             else:  # the first point at or past its end starts the next window
-                split = start + next(i for i, p in enumerate(rest) if p.timestamp >= end)
-            if split > start:
+                split = start + next(i for i, p in enumerate(run) if p.timestamp >= end)
                 run = points[start:split]
+                newest = max(map(_timestamp, run), default=newest)
+            if run:
                 window.total = sum(map(_value, run), window.total)
-                window.count += split - start
-                newest = max(map(_timestamp, run))
+                window.count += len(run)
                 if newest > window.last:
                     window.last = newest
             if split == n:

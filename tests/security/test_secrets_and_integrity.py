@@ -39,6 +39,27 @@ def test_the_database_alone_leaks_no_secret(tmp_path: Path) -> None:
         assert again.serverless.get_function("payments").env["STRIPE_KEY"] == SECRET
 
 
+def test_an_empty_environment_is_stored_as_is_and_a_set_one_encrypted(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+
+    def stored() -> str:
+        with sqlite3.connect(home / "constellation.db") as conn:
+            text: str = conn.execute("SELECT env FROM functions").fetchone()[0]
+        return text
+
+    with make_platform(home) as platform:
+        sls = platform.serverless
+        sls.create_function("plain", "python", "echo", HOSTILE)
+        assert stored() == "{}"  # nothing to hide: no encryption
+        sls.set_env_var("plain", "K", SECRET)
+        assert stored().startswith("fernet:") and SECRET not in stored()
+        sls.update_function("plain", {"env": {"K": None}})  # null unsets
+        assert stored() == "{}" and sls.get_function("plain").env == {}
+    with make_platform(home) as again:  # opening leaves it as it is
+        assert again.serverless.get_function("plain").env == {}
+    assert stored() == "{}"
+
+
 def test_clear_text_from_an_older_release_is_encrypted_on_open(tmp_path: Path) -> None:
     home = tmp_path / "home"
     with make_platform(home) as platform:

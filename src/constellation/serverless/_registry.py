@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import ConflictError, NotFoundError
 from ..store import Store
 from ._models import FunctionInfo, Resources, ScalingPolicy
-from ._secrets import PREFIX, SecretBox
+from ._secrets import EMPTY, PREFIX, SecretBox
 
 __all__ = ["FunctionRegistry"]
 
@@ -84,7 +84,8 @@ class FunctionRegistry:
         """Encrypt the environments an older release stored in clear."""
         with self._store.transaction() as conn:
             rows = conn.execute(
-                "SELECT id, name, env FROM functions WHERE env NOT LIKE ?", (PREFIX + "%",)
+                "SELECT id, name, env FROM functions WHERE env NOT LIKE ? AND env != ?",
+                (PREFIX + "%", EMPTY),
             ).fetchall()
             for row in rows:
                 sealed = self._box.seal(self._box.open(row[2], row[1]))

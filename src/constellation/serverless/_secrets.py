@@ -13,6 +13,10 @@ function with it in one transaction, then drops the old keys. A running platform
 a changed key file (by its inode, size and time) before it encrypts and when a token
 does not decrypt. Values stored in clear by an older release are encrypted when the
 platform opens the store (:meth:`FunctionRegistry`'s start).
+
+An empty environment is stored as ``{}`` (:data:`EMPTY`): there is nothing to hide, and
+most functions have none, so saving one costs no encryption (and no import of
+``cryptography``).
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ if TYPE_CHECKING:
 # cryptography (about 9 MB of a process's memory) is imported on the first seal or open,
 # not by every platform that starts: one with no function environment never needs it.
 
-__all__ = ["PREFIX", "SecretBox", "rotate_key"]
+__all__ = ["EMPTY", "PREFIX", "SecretBox", "rotate_key"]
 
 PREFIX = "fernet:"
+EMPTY = "{}"  # the stored text of an empty environment: no variable, nothing to encrypt
 
 
 def _write_keys(path: Path, keys: list[bytes]) -> None:
@@ -110,6 +115,8 @@ class SecretBox:
 
     def seal(self, env: dict[str, str]) -> str:
         """The stored text of ``env``."""
+        if not env:
+            return EMPTY
         token = self._reload().encrypt(json.dumps(env).encode())
         return PREFIX + token.decode()
 
@@ -140,7 +147,8 @@ def rotate_key(store: Store, key_file: Path) -> int:
     both = MultiFernet([Fernet(k) for k in (new, *old)])
     count = 0
     with store.transaction() as conn:
-        for row in conn.execute("SELECT id, env FROM functions").fetchall():
+        rows = conn.execute("SELECT id, env FROM functions WHERE env != ?", (EMPTY,))
+        for row in rows.fetchall():
             text: str = row[1]
             if text.startswith(PREFIX):
                 token = both.rotate(text[len(PREFIX) :].encode())

@@ -178,3 +178,12 @@ def test_poll_s_must_be_a_positive_number() -> None:
     for bad in (0, -1.0, "1", True):
         with pytest.raises(ValidationError, match="poll_s"):
             watch_telemetry(Telemetry(), AnomalyRegistry(), poll_s=bad)  # type: ignore[arg-type]
+
+
+def test_a_subscribed_watcher_refuses_to_poll() -> None:
+    """Reading the series as well as getting their points would feed each point twice."""
+    telemetry = Telemetry()
+    watcher = watch_telemetry(telemetry, AnomalyRegistry(), window_s=1.0)
+    with pytest.raises(ValidationError, match="poll_s"):
+        watcher.poll()
+    watcher.close()

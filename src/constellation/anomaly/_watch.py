@@ -83,6 +83,7 @@ class TelemetryWatcher:
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self.poll_s = poll_s
         if poll_s is not None:
             # points published before the watch began are not fed (as when subscribing)
             self._polled = telemetry.all_series()
@@ -123,6 +124,8 @@ class TelemetryWatcher:
     def poll(self) -> int:
         """Read every series' points appended since the last poll and fold them into
         their windows (or feed them, without windows); returns how many were read."""
+        if self.poll_s is None:  # subscribed: reading too would feed every point twice
+            raise ValidationError("poll_s", "poll() reads only for a watcher made with poll_s")
         telemetry = self._telemetry
         read = 0
         with self._lock:

@@ -17,7 +17,7 @@ from replay_frontier import Point, envelope, p75_at, run_point, settings, with_r
 from constellation.predictive import ReplayConfig, Trace
 
 
-def _trace(minutes: int = 720) -> Trace:
+def _trace(minutes: int = 360) -> Trace:
     """Poisson functions from a few calls a day to several a minute, and a timer."""
     rng = np.random.default_rng(7)
     rates = [0.005, 0.02, 0.05, 0.2, 1.0, 5.0]
@@ -93,7 +93,7 @@ def test_longer_fixed_keepalive_never_costs_less_or_starts_more_cold() -> None:
 
 
 def test_every_policy_replays_and_reactive_is_the_unit() -> None:
-    trace = _trace(480)
+    trace = _trace(300)
     chosen = settings(
         budgets=(1.5,), cold_shares=(0.2,), hybrid_ranges=(30,), hybrid_tails=(), keepalives=(10,)
     )

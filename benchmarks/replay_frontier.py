@@ -89,6 +89,7 @@ def settings(
     hybrid_tails: Sequence[float] = (50, 75, 90, 95),
     keepalives: Sequence[float] = (1, 2, 5, 10, 20, 60),
     base: ReplayConfig | None = None,
+    with_defaults: bool = True,
 ) -> list[Setting]:
     """Every point of the sweep; ``reactive`` first (the others' reference)."""
     base = base or ReplayConfig()
@@ -109,9 +110,10 @@ def settings(
     for q in hybrid_tails:
         cfg = base.replace(tail_percentile=float(q))
         out.append(Setting("hybrid-histogram", "hybrid: tail pct", "tail_percentile", q, cfg))
-    out.append(
-        Setting("predictive", "predictive: defaults", "budget_ratio", base.budget_ratio, base)
-    )
+    if with_defaults:
+        out.append(
+            Setting("predictive", "predictive: defaults", "budget_ratio", base.budget_ratio, base)
+        )
     for c in cold_shares:
         for b in budgets:
             cfg = base.replace(
@@ -255,16 +257,28 @@ def plot(results: dict[str, list[Point]], path: Path) -> None:
 
     fig = Figure(figsize=(6.0 * len(results), 4.6), dpi=90, layout="constrained")
     axes = fig.subplots(1, len(results), squeeze=False)[0]
+    colours = {
+        "reactive": "black",
+        "fixed-keepalive": "tab:orange",
+        "hybrid-histogram": "tab:blue",
+        "predictive": "tab:green",
+    }
+    styles = ("-", "--", ":", "-.")
     for ax, (name, points) in zip(axes, results.items(), strict=True):
+        used: dict[str, int] = {}
         for line in dict.fromkeys(p.line for p in points):
             pts = sorted((p for p in points if p.line == line), key=lambda p: p.idle)
             xs, ys = [p.idle_ratio for p in pts], [p.p75 for p in pts]
-            style = "*" if line in ("reactive", "predictive: defaults") else ".-"
-            ax.plot(xs, ys, style, label=line, markersize=10 if style == "*" else 5)
+            colour = colours.get(pts[0].policy, "grey")
+            if line in ("reactive", "predictive: defaults"):
+                ax.plot(xs, ys, "*", color=colour, markersize=12, label=line)
+                continue
+            style = styles[used.get(pts[0].policy, 0) % len(styles)]
+            used[pts[0].policy] = used.get(pts[0].policy, 0) + 1
+            ax.plot(xs, ys, marker="o", ls=style, color=colour, markersize=4, label=line)
         ax.axvline(1.0, color="grey", lw=0.6, ls=":")
-        ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=1.0)
-        ax.set_xlabel("idle instance-seconds / reactive's (log)")
+        ax.set_xlabel("idle instance-seconds / reactive's")
         ax.set_ylabel("cold-start % per function, 75th percentile")
         ax.set_title(name)
         ax.grid(True, which="both", lw=0.3)
@@ -287,6 +301,10 @@ def main() -> None:
     ap.add_argument("--hybrid-ranges", type=floats, default=[5, 10, 30, 60, 120, 240])
     ap.add_argument("--hybrid-tails", type=floats, default=[50, 75, 90, 95])
     ap.add_argument("--keepalives", type=floats, default=[1, 2, 5, 10, 20, 60])
+    ap.add_argument("--policies", default="fixed-keepalive,hybrid-histogram,predictive",
+                    help="the policies to sweep (reactive, the reference, always runs)")  # fmt: skip
+    ap.add_argument("--no-defaults", action="store_true",
+                    help="leave out predictive's default point (already measured)")  # fmt: skip
     ap.add_argument("--jobs", type=int, default=1, help="replays at once (processes)")
     ap.add_argument("--plot", type=Path, help="write the p75 / idle chart here (PNG, SVG)")
     ap.add_argument("--json", type=Path, help="also write the points here")
@@ -295,10 +313,15 @@ def main() -> None:
     args = ap.parse_args()
     if args.load:
         loaded: dict[str, list[Point]] = {}
-        for path in args.load:  # several files: their populations side by side
-            saved = json.loads(path.read_text())
-            loaded.update({k: [Point(**p) for p in v] for k, v in saved.items()})
+        order = ("reactive", "fixed-keepalive", "hybrid-histogram", "predictive")
+        # Several files are merged per population: the replays are deterministic.
+        for path in args.load:
+            for name, saved in json.loads(path.read_text()).items():
+                have = loaded.setdefault(name, [])
+                seen = {(p.line, p.value) for p in have}
+                have += [Point(**p) for p in saved if (p["line"], p["value"]) not in seen]
         for name, got in loaded.items():
+            got.sort(key=lambda p: (order.index(p.policy), p.line, p.value))
             print(f"\n#### {name}\n\n{table(got)}\n\n{readings(got)}")
         if args.plot:
             plot(loaded, args.plot)
@@ -313,7 +336,10 @@ def main() -> None:
         args.hybrid_ranges,
         args.hybrid_tails,
         args.keepalives,
+        with_defaults=not args.no_defaults,
     )
+    wanted = {"reactive", *args.policies.split(",")}
+    points = [p for p in points if p.policy in wanted]
     print(f"machine: {machine()} (shared with other sessions: figures are same-run ratios)")
     print(f"{len(points)} replays per population, {args.jobs} at once")
     results: dict[str, list[Point]] = {}

@@ -278,11 +278,12 @@ def plot(results: dict[str, list[Point]], path: Path) -> None:
             ax.plot(xs, ys, marker="o", ls=style, color=colour, markersize=4, label=line)
         ax.axvline(1.0, color="grey", lw=0.6, ls=":")
         ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_ylim(0.0, 100.0)
         ax.set_xlabel("idle instance-seconds / reactive's")
         ax.set_ylabel("cold-start % per function, 75th percentile")
         ax.set_title(name)
         ax.grid(True, which="both", lw=0.3)
-    axes[-1].legend(fontsize=7, loc="upper right")
+    axes[-1].legend(fontsize=7, loc="lower left")
     fig.savefig(path)
 
 

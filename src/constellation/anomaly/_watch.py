@@ -169,7 +169,7 @@ class TelemetryWatcher:
             else:  # the first point at or past its end starts the next window
                 split = start + next(i for i, p in enumerate(run) if p.timestamp >= end)
                 run = points[start:split]
-                newest = max(map(_timestamp, run), default=newest)
+                newest = max(map(_timestamp, run)) if run else window.last
             if run:
                 window.total = sum(map(_value, run), window.total)
                 window.count += len(run)
@@ -315,15 +315,17 @@ def watch_telemetry(
     """
     from ._api import get_registry
 
-    if window_s is not None and (
-        isinstance(window_s, bool) or not isinstance(window_s, int | float) or not window_s > 0
-    ):
-        raise ValidationError("window_s", f"{window_s!r} is not allowed; expected > 0 seconds")
-    if poll_s is not None and (
-        isinstance(poll_s, bool) or not isinstance(poll_s, int | float) or not poll_s > 0
-    ):
-        raise ValidationError("poll_s", f"{poll_s!r} is not allowed; expected > 0 seconds")
+    _check_seconds("window_s", window_s)
+    _check_seconds("poll_s", poll_s)
     reg = registry if registry is not None else get_registry()
     return TelemetryWatcher(
         telemetry, reg, list(auto or []), instance_label, window_s, poll_s, clock
     )
+
+
+def _check_seconds(field: str, value: object) -> None:
+    """None, or a number of seconds above 0; else a ValidationError naming ``field``."""
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
+    ):
+        raise ValidationError(field, f"{value!r} is not allowed; expected > 0 seconds")

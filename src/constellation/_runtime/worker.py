@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 import orjson
 
+from ._prctl import PR_SET_PDEATHSIG, prctl
 from .protocol import ChannelClosed, Receiver, send_message, send_raw
 
 __all__ = ["Context", "load_handler", "run_worker"]
@@ -88,7 +89,7 @@ class Context:
     @property
     def log_stream_name(self) -> str:
         """Lambda's ``YYYY/MM/DD/[version]<instance>``, dated when the instance started."""
-        day = self._spec.get("started_day") or time.strftime("%Y/%m/%d", time.gmtime())
+        day = time.strftime("%Y/%m/%d", time.gmtime(self._spec.get("started_at")))
         return f"{day}/[{self.function_version}]{self.instance_id}"
 
     def get_remaining_time_in_millis(self) -> int:
@@ -166,11 +167,9 @@ def load_handler(spec: dict[str, Any]) -> Callable[..., Any]:
 def _die_with_parent() -> None:
     """Be killed when the zygote ends (on a Ray node it ends with its actor), even in the
     middle of a handler that never returns."""
-    import ctypes
     import signal
 
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() == 1:  # the parent is already gone
         os._exit(0)
 
@@ -198,7 +197,7 @@ def run_worker(sock_fd: int, spec: dict[str, Any]) -> NoReturn:
     """Serve invocations on ``sock_fd`` until the platform goes away. Never returns."""
     sock = socket.socket(fileno=sock_fd)
     started = time.perf_counter()
-    spec["started_day"] = time.strftime("%Y/%m/%d", time.gmtime())
+    spec["started_at"] = time.time()  # formatted only when a handler asks (strftime is slow)
     if spec.get("die_with_parent"):
         _die_with_parent()
     try:

@@ -37,6 +37,7 @@ from typing import Any, NoReturn
 
 import orjson
 
+from ._prctl import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, prctl
 from .worker import load_handler, prepare_process, run_worker
 
 __all__ = ["main"]
@@ -65,7 +66,8 @@ class _Zygote:
         # forked child never walks (and so never copies) the pages it shares with us.
         gc.freeze()
         while True:
-            for key, _ in self.selector.select():
+            # A fork request first: reaping (and the orphan check after it) can wait.
+            for key, _ in sorted(self.selector.select(), key=lambda ready: ready[0].data != "ctrl"):
                 if key.data == "wake":
                     try:
                         while os.read(self.wake_r, 512):
@@ -113,7 +115,7 @@ class _Zygote:
     def _kill_orphans(self) -> None:
         """Kill what an ended worker left behind (reparented to us, the subreaper)."""
         me = os.getpid()
-        for child in _children(me):
+        for child in _children(me, single_threaded=True):
             if child not in self.forked:
                 _kill_tree(child)
 
@@ -180,17 +182,15 @@ def _run_function_zygote(
 
 
 def _set_child_subreaper() -> None:
-    import ctypes
-
-    pr_set_child_subreaper = 36
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1)
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
-def _children(pid: int) -> list[int]:
-    """The live children of ``pid`` (Linux's ``/proc/PID/task/TID/children``)."""
+def _children(pid: int, single_threaded: bool = False) -> list[int]:
+    """The live children of ``pid`` (Linux's ``/proc/PID/task/TID/children``); a zygote
+    knows it has one thread, whose id is its pid."""
     found: list[int] = []
     try:
-        tasks = os.listdir(f"/proc/{pid}/task")
+        tasks = [str(pid)] if single_threaded else os.listdir(f"/proc/{pid}/task")
     except OSError:
         return found
     for tid in tasks:
@@ -228,10 +228,7 @@ def _become_uid(uid: int) -> None:
     os.setresuid(uid, uid, uid)
     # A uid change made us non-dumpable: /proc/self would stay root's, and workers need
     # their own (clear_refs, status). Only the function's own processes share this uid.
-    import ctypes
-
-    pr_set_dumpable = 4
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 1)
+    prctl(PR_SET_DUMPABLE, 1)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..._runtime.protocol import ChannelClosed, Receiver, frame
 from .._errors import InstanceDied, InstanceTimedOut
-from ._zygote_client import ExitRegistry, describe_exit, sender_pid
+from ._zygote_client import ExitRegistry, describe_exit, sender_pid_into
 
 __all__ = ["SpinGate", "WorkerInstance"]
 
@@ -131,8 +131,7 @@ class WorkerInstance:
         """The worker's first message: ``{"ready": true, "init_ms"}`` or an error."""
         self._sock.settimeout(timeout)
         try:
-            self._learn_pid()
-            message: dict[str, Any] = Receiver(self._sock, 4096).recv()
+            message: dict[str, Any] = self._first_message()
             self._sock.settimeout(None)  # blocking from now on: invoke_raw uses SO_RCVTIMEO
         except ChannelClosed:
             message = {"ready": False, "error": self._death("while starting")}
@@ -145,17 +144,19 @@ class WorkerInstance:
         self.init_ms = float(message.get("init_ms", 0.0))
         return message
 
-    def _learn_pid(self) -> None:
-        """The worker's pid as this process sees it, from the credentials the kernel
-        attached to its first message (the zygote's number differs in a sandbox's pid
-        namespace); only a socket made by the zygote handle asks for them."""
+    def _first_message(self) -> Any:
+        """Read the worker's first message. If the zygote handle asked for credentials,
+        the pid the kernel attached to it is the worker's as this process sees it (in a
+        sandbox's pid namespace the zygote's number differs)."""
         sock = self._sock
+        receiver = Receiver(sock, 4096)
         if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED):
-            return
-        _, pid = sender_pid_peek(sock)
+            return receiver.recv()
+        got, pid = sender_pid_into(sock, receiver.view)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 0)
         if pid is not None:
             self.pid = pid
+        return receiver.recv(already=got)
 
     def invoke_raw(self, body: bytes, timeout: float) -> dict[str, Any]:
         """Send one request (already encoded as JSON) and wait for its reply, at most ``timeout`` seconds."""
@@ -316,11 +317,6 @@ class WorkerInstance:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<WorkerInstance {self.id} pid={self.pid} {state} at {time.ctime(self.created_at)}>"
-
-
-def sender_pid_peek(sock: socket.socket) -> tuple[bytes, int | None]:
-    """:func:`sender_pid` of the first byte waiting, leaving it for the next read."""
-    return sender_pid(sock, 1, socket.MSG_PEEK)
 
 
 def _expire(waiter: asyncio.Future[int]) -> None:

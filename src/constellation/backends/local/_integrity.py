@@ -12,7 +12,10 @@ changed tree matching any of them would need a SHA-256 preimage.
 checks a cached file against its source's size and time; in a sandbox nothing can write
 one, without a sandbox a process of the platform's user could: docs/security.md). Hashing
 is skipped while no file of the tree changed: same names, sizes, inodes and change
-times (a change time cannot be set back by a process).
+times (a change time cannot be set back by a process). A file system stamps times from a
+coarse clock (1-10 ms), so a tree changed in the same tick as its check would look
+unchanged: a signature is remembered only once the tree has been still for 50 ms, and a
+later change then gets a later time.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 
 __all__ = ["CodeVerifier", "stored_code_matches"]
@@ -63,41 +67,55 @@ def stored_code_matches(root: Path, code_hash: str) -> bool:
     return _folder_digest("modules", "", root, files) == code_hash
 
 
-def _signature(root: Path) -> tuple[tuple[str, int, int, int, int], ...]:
-    rows = []
+def _entries(root: Path) -> list[str]:
+    """Every folder and file below ``root`` (``__pycache__`` left out), top-down."""
+    found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d != _SKIP)
-        for name in (".", *sorted(filenames)):
-            st = os.lstat(os.path.join(dirpath, name))
-            rows.append(
-                (os.path.join(dirpath, name), st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-            )
+        found.append(dirpath)
+        found.extend(os.path.join(dirpath, name) for name in sorted(filenames))
+    return found
+
+
+def _signature(entries: list[str]) -> tuple[tuple[int, int, int, int], ...]:
+    """Size, inode and change times of each entry. A file added, removed or renamed
+    changes its folder's times, so the entries listed once stay enough to notice it."""
+    rows = []
+    for path in entries:
+        st = os.lstat(path)
+        rows.append((st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns))
     return tuple(rows)
 
 
 class CodeVerifier:
     """Checks stored code before it runs; remembers trees it already hashed."""
 
-    def __init__(self) -> None:
-        self._good: dict[Path, tuple[tuple[str, int, int, int, int], ...]] = {}
+    def __init__(self, settle_ns: int = 50_000_000) -> None:
+        self._settle_ns = settle_ns  # a tree changed this recently is hashed every time
+        self._good: dict[Path, tuple[list[str], tuple[tuple[int, int, int, int], ...]]] = {}
         self._lock = threading.Lock()
 
     def verify(self, root: Path, code_hash: str) -> bool:
         """Whether ``root`` still holds the code that hashed to ``code_hash``."""
-        try:
-            signature = _signature(root)
-        except OSError:
-            return False
         with self._lock:
-            if self._good.get(root) == signature:
-                return True
+            known = self._good.get(root)
+        if known is not None:
+            entries, signature = known
+            try:
+                if _signature(entries) == signature:
+                    return True
+            except OSError:
+                pass  # an entry is gone: hash the tree again, below
         try:
+            entries = _entries(root)
+            signature = _signature(entries)  # before hashing: a change during it shows later
             ok = stored_code_matches(root, code_hash)
         except OSError:
             ok = False
+        settled = ok and max(row[3] for row in signature) < time.time_ns() - self._settle_ns
         with self._lock:
-            if ok:
-                self._good[root] = signature
+            if settled:
+                self._good[root] = (entries, signature)
             else:
                 self._good.pop(root, None)
         return ok

@@ -18,20 +18,37 @@ import orjson
 from ...errors import ClosedError
 from .._errors import InstanceStartError
 
-__all__ = ["ExitRegistry", "FunctionZygote", "RootZygote", "describe_exit", "sender_pid"]
+__all__ = [
+    "ExitRegistry",
+    "FunctionZygote",
+    "RootZygote",
+    "describe_exit",
+    "sender_pid",
+    "sender_pid_into",
+]
 
 _UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
 
 
-def sender_pid(sock: socket.socket, size: int, flags: int = 0) -> tuple[bytes, int | None]:
+def _credentials_pid(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            return _UCRED.unpack(payload[: _UCRED.size])[0] or None
+    return None
+
+
+def sender_pid(sock: socket.socket, size: int) -> tuple[bytes, int | None]:
     """Receive one message and the pid of the process that sent it, as this process
     sees it (SCM_CREDENTIALS: the kernel translates a pid from a sandbox's pid
     namespace, where the zygote's own reports would give the namespace's number)."""
-    data, ancillary, _, _ = sock.recvmsg(size, socket.CMSG_SPACE(_UCRED.size), flags)
-    for level, kind, payload in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-            return data, _UCRED.unpack(payload[: _UCRED.size])[0] or None
-    return data, None
+    data, ancillary, _, _ = sock.recvmsg(size, socket.CMSG_SPACE(_UCRED.size))
+    return data, _credentials_pid(ancillary)
+
+
+def sender_pid_into(sock: socket.socket, buffer: memoryview) -> tuple[int, int | None]:
+    """:func:`sender_pid` into ``buffer``: the bytes read and the sender's pid."""
+    got, ancillary, _, _ = sock.recvmsg_into([buffer], socket.CMSG_SPACE(_UCRED.size))
+    return got, _credentials_pid(ancillary)
 
 
 _SIGNAL_NAMES = {
@@ -82,17 +99,22 @@ class ExitRegistry:
 class _ZygoteHandle:
     """One zygote's control socket; fork requests are serialised by a lock."""
 
-    def __init__(self, ctrl: socket.socket, pid: int) -> None:
+    def __init__(self, ctrl: socket.socket, pid: int, own_pid_namespace: bool) -> None:
         self.ctrl = ctrl
         self.pid = pid
+        # In its own pid namespace (a sandbox) the zygote's pids are not ours: a child's
+        # first message then carries its pid as this process sees it (SO_PASSCRED).
+        self.own_pid_namespace = own_pid_namespace
         self._lock = threading.Lock()
         self.closed = False
 
     def _request(self, op: str, spec: dict[str, Any]) -> tuple[int, socket.socket]:
         kind = socket.SOCK_STREAM if op == "fork_worker" else socket.SOCK_SEQPACKET
         ours, theirs = socket.socketpair(socket.AF_UNIX, kind)
-        # The child's first message then carries its pid as this process sees it.
-        ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        if (
+            self.own_pid_namespace or op == "fork_zygote"
+        ):  # a function zygote: its pid to kill it by
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         try:
             with self._lock:
                 if self.closed:
@@ -138,7 +160,9 @@ class _ZygoteHandle:
             if host_pid is not None:
                 _kill(host_pid)
             raise InstanceStartError(ready.get("error", "function zygote failed"))
-        return FunctionZygote(ctrl, host_pid, float(ready.get("init_ms", 0.0)))
+        return FunctionZygote(
+            ctrl, host_pid, self.own_pid_namespace, float(ready.get("init_ms", 0.0))
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -149,8 +173,10 @@ class _ZygoteHandle:
 class FunctionZygote(_ZygoteHandle):
     """A zygote that already imported one function's module."""
 
-    def __init__(self, ctrl: socket.socket, pid: int, init_ms: float) -> None:
-        super().__init__(ctrl, pid)
+    def __init__(
+        self, ctrl: socket.socket, pid: int, own_pid_namespace: bool, init_ms: float
+    ) -> None:
+        super().__init__(ctrl, pid, own_pid_namespace)
         self.init_ms = init_ms
         self.exits: ExitRegistry | None = None  # its root zygote's
         self.on_close: Callable[[], None] | None = None  # e.g. let go of its sandbox
@@ -189,7 +215,7 @@ class RootZygote(_ZygoteHandle):
             raise InstanceStartError(f"the zygote did not start: {exc}") from None
         child_ctrl.close()
         child_events.close()
-        super().__init__(ctrl, self._process.pid)
+        super().__init__(ctrl, self._process.pid, own_pid_namespace=bool(prefix))
         self._exits = self.exits = exits
         self._ended = False
         self._reader = threading.Thread(target=self._read_events, name="zygote-events", daemon=True)

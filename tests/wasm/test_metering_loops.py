@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from constellation.wasm import WasmHost, WasmModule, WasmTrap, _counted, _opcodes
+from constellation.wasm import (
+    WasmHost,
+    WasmInstance,
+    WasmModule,
+    WasmTrap,
+    _counted,
+    _opcodes,
+    _unroll,
+)
 from constellation.wasm._metering import SLICE, meter_module
 
 # Each loop ends the way clang ends a counted loop: x = x + step; br_if (x <cmp> bound).
@@ -71,11 +79,28 @@ def loops(host: WasmHost) -> WasmModule:
 
 
 @pytest.fixture
-def per_iteration_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WasmHost]:
-    """A host whose rewrite charges every loop at its header (no counted loops)."""
-    monkeypatch.setattr(_counted, "find_counted", lambda *args: None)
+def per_iteration_host(tmp_path: Path) -> Iterator[WasmHost]:
+    """A host for modules rewritten to charge every loop at its header (no counted loops):
+    see :func:`per_iteration_instance`."""
     with WasmHost(cache_dir=tmp_path / "other-cache") as h:
         yield h
+
+
+@pytest.fixture(autouse=True)
+def no_unrolling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted loops are what these tests compare: loops checked per turn stay as they
+    are (tests/wasm/test_unroll.py covers unrolling)."""
+    monkeypatch.setattr(_unroll, "FACTOR", 1)
+
+
+def per_iteration_instance(host: WasmHost, wat: str, **options: object) -> WasmInstance:
+    """An instance whose module was rewritten (compiled here, while the patch holds)
+    without counted loops; modules compiled outside it keep theirs."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_counted, "find_counted", lambda *args: None)
+        module = host.load_module(wat)
+        host.precompile(module.id, metering=True, interruptible=True)
+        return host.create_instance(module.id, **options)
 
 
 def _gas(inst, name: str, args: list[int]) -> tuple[list[int], int]:
@@ -132,7 +157,7 @@ def test_counted_loops_compute_what_the_original_does_with_the_same_gas(
     plain = host.create_instance(host.load_module(LOOPS_WAT).id, metering=False,
                                  interruptible=False)  # fmt: skip
     counted = host.create_instance(host.load_module(LOOPS_WAT).id)
-    header = per_iteration_host.create_instance(per_iteration_host.load_module(LOOPS_WAT).id)
+    header = per_iteration_instance(per_iteration_host, LOOPS_WAT)
     signed = [a - (1 << 32) if a >= 1 << 31 else a for a in args]
     got = [v.value for v in plain.call(name, signed)]
     assert [g % (1 << 32) for g in got] == [w % (1 << 32) for w in want]
@@ -232,7 +257,7 @@ def test_counted_loops_at_the_edges_of_the_integer_range(
     plain = host.create_instance(host.load_module(LOOPS_WAT).id, metering=False,
                                  interruptible=False)  # fmt: skip
     counted = host.create_instance(host.load_module(LOOPS_WAT).id)
-    header = per_iteration_host.create_instance(per_iteration_host.load_module(LOOPS_WAT).id)
+    header = per_iteration_instance(per_iteration_host, LOOPS_WAT)
     want = [v.value for v in plain.call(name, signed)]
     out_c, gas_c = _gas(counted, name, signed)
     out_h, gas_h = _gas(header, name, signed)

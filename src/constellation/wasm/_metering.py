@@ -52,11 +52,12 @@ from ._counted import plan
 from ._opcodes import branch_labels, instructions
 from ._opcodes import sleb as _sleb
 from ._peephole import edits as peephole_edits
+from ._unroll import unroll_leaf_loops
 
 __all__ = ["BANK", "FLAG", "INIT_GAS", "METER_EXPORT", "METER_VERSION", "SLICE", "SLICE_OFFSET",
            "STOP_EXPORT", "meter_module"]  # fmt: skip
 
-METER_VERSION = "meter-9"  # part of the compile cache key: bump when the rewrite changes
+METER_VERSION = "meter-10"  # part of the compile cache key: bump when the rewrite changes
 METER_EXPORT = "__cst_meter"
 STOP_EXPORT = "__cst_stop"
 BANK, SLICE_OFFSET, FLAG = 0, 8, 16  # byte offsets in the meter memory
@@ -158,6 +159,7 @@ def _meter_body(
         declared += r.u32()
         r.valtype()
     decl_end = r.pos
+    body = unroll_leaf_loops(body, decl_end)  # one header check per FACTOR turns
     code = _Code(mem, n_locals_before + declared, *stop)
     instrs = instructions(body, decl_end)
     loops = plan(body, instrs)

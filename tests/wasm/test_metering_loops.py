@@ -21,6 +21,9 @@ from constellation.wasm import (
 )
 from constellation.wasm._metering import SLICE, meter_module
 
+from ._rewrites import call_with_gas as _gas
+from ._rewrites import compiled_under, function_bodies
+
 # Each loop ends the way clang ends a counted loop: x = x + step; br_if (x <cmp> bound).
 # Per iteration the body segment is charged its instruction count, counted by hand below.
 LOOPS_WAT = """
@@ -94,39 +97,15 @@ def no_unrolling(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def per_iteration_instance(host: WasmHost, wat: str, **options: object) -> WasmInstance:
-    """An instance whose module was rewritten (compiled here, while the patch holds)
-    without counted loops; modules compiled outside it keep theirs."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_counted, "find_counted", lambda *args: None)
-        module = host.load_module(wat)
-        host.precompile(module.id, metering=True, interruptible=True)
-        return host.create_instance(module.id, **options)
-
-
-def _gas(inst, name: str, args: list[int]) -> tuple[list[int], int]:
-    before = inst.gas_used
-    out = [v.value for v in inst.call(name, args)]
-    return out, inst.gas_used - before
+    """An instance whose module was rewritten without counted loops."""
+    return compiled_under(host, wat, {(_counted, "find_counted"): lambda *args: None}, **options)
 
 
 def test_the_kernel_shapes_are_recognised_as_counted() -> None:
     body_plans = []
-    wasm = bytes(wasmtime.wat2wasm(LOOPS_WAT))
-    from constellation.wasm._binary import _Reader, _sections
-
-    for sid, _h, start, end in _sections(wasm):
-        if sid == 10:
-            r = _Reader(wasm, start, end)
-            for _ in range(r.u32()):
-                size = r.u32()
-                body = wasm[r.pos : r.pos + size]
-                r.pos += size
-                b = _Reader(body)
-                for _ in range(b.u32()):
-                    b.u32()
-                    b.valtype()
-                plan = _counted.plan(body, _opcodes.instructions(body, b.pos))
-                body_plans.append(sorted(kind for kind, _ in plan.values()))
+    for body, start in function_bodies(bytes(wasmtime.wat2wasm(LOOPS_WAT))):
+        plan = _counted.plan(body, _opcodes.instructions(body, start))
+        body_plans.append(sorted(kind for kind, _ in plan.values()))
     # "early" can leave its loop before the count runs out: checked per iteration
     assert body_plans == [["counted"]] * 4 + [["line"]] + [["counted", "counted"]]
 

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import wasmtime
 
-from constellation.wasm import WasmHost, WasmTrap, _opcodes, _unroll
-from constellation.wasm._binary import _Reader, _sections
+from constellation.wasm import WasmHost, WasmInstance, WasmTrap, _opcodes, _unroll
+
+from ._rewrites import call_with_gas as _call
+from ._rewrites import compiled_under, function_bodies
 
 # Loops clang leaves data-dependent, and the branch shapes a copy must keep: exits to
 # outer blocks from nested blocks, a br_table with targets inside and outside, if/else.
@@ -61,35 +63,8 @@ WAT = """
 """
 
 
-def _bodies(wasm: bytes) -> list[tuple[bytes, int]]:
-    found = []
-    for sid, _h, start, end in _sections(wasm):
-        if sid == 10:
-            r = _Reader(wasm, start, end)
-            for _ in range(r.u32()):
-                size = r.u32()
-                body = wasm[r.pos : r.pos + size]
-                r.pos += size
-                b = _Reader(body)
-                for _ in range(b.u32()):
-                    b.u32()
-                    b.valtype()
-                found.append((body, b.pos))
-    return found
-
-
-def _instance(host: WasmHost, factor: int, monkeypatch: pytest.MonkeyPatch, **options: object):
-    with monkeypatch.context() as patch:
-        patch.setattr(_unroll, "FACTOR", factor)
-        module = host.load_module(WAT)
-        host.precompile(module.id, metering=True, interruptible=True)
-        return host.create_instance(module.id, **options)
-
-
-def _call(inst, name: str, args: list[int]) -> tuple[list[int], int]:
-    before = inst.gas_used
-    out = [v.value for v in inst.call(name, args)]
-    return out, inst.gas_used - before
+def _instance(host: WasmHost, factor: int, **options: object) -> WasmInstance:
+    return compiled_under(host, WAT, {(_unroll, "FACTOR"): factor}, **options)
 
 
 def _write(inst, data: bytes) -> None:
@@ -107,7 +82,7 @@ def hosts(tmp_path):
 
 def test_the_data_dependent_loops_are_unrolled_and_nothing_else() -> None:
     wasm = bytes(wasmtime.wat2wasm(WAT))
-    for body, start in _bodies(wasm):
+    for body, start in function_bodies(wasm):
         out = _unroll.unroll_leaf_loops(body, start, 4)
         loops = [op for _, op, _ in _opcodes.instructions(out, start) if op == 0x03]
         assert len(out) > len(body) and len(loops) == 1
@@ -126,7 +101,7 @@ def test_the_data_dependent_loops_are_unrolled_and_nothing_else() -> None:
       (loop $l (result i32) (br_if $l (i32.load (local.get $n))) (i32.const 1))))""")
     )
     for wasm in (calls, nested, typed):
-        for body, start in _bodies(wasm):
+        for body, start in function_bodies(wasm):
             kinds = [op for _, op, _ in _opcodes.instructions(body, start) if op == 0x03]
             if len(kinds) == 2:  # the nested pair: only the inner (leaf) loop is copied
                 assert _unroll.unroll_leaf_loops(body, start, 4) != body
@@ -134,12 +109,12 @@ def test_the_data_dependent_loops_are_unrolled_and_nothing_else() -> None:
             assert _unroll.unroll_leaf_loops(body, start, 4) == body
 
 
-def test_results_and_gas_across_random_inputs(hosts, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_results_and_gas_across_random_inputs(hosts) -> None:
     unrolled_host, per_turn_host = hosts
     rng = random.Random(20261205)
-    unrolled = _instance(unrolled_host, 4, monkeypatch)
-    again = _instance(unrolled_host, 4, monkeypatch)
-    per_turn = _instance(per_turn_host, 1, monkeypatch)
+    unrolled = _instance(unrolled_host, 4)
+    again = _instance(unrolled_host, 4)
+    per_turn = _instance(per_turn_host, 1)
     plain = unrolled_host.create_instance(unrolled_host.load_module(WAT).id, metering=False,
                                           interruptible=False)  # fmt: skip
     for _ in range(300):
@@ -160,10 +135,8 @@ def test_results_and_gas_across_random_inputs(hosts, monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.parametrize("turns", [1, 2, 3, 5])
-def test_each_further_four_turns_cost_one_header_charge(
-    hosts, monkeypatch: pytest.MonkeyPatch, turns: int
-) -> None:
-    unrolled = _instance(hosts[0], 4, monkeypatch)
+def test_each_further_four_turns_cost_one_header_charge(hosts, turns: int) -> None:
+    unrolled = _instance(hosts[0], 4)
     # digits(x) turns once per decimal digit of x
     _, gas = _call(unrolled, "digits", [int("1" * turns)])
     _, more = _call(unrolled, "digits", [int("1" * (turns + 4))])
@@ -172,14 +145,12 @@ def test_each_further_four_turns_cost_one_header_charge(
     assert more - gas == five - one > 0
 
 
-def test_a_timeout_and_the_gas_limit_stop_an_unrolled_loop(
-    hosts, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    inst = _instance(hosts[0], 4, monkeypatch, limits={"timeout_ms": 30})
+def test_a_timeout_and_the_gas_limit_stop_an_unrolled_loop(hosts) -> None:
+    inst = _instance(hosts[0], 4, limits={"timeout_ms": 30})
     with pytest.raises(WasmTrap) as info:
         inst.call("spin", [1])  # runs until x wraps back to 0, then forever
     assert info.value.code == "timeout"
-    limited = _instance(hosts[0], 4, monkeypatch, limits={"max_instructions": 10_000})
+    limited = _instance(hosts[0], 4, limits={"max_instructions": 10_000})
     with pytest.raises(WasmTrap) as info:
         limited.call("spin", [1])
     assert info.value.code == "out_of_gas"

@@ -25,6 +25,8 @@ once) but with the counter in a *local*, which Cranelift keeps in a register:
   entry check goes out of line the same way (its body wrapped like a loop's, so a
   refill re-enters the body from the top), except in functions with more than one
   result, which keep it inline;
+* a short data-dependent leaf loop is first unrolled four times (:mod:`._unroll`), so
+  its header check comes once per four turns;
 * a counted loop (``x += step; br_if x != / < bound`` at the end, nothing leaving it
   early) has no check in its body at all: it is charged per chunk of up to
   :data:`CHUNK_GAS` worth of iterations before the chunk runs (:mod:`._counted`), with

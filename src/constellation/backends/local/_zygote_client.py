@@ -111,9 +111,8 @@ class _ZygoteHandle:
     def _request(self, op: str, spec: dict[str, Any]) -> tuple[int, socket.socket]:
         kind = socket.SOCK_STREAM if op == "fork_worker" else socket.SOCK_SEQPACKET
         ours, theirs = socket.socketpair(socket.AF_UNIX, kind)
-        if (
-            self.own_pid_namespace or op == "fork_zygote"
-        ):  # a function zygote: its pid to kill it by
+        # A function zygote's first message always carries its pid: it is what kills it.
+        if self.own_pid_namespace or op == "fork_zygote":
             ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         try:
             with self._lock:

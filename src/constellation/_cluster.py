@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 from .errors import ValidationError
 
 if TYPE_CHECKING:
+    from ._core_api import CoreAPI
     from .deployments import Cluster
     from .gpu import Allocation
-    from .platform import Constellation
 
 __all__ = ["ClusterHandle"]
 
@@ -17,7 +17,7 @@ __all__ = ["ClusterHandle"]
 class ClusterHandle:
     """A cluster (see :class:`constellation.deployments.Cluster`) with the seed's GPU calls."""
 
-    def __init__(self, platform: Constellation, cluster: Cluster) -> None:
+    def __init__(self, platform: CoreAPI, cluster: Cluster) -> None:
         self._platform = platform
         self.cluster = cluster
         self.name = cluster.name

@@ -5,6 +5,8 @@ on first use, the serverless service and the deployment manager. It only compose
 policy lives in its capability (GPU placement in :class:`~constellation.gpu.GpuManager`,
 scaling in the autoscaler, forecasts in :mod:`constellation.predictive`, detection in
 :mod:`constellation.anomaly`); here parts are made, handed their hooks, started, stopped.
+The seed's core calls (``deploy``, ``scale_up``, ``create_cluster``, ``list_instances``,
+...) come from :class:`~constellation._core_api.CoreAPI`, mixed in.
 
 Library mode equals server mode. A functions service gets, when it is made, the forecaster
 (``enable_predictive_scaling`` works in a script) and, on a platform with background
@@ -26,16 +28,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from . import defaults
-from ._cluster import ClusterHandle
 from ._control import ControlTables
-from ._resources import gpu_option_as_ray_resources
+from ._core_api import CoreAPI, deployment_owner
 from .config import Settings, load_settings
-from .errors import ClosedError, NotFoundError, ValidationError
+from .errors import ClosedError, NotFoundError
 from .store import Store
 from .telemetry import Telemetry
 
@@ -75,7 +76,7 @@ __all__ = [
 ]
 
 
-class Constellation:
+class Constellation(CoreAPI):
     """The platform. Use as a context manager, or call :meth:`close` (idempotent)."""
 
     def __init__(
@@ -298,7 +299,6 @@ class Constellation:
         if self._closed:
             raise ClosedError("this Constellation is closed")
 
-    # -- the seed's core API -----------------------------------------------------------
     @property
     def gpu(self) -> GpuManager:
         """GPU discovery and allocations, stored with the platform's state."""
@@ -321,99 +321,11 @@ class Constellation:
     # The deployment manager's GPU hooks: the deployment's allocation decides the devices
     # its processes see, and its processes are noted on it.
     def _deployment_gpu_env(self, name: str, gpu_id: str) -> dict[str, str] | None:
-        return self._gpu.env_of(_deployment_owner(name)) if self._gpu is not None else None
+        return self._gpu.env_of(deployment_owner(name)) if self._gpu is not None else None
 
     def _deployment_started(self, name: str, instance_id: str, pid: int) -> None:
         if self._gpu is not None:
-            self._gpu.note_process(_deployment_owner(name), pid)
-
-    # -- the seed's core API -----------------------------------------------------------
-    def deploy(self, name: str, spec: Mapping[str, Any] | None = None, /, **options: Any) -> Any:
-        """Run a script as supervised instances. ``gpu`` may be a GPU id or a request
-        (``{"gpu_count": 1, "memory_mb": 4096}``): the request is allocated for the
-        deployment, its instances start with the allocation's environment, and the GPUs
-        are given back on ``undeploy``. On the Ray backend a request becomes Ray's
-        ``num_gpus`` (``gpu_count``, or ``compute_share`` percent of one GPU), and Ray picks
-        the node and the devices."""
-        merged = {**(spec or {}), **options}
-        request = merged.get("gpu")
-        if self.settings.backend == "ray" and request is not None:
-            return self.deployments.deploy(name, gpu_option_as_ray_resources(merged))
-        if not isinstance(request, Mapping):
-            return self.deployments.deploy(name, merged)
-        if merged.get("cluster") is not None and "cluster" not in request:
-            request = {**request, "cluster": merged["cluster"]}  # its cluster's GPUs first
-        # Given back if the deploy is refused: nothing half-done stays in the store.
-        with self.gpu.holding(_deployment_owner(name), dict(request)) as allocation:
-            merged["gpu"] = allocation.gpu_id
-            if allocation.memory_mb:  # a whole-GPU grant reserves no particular amount
-                merged.setdefault("gpu_memory", allocation.memory_mb)
-            return self.deployments.deploy(name, merged)
-
-    def scale_up(self, name: str, instances: int = 1) -> Any:
-        return self.deployments.scale_up(name, instances)
-
-    def scale_down(self, name: str, instances: int = 1) -> Any:
-        return self.deployments.scale_down(name, instances)
-
-    def undeploy(self, name: str) -> None:
-        self.deployments.undeploy(name)
-        if self._gpu is not None:
-            self._gpu.deallocate(_deployment_owner(name))
-
-    def create_cluster(
-        self, spec: Mapping[str, Any] | None = None, /, **options: Any
-    ) -> ClusterHandle:
-        """A cluster; ``scheduling_policy`` (binpack or spread) is how its GPU requests
-        are placed when they name none (kept by the GPU manager)."""
-        merged = {**(spec or {}), **options}
-        policy = merged.pop("scheduling_policy", None)
-        if policy is not None:
-            from .gpu import PLACEMENTS
-
-            if policy not in PLACEMENTS:  # refused before anything is created
-                raise ValidationError.choice("scheduling_policy", policy, PLACEMENTS)
-        handle = ClusterHandle(self, self.deployments.create_cluster(merged))
-        if policy is not None:
-            self.gpu.set_cluster_policy(handle.name, policy)
-        return handle
-
-    def list_instances(self) -> list[dict[str, Any]]:
-        """Every instance: deployment processes and function workers, as rows."""
-        rows: list[dict[str, Any]] = []
-        if self._deployments is not None:
-            for d in self.deployments.list_instances():
-                rows.append(
-                    _row(d.id, "deployment", d.deployment, d.status, d.pid, d.uptime_s, d.restarts)
-                )
-        if self._serverless is not None:
-            for f in self._serverless.list_instances():
-                rows.append(_row(f.id, "function", f.function_name, f.status, f.pid, f.uptime_s, 0))
-        return rows
-
-    def restart_instance(self, instance_id: str) -> None:
-        """Restart a deployment instance or replace a function worker, by id."""
-        if instance_id.startswith("dep-"):
-            self.deployments.restart_instance(instance_id)
-            return
-        if self._serverless is not None and self._serverless.has_instance(instance_id):
-            self._serverless.restart_instance(instance_id)
-            return
-        raise NotFoundError("instance", instance_id)
-
-    def restart_service(self, name: str) -> None:
-        """The seed's ``restart_service``: a deployment named ``name`` gets a rolling restart
-        of every instance; a function named ``name`` has each worker replaced (a busy one
-        after its call). Usable from ``anomaly.on_detect`` with ``anomaly.service_name``."""
-        if any(d.name == name for d in self.deployments.list_deployments()):
-            self.deployments.restart_deployment(name)
-            return
-        try:
-            instances = self.serverless.list_instances(name)
-        except NotFoundError:
-            raise NotFoundError("service", name) from None
-        for instance in instances:
-            self.serverless.restart_instance(instance.id)
+            self._gpu.note_process(deployment_owner(name), pid)
 
     def start(self) -> None:
         """Start everything a server runs: functions' loops, deployments, the control loop.
@@ -510,22 +422,3 @@ def reset_default_platform() -> None:
 
 
 defaults.register_platform_factory(Constellation)
-
-
-def _deployment_owner(name: str) -> str:
-    return f"deployment:{name}"
-
-
-def _row(
-    id: str, kind: str, owner: str, status: str, pid: int | None, uptime_s: float, restarts: int
-) -> dict[str, Any]:
-    """One row of :meth:`Constellation.list_instances` (and of the CLI's listing)."""
-    return {
-        "id": id,
-        "kind": kind,
-        "owner": owner,
-        "status": status,
-        "pid": pid,
-        "uptime_s": uptime_s,
-        "restarts": restarts,
-    }

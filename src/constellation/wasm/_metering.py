@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 from ._binary import FormatError, _leb, _Reader, _sections, parse_layout
 from ._counted import plan
-from ._opcodes import branch_labels, instructions
+from ._opcodes import CALLS, TAIL_CALLS, branch_labels, instructions
 from ._opcodes import sleb as _sleb
 from ._peephole import edits as peephole_edits
 from ._unroll import unroll_leaf_loops
@@ -140,10 +140,6 @@ class _Code:
         return b"\x41\x00\x28" + self._ma(2, SLICE_OFFSET) + b"\x21" + _leb(self.local)
 
 
-_CALLS = {0x10, 0x11, 0x14}  # return to this function afterwards: reload the slice
-_TAIL_CALLS = {0x12, 0x13, 0x15}
-
-
 _BLOCKTYPE = {"i32": b"\x7f", "i64": b"\x7e", "f32": b"\x7d", "f64": b"\x7c"}
 _WRAPS = {"line": 3, "counted": 1, "header": 0}  # labels each kind adds around its loop
 
@@ -181,7 +177,7 @@ def _meter_body(
                 edits.append((at, 0, ("entry_tail", 0, 0)))
             edits.append((at, 0, code.save()))
             break
-        if op in _CALLS or op in _TAIL_CALLS or op == 0x0F:
+        if op in CALLS or op in TAIL_CALLS or op == 0x0F:
             edits.append((at, 0, code.save()))
         if op in (0x0C, 0x0D, 0x0E):
             labels = branch_labels(body, (at, op, nxt))
@@ -218,7 +214,7 @@ def _meter_body(
                 shape = loops[j][1]
                 assert shape is not None
                 edits.append((nxt, 0, shape.tail()))
-        elif op in _CALLS:
+        elif op in CALLS:  # control comes back here: reload the slice
             edits.append((nxt, 0, code.load()))
     # Multiplies by 3, 5, 9 as shift-and-add (._peephole), appended last: an insertion
     # at the same position (a check after a loop header) goes before the replacement.

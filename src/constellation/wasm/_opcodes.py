@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from ._binary import FormatError, _Reader
 
-__all__ = ["BLOCK_VALTYPES", "Instr", "branch_labels", "instructions", "skip", "sleb"]
+__all__ = ["BLOCK_VALTYPES", "CALLS", "TAIL_CALLS", "Instr", "branch_labels", "instructions", "skip",
+           "sleb"]  # fmt: skip
 
 Instr = tuple[int, int, int]  # (position, opcode, position after the immediates)
 
+CALLS = {0x10, 0x11, 0x14}  # call, call_indirect, call_ref: control comes back
+TAIL_CALLS = {0x12, 0x13, 0x15}  # return_call and its indirect and ref forms
 BLOCK_VALTYPES = {0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F}
 _MEMARG = set(range(0x28, 0x3F))
 _ONE_INDEX = {0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x3F, 0x40, 0xD2, 0x10, 0x12, 0x14,

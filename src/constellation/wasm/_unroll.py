@@ -33,13 +33,13 @@ from __future__ import annotations
 
 from ._binary import _leb
 from ._counted import plan
-from ._opcodes import Instr, branch_labels, instructions
+from ._opcodes import CALLS, TAIL_CALLS, Instr, branch_labels, instructions
 
 __all__ = ["FACTOR", "MAX_BODY", "unroll_leaf_loops"]
 
 FACTOR = 4  # copies of the body per header check
 MAX_BODY = 48  # instructions: bigger bodies have proportionally cheaper checks
-_CALLS = {0x10, 0x11, 0x12, 0x13, 0x14, 0x15}
+_CALLS = CALLS | TAIL_CALLS
 _OPENS = {0x02, 0x03, 0x04}
 _BRANCHES = {0x0C, 0x0D, 0x0E}
 

@@ -31,13 +31,16 @@ __all__ = ["CodeVerifier", "stored_code_matches"]
 _SKIP = "__pycache__"
 
 
-def _tree(root: Path) -> list[Path]:
-    """The files below ``root`` in the code store's order (sorted, top-down)."""
-    found: list[Path] = []
+def _walk(root: Path) -> tuple[list[str], list[str]]:
+    """The folders and the files below ``root`` (``__pycache__`` left out), the files in
+    the code store's order (sorted, top-down)."""
+    folders: list[str] = []
+    files: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d != _SKIP)
-        found.extend(Path(dirpath, f) for f in sorted(filenames))
-    return found
+        folders.append(dirpath)
+        files.extend(os.path.join(dirpath, name) for name in sorted(filenames))
+    return folders, files
 
 
 def _folder_digest(kind: str, name: str, base: Path, files: list[Path]) -> str:
@@ -50,7 +53,7 @@ def _folder_digest(kind: str, name: str, base: Path, files: list[Path]) -> str:
 
 def stored_code_matches(root: Path, code_hash: str) -> bool:
     """Whether the tree at ``root`` hashes to ``code_hash`` in one of the store's layouts."""
-    files = _tree(root)
+    files = [Path(f) for f in _walk(root)[1]]
     if not files:
         return False
     top = [p for p in root.iterdir() if p.name != _SKIP]
@@ -65,16 +68,6 @@ def stored_code_matches(root: Path, code_hash: str) -> bool:
         if _folder_digest("package", package.name, package, files) == code_hash:
             return True
     return _folder_digest("modules", "", root, files) == code_hash
-
-
-def _entries(root: Path) -> list[str]:
-    """Every folder and file below ``root`` (``__pycache__`` left out), top-down."""
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d != _SKIP)
-        found.append(dirpath)
-        found.extend(os.path.join(dirpath, name) for name in sorted(filenames))
-    return found
 
 
 def _signature(entries: list[str]) -> tuple[tuple[int, int, int, int], ...]:
@@ -107,7 +100,8 @@ class CodeVerifier:
             except OSError:
                 pass  # an entry is gone: hash the tree again, below
         try:
-            entries = _entries(root)
+            folders, files = _walk(root)
+            entries = folders + files
             signature = _signature(entries)  # before hashing: a change during it shows later
             ok = stored_code_matches(root, code_hash)
         except OSError:

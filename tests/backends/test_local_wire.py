@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,3 +101,17 @@ def test_an_instance_tells_its_worker_to_sleep_when_no_core_is_spare(
     thread.join(5)
     assert told_quiet == [quiet]
     assert _instance.SPIN_GATE.in_flight == 0
+
+
+def test_a_fork_request_to_a_closed_zygote_leaves_no_socket_open() -> None:
+    from constellation.backends.local._zygote_client import RootZygote
+    from constellation.errors import ClosedError
+
+    zygote = RootZygote(ExitRegistry())
+    zygote.close()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ClosedError):
+            zygote.fork_worker({})
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]

@@ -205,7 +205,11 @@ class LocalBackend:
         instance = WorkerInstance(instance_id, info.id, generation, pid, sock, exits, self._clock())
         instance.on_close = (lambda: _release_all(releases)) if releases else None
         instance.spin_s = self._settings.reply_spin_us / 1e6
-        ready = instance.wait_ready(START_TIMEOUT_S)
+        try:
+            ready = instance.wait_ready(START_TIMEOUT_S)
+        except BaseException:  # e.g. the socket reset: its end and holds go with it
+            instance.close()
+            raise
         if not ready.get("ready"):
             instance.close()
             raise InstanceStartError(str(ready.get("error", "the instance failed to start")))

@@ -126,6 +126,9 @@ class _ZygoteHandle:
             ours.close()
             self.closed = True  # the next start makes a new zygote
             raise InstanceStartError(f"zygote {self.pid} is gone: {exc}") from None
+        except BaseException:  # closed meanwhile (ClosedError), or interrupted
+            ours.close()
+            raise
         finally:
             theirs.close()
         if not reply:

@@ -14,8 +14,10 @@ and exits once its workers have. A zygote never runs threads, so forking it is s
 
 Processes end with their instance: every zygote and worker is a *child subreaper*, so a
 worker's descendants (forks, ``setsid``, double forks) stay below it while it lives and
-come to its zygote when it ends, which kills them at once (a child the zygote did not
-fork itself is such an orphan). In a sandbox (``backends.local._sandbox``) the root
+come to its zygote when it ends, which kills them (a child the zygote did not fork itself
+is such an orphan). The zygote looks for them once it has been idle for
+``ORPHAN_CHECK_IDLE_S`` after a worker ended, or ``ORPHAN_CHECK_LATEST_S`` after it at
+the latest: off the path of the next fork, and once for many ended workers when busy. In a sandbox (``backends.local._sandbox``) the root
 zygote is the pid namespace's init and may first drop to the function's own uid with a
 process limit (``--uid UID --max-pids N``).
 """
@@ -42,6 +44,11 @@ from .worker import load_handler, prepare_process, run_worker
 
 __all__ = ["main"]
 
+# When to look for a dead worker's orphans: once the zygote has been idle this long ...
+ORPHAN_CHECK_IDLE_S = 0.005
+# ... or this long after the first worker that ended since the last look, however busy.
+ORPHAN_CHECK_LATEST_S = 0.1
+
 
 class _Zygote:
     def __init__(self, ctrl: socket.socket, events: socket.socket, drain: bool = False) -> None:
@@ -59,6 +66,7 @@ class _Zygote:
         self.selector.register(ctrl, selectors.EVENT_READ, "ctrl")
         self.selector.register(self.wake_r, selectors.EVENT_READ, "wake")
         self.forked: set[int] = set()  # our own children; any other child is an orphan
+        self.orphan_check_by: float | None = None  # a worker ended: look for orphans by then
         _set_child_subreaper()
 
     def serve(self) -> NoReturn:
@@ -66,8 +74,18 @@ class _Zygote:
         # forked child never walks (and so never copies) the pages it shares with us.
         gc.freeze()
         while True:
-            # A fork request first: reaping (and the orphan check after it) can wait.
-            for key, _ in sorted(self.selector.select(), key=lambda ready: ready[0].data != "ctrl"):
+            idle_wait = None
+            if self.orphan_check_by is not None:
+                latest = self.orphan_check_by - time.monotonic()
+                idle_wait = max(0.0, min(ORPHAN_CHECK_IDLE_S, latest))
+            ready = self.selector.select(idle_wait)
+            if self.orphan_check_by is not None and (
+                not ready or time.monotonic() >= self.orphan_check_by
+            ):
+                self.orphan_check_by = None
+                self._kill_orphans()
+            # A fork request first: reaping can wait.
+            for key, _ in sorted(ready, key=lambda event: event[0].data != "ctrl"):
                 if key.data == "wake":
                     try:
                         while os.read(self.wake_r, 512):
@@ -89,11 +107,12 @@ class _Zygote:
             if pid not in self.forked:
                 continue  # an orphan we killed: nobody waits for it
             self.forked.discard(pid)
+            if self.orphan_check_by is None:
+                self.orphan_check_by = time.monotonic() + ORPHAN_CHECK_LATEST_S
             try:
                 self.events.send(orjson.dumps({"pid": pid, "status": status}), socket.MSG_DONTWAIT)
             except OSError:
                 pass  # the platform is gone or behind; it then falls back to "exited"
-        self._kill_orphans()
         self._exit_if_drained()
 
     def _closed(self) -> None:
@@ -110,6 +129,7 @@ class _Zygote:
 
     def _exit_if_drained(self) -> None:
         if self.draining and not self.forked:
+            self._kill_orphans()  # now: a look scheduled for later would never come
             os._exit(0)
 
     def _kill_orphans(self) -> None:

@@ -95,6 +95,10 @@ class ServerlessService(QueriesMixin):
             self._ensure_started,
         )
         self.async_queue = self.invoker.async_queue
+        # The hot path: a call goes straight to the invoker, without the frame and keyword
+        # arguments of the method below (about 0.3 us a call); the method stays the
+        # documented signature.
+        self.invoke_sync = self.invoker.invoke_sync  # type: ignore[method-assign]
         self.trigger_service = TriggerService(
             store, settings, self.registry, self._invoke_by_id, clock, is_running=self.is_running
         )

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ...config import Settings
@@ -54,6 +55,7 @@ class LocalBackend:
         self._uids = UidPool(settings.sandbox_uid_base, settings.sandbox_uid_count)
         self._sandboxes: dict[str, FunctionSandbox] = {}
         self._verifier = CodeVerifier()
+        self._code_roots: dict[str, Path] = {}  # code hash -> its folder (a Path hashes once)
         self._on_code_mismatch = on_code_mismatch
         self._clock = clock
         self.exits = ExitRegistry()
@@ -120,7 +122,7 @@ class LocalBackend:
         return info.code_hash, network, info.gpu is not None
 
     def _start_sandbox(self, info: FunctionSpec) -> FunctionSandbox:
-        code_root = self._settings.code_dir / info.code_hash
+        code_root = self._code_root(info.code_hash)
         uid = self._uids.uid_for(info.id) if self.isolation.per_function_uid else None
         options: list[str] = []
         if uid is not None:
@@ -135,9 +137,14 @@ class LocalBackend:
         zygote = RootZygote(ExitRegistry(), prefix=prefix, options=options)
         return FunctionSandbox(key, zygote)
 
+    def _code_root(self, code_hash: str) -> Path:
+        root = self._code_roots.get(code_hash)
+        if root is None:
+            root = self._code_roots[code_hash] = self._settings.code_dir / code_hash
+        return root
+
     def _verify_code(self, info: FunctionSpec) -> None:
-        root = self._settings.code_dir / info.code_hash
-        if self._verifier.verify(root, info.code_hash):
+        if self._verifier.verify(self._code_root(info.code_hash), info.code_hash):
             return
         if self._on_code_mismatch is not None:
             self._on_code_mismatch(info.name, info.code_hash)

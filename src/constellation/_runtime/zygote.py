@@ -15,9 +15,11 @@ and exits once its workers have. A zygote never runs threads, so forking it is s
 Processes end with their instance: every zygote and worker is a *child subreaper*, so a
 worker's descendants (forks, ``setsid``, double forks) stay below it while it lives and
 come to its zygote when it ends, which kills them (a child the zygote did not fork itself
-is such an orphan). The zygote looks for them once it has been idle for
-``ORPHAN_CHECK_IDLE_S`` after a worker ended, or ``ORPHAN_CHECK_LATEST_S`` after it at
-the latest: off the path of the next fork, and once for many ended workers when busy. In a sandbox (``backends.local._sandbox``) the root
+is such an orphan). A function zygote looks for them as soon as a worker ended. The root
+zygote, which forks every instance without cold-start optimisation, looks once it has
+been idle for ``ORPHAN_CHECK_IDLE_S`` after a worker ended, or ``ORPHAN_CHECK_LATEST_S``
+after it at the latest: off the path of the next fork, and once for many ended workers
+when busy. In a sandbox (``backends.local._sandbox``) the root
 zygote is the pid namespace's init and may first drop to the function's own uid with a
 process limit (``--uid UID --max-pids N``).
 """
@@ -97,6 +99,7 @@ class _Zygote:
                     self._handle_control()
 
     def _reap(self) -> None:
+        worker_ended = False
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -107,12 +110,16 @@ class _Zygote:
             if pid not in self.forked:
                 continue  # an orphan we killed: nobody waits for it
             self.forked.discard(pid)
-            if self.orphan_check_by is None:
-                self.orphan_check_by = time.monotonic() + ORPHAN_CHECK_LATEST_S
+            worker_ended = True
             try:
                 self.events.send(orjson.dumps({"pid": pid, "status": status}), socket.MSG_DONTWAIT)
             except OSError:
                 pass  # the platform is gone or behind; it then falls back to "exited"
+        if worker_ended:
+            if self.drain:  # a function zygote: at once (measured faster there)
+                self._kill_orphans()
+            elif self.orphan_check_by is None:  # the root: off the next fork's path
+                self.orphan_check_by = time.monotonic() + ORPHAN_CHECK_LATEST_S
         self._exit_if_drained()
 
     def _closed(self) -> None:

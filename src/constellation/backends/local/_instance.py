@@ -129,13 +129,12 @@ class WorkerInstance:
 
     def wait_ready(self, timeout: float) -> dict[str, Any]:
         """The worker's first message: ``{"ready": true, "init_ms"}`` or an error."""
-        self._sock.settimeout(timeout)
+        self._receive_timeout(timeout)
         try:
             message: dict[str, Any] = self._first_message()
-            self._sock.settimeout(None)  # blocking from now on: invoke_raw uses SO_RCVTIMEO
         except ChannelClosed:
             message = {"ready": False, "error": self._death("while starting")}
-        except TimeoutError:
+        except BlockingIOError:  # SO_RCVTIMEO expired
             self.kill()
             message = {
                 "ready": False,
@@ -158,18 +157,19 @@ class WorkerInstance:
             self.pid = pid
         return receiver.recv(already=got)
 
+    def _receive_timeout(self, timeout: float) -> None:
+        """A kernel receive timeout on the blocking socket: no poll() or fcntl() per read;
+        a read past it raises BlockingIOError."""
+        seconds = int(timeout)
+        micros = max(int((timeout - seconds) * 1e6), 0 if seconds else 1)  # 0 s: no limit
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _TIMEVAL.pack(seconds, micros))
+        self._timeout = timeout
+
     def invoke_raw(self, body: bytes, timeout: float) -> dict[str, Any]:
         """Send one request (already encoded as JSON) and wait for its reply, at most ``timeout`` seconds."""
         sock = self._sock
         if timeout != self._timeout:
-            # A kernel receive timeout on a blocking socket: no poll() or fcntl() per call.
-            seconds = int(timeout)
-            sock.setsockopt(
-                socket.SOL_SOCKET,
-                socket.SO_RCVTIMEO,
-                _TIMEVAL.pack(seconds, int((timeout - seconds) * 1e6)),
-            )
-            self._timeout = timeout
+            self._receive_timeout(timeout)
         spin = SPIN_GATE.enter()
         try:
             sock.sendall(frame(body, quiet=not spin))

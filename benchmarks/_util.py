@@ -8,8 +8,11 @@ import os
 import platform
 import statistics
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -90,3 +93,24 @@ def median_interval(ratios: list[float], level: float = 0.95) -> tuple[float, fl
     while k + 1 <= n // 2 and sum(math.comb(n, j) for j in range(k + 1)) / 2**n <= (1 - level) / 2:
         k += 1
     return ordered[max(k - 1, 0)], ordered[n - max(k, 1)]
+
+
+def interleaved_pairs(
+    count: int,
+    before: Callable[[], T],
+    after: Callable[[], T],
+    done: Callable[[int], None] | None = None,
+) -> list[tuple[T, T]]:
+    """``count`` pairs of ``(before(), after())``, the two run in swapped order every
+    other pair (B A, A B, ...), so a machine getting busier or quieter within a pair moves
+    both sides alike. ``done(i)`` is called after pair ``i`` (from 1)."""
+    pairs: list[tuple[T, T]] = []
+    for i in range(count):
+        if i % 2:
+            second, first = after(), before()
+        else:
+            first, second = before(), after()
+        pairs.append((first, second))
+        if done is not None:
+            done(i + 1)
+    return pairs

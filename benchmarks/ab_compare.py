@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _util import median_interval, sign_test
+from _util import interleaved_pairs, median_interval, sign_test
 
 
 def run_once(checkout: Path, script: str, extra: list[str]) -> dict[str, Any]:
@@ -65,16 +65,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the pairs and ratios here (JSON)")
     args = parser.parse_args()
     extra = ["--quick"] if args.quick else []
-    pairs: list[tuple[dict[str, float], dict[str, float]]] = []
-    for i in range(args.rounds):
-        if i % 2:
-            after = flatten(run_once(args.after.resolve(), args.script, extra))
-            before = flatten(run_once(args.before.resolve(), args.script, extra))
-        else:
-            before = flatten(run_once(args.before.resolve(), args.script, extra))
-            after = flatten(run_once(args.after.resolve(), args.script, extra))
-        pairs.append((before, after))
-        print(f"round {i + 1}/{args.rounds} done", file=sys.stderr)
+    pairs = interleaved_pairs(
+        args.rounds,
+        lambda: flatten(run_once(args.before.resolve(), args.script, extra)),
+        lambda: flatten(run_once(args.after.resolve(), args.script, extra)),
+        done=lambda i: print(f"round {i}/{args.rounds} done", file=sys.stderr),
+    )
     keys = sorted(set(pairs[0][0]) & set(pairs[0][1]))
     table: dict[str, dict[str, float]] = {}
     for key in keys:

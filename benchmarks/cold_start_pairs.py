@@ -25,7 +25,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from _util import median_interval, sign_test
+from _util import interleaved_pairs, median_interval, sign_test
 
 LOOP = """
 import json, statistics, sys, tempfile, time
@@ -89,15 +89,11 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=3000, help="warm calls per run")
     parser.add_argument("--cold", type=int, default=300, help="cold starts of each kind per run")
     args = parser.parse_args()
-    pairs: list[tuple[dict[str, float], dict[str, float]]] = []
-    for i in range(args.pairs):
-        if i % 2:
-            after = run(args.after.resolve(), args.warm, args.cold)
-            before = run(args.before.resolve(), args.warm, args.cold)
-        else:
-            before = run(args.before.resolve(), args.warm, args.cold)
-            after = run(args.after.resolve(), args.warm, args.cold)
-        pairs.append((before, after))
+    pairs = interleaved_pairs(
+        args.pairs,
+        lambda: run(args.before.resolve(), args.warm, args.cold),
+        lambda: run(args.after.resolve(), args.warm, args.cold),
+    )
     report: dict[str, object] = {"pairs": len(pairs)}
     for key in pairs[0][0]:
         ratios = [after[key] / before[key] for before, after in pairs]

@@ -31,7 +31,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from _util import median_interval, sign_test
+from _util import interleaved_pairs, median_interval, sign_test
 
 LOOP = """
 import sys, tempfile, threading, time
@@ -87,16 +87,15 @@ def main() -> None:
         "--same-work", action="store_true", help="feed the default detectors on both sides"
     )
     args = parser.parse_args()
+    rates = interleaved_pairs(
+        args.pairs,
+        lambda: rate(args.before.resolve(), args.seconds, args.same_work),
+        lambda: rate(args.after.resolve(), args.seconds, args.same_work),
+    )
     pairs = []
-    for i in range(args.pairs):
-        if i % 2:
-            after = rate(args.after.resolve(), args.seconds, args.same_work)
-            before = rate(args.before.resolve(), args.seconds, args.same_work)
-        else:
-            before = rate(args.before.resolve(), args.seconds, args.same_work)
-            after = rate(args.after.resolve(), args.seconds, args.same_work)
+    for i, (before, after) in enumerate(rates, 1):
         pairs.append({"before": round(before), "after": round(after), "ratio": after / before})
-        print(f"pair {i + 1}: before {before:.0f}/s after {after:.0f}/s ratio {after / before:.3f}")
+        print(f"pair {i}: before {before:.0f}/s after {after:.0f}/s ratio {after / before:.3f}")
     ratios = [p["ratio"] for p in pairs]
     median = statistics.median(ratios)
     low, high = median_interval(ratios)

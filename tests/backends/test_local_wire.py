@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import socket
+import subprocess
 import threading
 import warnings
 from collections.abc import Iterator
@@ -117,38 +118,33 @@ def test_a_fork_request_to_a_closed_zygote_leaves_no_socket_open() -> None:
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
-def test_a_worker_that_never_says_ready_is_killed_after_the_start_timeout(
-    pair: tuple[socket.socket, socket.socket],
-) -> None:
-    import subprocess
+@pytest.fixture
+def stand_in() -> Iterator[subprocess.Popen[bytes]]:
+    """A process in the worker's place that never writes (an instance's kill ends it)."""
+    process = subprocess.Popen(["sleep", "30"])
+    yield process
+    process.kill()
+    process.wait()
 
+
+def test_a_worker_that_never_says_ready_is_killed_after_the_start_timeout(
+    pair: tuple[socket.socket, socket.socket], stand_in: subprocess.Popen[bytes]
+) -> None:
     ours, _silent = pair
-    stand_in = subprocess.Popen(["sleep", "30"])  # the "worker": it never writes
-    try:
-        instance = WorkerInstance("fi-test", "fn", 0, stand_in.pid, ours, ExitRegistry(), 0.0)
-        ready = instance.wait_ready(0.2)
-        assert ready == {"ready": False, "error": "the instance did not start within 0 s"}
-        assert stand_in.wait(5) == -9  # SIGKILL
-        assert instance.closed
-    finally:
-        stand_in.kill()
-        stand_in.wait()
+    instance = WorkerInstance("fi-test", "fn", 0, stand_in.pid, ours, ExitRegistry(), 0.0)
+    ready = instance.wait_ready(0.2)
+    assert ready == {"ready": False, "error": "the instance did not start within 0 s"}
+    assert stand_in.wait(5) == -9  # SIGKILL
+    assert instance.closed
 
 
 def test_after_the_ready_message_a_call_has_its_own_time_limit(
-    pair: tuple[socket.socket, socket.socket],
+    pair: tuple[socket.socket, socket.socket], stand_in: subprocess.Popen[bytes]
 ) -> None:
-    import subprocess
-
     ours, worker_end = pair
     send_raw(worker_end, orjson.dumps({"ready": True, "init_ms": 1.5}))
-    stand_in = subprocess.Popen(["sleep", "30"])  # never answers the call
-    try:
-        instance = WorkerInstance("fi-test", "fn", 0, stand_in.pid, ours, ExitRegistry(), 0.0)
-        assert instance.wait_ready(30.0) == {"ready": True, "init_ms": 1.5}
-        with pytest.raises(_instance.InstanceTimedOut):
-            instance.invoke_raw(orjson.dumps({"n": 1}), 0.2)  # not the 30 s of the start
-        assert stand_in.wait(5) == -9
-    finally:
-        stand_in.kill()
-        stand_in.wait()
+    instance = WorkerInstance("fi-test", "fn", 0, stand_in.pid, ours, ExitRegistry(), 0.0)
+    assert instance.wait_ready(30.0) == {"ready": True, "init_ms": 1.5}
+    with pytest.raises(_instance.InstanceTimedOut):
+        instance.invoke_raw(orjson.dumps({"n": 1}), 0.2)  # not the 30 s of the start
+    assert stand_in.wait(5) == -9

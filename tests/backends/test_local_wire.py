@@ -148,3 +148,27 @@ def test_after_the_ready_message_a_call_has_its_own_time_limit(
     with pytest.raises(_instance.InstanceTimedOut):
         instance.invoke_raw(orjson.dumps({"n": 1}), 0.2)  # not the 30 s of the start
     assert stand_in.wait(5) == -9
+
+
+def test_a_default_socket_timeout_does_not_change_how_a_call_times_out(
+    stand_in: subprocess.Popen[bytes],
+) -> None:
+    socket.setdefaulttimeout(0.05)  # shorter than the call's limit: it must not apply
+    try:
+        ours, worker_end = socket.socketpair()
+    finally:
+        socket.setdefaulttimeout(None)
+    with ours, worker_end:
+        send_raw(worker_end, orjson.dumps({"ready": True}))
+        instance = WorkerInstance("fi-test", "fn", 0, stand_in.pid, ours, ExitRegistry(), 0.0)
+        assert instance.wait_ready(30.0) == {"ready": True}
+
+        def reply_late() -> None:
+            Receiver(worker_end).recv()
+            threading.Event().wait(0.3)
+            send_raw(worker_end, orjson.dumps({"ok": True, "out": 1}))
+
+        thread = threading.Thread(target=reply_late)
+        thread.start()
+        assert instance.invoke_raw(orjson.dumps({"n": 1}), 5.0) == {"ok": True, "out": 1}
+        thread.join(5)

@@ -129,6 +129,8 @@ class WorkerInstance:
 
     def wait_ready(self, timeout: float) -> dict[str, Any]:
         """The worker's first message: ``{"ready": true, "init_ms"}`` or an error."""
+        if self._sock.gettimeout() is not None:  # socket.setdefaulttimeout() was called
+            self._sock.settimeout(None)  # blocking: reads time out by SO_RCVTIMEO
         self._receive_timeout(timeout)
         try:
             message: dict[str, Any] = self._first_message()

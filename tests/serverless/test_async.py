@@ -9,6 +9,9 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from constellation.serverless import Invocation, ServerlessService
 
@@ -63,6 +66,44 @@ def test_exhausted_retries_go_to_the_dead_letter_list_and_can_be_redriven(
     again = sls.redrive(request_id)
     assert again.state == "queued"
     assert _wait_for(sls, request_id, ("dead",)).attempts == 6
+
+
+class _ClaimedAtOnce:
+    """The queue's condition, whose notify lets a dispatcher claim the invocation first."""
+
+    def __init__(self, cond: Any, claim: Any) -> None:
+        self._cond, self._claim = cond, claim
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cond, name)
+
+    def __enter__(self) -> Any:
+        return self._cond.__enter__()
+
+    def __exit__(self, *exc: object) -> Any:
+        return self._cond.__exit__(*exc)
+
+    def notify(self, n: int = 1) -> None:
+        self._claim()
+        self._cond.notify(n)
+
+
+def test_redrive_returns_the_invocation_as_it_queued_it(
+    sls: ServerlessService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = sls.create_function("hopeless2", "python", "always_fail", HANDLERS)
+    request_id = sls.invoke_async(f.id, {})
+    _wait_for(sls, request_id, ("dead",))
+    queue = sls.async_queue
+
+    def claim() -> None:  # a dispatcher that wins the race with redrive's return
+        queue._store.execute(
+            "UPDATE async_invocations SET state = 'running' WHERE request_id = ?", (request_id,)
+        )
+
+    monkeypatch.setattr(queue, "_cond", _ClaimedAtOnce(queue._cond, claim))
+    again = sls.redrive(request_id)
+    assert (again.state, again.max_attempts) == ("queued", 6)
 
 
 def test_max_retries_zero_dead_letters_at_once(sls: ServerlessService) -> None:

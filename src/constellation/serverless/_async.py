@@ -183,18 +183,18 @@ class AsyncQueue:
 
     def redrive(self, request_id: str) -> Invocation:
         """Queue a dead invocation again, with a fresh set of attempts."""
-        changed = self._store.execute(
+        # The row as this update left it: a dispatcher may claim it before a read after.
+        queued = self._store.query(
             "UPDATE async_invocations SET state = 'queued', max_attempts = attempts + max_attempts, "
-            "next_attempt_at = ?, updated_at = ? WHERE request_id = ? AND state = 'dead'",
+            "next_attempt_at = ?, updated_at = ? WHERE request_id = ? AND state = 'dead' "
+            "RETURNING *",
             (self._clock(), self._clock(), request_id),
         )
-        if not changed:
+        if not queued:
             raise NotFoundError("dead-lettered invocation", request_id)
         with self._cond:
             self._cond.notify()
-        found = self.get(request_id)
-        assert found is not None
-        return found
+        return _row_to_invocation(queued[0])
 
     def counts(self) -> dict[str, int]:
         rows = self._store.query("SELECT state, COUNT(*) FROM async_invocations GROUP BY state")

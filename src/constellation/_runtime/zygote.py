@@ -136,7 +136,6 @@ class _Zygote:
 
     def _exit_if_drained(self) -> None:
         if self.draining and not self.forked:
-            self._kill_orphans()  # now: a look scheduled for later would never come
             os._exit(0)
 
     def _kill_orphans(self) -> None:

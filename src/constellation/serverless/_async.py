@@ -183,12 +183,13 @@ class AsyncQueue:
 
     def redrive(self, request_id: str) -> Invocation:
         """Queue a dead invocation again, with a fresh set of attempts."""
+        now = self._clock()
         # The row as this update left it: a dispatcher may claim it before a read after.
         queued = self._store.query(
             "UPDATE async_invocations SET state = 'queued', max_attempts = attempts + max_attempts, "
             "next_attempt_at = ?, updated_at = ? WHERE request_id = ? AND state = 'dead' "
             "RETURNING *",
-            (self._clock(), self._clock(), request_id),
+            (now, now, request_id),
         )
         if not queued:
             raise NotFoundError("dead-lettered invocation", request_id)

@@ -163,7 +163,7 @@ class WorkerInstance:
         """A kernel receive timeout on the blocking socket: no poll() or fcntl() per read;
         a read past it raises BlockingIOError."""
         seconds = int(timeout)
-        micros = max(int((timeout - seconds) * 1e6), 0 if seconds else 1)  # 0 s: no limit
+        micros = max(int((timeout - seconds) * 1e6), 0 if seconds else 1)  # 0 would mean none
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _TIMEVAL.pack(seconds, micros))
         self._timeout = timeout
 
